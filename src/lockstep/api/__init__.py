@@ -1,0 +1,1 @@
+"""The typed models of every custom resource lockstep serves, and CRDs generated from them."""

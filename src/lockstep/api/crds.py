@@ -1,0 +1,195 @@
+"""CustomResourceDefinitions generated from the API models.
+
+The CLI and the local control plane install these before any controller
+starts. Each schema is the model's pydantic JSON schema rewritten into the
+structural OpenAPI v3 subset Kubernetes requires: references inlined, Optional
+turned into a plain optional property, free-form maps marked to keep unknown
+fields, and only the defaults declared with `meta.server_default` kept.
+"""
+
+import copy
+from typing import Any
+
+import yaml
+
+from lockstep.api.kinds import KINDS, KindInfo, PrinterColumn
+from lockstep.api.meta import SERVER_DEFAULT_MARK, ApiObject
+
+NULL_SCHEMA = {"type": "null"}
+
+SCHEMA_KEYWORDS = frozenset(
+    {
+        "type",
+        "description",
+        "properties",
+        "required",
+        "items",
+        "additionalProperties",
+        "enum",
+        "pattern",
+        "format",
+        "minLength",
+        "maxLength",
+        "minItems",
+        "maxItems",
+        "minimum",
+        "maximum",
+        "default",
+    }
+)
+"""Keywords a generated schema node may carry; anything else is a modelling mistake."""
+
+TOP_LEVEL_FIELDS = {
+    "apiVersion": {
+        "type": "string",
+        "description": "Group and version of the object's schema.",
+    },
+    "kind": {
+        "type": "string",
+        "description": "Kind of the object.",
+    },
+    "metadata": {"type": "object"},
+}
+"""Fields the API server owns: the schema only states their types."""
+
+
+class SchemaGenerationError(ValueError):
+    """A model uses a construct that has no structural OpenAPI form."""
+
+
+def crd_manifests() -> list[dict[str, Any]]:
+    """One apiextensions.k8s.io/v1 CustomResourceDefinition per served kind."""
+    return [crd_manifest(info) for info in KINDS]
+
+
+def crds_yaml() -> str:
+    """All CRDs as one multi-document YAML stream, byte-identical across runs."""
+    return yaml.dump_all(
+        crd_manifests(), Dumper=_NoAliasDumper, sort_keys=True, explicit_start=True
+    )
+
+
+def crd_manifest(info: KindInfo) -> dict[str, Any]:
+    """The CustomResourceDefinition of one kind, every served version sharing one schema."""
+    schema = openapi_schema(info.model)
+    names: dict[str, Any] = {
+        "kind": info.kind,
+        "listKind": f"{info.kind}List",
+        "plural": info.plural,
+        "singular": info.singular,
+        "categories": list(info.categories),
+    }
+    if info.short_names:
+        names["shortNames"] = list(info.short_names)
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": info.crd_name},
+        "spec": {
+            "group": info.group,
+            "names": names,
+            "scope": "Namespaced",
+            # Versions share one schema, so objects convert by rewriting apiVersion.
+            "conversion": {"strategy": "None"},
+            "versions": [
+                {
+                    "name": version,
+                    "served": True,
+                    "storage": version == info.storage_version,
+                    "schema": {"openAPIV3Schema": copy.deepcopy(schema)},
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [
+                        _printer_column(column) for column in info.printer_columns
+                    ],
+                }
+                for version in info.served_versions
+            ],
+        },
+    }
+
+
+def openapi_schema(model: type[ApiObject]) -> dict[str, Any]:
+    """The structural openAPIV3Schema of a top-level model."""
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    definitions: dict[str, Any] = raw.pop("$defs", {})
+    schema = _structural(raw, definitions, model.__name__)
+    schema["properties"].update(copy.deepcopy(TOP_LEVEL_FIELDS))
+    schema["required"] = [name for name in schema["required"] if name not in TOP_LEVEL_FIELDS]
+    return schema
+
+
+def _structural(node: dict[str, Any], definitions: dict[str, Any], path: str) -> dict[str, Any]:
+    """`node` rewritten into structural form; `path` names it in errors, e.g. `Kustomization.spec`."""
+    node = dict(node)
+    if "$ref" in node:
+        target = definitions[node.pop("$ref").removeprefix("#/$defs/")]
+        return _structural({**target, **node}, definitions, path)
+    if "anyOf" in node:
+        options = [option for option in node.pop("anyOf") if option != NULL_SCHEMA]
+        if len(options) != 1:
+            raise SchemaGenerationError(f"{path}: unions other than Optional[X] are not structural")
+        return _structural({**options[0], **node}, definitions, path)
+
+    node.pop("title", None)
+    if "description" in node:
+        node["description"] = _unwrap(node["description"])
+    if "const" in node:
+        node["enum"] = [node.pop("const")]
+    if node.pop(SERVER_DEFAULT_MARK, False):
+        node["default"] = _without_none(node["default"])
+    else:
+        node.pop("default", None)
+
+    if "properties" in node:
+        node["properties"] = {
+            name: _structural(child, definitions, f"{path}.{name}")
+            for name, child in node["properties"].items()
+        }
+    if "items" in node:
+        node["items"] = _structural(node["items"], definitions, f"{path}[]")
+    if node.get("additionalProperties") is True:
+        del node["additionalProperties"]
+        node["x-kubernetes-preserve-unknown-fields"] = True
+    elif "additionalProperties" in node:
+        node["additionalProperties"] = _structural(
+            node["additionalProperties"], definitions, f"{path}{{}}"
+        )
+
+    unexpected = node.keys() - SCHEMA_KEYWORDS - {"x-kubernetes-preserve-unknown-fields"}
+    if unexpected:
+        raise SchemaGenerationError(f"{path}: no structural form for {sorted(unexpected)}")
+    if "type" not in node:
+        raise SchemaGenerationError(f"{path}: every schema node needs a type")
+    return node
+
+
+def _unwrap(docstring: str) -> str:
+    """Docstring paragraphs as single lines, so descriptions read the same in any viewer."""
+    paragraphs = docstring.strip().split("\n\n")
+    return "\n\n".join(" ".join(paragraph.split()) for paragraph in paragraphs)
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _without_none(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_none(item) for item in value]
+    return value
+
+
+def _printer_column(column: PrinterColumn) -> dict[str, Any]:
+    printed: dict[str, Any] = {
+        "name": column.name,
+        "type": column.type,
+        "jsonPath": column.json_path,
+    }
+    if column.priority:
+        printed["priority"] = column.priority
+    return printed
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    """Writes repeated values out in full: CRD readers do not expect YAML anchors."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True

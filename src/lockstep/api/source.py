@@ -1,0 +1,255 @@
+"""Models of source.toolkit.fluxcd.io: GitRepository and OCIRepository.
+
+The source controllers read these specs to fetch and pack artifacts and write
+the statuses; the Kustomization and image automation controllers read the
+statuses to find the artifact to build from. `kinds` registers both kinds.
+"""
+
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
+
+from lockstep.api.meta import (
+    ApiModel,
+    ApiObject,
+    Artifact,
+    Duration,
+    LocalObjectReference,
+    ObjectStatus,
+    server_default,
+)
+
+GitVerificationMode = Literal["head", "HEAD", "Tag", "TagAndHEAD"]
+"""Which Git objects to verify; `head` is the legacy spelling of `HEAD`."""
+
+
+class GitRepositoryRef(ApiModel):
+    """The Git reference to check out.
+
+    When several fields are set, the most specific wins: commit, then name,
+    then semver, then tag, then branch. With none set, the controller checks
+    out the `master` branch.
+    """
+
+    branch: str | None = None
+    """Branch to check out."""
+
+    tag: str | None = None
+    """Tag to check out."""
+
+    semver: str | None = None
+    """SemVer range; the highest matching tag is checked out."""
+
+    name: str | None = None
+    """Full reference name, for example `refs/heads/main` or `refs/pull/1/head`."""
+
+    commit: str | None = None
+    """Commit SHA to check out; with `branch`, the branch is cloned shallowly to reach it."""
+
+
+class GitRepositoryInclude(ApiModel):
+    """The artifact of another GitRepository to copy into this one's artifact."""
+
+    repository: LocalObjectReference
+    """The GitRepository whose artifact is included."""
+
+    from_path: str | None = None
+    """Directory of the included artifact to copy; its root when omitted."""
+
+    to_path: str | None = None
+    """Directory to copy into; the included repository's name when omitted."""
+
+
+class GitRepositoryVerification(ApiModel):
+    """How to verify OpenPGP signatures of the checked out commit or tag."""
+
+    mode: GitVerificationMode = server_default("HEAD")
+    """Which Git objects must carry a valid signature."""
+
+    secret_ref: LocalObjectReference
+    """Secret holding the public keys of trusted authors."""
+
+
+class GitRepositorySpec(ApiModel):
+    """Desired state of a GitRepository: what to fetch and how often."""
+
+    url: Annotated[str, StringConstraints(pattern=r"^(http|https|ssh)://.*$")]
+    """Address of the repository: an http, https or ssh URL."""
+
+    secret_ref: LocalObjectReference | None = None
+    """Secret with credentials: `username` and `password` or `bearerToken` for
+    HTTPS, `identity` and `known_hosts` for SSH."""
+
+    interval: Duration
+    """How often to check the repository for new commits."""
+
+    timeout: Duration = server_default("60s")
+    """Time limit for Git operations such as clone."""
+
+    ref: GitRepositoryRef | None = None
+    """The Git reference to check out."""
+
+    ignore: str | None = None
+    """Paths to leave out of the artifact, in .gitignore syntax; replaces the defaults."""
+
+    include: list[GitRepositoryInclude] = Field(default_factory=list)
+    """Artifacts of other GitRepositories to copy into this one's artifact."""
+
+    sparse_checkout: list[str] = Field(default_factory=list)
+    """Directories to check out; the whole tree when empty."""
+
+    recurse_submodules: bool = False
+    """Whether to clone submodules too."""
+
+    verify: GitRepositoryVerification | None = None
+    """Signature verification of the checked out commit or tag."""
+
+    suspend: bool = False
+    """Whether reconciliation is paused."""
+
+
+class GitRepositoryStatus(ObjectStatus):
+    """Observed state of a GitRepository."""
+
+    artifact: Artifact | None = None
+    """The artifact of the last successful reconciliation."""
+
+    included_artifacts: list[Artifact] = Field(default_factory=list)
+    """Artifacts of the included repositories, in the order of `spec.include`."""
+
+    observed_ignore: str | None = None
+    """The ignore patterns the current artifact was built with."""
+
+    observed_include: list[GitRepositoryInclude] = Field(default_factory=list)
+    """The includes the current artifact was built with."""
+
+    observed_sparse_checkout: list[str] = Field(default_factory=list)
+    """The sparse checkout directories the current artifact was built with."""
+
+    source_verification_mode: GitVerificationMode | None = None
+    """The verification mode the current artifact was checked with."""
+
+
+class GitRepository(ApiObject):
+    """A Git repository that lockstep fetches and packs into an artifact."""
+
+    api_version: Literal["source.toolkit.fluxcd.io/v1"] = "source.toolkit.fluxcd.io/v1"
+    kind: Literal["GitRepository"] = "GitRepository"
+    spec: GitRepositorySpec
+    status: GitRepositoryStatus | None = None
+
+
+class OCIRepositoryRef(ApiModel):
+    """The OCI artifact to pull: the most specific of digest, semver and tag wins."""
+
+    tag: str | None = None
+    """Tag to pull; `latest` when nothing else is set."""
+
+    semver: str | None = None
+    """SemVer range; the highest matching tag is pulled."""
+
+    semver_filter: str | None = None
+    """Regular expression that tags must match to be considered for `semver`."""
+
+    digest: str | None = None
+    """Manifest digest to pull, as `sha256:<hex>`."""
+
+
+class OCILayerSelector(ApiModel):
+    """Which layer of the OCI artifact becomes the source artifact, and how."""
+
+    media_type: str | None = None
+    """Media type of the layer; the first layer when omitted."""
+
+    operation: Literal["extract", "copy"] | None = None
+    """`extract` unpacks the layer (the default); `copy` stores it as it is."""
+
+
+class OIDCIdentityMatch(ApiModel):
+    """Regular expressions that a keyless signing certificate's identity must match."""
+
+    issuer: str
+    """Pattern for the OIDC issuer."""
+
+    subject: str
+    """Pattern for the identity subject."""
+
+
+class OCIRepositoryVerification(ApiModel):
+    """How to verify the signature of the OCI artifact."""
+
+    provider: Literal["cosign", "notation"] = server_default("cosign")
+    """The signing technology."""
+
+    secret_ref: LocalObjectReference | None = None
+    """Secret holding the trusted public keys."""
+
+    match_oidc_identity: list[OIDCIdentityMatch] = Field(
+        default_factory=list, alias="matchOIDCIdentity"
+    )
+    """Accepted identities for keyless signatures; any one match suffices."""
+
+
+class OCIRepositorySpec(ApiModel):
+    """Desired state of an OCIRepository: which artifact to pull and how often."""
+
+    url: Annotated[str, StringConstraints(pattern=r"^oci://.*$")]
+    """Repository address as `oci://host/repository`."""
+
+    ref: OCIRepositoryRef | None = None
+    """The artifact to pull; the `latest` tag when omitted."""
+
+    layer_selector: OCILayerSelector | None = None
+    """Which layer to use; the first layer when omitted."""
+
+    provider: Literal["generic", "aws", "azure", "gcp"] = server_default("generic")
+    """Where registry credentials come from; `generic` uses `secretRef`."""
+
+    secret_ref: LocalObjectReference | None = None
+    """Secret of type kubernetes.io/dockerconfigjson with registry credentials."""
+
+    cert_secret_ref: LocalObjectReference | None = None
+    """Secret with a client certificate (`tls.crt`, `tls.key`) and/or a CA (`ca.crt`)."""
+
+    insecure: bool = False
+    """Whether to talk plain HTTP to the registry."""
+
+    ignore: str | None = None
+    """Paths to leave out of the artifact, in .gitignore syntax; replaces the defaults."""
+
+    interval: Duration
+    """How often to check the registry for a new artifact."""
+
+    timeout: Duration = server_default("60s")
+    """Time limit for registry operations such as pull."""
+
+    verify: OCIRepositoryVerification | None = None
+    """Signature verification of the pulled artifact."""
+
+    suspend: bool = False
+    """Whether reconciliation is paused."""
+
+
+class OCIRepositoryStatus(ObjectStatus):
+    """Observed state of an OCIRepository."""
+
+    url: str | None = None
+    """Download address of the current artifact."""
+
+    artifact: Artifact | None = None
+    """The artifact of the last successful reconciliation."""
+
+    observed_ignore: str | None = None
+    """The ignore patterns the current artifact was built with."""
+
+    observed_layer_selector: OCILayerSelector | None = None
+    """The layer selector the current artifact was built with."""
+
+
+class OCIRepository(ApiObject):
+    """An OCI artifact that lockstep pulls into the artifact store."""
+
+    api_version: Literal["source.toolkit.fluxcd.io/v1"] = "source.toolkit.fluxcd.io/v1"
+    kind: Literal["OCIRepository"] = "OCIRepository"
+    spec: OCIRepositorySpec
+    status: OCIRepositoryStatus | None = None

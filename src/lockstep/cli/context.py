@@ -1,0 +1,42 @@
+"""State shared by every sub-command: global options, consoles, the user-error type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from lockstep.kube import KubeClient
+
+console = Console(highlight=False, soft_wrap=True)
+error_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class UserError(Exception):
+    """Something the user can fix: printed as one line plus an optional hint."""
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class CliState:
+    """The global options, as given on the command line."""
+
+    kubeconfig: Path | None
+    context: str | None
+    verbose: bool
+
+    def kube_client(self) -> KubeClient:
+        return KubeClient.from_kubeconfig(self.kubeconfig, self.context)
+
+
+def state(ctx: typer.Context) -> CliState:
+    """The :class:`CliState` of the running command."""
+    found = ctx.find_object(CliState)
+    if found is None:
+        raise RuntimeError("the lockstep command was not started through its main callback")
+    return found

@@ -1,0 +1,141 @@
+"""``lockstep dev``: the local control plane and sandbox.
+
+Prints progress while the control plane builds (first run only) and starts;
+errors from the sandbox become one-line :class:`UserError` messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from lockstep.cli.context import UserError, console
+from lockstep.dev.cluster import DEFAULT_NAME, DEFAULT_PORT, ClusterError, LocalCluster
+from lockstep.dev.toolchain import ToolchainError, ensure_binaries
+
+app = typer.Typer(help="The local sandbox: a real Kubernetes control plane on this machine.")
+cluster_app = typer.Typer(
+    help=(
+        "Manage the local control plane (etcd, kube-apiserver, controller-manager, "
+        "scheduler and kwok simulated nodes).\n\n"
+        "Example:\n\n"
+        "  lockstep dev cluster up && export KUBECONFIG=$(lockstep dev cluster kubeconfig)"
+    ),
+    no_args_is_help=True,
+)
+app.add_typer(cluster_app, name="cluster")
+
+NameOption = Annotated[str, typer.Option("--name", help="Name of the local cluster.")]
+BuildProgress = Callable[[str, int, int], None]
+
+
+@contextmanager
+def build_progress() -> Iterator[BuildProgress]:
+    """A progress bar for the control plane build; it shows only while Go compiles."""
+    with Progress(
+        TextColumn("[bold]building the control plane[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("", total=None)
+
+        def update(package: str, done: int, total: int) -> None:
+            bar.update(task, description=package[-50:], completed=done, total=total)
+
+        yield update
+
+
+@cluster_app.command("up")
+def cluster_up(
+    name: NameOption = DEFAULT_NAME,
+    port: Annotated[
+        int, typer.Option(help="API server port on 127.0.0.1 (0 picks a free one).")
+    ] = DEFAULT_PORT,
+) -> None:
+    """Start the local control plane, building it on first use; safe to run again.
+
+    Example: lockstep dev cluster up
+    """
+    cluster = LocalCluster(name, port=port)
+
+    def step(message: str) -> None:
+        console.print(f"[dim]•[/] {message}")
+
+    with build_progress() as building:
+        try:
+            status = cluster.up(step, building)
+        except (ClusterError, ToolchainError) as error:
+            raise UserError(str(error), hint="lockstep dev cluster down, then up again") from error
+    console.print(
+        f"[green]✓[/] cluster [bold]{status.name}[/] is up: Kubernetes {status.kubernetes_version} "
+        f"at {status.api_server}, {status.ready_nodes} node(s) Ready"
+    )
+    console.print(f"export KUBECONFIG={cluster.kubeconfig}")
+
+
+@cluster_app.command("down")
+def cluster_down(name: NameOption = DEFAULT_NAME) -> None:
+    """Stop the local control plane and delete its data.
+
+    Example: lockstep dev cluster down
+    """
+    try:
+        removed = LocalCluster(name).down()
+    except (ClusterError, ToolchainError) as error:
+        raise UserError(str(error)) from error
+    console.print(f"[green]✓[/] cluster {name} deleted" if removed else f"no cluster named {name}")
+
+
+@cluster_app.command("status")
+def cluster_status(name: NameOption = DEFAULT_NAME) -> None:
+    """Say whether the local control plane runs, and its version and nodes.
+
+    Exits 1 when the cluster is not running.
+
+    Example: lockstep dev cluster status
+    """
+    status = LocalCluster(name).status()
+    if status.running:
+        console.print(
+            f"cluster [bold]{name}[/]: running, Kubernetes {status.kubernetes_version} "
+            f"at {status.api_server}, {status.ready_nodes} node(s) Ready"
+        )
+        return
+    reason = status.problem or ("stopped" if status.exists else "not created")
+    console.print(f"cluster [bold]{name}[/]: {reason}")
+    raise typer.Exit(1)
+
+
+@cluster_app.command("kubeconfig")
+def cluster_kubeconfig(name: NameOption = DEFAULT_NAME) -> None:
+    """Print the path of the local cluster's kubeconfig.
+
+    Example: export KUBECONFIG=$(lockstep dev cluster kubeconfig)
+    """
+    cluster = LocalCluster(name)
+    if not cluster.kubeconfig.is_file():
+        raise UserError(f"cluster {name} has no kubeconfig yet", hint="lockstep dev cluster up")
+    typer.echo(str(cluster.kubeconfig))
+
+
+@cluster_app.command("build")
+def cluster_build() -> None:
+    """Build the control plane binaries from the pinned Go modules (cached after the first run).
+
+    Example: lockstep dev cluster build
+    """
+    with build_progress() as building:
+        try:
+            binaries = ensure_binaries(building)
+        except ToolchainError as error:
+            raise UserError(str(error)) from error
+    console.print(
+        f"[green]✓[/] Kubernetes {binaries.kubernetes_version} binaries in {binaries.directory}"
+    )

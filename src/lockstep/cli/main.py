@@ -1,0 +1,79 @@
+"""The ``lockstep`` command: global options, error handling, and the sub-commands.
+
+Each group of verbs lives in its own module and registers itself on :data:`app`
+here. Every error a user can cause ends as one line on stderr and a non-zero
+exit code; tracebacks only with ``--verbose``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lockstep import __version__
+from lockstep.cli import dev, install
+from lockstep.cli.context import CliState, UserError, console, error_console
+from lockstep.kube import KubeError
+
+app = typer.Typer(
+    name="lockstep",
+    help=(
+        "lockstep keeps Kubernetes clusters in lockstep with Git and OCI registries.\n\n"
+        "Examples:\n\n"
+        "  lockstep dev cluster up      # start the local control plane\n\n"
+        "  lockstep install --crds      # install the Flux-compatible CRDs"
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(dev.app, name="dev")
+app.command(name="install")(install.install)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"lockstep {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    kubeconfig: Annotated[
+        Path | None,
+        typer.Option(envvar="KUBECONFIG", help="Path to the kubeconfig file to use."),
+    ] = None,
+    context: Annotated[
+        str | None, typer.Option("--context", help="The kubeconfig context to use.")
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show tracebacks on errors.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """lockstep: a GitOps engine compatible with Flux and Argo CD."""
+    ctx.obj = CliState(kubeconfig=kubeconfig, context=context, verbose=verbose)
+
+
+def run() -> None:
+    """Entry point of the console script."""
+    verbose = "--verbose" in sys.argv or "-v" in sys.argv
+    try:
+        app()
+    except (UserError, KubeError) as error:
+        if verbose:
+            raise
+        error_console.print(f"[bold red]error:[/] {error}")
+        if isinstance(error, UserError) and error.hint:
+            error_console.print(f"[dim]hint: {error.hint}[/]")
+        sys.exit(1)

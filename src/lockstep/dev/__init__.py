@@ -1,0 +1,1 @@
+"""The local Kubernetes control plane and sandbox behind ``lockstep dev``."""

@@ -1,0 +1,273 @@
+"""The local Kubernetes control plane: ``lockstep dev cluster up | down | status | kubeconfig``.
+
+Real components, built from the official sources by :mod:`lockstep.dev.toolchain`:
+etcd, kube-apiserver, kube-controller-manager and kube-scheduler, plus the kwok
+controller, which plays the kubelet of simulated nodes so that Pods are scheduled
+and become Ready without a container runtime. kwokctl's ``binary`` runtime starts
+and stops the processes; everything listens on 127.0.0.1 only.
+
+State lives under the user's state directory (``$LOCKSTEP_STATE_DIR`` overrides
+it): kwokctl's working folder, its configuration, and the kubeconfig that ``up``
+writes. ``up`` is idempotent; ``down`` deletes the cluster with its data and
+leaves no process and no listening port behind.
+
+Called by the ``lockstep dev`` commands, the test fixtures and ``make demo``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+import yaml
+
+from lockstep.dev.toolchain import ControlPlaneBinaries, ensure_binaries
+from lockstep.kube import KubeClient, KubeError, ObjectRef
+
+DEFAULT_NAME = "lockstep"
+DEFAULT_PORT = 46443
+NODE_NAME = "kwok-node-0"
+READY_TIMEOUT_SECONDS = 60.0
+
+
+class ClusterError(Exception):
+    """The local control plane could not be started, stopped or reached."""
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    """What ``status`` reports."""
+
+    name: str
+    exists: bool
+    api_server: str = ""
+    kubernetes_version: str = ""
+    ready_nodes: int = 0
+    problem: str = ""
+
+    @property
+    def running(self) -> bool:
+        return self.exists and not self.problem and bool(self.kubernetes_version)
+
+
+def state_root() -> Path:
+    """lockstep's state directory (``$LOCKSTEP_STATE_DIR`` overrides the platform default)."""
+    override = os.environ.get("LOCKSTEP_STATE_DIR")
+    return Path(override) if override else Path(platformdirs.user_state_dir("lockstep"))
+
+
+class LocalCluster:
+    """One named local control plane."""
+
+    def __init__(self, name: str = DEFAULT_NAME, *, port: int = DEFAULT_PORT) -> None:
+        """``port`` is the API server's port on 127.0.0.1; 0 lets kwokctl pick a free one."""
+        self.name = name
+        self.port = port
+        self.directory = state_root() / "clusters" / name
+
+    @property
+    def kubeconfig(self) -> Path:
+        """Where ``up`` writes the kubeconfig of this cluster."""
+        return self.directory / "kubeconfig"
+
+    @property
+    def logs(self) -> Path:
+        return self._kwok_workdir / "clusters" / self.name / "logs"
+
+    @property
+    def _kwok_workdir(self) -> Path:
+        return self.directory / "kwok"
+
+    def exists(self) -> bool:
+        return (self._kwok_workdir / "clusters" / self.name).is_dir()
+
+    def up(
+        self, progress: Callable[[str], None], build_progress: Callable[[str, int, int], None]
+    ) -> ClusterStatus:
+        """Start the control plane (building it first if needed) and wait for a Ready node."""
+        binaries = ensure_binaries(build_progress)
+        current = asyncio.run(self._probe())
+        if current.running and current.ready_nodes:
+            return current
+        if self.exists():
+            progress("removing a stopped cluster left from before")
+            self._kwokctl(binaries, "delete", "cluster")
+        progress(
+            f"starting etcd, kube-apiserver, controller-manager, scheduler, kwok ({binaries.kubernetes_version})"
+        )
+        self._write_config(binaries)
+        self._kwokctl(
+            binaries, "--config", str(self._config_path), "create", "cluster", "--wait", "2m"
+        )
+        progress(f"waiting for node {NODE_NAME} to be Ready")
+        return asyncio.run(self._add_node_and_wait())
+
+    def down(self) -> bool:
+        """Delete the cluster and its data; ``False`` when there was none."""
+        if not self.exists():
+            return False
+        binaries = ensure_binaries(lambda *_: None)
+        self._kwokctl(binaries, "delete", "cluster")
+        self._wait_for_processes_to_exit()
+        shutil.rmtree(self._kwok_workdir, ignore_errors=True)
+        self.kubeconfig.unlink(missing_ok=True)
+        return True
+
+    def status(self) -> ClusterStatus:
+        return asyncio.run(self._probe())
+
+    @property
+    def _config_path(self) -> Path:
+        return self.directory / "kwokctl.yaml"
+
+    def _write_config(self, binaries: ControlPlaneBinaries) -> None:
+        kubectl = shutil.which("kubectl")
+        options = {
+            "runtime": "binary",
+            "kubeVersion": binaries.kubernetes_version,
+            "bindAddress": "127.0.0.1",
+            **({"kubeApiserverPort": self.port} if self.port else {}),
+            "kubeApiserverBinary": str(binaries.path("kube-apiserver")),
+            "kubeControllerManagerBinary": str(binaries.path("kube-controller-manager")),
+            "kubeSchedulerBinary": str(binaries.path("kube-scheduler")),
+            "kwokControllerBinary": str(binaries.path("kwok")),
+            "etcdBinary": str(binaries.path("etcd")),
+            **({"kubectlBinary": kubectl} if kubectl else {}),
+        }
+        document = {
+            "kind": "KwokctlConfiguration",
+            "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+            "options": options,
+        }
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._config_path.write_text(yaml.safe_dump(document, sort_keys=True))
+
+    def _kwokctl(self, binaries: ControlPlaneBinaries, *args: str) -> None:
+        command = [
+            str(binaries.path("kwokctl")),
+            *args,
+            "--name",
+            self.name,
+            "--kubeconfig",
+            str(self.kubeconfig),
+        ]
+        environment = {**os.environ, "KWOK_WORKDIR": str(self._kwok_workdir)}
+        result = subprocess.run(command, env=environment, capture_output=True, text=True)
+        if result.returncode != 0:
+            detail = _kwokctl_error(result.stderr + result.stdout)
+            raise ClusterError(
+                f"kwokctl {' '.join(args[-2:])} for cluster {self.name} failed: {detail} (logs: {self.logs})"
+            )
+
+    async def _probe(self) -> ClusterStatus:
+        if not self.exists() or not self.kubeconfig.is_file():
+            return ClusterStatus(self.name, exists=self.exists())
+        try:
+            async with KubeClient.from_kubeconfig(self.kubeconfig) as kube:
+                version = await kube.server_version()
+                nodes = await kube.list("v1", "Node")
+                return ClusterStatus(
+                    self.name,
+                    exists=True,
+                    api_server=kube.server,
+                    kubernetes_version=version,
+                    ready_nodes=sum(1 for node in nodes if _is_ready(node)),
+                )
+        except KubeError as error:
+            return ClusterStatus(self.name, exists=True, problem=str(error))
+
+    async def _add_node_and_wait(self) -> ClusterStatus:
+        async with KubeClient.from_kubeconfig(self.kubeconfig) as kube:
+            await kube.apply(_fake_node(NODE_NAME))
+            deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+            while True:
+                try:
+                    node = await kube.get(ObjectRef("v1", "Node", NODE_NAME))
+                    if _is_ready(node):
+                        break
+                except KubeError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise ClusterError(
+                        f"node {NODE_NAME} of cluster {self.name} did not become Ready "
+                        f"within {READY_TIMEOUT_SECONDS:.0f}s; see the kwok controller log in {self.logs}"
+                    )
+                await asyncio.sleep(0.25)
+        return await self._probe()
+
+    def _wait_for_processes_to_exit(self) -> None:
+        pids_dir = self._kwok_workdir / "clusters" / self.name / "pids"
+        pids = [
+            int(p.read_text().strip())
+            for p in pids_dir.glob("*.pid")
+            if p.read_text().strip().isdigit()
+        ]
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in pids):
+            if time.monotonic() > deadline:
+                alive = [pid for pid in pids if _alive(pid)]
+                raise ClusterError(
+                    f"processes {alive} of cluster {self.name} did not exit after delete"
+                )
+            time.sleep(0.1)
+
+
+def _fake_node(name: str) -> dict[str, object]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            # kwok manages nodes carrying this annotation and plays their kubelet.
+            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "type": "kwok",
+            },
+        },
+        "spec": {},
+    }
+
+
+def _is_ready(node: dict[str, object]) -> bool:
+    status = node.get("status")
+    conditions = status.get("conditions", []) if isinstance(status, dict) else []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _kwokctl_error(output: str) -> str:
+    """kwokctl logs JSON lines; pick the last error message out of them."""
+    for line in reversed(output.strip().splitlines()):
+        try:
+            record = yaml.safe_load(line)
+        except yaml.YAMLError:
+            continue
+        if isinstance(record, dict) and record.get("level") == "ERROR":
+            message = str(record.get("msg", ""))
+            error = record.get("err")
+            return f"{message}: {error}" if error else message
+    lines = output.strip().splitlines()
+    return lines[-1] if lines else "no output"

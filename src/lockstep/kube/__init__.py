@@ -1,0 +1,30 @@
+"""The one adapter to the Kubernetes API.
+
+Everything else in lockstep talks to a cluster through :class:`KubeClient`, with
+objects as plain dictionaries exactly as the API server returns them, and sees
+failures as the small error hierarchy of :mod:`lockstep.kube.errors`.
+"""
+
+from lockstep.kube.client import KubeClient, KubeObject, ObjectRef
+from lockstep.kube.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    KubeError,
+    NotFound,
+    ServerError,
+    Unreachable,
+)
+
+__all__ = [
+    "Conflict",
+    "Forbidden",
+    "Invalid",
+    "KubeClient",
+    "KubeError",
+    "KubeObject",
+    "NotFound",
+    "ObjectRef",
+    "ServerError",
+    "Unreachable",
+]

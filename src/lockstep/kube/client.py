@@ -1,0 +1,255 @@
+"""The Kubernetes client every other package of lockstep goes through.
+
+Objects cross this boundary as plain dictionaries (:data:`KubeObject`), exactly as
+the API server returns them: a GitOps engine applies arbitrary kinds, including
+custom resources it has never seen, and must not lose fields it does not model.
+Requests are made by lightkube's async client over generic (dictionary) resource
+classes; the kind → resource mapping comes from the API server's discovery
+documents, cached per group-version and refreshed when a kind is missing (a CRD
+may have been installed since).
+
+Called by ``lockstep install``, the ``dev`` sandbox and, later, every controller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self, TypeVar
+
+import httpx2
+from lightkube import ApiError, AsyncClient, ConfigError, KubeConfig
+from lightkube.config.client_adapter import AsyncClient as http_client_for
+from lightkube.config.client_adapter import ConnectionParams
+from lightkube.generic_resource import (
+    GenericGlobalResource,
+    GenericNamespacedResource,
+    create_api_info,
+)
+from lightkube.types import PatchType
+
+from lockstep.kube.errors import KubeError, NotFound, from_api_error, from_transport_error
+
+KubeObject = dict[str, Any]
+"""A Kubernetes object as a JSON-like dictionary."""
+
+FIELD_MANAGER = "lockstep"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """Which object: apiVersion, kind, name and (for namespaced kinds) namespace."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str = ""
+
+    @classmethod
+    def of(cls, obj: Mapping[str, Any]) -> ObjectRef:
+        meta = obj.get("metadata") or {}
+        return cls(
+            api_version=str(obj.get("apiVersion", "")),
+            kind=str(obj.get("kind", "")),
+            name=str(meta.get("name", "")),
+            namespace=str(meta.get("namespace", "") or ""),
+        )
+
+    def __str__(self) -> str:
+        if self.namespace:
+            return f"{self.kind}/{self.namespace}/{self.name}"
+        return f"{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True)
+class ResourceInfo:
+    """What discovery says about one kind in one group-version."""
+
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+
+def _split_api_version(api_version: str) -> tuple[str, str]:
+    group, _, version = api_version.rpartition("/")
+    return group, version
+
+
+def _discovery_path(api_version: str) -> str:
+    return f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+
+
+class KubeClient:
+    """An async client for one cluster (one kubeconfig context)."""
+
+    def __init__(self, config: Any, *, field_manager: str = FIELD_MANAGER) -> None:
+        self._config = config
+        self._server = str(config.cluster.server)
+        self._field_manager = field_manager
+        self._api = AsyncClient(config=config, field_manager=field_manager)
+        self._http = http_client_for(config, ConnectionParams())
+        self._discovered: dict[str, dict[str, ResourceInfo]] = {}
+        self._classes: dict[ResourceInfo, type[Any]] = {}
+
+    @classmethod
+    def from_kubeconfig(cls, path: Path | None = None, context: str | None = None) -> Self:
+        """Connect with a kubeconfig file (default: ``$KUBECONFIG`` or ``~/.kube/config``)."""
+        try:
+            kubeconfig = KubeConfig.from_file(path) if path else KubeConfig.from_env()
+            config = kubeconfig.get(context_name=context)
+        except ConfigError as error:
+            where = f"kubeconfig {path}" if path else "the default kubeconfig"
+            raise KubeError(f"cannot use {where}: {error}") from error
+        return cls(config)
+
+    @property
+    def server(self) -> str:
+        return self._server
+
+    async def close(self) -> None:
+        await self._api.close()
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def server_version(self) -> str:
+        """The API server's ``gitVersion``, e.g. ``v1.36.3``."""
+        document = await self._get_json("/version")
+        return str(document.get("gitVersion", ""))
+
+    async def resource_info(self, api_version: str, kind: str) -> ResourceInfo:
+        """Map apiVersion + kind to its resource, asking discovery when not cached."""
+        info = self._discovered.get(api_version, {}).get(kind)
+        if info is None:
+            self._discovered[api_version] = await self._discover(api_version)
+            info = self._discovered[api_version].get(kind)
+        if info is None:
+            raise NotFound(f'the API server has no kind "{kind}" in "{api_version}"', code=404)
+        return info
+
+    async def apply(
+        self, obj: Mapping[str, Any], *, force: bool = True, dry_run: bool = False
+    ) -> KubeObject:
+        """Server-side apply ``obj`` with lockstep's field manager; return the live object."""
+        ref = ObjectRef.of(obj)
+        resource = await self._resource_class(ref.api_version, ref.kind)
+        result = await self._call(
+            self._api.patch(
+                resource,
+                ref.name,
+                dict(obj),
+                namespace=ref.namespace or None,
+                patch_type=PatchType.APPLY,
+                field_manager=self._field_manager,
+                force=force,
+                dry_run=dry_run,
+            )
+        )
+        return _plain(result)
+
+    async def get(self, ref: ObjectRef) -> KubeObject:
+        """Read one object; raises :class:`NotFound` when it does not exist."""
+        resource = await self._resource_class(ref.api_version, ref.kind)
+        result = await self._call(
+            self._api.get(resource, ref.name, namespace=ref.namespace or None)
+        )
+        return _plain(result)
+
+    async def list(
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        namespace: str | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> list[KubeObject]:
+        """List objects of one kind, in one namespace or (``None``) all of them."""
+        resource = await self._resource_class(api_version, kind)
+        if not issubclass(resource, GenericNamespacedResource):
+            namespace = None
+        elif namespace is None:
+            namespace = "*"
+        items: list[KubeObject] = []
+        try:
+            async for item in self._api.list(
+                resource, namespace=namespace, labels=dict(labels) if labels else None
+            ):
+                items.append(_plain(item))
+        except ApiError as error:
+            raise from_api_error(error) from error
+        except httpx2.TransportError as error:
+            raise from_transport_error(error, self._server) from error
+        return items
+
+    async def delete(self, ref: ObjectRef) -> None:
+        """Delete one object (background propagation); a missing object is not an error."""
+        resource = await self._resource_class(ref.api_version, ref.kind)
+        try:
+            await self._call(self._api.delete(resource, ref.name, namespace=ref.namespace or None))
+        except NotFound:
+            return
+
+    async def _resource_class(self, api_version: str, kind: str) -> type[Any]:
+        info = await self.resource_info(api_version, kind)
+        resource = self._classes.get(info)
+        if resource is None:
+            base = GenericNamespacedResource if info.namespaced else GenericGlobalResource
+            api_info = create_api_info(info.group, info.version, info.kind, info.plural)
+            resource = type(info.kind, (base,), {"_api_info": api_info})
+            self._classes[info] = resource
+        return resource
+
+    async def _discover(self, api_version: str) -> dict[str, ResourceInfo]:
+        group, version = _split_api_version(api_version)
+        try:
+            document = await self._get_json(_discovery_path(api_version))
+        except NotFound:
+            return {}
+        return {
+            entry["kind"]: ResourceInfo(
+                group=group,
+                version=version,
+                kind=entry["kind"],
+                plural=entry["name"],
+                namespaced=bool(entry.get("namespaced")),
+            )
+            for entry in document.get("resources", [])
+            if "/" not in entry["name"]
+        }
+
+    async def _get_json(self, path: str) -> dict[str, Any]:
+        try:
+            response = await self._http.get(path)
+        except httpx2.TransportError as error:
+            raise from_transport_error(error, self._server) from error
+        if response.status_code == 404:
+            raise NotFound(f"{path} not found on the API server", code=404)
+        if response.status_code >= 400:
+            raise KubeError(
+                f"GET {path} failed: {response.status_code} {response.text[:200]}",
+                code=response.status_code,
+            )
+        document: dict[str, Any] = response.json()
+        return document
+
+    async def _call(self, request: Awaitable[T]) -> T:
+        try:
+            return await request
+        except ApiError as error:
+            raise from_api_error(error) from error
+        except httpx2.TransportError as error:
+            raise from_transport_error(error, self._server) from error
+
+
+def _plain(result: Any) -> KubeObject:
+    plain: KubeObject = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+    return plain

@@ -1,0 +1,49 @@
+"""Fixtures for the real local control plane (see :mod:`lockstep.dev.cluster`).
+
+One cluster, named ``lockstep-test`` on a free port, serves the whole test
+session and is deleted at its end. Each test that needs a namespace gets its
+own, deleted afterwards. If the control plane cannot start, every test that
+uses it fails with the reason: integration tests are never silently skipped.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from lockstep.dev.cluster import LocalCluster
+from lockstep.kube import KubeClient, ObjectRef
+
+TEST_CLUSTER = "lockstep-test"
+
+
+@pytest.fixture(scope="session")
+def local_cluster() -> Iterator[LocalCluster]:
+    cluster = LocalCluster(TEST_CLUSTER, port=0)
+    cluster.up(lambda _message: None, lambda *_progress: None)
+    try:
+        yield cluster
+    finally:
+        cluster.down()
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(local_cluster: LocalCluster) -> Path:
+    return local_cluster.kubeconfig
+
+
+@pytest.fixture(scope="session")
+async def kube(kubeconfig: Path) -> AsyncIterator[KubeClient]:
+    async with KubeClient.from_kubeconfig(kubeconfig) as client:
+        yield client
+
+
+@pytest.fixture
+async def namespace(kube: KubeClient) -> AsyncIterator[str]:
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    await kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    yield name
+    await kube.delete(ObjectRef("v1", "Namespace", name))
