@@ -5,9 +5,10 @@ objects as plain dictionaries exactly as the API server returns them, and sees
 failures as the small error hierarchy of :mod:`lockstep.kube.errors`.
 """
 
-from lockstep.kube.client import KubeClient, KubeObject, ObjectRef
+from lockstep.kube.client import KubeClient, KubeObject, ObjectRef, WatchEvent
 from lockstep.kube.errors import (
     Conflict,
+    Expired,
     Forbidden,
     Invalid,
     KubeError,
@@ -18,6 +19,7 @@ from lockstep.kube.errors import (
 
 __all__ = [
     "Conflict",
+    "Expired",
     "Forbidden",
     "Invalid",
     "KubeClient",
@@ -27,4 +29,5 @@ __all__ = [
     "ObjectRef",
     "ServerError",
     "Unreachable",
+    "WatchEvent",
 ]

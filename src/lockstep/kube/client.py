@@ -13,10 +13,12 @@ Called by ``lockstep install``, the ``dev`` sandbox and, later, every controller
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+import builtins
+import json
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 import httpx2
 from lightkube import ApiError, AsyncClient, ConfigError, KubeConfig
@@ -29,7 +31,13 @@ from lightkube.generic_resource import (
 )
 from lightkube.types import PatchType
 
-from lockstep.kube.errors import KubeError, NotFound, from_api_error, from_transport_error
+from lockstep.kube.errors import (
+    KubeError,
+    NotFound,
+    from_api_error,
+    from_status,
+    from_transport_error,
+)
 
 KubeObject = dict[str, Any]
 """A Kubernetes object as a JSON-like dictionary."""
@@ -75,6 +83,18 @@ class ResourceInfo:
     namespaced: bool
 
 
+@dataclass(frozen=True)
+class WatchEvent:
+    """One change seen by a watch; a BOOKMARK carries only a newer resourceVersion."""
+
+    type: Literal["ADDED", "MODIFIED", "DELETED", "BOOKMARK"]
+    object: KubeObject
+
+    @property
+    def resource_version(self) -> str:
+        return str((self.object.get("metadata") or {}).get("resourceVersion", ""))
+
+
 def _split_api_version(api_version: str) -> tuple[str, str]:
     group, _, version = api_version.rpartition("/")
     return group, version
@@ -82,6 +102,14 @@ def _split_api_version(api_version: str) -> tuple[str, str]:
 
 def _discovery_path(api_version: str) -> str:
     return f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+
+
+def _collection_path(info: ResourceInfo, namespace: str | None) -> str:
+    group_version = f"{info.group}/{info.version}" if info.group else info.version
+    base = _discovery_path(group_version)
+    if namespace:
+        return f"{base}/namespaces/{namespace}/{info.plural}"
+    return f"{base}/{info.plural}"
 
 
 class KubeClient:
@@ -173,22 +201,76 @@ class KubeClient:
         labels: Mapping[str, str] | None = None,
     ) -> list[KubeObject]:
         """List objects of one kind, in one namespace or (``None``) all of them."""
+        items, _ = await self.list_with_version(
+            api_version, kind, namespace=namespace, labels=labels
+        )
+        return items
+
+    async def list_with_version(
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        namespace: str | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> tuple[builtins.list[KubeObject], str]:
+        """List objects and the collection's resourceVersion, the point a watch resumes from."""
         resource = await self._resource_class(api_version, kind)
         if not issubclass(resource, GenericNamespacedResource):
             namespace = None
         elif namespace is None:
             namespace = "*"
-        items: list[KubeObject] = []
+        listing = self._api.list(
+            resource, namespace=namespace, labels=dict(labels) if labels else None
+        )
         try:
-            async for item in self._api.list(
-                resource, namespace=namespace, labels=dict(labels) if labels else None
-            ):
-                items.append(_plain(item))
+            items = [_plain(item) async for item in listing]
+            return items, listing.resourceVersion
         except ApiError as error:
             raise from_api_error(error) from error
         except httpx2.TransportError as error:
             raise from_transport_error(error, self._server) from error
-        return items
+
+    async def watch(
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        resource_version: str,
+        namespace: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        timeout_seconds: int = 300,
+    ) -> AsyncIterator[WatchEvent]:
+        """Stream the changes after ``resource_version``, with bookmarks, until the server ends it.
+
+        Raises :class:`Expired` when ``resource_version`` is too old: list again, then watch.
+        The caller reconnects from the last event's resource version when the stream ends.
+        """
+        info = await self.resource_info(api_version, kind)
+        params = {
+            "watch": "true",
+            "allowWatchBookmarks": "true",
+            "resourceVersion": resource_version,
+            "timeoutSeconds": str(timeout_seconds),
+        }
+        if labels:
+            params["labelSelector"] = ",".join(f"{k}={v}" for k, v in labels.items())
+        path = _collection_path(info, namespace if info.namespaced else None)
+        timeout = httpx2.Timeout(10.0, read=timeout_seconds + 30.0)
+        try:
+            async with self._http.stream("GET", path, params=params, timeout=timeout) as response:
+                if response.status_code >= 400:
+                    body = json.loads(await response.aread() or b"{}")
+                    raise from_status(body, response.status_code)
+                async for line in response.aiter_lines():
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    if event.get("type") == "ERROR":
+                        raise from_status(event.get("object") or {}, 500)
+                    yield WatchEvent(type=event["type"], object=event["object"])
+        except httpx2.TransportError as error:
+            raise from_transport_error(error, self._server) from error
 
     async def delete(self, ref: ObjectRef) -> None:
         """Delete one object (background propagation); a missing object is not an error."""

@@ -6,6 +6,7 @@
     ├── Unreachable           no answer: connection refused, TLS, timeout
     ├── NotFound              404
     ├── Conflict              409: already exists, resourceVersion or field-manager conflict
+    ├── Expired               410: a watch's resourceVersion is too old; list again
     ├── Invalid               400 / 422: the object was rejected by validation or admission
     ├── Forbidden             401 / 403: the identity may not do this
     └── ServerError           5xx, 429 and anything else unexpected
@@ -15,6 +16,8 @@ is the API server's own one-line explanation.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import httpx2
 from lightkube import ApiError
@@ -42,6 +45,10 @@ class Conflict(KubeError):
     """The write conflicts with the object's current state."""
 
 
+class Expired(KubeError):
+    """The resourceVersion a watch started from is no longer available."""
+
+
 class Invalid(KubeError):
     """The API server rejected the object."""
 
@@ -60,16 +67,22 @@ _BY_CODE: dict[int, type[KubeError]] = {
     403: Forbidden,
     404: NotFound,
     409: Conflict,
+    410: Expired,
     422: Invalid,
 }
 
 
 def from_api_error(error: ApiError) -> KubeError:
     """Map a lightkube ``ApiError`` to the hierarchy above."""
-    status = error.status
-    code = int(status.code or error.response.status_code)
+    return from_status(error.status.to_dict(), error.response.status_code)
+
+
+def from_status(status: dict[str, Any], fallback_code: int) -> KubeError:
+    """Map a ``Status`` document (as a watch or raw request returns it) to the hierarchy."""
+    code = int(status.get("code") or fallback_code)
     kind = _BY_CODE.get(code, ServerError)
-    return kind(str(status.message or error), code=code, reason=str(status.reason or ""))
+    message = str(status.get("message") or f"request failed with HTTP {code}")
+    return kind(message, code=code, reason=str(status.get("reason") or ""))
 
 
 def from_transport_error(error: httpx2.TransportError, server: str) -> Unreachable:

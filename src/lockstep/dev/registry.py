@@ -1,0 +1,106 @@
+"""Loopback OCI registry: Debian's ``docker-registry`` (distribution 2.8) on 127.0.0.1.
+
+`OciRegistry` writes a config for filesystem storage under a given directory, with
+deletes enabled and no authentication, starts the registry on a free port and returns
+once ``GET /v2/`` answers 200. It runs through `LoopbackProcess` from `loopback.py`.
+
+Called by the integration-test fixtures (tests/ground/servers.py) and meant for the
+``lockstep dev`` sandbox. The config is written as JSON, which the registry's YAML
+parser reads as is. The registry's own ``REGISTRY_*`` environment variables override
+its config file, so they are removed from its environment: nothing from the host can
+move it off 127.0.0.1 or switch on its debug server, which is left unconfigured.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import secrets
+from pathlib import Path
+from types import TracebackType
+
+from lockstep.dev.loopback import LOOPBACK, LoopbackProcess, free_port
+
+
+class OciRegistry:
+    """A distribution registry storing blobs under ``<root>/storage``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.storage_dir = root / "storage"
+        self._port: int | None = None
+        self._process: LoopbackProcess | None = None
+
+    def __enter__(self) -> OciRegistry:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def host(self) -> str:
+        """``127.0.0.1:PORT``, the registry part of an artifact reference."""
+        if self._port is None:
+            raise RuntimeError(f"OCI registry for {self.root} is not started; call start() first")
+        return f"{LOOPBACK}:{self._port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    def start(self) -> None:
+        """Start the registry and return once ``GET /v2/`` answers 200."""
+        port = free_port()
+        config = self.root / "config.yml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(json.dumps(_registry_config(port, self.storage_dir), indent=2))
+        env = {key: value for key, value in os.environ.items() if not key.startswith("REGISTRY_")}
+        self._process = LoopbackProcess(
+            "docker-registry",
+            ["docker-registry", "serve", str(config)],
+            self.root / "registry.log",
+            env=env,
+        )
+        self._process.start(lambda: _api_answers(port))
+        self._port = port
+
+    def stop(self) -> None:
+        """Stop the registry; its port no longer listens afterwards."""
+        if self._process is not None:
+            self._process.stop()
+        self._process = None
+        self._port = None
+
+
+def _registry_config(port: int, storage_dir: Path) -> dict[str, object]:
+    return {
+        "version": "0.1",
+        "log": {"level": "info"},
+        "storage": {
+            "filesystem": {"rootdirectory": str(storage_dir)},
+            "delete": {"enabled": True},
+        },
+        "http": {
+            "addr": f"{LOOPBACK}:{port}",
+            # Without a secret the registry makes a random one and warns about it.
+            "secret": secrets.token_hex(16),
+        },
+    }
+
+
+def _api_answers(port: int) -> bool:
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=1)
+    try:
+        connection.request("GET", "/v2/")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()

@@ -1,0 +1,1 @@
+"""Shared test ground: pytest plugin modules of fixtures, loaded by tests/conftest.py."""
