@@ -1,7 +1,8 @@
 """Fixtures for the real local control plane (see :mod:`lockstep.dev.cluster`).
 
-One cluster, named ``lockstep-test`` on a free port, serves the whole test
-session and is deleted at its end. Each test that needs a namespace gets its
+One cluster, named ``lockstep-test`` on a free port with its data in the
+session's temporary folder (so concurrent test sessions never share one),
+serves the whole test session and is deleted at its end. Each test that needs a namespace gets its
 own, deleted afterwards. If the control plane cannot start, every test that
 uses it fails with the reason: integration tests are never silently skipped.
 """
@@ -21,8 +22,8 @@ TEST_CLUSTER = "lockstep-test"
 
 
 @pytest.fixture(scope="session")
-def local_cluster() -> Iterator[LocalCluster]:
-    cluster = LocalCluster(TEST_CLUSTER, port=0)
+def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    cluster = LocalCluster(TEST_CLUSTER, port=0, state=tmp_path_factory.mktemp("cluster-state"))
     cluster.up(lambda _message: None, lambda *_progress: None)
     try:
         yield cluster

@@ -66,11 +66,16 @@ def state_root() -> Path:
 class LocalCluster:
     """One named local control plane."""
 
-    def __init__(self, name: str = DEFAULT_NAME, *, port: int = DEFAULT_PORT) -> None:
-        """``port`` is the API server's port on 127.0.0.1; 0 lets kwokctl pick a free one."""
+    def __init__(
+        self, name: str = DEFAULT_NAME, *, port: int = DEFAULT_PORT, state: Path | None = None
+    ) -> None:
+        """``port`` is the API server's port on 127.0.0.1; 0 lets kwokctl pick a free one.
+
+        ``state`` is the folder holding the cluster's data (default: :func:`state_root`).
+        """
         self.name = name
         self.port = port
-        self.directory = state_root() / "clusters" / name
+        self.directory = (state or state_root()) / "clusters" / name
 
     @property
     def kubeconfig(self) -> Path:
