@@ -29,10 +29,11 @@ apt: ## Install the Debian packages the test ground needs (only those missing).
 
 venv: $(VENV)/.installed ## Create the virtualenv with lockstep and its pinned dependencies.
 
-$(VENV)/.installed: pyproject.toml
+# constraints.txt pins every transitive dependency; pyproject.toml pins the direct ones.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
-	$(PYTHON) -m pip install -q --upgrade pip==25.3
-	$(PYTHON) -m pip install -q -e '.[dev]'
+	$(PYTHON) -m pip install -q --upgrade pip==26.3
+	$(PYTHON) -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
 
 controlplane: venv ## Build the local control plane from the pinned Go modules (cached).

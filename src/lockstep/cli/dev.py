@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from lockstep.cli.context import UserError, console
 from lockstep.dev.cluster import DEFAULT_NAME, DEFAULT_PORT, ClusterError, LocalCluster
@@ -95,22 +96,29 @@ def cluster_down(name: NameOption = DEFAULT_NAME) -> None:
 
 @cluster_app.command("status")
 def cluster_status(name: NameOption = DEFAULT_NAME) -> None:
-    """Say whether the local control plane runs, and its version and nodes.
+    """Show whether the local control plane runs, with its version, address and nodes.
 
     Exits 1 when the cluster is not running.
 
     Example: lockstep dev cluster status
     """
-    status = LocalCluster(name).status()
+    cluster = LocalCluster(name)
+    status = cluster.status()
     if status.running:
-        console.print(
-            f"cluster [bold]{name}[/]: running, Kubernetes {status.kubernetes_version} "
-            f"at {status.api_server}, {status.ready_nodes} node(s) Ready"
-        )
-        return
-    reason = status.problem or ("stopped" if status.exists else "not created")
-    console.print(f"cluster [bold]{name}[/]: {reason}")
-    raise typer.Exit(1)
+        state = "[green]running[/]"
+    else:
+        state = f"[red]{status.problem or ('stopped' if status.exists else 'not created')}[/]"
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    table.add_row("cluster", name)
+    table.add_row("state", state)
+    if status.running:
+        table.add_row("kubernetes", status.kubernetes_version)
+        table.add_row("api server", status.api_server)
+        table.add_row("nodes ready", str(status.ready_nodes))
+        table.add_row("kubeconfig", str(cluster.kubeconfig))
+    console.print(table)
+    if not status.running:
+        raise typer.Exit(1)
 
 
 @cluster_app.command("kubeconfig")
