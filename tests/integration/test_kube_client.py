@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from ground.wait import eventually
 from lockstep.kube import Invalid, KubeClient, NotFound, ObjectRef, WatchEvent
 
 pytestmark = pytest.mark.integration
@@ -86,3 +87,73 @@ async def test_watch_resumes_from_the_listed_version(kube: KubeClient, namespace
     ]
     assert seen[1].object["data"] == {"colour": "green"}
     assert int(seen[2].resource_version) > int(version)
+
+
+async def test_status_is_applied_to_the_subresource_only(kube: KubeClient, namespace: str) -> None:
+    await kube.apply(
+        {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets.test.lockstep.dev"},
+            "spec": {
+                "group": "test.lockstep.dev",
+                "scope": "Namespaced",
+                "names": {
+                    "kind": "Widget",
+                    "plural": "widgets",
+                    "singular": "widget",
+                    "listKind": "WidgetList",
+                },
+                "versions": [
+                    {
+                        "name": "v1",
+                        "served": True,
+                        "storage": True,
+                        "subresources": {"status": {}},
+                        "schema": {
+                            "openAPIV3Schema": {
+                                "type": "object",
+                                "properties": {
+                                    "spec": {
+                                        "type": "object",
+                                        "x-kubernetes-preserve-unknown-fields": True,
+                                    },
+                                    "status": {
+                                        "type": "object",
+                                        "x-kubernetes-preserve-unknown-fields": True,
+                                    },
+                                },
+                            }
+                        },
+                    }
+                ],
+            },
+        }
+    )
+    widget = {
+        "apiVersion": "test.lockstep.dev/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w", "namespace": namespace},
+        "spec": {"size": 3},
+    }
+
+    async def created() -> bool:
+        try:
+            await kube.apply(widget)
+        except NotFound:
+            return False
+        return True
+
+    await eventually(created, bool, within=30, what="Widget CRD served")
+    first = await kube.apply_status(
+        {**widget, "status": {"observedGeneration": 1, "phase": "Ready"}}
+    )
+    assert first["status"] == {"observedGeneration": 1, "phase": "Ready"}
+    assert first["spec"] == {"size": 3}
+
+    second = await kube.apply_status(
+        {**widget, "spec": {"size": 99}, "status": {"observedGeneration": 1}}
+    )
+    assert second["status"] == {"observedGeneration": 1}, "fields left out by the owner are removed"
+    assert second["spec"] == {"size": 3}, "spec is never written through the status subresource"
+    assert int(second["metadata"]["resourceVersion"]) > int(first["metadata"]["resourceVersion"])

@@ -184,6 +184,36 @@ class KubeClient:
         )
         return _plain(result)
 
+    async def apply_status(self, obj: Mapping[str, Any]) -> KubeObject:
+        """Server-side apply ``obj["status"]`` to the status subresource with lockstep's field manager.
+
+        Only apiVersion, kind, name, namespace and status are sent, so spec fields are never
+        touched; fields of the status that lockstep set before and leaves out now are removed.
+        """
+        ref = ObjectRef.of(obj)
+        info = await self.resource_info(ref.api_version, ref.kind)
+        metadata = {"name": ref.name, **({"namespace": ref.namespace} if ref.namespace else {})}
+        body = {
+            "apiVersion": ref.api_version,
+            "kind": ref.kind,
+            "metadata": metadata,
+            "status": obj.get("status") or {},
+        }
+        path = f"{_collection_path(info, ref.namespace or None)}/{ref.name}/status"
+        try:
+            response = await self._http.patch(
+                path,
+                content=json.dumps(body),
+                params={"fieldManager": self._field_manager, "force": "true"},
+                headers={"Content-Type": "application/apply-patch+yaml"},
+            )
+        except httpx2.TransportError as error:
+            raise from_transport_error(error, self._server) from error
+        if response.status_code >= 400:
+            raise from_status(response.json(), response.status_code)
+        updated: KubeObject = response.json()
+        return updated
+
     async def get(self, ref: ObjectRef) -> KubeObject:
         """Read one object; raises :class:`NotFound` when it does not exist."""
         resource = await self._resource_class(ref.api_version, ref.kind)
