@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from ground.wait import eventually
-from lockstep.kube import Invalid, KubeClient, NotFound, ObjectRef, WatchEvent
+from lockstep.kube import Conflict, Invalid, KubeClient, NotFound, ObjectRef, WatchEvent
 
 pytestmark = pytest.mark.integration
 
@@ -157,3 +157,15 @@ async def test_status_is_applied_to_the_subresource_only(kube: KubeClient, names
     assert second["status"] == {"observedGeneration": 1}, "fields left out by the owner are removed"
     assert second["spec"] == {"size": 3}, "spec is never written through the status subresource"
     assert int(second["metadata"]["resourceVersion"]) > int(first["metadata"]["resourceVersion"])
+
+
+async def test_replace_with_a_stale_resource_version_conflicts(
+    kube: KubeClient, namespace: str
+) -> None:
+    created = await kube.create(_config_map(namespace, "locked", "blue"))
+    with pytest.raises(Conflict):
+        await kube.create(_config_map(namespace, "locked", "blue"))
+    newer = await kube.replace({**created, "data": {"colour": "green"}})
+    assert newer["data"] == {"colour": "green"}
+    with pytest.raises(Conflict, match="the object has been modified"):
+        await kube.replace({**created, "data": {"colour": "red"}})

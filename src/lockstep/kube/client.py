@@ -184,6 +184,21 @@ class KubeClient:
         )
         return _plain(result)
 
+    async def create(self, obj: Mapping[str, Any]) -> KubeObject:
+        """Create ``obj``; raises :class:`Conflict` when it already exists."""
+        ref = ObjectRef.of(obj)
+        resource = await self._resource_class(ref.api_version, ref.kind)
+        created = await self._call(self._api.create(resource(dict(obj))))
+        return _plain(created)
+
+    async def replace(self, obj: Mapping[str, Any]) -> KubeObject:
+        """Replace ``obj`` whole; with ``metadata.resourceVersion`` set, raises
+        :class:`Conflict` if the object changed since it was read (optimistic locking)."""
+        ref = ObjectRef.of(obj)
+        resource = await self._resource_class(ref.api_version, ref.kind)
+        replaced = await self._call(self._api.replace(resource(dict(obj))))
+        return _plain(replaced)
+
     async def apply_status(self, obj: Mapping[str, Any]) -> KubeObject:
         """Server-side apply ``obj["status"]`` to the status subresource with lockstep's field manager.
 
