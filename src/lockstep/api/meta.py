@@ -6,6 +6,7 @@ constants when they read and write status. `crds` reads `SERVER_DEFAULT_MARK`
 to decide which field defaults the generated schemas declare.
 """
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -28,6 +29,16 @@ DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 
 Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN)]
 """A duration kept in its wire form, so that objects round-trip unchanged."""
+
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
+
+
+def duration_seconds(value: str) -> float:
+    """Seconds in a duration such as ``1m30s``, ``10m0s`` or ``1.5h``."""
+    return sum(
+        float(number) * _DURATION_UNITS[unit] for number, unit in _DURATION_PART.findall(value)
+    )
 
 
 def _format_timestamp(value: datetime) -> str:

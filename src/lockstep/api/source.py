@@ -73,8 +73,8 @@ class GitRepositoryVerification(ApiModel):
 class GitRepositorySpec(ApiModel):
     """Desired state of a GitRepository: what to fetch and how often."""
 
-    url: Annotated[str, StringConstraints(pattern=r"^(http|https|ssh)://.*$")]
-    """Address of the repository: an http, https or ssh URL."""
+    url: Annotated[str, StringConstraints(pattern=r"^(http|https|ssh|git)://.*$")]
+    """Address of the repository: an http, https or ssh URL (git:// too, for local servers)."""
 
     secret_ref: LocalObjectReference | None = None
     """Secret with credentials: `username` and `password` or `bearerToken` for

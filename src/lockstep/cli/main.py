@@ -15,6 +15,7 @@ import typer
 
 from lockstep import __version__
 from lockstep.cli import dev, install
+from lockstep.cli import run as run_command
 from lockstep.cli.context import CliState, UserError, console, error_console
 from lockstep.kube import KubeError
 
@@ -24,7 +25,8 @@ app = typer.Typer(
         "lockstep keeps Kubernetes clusters in lockstep with Git and OCI registries.\n\n"
         "Examples:\n\n"
         "  lockstep dev cluster up      # start the local control plane\n\n"
-        "  lockstep install --crds      # install the Flux-compatible CRDs"
+        "  lockstep install --crds      # install the Flux-compatible CRDs\n\n"
+        "  lockstep run                 # run the controllers against the current context"
     ),
     no_args_is_help=True,
     rich_markup_mode="rich",
@@ -33,6 +35,7 @@ app = typer.Typer(
 )
 app.add_typer(dev.app, name="dev")
 app.command(name="install")(install.install)
+app.command(name="run")(run_command.run)
 
 
 def _print_version(value: bool) -> None:

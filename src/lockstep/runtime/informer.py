@@ -39,6 +39,8 @@ class Change:
     type: ChangeType
     key: ObjectKey
     object: KubeObject
+    previous: KubeObject | None = None
+    """The cached copy before a MODIFIED change."""
 
 
 Subscriber = Callable[[Change], None]
@@ -131,7 +133,7 @@ class Informer:
                 self._publish(Change("ADDED", key, item))
             elif _version_of(known) != _version_of(item):
                 self._objects[key] = item
-                self._publish(Change("MODIFIED", key, item))
+                self._publish(Change("MODIFIED", key, item, previous=known))
         self._version = version
         self._synced.set()
 
@@ -149,10 +151,14 @@ class Informer:
                 continue
             key = object_key(event.object)
             if event.type == "DELETED":
-                self._objects.pop(key, None)
+                previous = self._objects.pop(key, None)
             else:
+                previous = self._objects.get(key)
                 self._objects[key] = event.object
-            self._publish(Change(event.type, key, event.object))
+            change_type: ChangeType = (
+                "MODIFIED" if event.type == "ADDED" and previous else event.type
+            )
+            self._publish(Change(change_type, key, event.object, previous=previous))
 
     def _publish(self, change: Change) -> None:
         for subscriber in self._subscribers:

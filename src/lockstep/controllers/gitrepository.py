@@ -1,0 +1,240 @@
+"""The GitRepository reconciler: a Git ref → a verified, packed artifact in the store.
+
+Outer shell: read the object from the informer's cache, honour ``suspend``, and
+write status only when it differs from what is stored. Inner pipeline: resolve
+the ref on the remote (one ref advertisement), and only when that revision is not
+already stored as the current artifact, check it out shallowly, pack it and
+store it. A failure never removes or replaces the last good artifact.
+
+A poll that finds the same revision costs one remote ref lookup: no fetch, no new
+artifact and, because conditions keep their transition times and the computed
+status is then identical, no status write.
+
+Called by :class:`lockstep.controllers.manager.ControllerManager` from a work
+queue worker; the Git and packing work runs in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from lockstep.api.conditions import mark_failed, mark_ready, remove_condition, set_condition
+from lockstep.api.meta import (
+    RECONCILE_REQUEST_ANNOTATION,
+    Artifact,
+    ConditionType,
+    duration_seconds,
+)
+from lockstep.api.source import GitRepository, GitRepositoryStatus
+from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
+from lockstep.runtime.informer import ObjectKey
+from lockstep.runtime.queue import Outcome, Success, TerminalFailure, TransientFailure
+from lockstep.sources import errors
+from lockstep.sources.credentials import GitAuth, auth_from_secret
+from lockstep.sources.git import CheckedOut, checkout, resolve_ref
+from lockstep.sources.ignore import IgnoreRules
+from lockstep.sources.refs import GitRef, ResolvedRef
+from lockstep.sources.store import ArtifactStore
+
+API_VERSION = "source.toolkit.fluxcd.io/v1"
+KIND = "GitRepository"
+
+# Failures that retrying cannot fix until the object or its Secret changes.
+TERMINAL_ERRORS = (errors.InvalidUrl, errors.InvalidSecret, errors.InvalidRef)
+
+
+class Unsupported(Exception):
+    """The object asks for a feature lockstep does not provide yet; nothing is fetched."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A revision checked out and stored."""
+
+    artifact: Artifact
+    checked_out: CheckedOut
+
+
+class GitRepositoryReconciler:
+    """Reconciles GitRepository objects into artifacts."""
+
+    name = "gitrepository"
+
+    def __init__(self, kube: KubeClient, store: ArtifactStore, cache: Any) -> None:
+        self._kube = kube
+        self._store = store
+        self._cache = cache
+
+    async def reconcile(self, key: ObjectKey) -> Outcome:
+        obj = self._cache.get(key)
+        namespace, name = key
+        if obj is None:
+            await asyncio.to_thread(self._store.remove_all, KIND, namespace, name)
+            return Success()
+        try:
+            repository = GitRepository.model_validate(obj)
+        except ValidationError as error:
+            return await self._fail(
+                obj, "InvalidSpec", f"{KIND} {namespace}/{name} is invalid: {error}", terminal=True
+            )
+        if repository.spec.suspend:
+            return Success()
+        interval = duration_seconds(repository.spec.interval)
+        try:
+            artifact = await self._reconcile_artifact(repository)
+        except (Unsupported, *TERMINAL_ERRORS) as error:
+            return await self._fail(obj, ConditionType.FETCH_FAILED, str(error), terminal=True)
+        except (errors.SourceError, KubeError) as error:
+            return await self._fail(obj, ConditionType.FETCH_FAILED, str(error), terminal=False)
+        status = self._status(repository)
+        now = datetime.now(UTC)
+        message = f"stored artifact for revision '{artifact.revision}'"
+        status.artifact = artifact
+        conditions = remove_condition(status.conditions, ConditionType.FETCH_FAILED)
+        status.conditions = mark_ready(
+            conditions, message, generation=repository.metadata.generation, now=now
+        )
+        status.conditions = set_condition(
+            status.conditions,
+            ConditionType.ARTIFACT_IN_STORAGE,
+            "True",
+            "Succeeded",
+            message,
+            generation=repository.metadata.generation,
+            now=now,
+        )
+        status.observed_ignore = repository.spec.ignore
+        status.observed_sparse_checkout = list(repository.spec.sparse_checkout)
+        await self._write_status(obj, status)
+        return Success(requeue_after=interval)
+
+    async def _reconcile_artifact(self, repository: GitRepository) -> Artifact:
+        spec = repository.spec
+        if spec.include:
+            raise Unsupported(
+                f"{KIND} {_name(repository)}: spec.include is not supported yet; remove it"
+            )
+        if spec.verify is not None:
+            raise Unsupported(
+                f"{KIND} {_name(repository)}: spec.verify (OpenPGP) is not supported yet; "
+                "nothing is fetched unverified — remove spec.verify to proceed"
+            )
+        auth = await self._auth(repository)
+        timeout = duration_seconds(spec.timeout)
+        ref = GitRef.from_spec(spec.ref)
+        resolved = await asyncio.to_thread(resolve_ref, spec.url, ref, auth, timeout)
+        current = repository.status.artifact if repository.status else None
+        if current is not None and self._still_current(repository, current, resolved):
+            return current
+        fetched = await asyncio.to_thread(
+            self._fetch_and_store, repository, resolved, auth, timeout
+        )
+        return fetched.artifact
+
+    def _still_current(
+        self, repository: GitRepository, current: Artifact, resolved: ResolvedRef
+    ) -> bool:
+        status = repository.status
+        assert status is not None
+        return (
+            current.revision == resolved.revision
+            and status.observed_ignore == repository.spec.ignore
+            and status.observed_sparse_checkout == list(repository.spec.sparse_checkout)
+            and self._store.local_path(current).is_file()
+        )
+
+    def _fetch_and_store(
+        self, repository: GitRepository, resolved: ResolvedRef, auth: GitAuth | None, timeout: float
+    ) -> Fetched:
+        spec = repository.spec
+        namespace, name = repository.metadata.namespace or "", repository.metadata.name
+        with tempfile.TemporaryDirectory(prefix="lockstep-checkout-") as scratch:
+            tree = Path(scratch) / "tree"
+            checked_out = checkout(
+                spec.url,
+                resolved,
+                tree,
+                auth,
+                timeout,
+                sparse_checkout=spec.sparse_checkout,
+                recurse_submodules=spec.recurse_submodules,
+            )
+            stored = self._store.store(
+                KIND,
+                namespace,
+                name,
+                resolved.revision,
+                tree,
+                ignore=IgnoreRules.for_tree(tree, spec.ignore),
+            )
+        self._store.garbage_collect(KIND, namespace, name)
+        return Fetched(stored.artifact, checked_out)
+
+    async def _auth(self, repository: GitRepository) -> GitAuth | None:
+        secret_ref = repository.spec.secret_ref
+        if secret_ref is None:
+            return None
+        namespace = repository.metadata.namespace or ""
+        try:
+            secret = await self._kube.get(ObjectRef("v1", "Secret", secret_ref.name, namespace))
+        except NotFound as error:
+            raise errors.InvalidSecret(
+                f"Secret {namespace}/{secret_ref.name} named in spec.secretRef of {KIND} "
+                f"{namespace}/{repository.metadata.name} does not exist; create it"
+            ) from error
+        data = {key: base64.b64decode(value) for key, value in (secret.get("data") or {}).items()}
+        return auth_from_secret(data, repository.spec.url)
+
+    def _status(self, repository: GitRepository) -> GitRepositoryStatus:
+        status = (
+            repository.status.model_copy(deep=True) if repository.status else GitRepositoryStatus()
+        )
+        status.observed_generation = repository.metadata.generation
+        requested = repository.metadata.annotations.get(RECONCILE_REQUEST_ANNOTATION)
+        if requested:
+            status.last_handled_reconcile_at = requested
+        return status
+
+    async def _fail(self, obj: KubeObject, reason: str, message: str, *, terminal: bool) -> Outcome:
+        try:
+            repository = GitRepository.model_validate(obj)
+        except ValidationError:
+            return TerminalFailure()
+        status = self._status(repository)
+        now = datetime.now(UTC)
+        generation = repository.metadata.generation
+        status.conditions = mark_failed(
+            status.conditions, reason, message, terminal=terminal, generation=generation, now=now
+        )
+        if reason == ConditionType.FETCH_FAILED:
+            status.conditions = set_condition(
+                status.conditions,
+                ConditionType.FETCH_FAILED,
+                "True",
+                reason,
+                message,
+                generation=generation,
+                now=now,
+            )
+        await self._write_status(obj, status)
+        return TerminalFailure() if terminal else TransientFailure()
+
+    async def _write_status(self, obj: KubeObject, status: GitRepositoryStatus) -> None:
+        desired = status.model_dump(
+            mode="json", by_alias=True, exclude_none=True, exclude_defaults=True
+        )
+        if desired == (obj.get("status") or {}):
+            return
+        await self._kube.apply_status({**obj, "status": desired})
+
+
+def _name(repository: GitRepository) -> str:
+    return f"{repository.metadata.namespace}/{repository.metadata.name}"

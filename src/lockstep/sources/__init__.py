@@ -1,0 +1,21 @@
+"""Sources: Git repositories (later OCI and Helm) turned into artifacts in the artifact store.
+
+Libraries for the source reconcilers, which call them from a thread pool because they
+block on the network and the disk. They know nothing of custom resources, conditions or
+queues: a reconciler reads its object and Secret, then calls
+
+- :func:`lockstep.sources.git.resolve_ref` to learn the revision the remote offers now,
+- :func:`lockstep.sources.git.checkout` when that revision is new,
+- :meth:`lockstep.sources.store.ArtifactStore.store` with
+  :meth:`lockstep.sources.ignore.IgnoreRules.for_tree` to pack the checkout,
+
+and maps :mod:`lockstep.sources.errors` to conditions. The modules:
+
+- ``errors``: the exception hierarchy of this package;
+- ``refs``: Flux's ref precedence, semver selection and revision strings;
+- ``credentials``: credentials from a Secret's data, known_hosts parsing;
+- ``git``: ls-remote, fetch and checkout through libgit2;
+- ``ignore``: default, ``.sourceignore`` and ``spec.ignore`` exclusions;
+- ``tarball``: deterministic gzip tarballs;
+- ``store``: the content-addressed artifact store with atomic writes and GC.
+"""

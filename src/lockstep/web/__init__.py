@@ -1,0 +1,1 @@
+"""HTTP surfaces of lockstep: the artifact server, metrics and health probes."""

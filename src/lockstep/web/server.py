@@ -1,0 +1,78 @@
+"""The HTTP servers of ``lockstep run``: artifacts, and metrics with health probes.
+
+- The artifact server (``--storage-addr``) serves the files of the artifact store
+  read-only at the URLs written to ``status.artifact.url``. Paths are resolved
+  inside the store's root; anything else is 404.
+- The metrics server (``--metrics-addr``) serves ``/metrics`` in the Prometheus
+  text format, ``/healthz`` (the process runs) and ``/readyz`` (caches synced and,
+  with leader election, the lease question settled).
+
+Built on aiohttp, which the rest of the process already runs on one event loop.
+Started by :mod:`lockstep.controllers.manager`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from lockstep.runtime.metrics import ControllerMetrics, Health
+
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def artifact_app(root: Path) -> web.Application:
+    """An application that serves the files under ``root``."""
+    resolved_root = root.resolve()
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        relative = request.match_info["path"]
+        candidate = (resolved_root / relative).resolve()
+        if not candidate.is_relative_to(resolved_root) or not candidate.is_file():
+            raise web.HTTPNotFound(text=f"no artifact at /{relative}\n")
+        return web.FileResponse(candidate, headers={"Content-Type": "application/gzip"})
+
+    app = web.Application()
+    app.router.add_get("/{path:.+}", serve)
+    return app
+
+
+def metrics_app(metrics: ControllerMetrics, health: Health) -> web.Application:
+    """An application with /metrics, /healthz and /readyz."""
+
+    async def exposition(_: web.Request) -> web.Response:
+        return web.Response(
+            body=metrics.exposition(), headers={"Content-Type": PROMETHEUS_CONTENT_TYPE}
+        )
+
+    async def healthz(_: web.Request) -> web.Response:
+        return (
+            web.Response(text="ok\n")
+            if health.live
+            else web.Response(status=500, text="not live\n")
+        )
+
+    async def readyz(_: web.Request) -> web.Response:
+        if health.is_ready:
+            return web.Response(text="ok\n")
+        reasons = "".join(
+            f"{component}: {reason}\n" for component, reason in sorted(health.ready_reasons.items())
+        )
+        return web.Response(status=503, text=reasons)
+
+    app = web.Application()
+    app.router.add_get("/metrics", exposition)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+async def start(app: web.Application, address: str) -> web.AppRunner:
+    """Serve ``app`` on ``host:port``; the caller cleans up the returned runner."""
+    host, _, port = address.rpartition(":")
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host or "127.0.0.1", int(port))
+    await site.start()
+    return runner

@@ -1,0 +1,103 @@
+"""A real ``lockstep run`` process against the session's control plane.
+
+The fixture installs the CRDs, starts the engine as a subprocess on free
+loopback ports with its own artifact folder, and stops it with SIGTERM at the
+end of the module, checking that it exits cleanly. Its log is kept next to the
+artifacts, and shown when a test fails to help explain why.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from lockstep.dev.loopback import free_port
+
+
+@dataclass(frozen=True)
+class Engine:
+    """A running ``lockstep run``."""
+
+    process: subprocess.Popen[bytes]
+    storage_path: Path
+    storage_addr: str
+    metrics_addr: str
+    log: Path
+
+    def metric(self, name: str, **labels: str) -> float:
+        """The current value of one sample of ``/metrics`` (0 when absent)."""
+        with urllib.request.urlopen(f"http://{self.metrics_addr}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+        for line in text.splitlines():
+            if line.startswith(f"{name}{{{wanted}}} ") or (
+                not labels and line.startswith(f"{name} ")
+            ):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+
+def lockstep_command(kubeconfig: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "lockstep", "--kubeconfig", str(kubeconfig), *args]
+
+
+@pytest.fixture(scope="module")
+def engine(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    installed = subprocess.run(
+        lockstep_command(kubeconfig, "install", "--crds"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert installed.returncode == 0, installed.stderr
+    folder = tmp_path_factory.mktemp("engine")
+    storage_addr, metrics_addr = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    log = folder / "lockstep.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            lockstep_command(
+                kubeconfig,
+                "run",
+                "--storage-path",
+                str(folder / "artifacts"),
+                "--storage-addr",
+                storage_addr,
+                "--metrics-addr",
+                metrics_addr,
+            ),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    running = Engine(process, folder / "artifacts", storage_addr, metrics_addr, log)
+    _wait_ready(running)
+    yield running
+    process.send_signal(signal.SIGTERM)
+    code = process.wait(timeout=60)
+    assert code == 0, f"lockstep run exited with {code}:\n{log.read_text()[-3000:]}"
+
+
+def _wait_ready(engine: Engine) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if engine.process.poll() is not None:
+            raise AssertionError(f"lockstep run exited early:\n{engine.log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(
+                f"http://{engine.metrics_addr}/readyz", timeout=2
+            ) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"lockstep run not ready within 60s:\n{engine.log.read_text()[-3000:]}")

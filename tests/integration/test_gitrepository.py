@@ -1,0 +1,203 @@
+"""The GitRepository controller: refs to artifacts, served over HTTP, polled cheaply."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import tarfile
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ground.engine import Engine
+from ground.wait import eventually
+from lockstep.dev.gitserver import GitServer, ServedRepo
+from lockstep.kube import KubeClient, ObjectRef
+
+pytestmark = pytest.mark.integration
+
+
+def _git_repository(namespace: str, url: str, interval: str = "1m", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": {"name": "app", "namespace": namespace},
+        "spec": {"url": url, "interval": interval, **spec},
+    }
+
+
+def _ready(obj: dict[str, Any]) -> str:
+    for condition in (obj.get("status") or {}).get("conditions") or []:
+        if condition["type"] == "Ready":
+            return f"{condition['status']}: {condition['message']}"
+    return ""
+
+
+def _files(url: str) -> dict[str, bytes]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        content = io.BytesIO(response.read())
+    with tarfile.open(fileobj=content, mode="r:gz") as archive:
+        return {m.name: archive.extractfile(m).read() for m in archive.getmembers() if m.isfile()}  # type: ignore[union-attr]
+
+
+def _seed(repo: ServedRepo, tmp_path: Path) -> tuple[Any, str]:
+    work = repo.working_copy(tmp_path / "work")
+    work.write("deploy/app.yaml", "kind: ConfigMap\n")
+    work.write("README.md", "docs\n")
+    work.write(".sourceignore", "README.md\n")
+    commit = work.commit("first")
+    work.push()
+    return work, commit
+
+
+async def test_branch_becomes_an_artifact_and_follows_new_commits(
+    engine: Engine, kube: KubeClient, namespace: str, git_repo: ServedRepo, tmp_path: Path
+) -> None:
+    work, first = _seed(git_repo, tmp_path)
+    await kube.apply(
+        _git_repository(namespace, git_repo.git_url, interval="2s", ref={"branch": "main"})
+    )
+    ref = ObjectRef("source.toolkit.fluxcd.io/v1", "GitRepository", "app", namespace)
+
+    ready = await eventually(
+        lambda: kube.get(ref), lambda o: _ready(o).startswith("True"), what="Ready"
+    )
+    artifact = ready["status"]["artifact"]
+    assert artifact["revision"] == f"main@sha1:{first}"
+    assert artifact["digest"].startswith("sha256:")
+    assert artifact["url"].startswith(f"http://{engine.storage_addr}/")
+    assert _files(artifact["url"]) == {
+        "deploy/app.yaml": b"kind: ConfigMap\n",
+        ".sourceignore": b"README.md\n",
+    }
+    assert ready["status"]["observedGeneration"] == 1
+
+    work.write("deploy/app.yaml", "kind: Secret\n")
+    second = work.commit("second")
+    work.push()
+    moved = await eventually(
+        lambda: kube.get(ref),
+        lambda o: o["status"]["artifact"]["revision"] == f"main@sha1:{second}",
+        what="the new commit's artifact",
+    )
+    assert _files(moved["status"]["artifact"]["url"])["deploy/app.yaml"] == b"kind: Secret\n"
+
+
+async def test_a_poll_that_finds_nothing_new_writes_nothing(
+    engine: Engine, kube: KubeClient, namespace: str, git_repo: ServedRepo, tmp_path: Path
+) -> None:
+    _seed(git_repo, tmp_path)
+    await kube.apply(
+        _git_repository(namespace, git_repo.http_url, interval="1s", ref={"branch": "main"})
+    )
+    ref = ObjectRef("source.toolkit.fluxcd.io/v1", "GitRepository", "app", namespace)
+    settled = await eventually(
+        lambda: kube.get(ref), lambda o: _ready(o).startswith("True"), what="Ready"
+    )
+    await asyncio.sleep(1.5)
+    before = await kube.get(ref)
+    polls_before = engine.metric(
+        "lockstep_reconcile_duration_seconds_count", controller="gitrepository", result="success"
+    )
+    await asyncio.sleep(4)
+    after = await kube.get(ref)
+    polls_after = engine.metric(
+        "lockstep_reconcile_duration_seconds_count", controller="gitrepository", result="success"
+    )
+    assert polls_after >= polls_before + 2, "the engine should have polled during the wait"
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert after["status"] == settled["status"]
+
+
+async def test_requested_reconcile_is_acknowledged(
+    engine: Engine, kube: KubeClient, namespace: str, git_repo: ServedRepo, tmp_path: Path
+) -> None:
+    _seed(git_repo, tmp_path)
+    repository = _git_repository(namespace, git_repo.git_url, interval="1h", ref={"branch": "main"})
+    await kube.apply(repository)
+    ref = ObjectRef("source.toolkit.fluxcd.io/v1", "GitRepository", "app", namespace)
+    await eventually(lambda: kube.get(ref), lambda o: _ready(o).startswith("True"), what="Ready")
+
+    repository["metadata"]["annotations"] = {
+        "reconcile.fluxcd.io/requestedAt": "2026-11-23T10:00:00Z"
+    }
+    await kube.apply(repository)
+    handled = await eventually(
+        lambda: kube.get(ref),
+        lambda o: o["status"].get("lastHandledReconcileAt") == "2026-11-23T10:00:00Z",
+        within=10,
+        what="lastHandledReconcileAt",
+    )
+    assert _ready(handled).startswith("True")
+
+
+async def test_default_branch_is_master_as_in_flux(
+    engine: Engine, kube: KubeClient, namespace: str, git_repo: ServedRepo, tmp_path: Path
+) -> None:
+    _seed(git_repo, tmp_path)
+    await kube.apply(_git_repository(namespace, git_repo.git_url))
+    ref = ObjectRef("source.toolkit.fluxcd.io/v1", "GitRepository", "app", namespace)
+    failed = await eventually(
+        lambda: kube.get(ref), lambda o: _ready(o).startswith("False"), what="Ready=False"
+    )
+    assert "has no branch master" in _ready(failed)
+    assert "correct spec.ref" in _ready(failed)
+
+
+async def test_wrong_credentials_fail_with_a_clear_message_and_keep_nothing(
+    engine: Engine,
+    kube: KubeClient,
+    namespace: str,
+    git_server: GitServer,
+    private_git_repo: ServedRepo,
+    tmp_path: Path,
+) -> None:
+    _seed(private_git_repo, tmp_path)
+    await kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "creds", "namespace": namespace},
+            "stringData": {
+                "username": git_server.credentials.username,
+                "password": "s3cr3t-but-bad",
+            },
+        }
+    )
+    await kube.apply(
+        _git_repository(
+            namespace,
+            private_git_repo.http_url,
+            secretRef={"name": "creds"},
+            ref={"branch": "main"},
+        )
+    )
+    ref = ObjectRef("source.toolkit.fluxcd.io/v1", "GitRepository", "app", namespace)
+    failed = await eventually(
+        lambda: kube.get(ref), lambda o: _ready(o).startswith("False"), what="Ready=False"
+    )
+    message = _ready(failed)
+    assert "authentication" in message.lower() or "credentials" in message.lower(), message
+    assert "s3cr3t-but-bad" not in message
+    assert "artifact" not in failed["status"]
+
+    await kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "creds", "namespace": namespace},
+            "stringData": {
+                "username": git_server.credentials.username,
+                "password": git_server.credentials.password,
+            },
+        }
+    )
+    recovered = await eventually(
+        lambda: kube.get(ref),
+        lambda o: _ready(o).startswith("True"),
+        within=60,
+        what="Ready after the fix",
+    )
+    assert recovered["status"]["artifact"]["revision"].startswith("main@sha1:")
