@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 APT_PACKAGES := git lighttpd docker-registry
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help install apt venv controlplane lint typecheck layers check unit integration test demo clean
+.PHONY: help install apt venv controlplane lint typecheck layers check unit integration test demo clean bench bench-quick
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -40,8 +40,8 @@ controlplane: venv ## Build the local control plane from the pinned Go modules (
 	$(VENV)/bin/lockstep dev cluster build
 
 lint: venv ## ruff: lint and formatting.
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
 
 typecheck: venv ## mypy, strict, on src/.
 	$(VENV)/bin/mypy
@@ -57,7 +57,7 @@ unit: venv ## Unit tests: pure logic, no servers.
 integration: install ## Integration tests on the real control plane and loopback servers.
 	$(VENV)/bin/pytest tests/integration -q
 
-test: install check unit integration ## Install everything and run all checks and tests (what CI runs).
+test: install check unit integration bench-quick ## Install everything and run all checks, tests and a benchmark smoke run (what CI runs).
 
 demo: install ## Start the local sandbox: control plane and lockstep's CRDs.
 	$(VENV)/bin/lockstep dev cluster up
@@ -70,3 +70,9 @@ demo: install ## Start the local sandbox: control plane and lockstep's CRDs.
 
 clean: ## Remove the virtualenv and tool caches (the built control plane stays cached).
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
+
+bench: install ## Benchmarks; results under benchmarks/results/.
+	$(PYTHON) -m benchmarks.run
+
+bench-quick: venv ## A smoke run of the benchmarks (results not kept).
+	$(PYTHON) -m benchmarks.run --quick

@@ -50,16 +50,9 @@ def lockstep_command(kubeconfig: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "lockstep", "--kubeconfig", str(kubeconfig), *args]
 
 
-@pytest.fixture(scope="module")
-def engine(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    installed = subprocess.run(
-        lockstep_command(kubeconfig, "install", "--crds"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert installed.returncode == 0, installed.stderr
-    folder = tmp_path_factory.mktemp("engine")
+def start_engine(kubeconfig: Path, folder: Path, *extra: str) -> Engine:
+    """Start ``lockstep run`` on free ports with its artifacts and log under ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
     storage_addr, metrics_addr = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     log = folder / "lockstep.log"
     with log.open("wb") as output:
@@ -73,6 +66,7 @@ def engine(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                 storage_addr,
                 "--metrics-addr",
                 metrics_addr,
+                *extra,
             ),
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -80,10 +74,33 @@ def engine(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         )
     running = Engine(process, folder / "artifacts", storage_addr, metrics_addr, log)
     _wait_ready(running)
+    return running
+
+
+def stop_engine(engine: Engine) -> None:
+    """SIGTERM, then insist on a clean exit within a minute."""
+    engine.process.send_signal(signal.SIGTERM)
+    code = engine.process.wait(timeout=60)
+    assert code == 0, f"lockstep run exited with {code}:\n{engine.log.read_text()[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def crds_installed(kubeconfig: Path) -> Path:
+    installed = subprocess.run(
+        lockstep_command(kubeconfig, "install", "--crds"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert installed.returncode == 0, installed.stderr
+    return kubeconfig
+
+
+@pytest.fixture(scope="module")
+def engine(crds_installed: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    running = start_engine(crds_installed, tmp_path_factory.mktemp("engine"))
     yield running
-    process.send_signal(signal.SIGTERM)
-    code = process.wait(timeout=60)
-    assert code == 0, f"lockstep run exited with {code}:\n{log.read_text()[-3000:]}"
+    stop_engine(running)
 
 
 def _wait_ready(engine: Engine) -> None:

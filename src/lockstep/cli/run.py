@@ -11,17 +11,23 @@ import asyncio
 import json
 import logging
 import signal
+import socket
 import sys
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from lockstep.cli.context import state
+from lockstep.cli.context import UserError, state
 from lockstep.controllers.manager import ControllerManager, ManagerOptions
 from lockstep.dev.cluster import state_root
 from lockstep.kube import KubeClient
+from lockstep.runtime.leader import LeaderElector, LeadershipLost
 from lockstep.web import server
+
+LEASE_NAME = "lockstep-leader-election"
 
 
 class JsonFormatter(logging.Formatter):
@@ -70,6 +76,16 @@ def run(
     storage_addr: Annotated[
         str, typer.Option(help="Address of the artifact server.")
     ] = "127.0.0.1:9090",
+    leader_elect: Annotated[
+        bool,
+        typer.Option(
+            "--leader-elect",
+            help="Run the controllers only while holding the leader Lease (for several replicas).",
+        ),
+    ] = False,
+    leader_election_namespace: Annotated[
+        str, typer.Option(envvar="POD_NAMESPACE", help="Namespace of the leader Lease.")
+    ] = "default",
     log_json: Annotated[
         bool, typer.Option("--log-json", help="Log one JSON object per line.")
     ] = False,
@@ -88,10 +104,21 @@ def run(
         concurrent=concurrent,
         storage_addr=storage_addr,
     )
-    asyncio.run(_run(cli.kube_client(), options, metrics_addr))
+    election = Election(leader_election_namespace) if leader_elect else None
+    asyncio.run(_run(cli.kube_client(), options, metrics_addr, election))
 
 
-async def _run(kube_client: KubeClient, options: ManagerOptions, metrics_addr: str) -> None:
+@dataclass(frozen=True)
+class Election:
+    """Where the replicas of ``lockstep run --leader-elect`` meet."""
+
+    namespace: str
+    lease: str = LEASE_NAME
+
+
+async def _run(
+    kube_client: KubeClient, options: ManagerOptions, metrics_addr: str, election: Election | None
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -104,7 +131,41 @@ async def _run(kube_client: KubeClient, options: ManagerOptions, metrics_addr: s
             await server.start(server.metrics_app(manager.metrics, manager.health), metrics_addr),
         ]
         try:
-            await manager.run(stop)
+            if election is None:
+                manager.metrics.leader.set(1)
+                await manager.run(stop)
+            else:
+                await _run_as_leader(kube, election, manager, stop)
         finally:
             for runner in runners:
                 await runner.cleanup()
+
+
+async def _run_as_leader(
+    kube: KubeClient, election: Election, manager: ControllerManager, stop: asyncio.Event
+) -> None:
+    """Run the controllers while this process holds the Lease; stand by until then."""
+    identity = f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+    elector = LeaderElector(kube, election.namespace, election.lease, identity)
+
+    async def lead() -> None:
+        manager.metrics.leader.set(1)
+        try:
+            await manager.run(stop)
+        finally:
+            manager.metrics.leader.set(0)
+
+    campaign = asyncio.create_task(elector.run(lead))
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({campaign, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not campaign.done() and not elector.is_leader:
+        campaign.cancel()
+    try:
+        await campaign
+    except asyncio.CancelledError:
+        pass
+    except LeadershipLost as error:
+        raise UserError(
+            str(error), hint="another replica leads now; restart this one to stand by"
+        ) from error

@@ -33,6 +33,11 @@ class ControllerMetrics:
             ["controller"],
             registry=self.registry,
         )
+        self.leader = Gauge(
+            "lockstep_leader",
+            "1 while this process holds the leader Lease (or runs without leader election).",
+            registry=self.registry,
+        )
         self.queue_depth = Gauge(
             "lockstep_workqueue_depth",
             "Keys waiting in a controller's work queue.",

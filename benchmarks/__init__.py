@@ -1,0 +1,1 @@
+"""lockstep's benchmarks: workloads on loopback servers and the local control plane."""
