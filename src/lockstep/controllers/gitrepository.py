@@ -68,10 +68,12 @@ class GitRepositoryReconciler:
 
     name = "gitrepository"
 
-    def __init__(self, kube: KubeClient, store: ArtifactStore, cache: Any) -> None:
+    def __init__(self, kube: KubeClient, store: ArtifactStore, cache: Any, scratch: Path) -> None:
+        """``scratch`` holds checkouts while they are packed; the manager empties it at start."""
         self._kube = kube
         self._store = store
         self._cache = cache
+        self._scratch = scratch
 
     async def reconcile(self, key: ObjectKey) -> Outcome:
         obj = self._cache.get(key)
@@ -156,7 +158,7 @@ class GitRepositoryReconciler:
     ) -> Fetched:
         spec = repository.spec
         namespace, name = repository.metadata.namespace or "", repository.metadata.name
-        with tempfile.TemporaryDirectory(prefix="lockstep-checkout-") as scratch:
+        with tempfile.TemporaryDirectory(prefix="checkout-", dir=self._scratch) as scratch:
             tree = Path(scratch) / "tree"
             checked_out = checkout(
                 spec.url,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ from lockstep.runtime.queue import Outcome, Success, TerminalFailure, WorkQueue
 from lockstep.sources.store import ArtifactStore
 
 _log = logging.getLogger(__name__)
+
+SCRATCH_FOLDER = ".scratch"
+"""Under the storage path: work folders of checkouts in progress."""
 
 
 @dataclass(frozen=True)
@@ -85,9 +89,13 @@ class ControllerManager:
         options = self._options
         options.storage_path.mkdir(parents=True, exist_ok=True)
         store = ArtifactStore(options.storage_path, f"http://{options.storage_addr}")
+        # Checkouts of a process that was killed are left here; nothing else uses them.
+        scratch = options.storage_path / SCRATCH_FOLDER
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir()
         informer = Informer(self._kube, API_VERSION, KIND, namespace=options.watch_namespace)
         queue: WorkQueue[ObjectKey] = WorkQueue()
-        reconciler = GitRepositoryReconciler(self._kube, store, informer)
+        reconciler = GitRepositoryReconciler(self._kube, store, informer, scratch)
 
         def enqueue(change: Change) -> None:
             if needs_reconcile(change):

@@ -1,8 +1,9 @@
 """The HTTP servers of ``lockstep run``: artifacts, and metrics with health probes.
 
-- The artifact server (``--storage-addr``) serves the files of the artifact store
-  read-only at the URLs written to ``status.artifact.url``. Paths are resolved
-  inside the store's root; anything else is 404.
+- The artifact server (``--storage-addr``) serves the artifacts of the store
+  read-only at the URLs written to ``status.artifact.url``: only finished
+  artifacts (``<kind>/<namespace>/<name>/<sha256>.tar.gz`` inside the store's
+  root); temporary files and work folders are 404.
 - The metrics server (``--metrics-addr``) serves ``/metrics`` in the Prometheus
   text format, ``/healthz`` (the process runs) and ``/readyz`` (caches synced and,
   with leader election, the lease question settled).
@@ -13,6 +14,7 @@ Started by :mod:`lockstep.controllers.manager`.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from aiohttp import web
@@ -20,6 +22,7 @@ from aiohttp import web
 from lockstep.runtime.metrics import ControllerMetrics, Health
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+ARTIFACT_PATH = re.compile(r"[a-z0-9.-]+/[a-z0-9.-]+/[a-z0-9.-]+/[0-9a-f]{64}\.tar\.gz")
 
 
 def artifact_app(root: Path) -> web.Application:
@@ -29,7 +32,11 @@ def artifact_app(root: Path) -> web.Application:
     async def serve(request: web.Request) -> web.StreamResponse:
         relative = request.match_info["path"]
         candidate = (resolved_root / relative).resolve()
-        if not candidate.is_relative_to(resolved_root) or not candidate.is_file():
+        if (
+            not ARTIFACT_PATH.fullmatch(relative)
+            or not candidate.is_relative_to(resolved_root)
+            or not candidate.is_file()
+        ):
             raise web.HTTPNotFound(text=f"no artifact at /{relative}\n")
         return web.FileResponse(candidate, headers={"Content-Type": "application/gzip"})
 
