@@ -201,3 +201,24 @@ async def test_wrong_credentials_fail_with_a_clear_message_and_keep_nothing(
         what="Ready after the fix",
     )
     assert recovered["status"]["artifact"]["revision"].startswith("main@sha1:")
+
+
+async def test_transitions_are_recorded_as_events(
+    engine: Engine, kube: KubeClient, namespace: str, git_repo: ServedRepo, tmp_path: Path
+) -> None:
+    _seed(git_repo, tmp_path)
+    await kube.apply(_git_repository(namespace, git_repo.git_url, ref={"branch": "main"}))
+    ref = ObjectRef("source.toolkit.fluxcd.io/v1", "GitRepository", "app", namespace)
+    ready = await eventually(
+        lambda: kube.get(ref), lambda o: _ready(o).startswith("True"), what="Ready"
+    )
+
+    async def events() -> list[dict[str, Any]]:
+        return await kube.list("v1", "Event", namespace=namespace)
+
+    recorded = await eventually(events, lambda e: len(e) >= 1, within=10, what="an event")
+    [event] = recorded
+    assert event["reason"] == "NewArtifact"
+    assert event["type"] == "Normal"
+    assert event["involvedObject"]["uid"] == ready["metadata"]["uid"]
+    assert ready["status"]["artifact"]["revision"] in event["message"]

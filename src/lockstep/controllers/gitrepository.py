@@ -35,6 +35,7 @@ from lockstep.api.meta import (
 )
 from lockstep.api.source import GitRepository, GitRepositoryStatus
 from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
+from lockstep.runtime.events import EventRecorder, EventType
 from lockstep.runtime.informer import ObjectKey
 from lockstep.runtime.queue import Outcome, Success, TerminalFailure, TransientFailure
 from lockstep.sources import errors
@@ -71,6 +72,7 @@ class GitRepositoryReconciler:
     def __init__(self, kube: KubeClient, store: ArtifactStore, cache: Any, scratch: Path) -> None:
         """``scratch`` holds checkouts while they are packed; the manager empties it at start."""
         self._kube = kube
+        self._events = EventRecorder(kube)
         self._store = store
         self._cache = cache
         self._scratch = scratch
@@ -230,12 +232,40 @@ class GitRepositoryReconciler:
         return TerminalFailure() if terminal else TransientFailure()
 
     async def _write_status(self, obj: KubeObject, status: GitRepositoryStatus) -> None:
+        """Write the status if it changed, and record an event if Ready changed meaning."""
         desired = status.model_dump(
             mode="json", by_alias=True, exclude_none=True, exclude_defaults=True
         )
-        if desired == (obj.get("status") or {}):
+        previous = obj.get("status") or {}
+        if desired == previous:
             return
         await self._kube.apply_status({**obj, "status": desired})
+        event = transition_event(previous, desired)
+        if event is not None:
+            await self._events.record(obj, *event)
+
+
+def transition_event(before: KubeObject, after: KubeObject) -> tuple[EventType, str, str] | None:
+    """The event a status change deserves: a new artifact, a new failure, or none."""
+    was, now = _ready_condition(before), _ready_condition(after)
+    if now is None:
+        return None
+    if now["status"] == "True":
+        old_revision = (before.get("artifact") or {}).get("revision")
+        new_revision = (after.get("artifact") or {}).get("revision")
+        if new_revision != old_revision:
+            return ("Normal", "NewArtifact", str(now["message"]))
+        if was is not None and was["status"] != "True":
+            return ("Normal", str(now["reason"]), str(now["message"]))
+        return None
+    if was is None or (was["status"], was["message"]) != (now["status"], now["message"]):
+        return ("Warning", str(now["reason"]), str(now["message"]))
+    return None
+
+
+def _ready_condition(status: KubeObject) -> KubeObject | None:
+    conditions = status.get("conditions") or []
+    return next((c for c in conditions if c.get("type") == ConditionType.READY), None)
 
 
 def _name(repository: GitRepository) -> str:
