@@ -222,3 +222,63 @@ async def test_transitions_are_recorded_as_events(
     assert event["type"] == "Normal"
     assert event["involvedObject"]["uid"] == ready["metadata"]["uid"]
     assert ready["status"]["artifact"]["revision"] in event["message"]
+
+
+async def test_include_copies_another_artifact_and_follows_it(
+    engine: Engine, kube: KubeClient, namespace: str, git_server: GitServer, tmp_path: Path
+) -> None:
+    shared = git_server.create_repo(f"shared-{namespace}.git")
+    app = git_server.create_repo(f"app-{namespace}.git")
+    shared_work = shared.working_copy(tmp_path / "shared")
+    shared_work.write("base/deployment.yaml", "kind: Deployment\n")
+    shared_work.write("docs/notes.md", "notes\n")
+    shared_work.commit("base")
+    shared_work.push()
+    _seed(app, tmp_path)
+
+    including = _git_repository(
+        namespace,
+        app.git_url,
+        interval="1h",
+        ref={"branch": "main"},
+        include=[{"repository": {"name": "shared"}, "fromPath": "base", "toPath": "vendor/base"}],
+    )
+    await kube.apply(including)
+    ref = ObjectRef("source.toolkit.fluxcd.io/v1", "GitRepository", "app", namespace)
+    waiting = await eventually(
+        lambda: kube.get(ref), lambda o: _ready(o).startswith("False"), what="waiting for include"
+    )
+    assert (
+        f"GitRepository {namespace}/shared, included by {namespace}/app, does not exist"
+        in _ready(waiting)
+    )
+    assert any(c["type"] == "IncludeUnavailable" for c in waiting["status"]["conditions"])
+
+    shared_repository = _git_repository(
+        namespace, shared.git_url, interval="1s", ref={"branch": "main"}
+    )
+    shared_repository["metadata"]["name"] = "shared"
+    await kube.apply(shared_repository)
+    ready = await eventually(
+        lambda: kube.get(ref), lambda o: _ready(o).startswith("True"), what="Ready with include"
+    )
+    files = _files(ready["status"]["artifact"]["url"])
+    assert files["vendor/base/deployment.yaml"] == b"kind: Deployment\n"
+    assert not any(
+        name.startswith("vendor/base/docs") or name.startswith("docs/") for name in files
+    )
+    assert len(ready["status"]["includedArtifacts"]) == 1
+
+    shared_work.write("base/deployment.yaml", "kind: StatefulSet\n")
+    shared_work.commit("change base")
+    shared_work.push()
+    followed = await eventually(
+        lambda: kube.get(ref),
+        lambda o: (
+            _files(o["status"]["artifact"]["url"]).get("vendor/base/deployment.yaml")
+            == b"kind: StatefulSet\n"
+        ),
+        within=30,
+        what="the including artifact rebuilt after the included one changed",
+    )
+    assert followed["status"]["artifact"]["revision"] == ready["status"]["artifact"]["revision"]

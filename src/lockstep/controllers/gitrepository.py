@@ -33,7 +33,7 @@ from lockstep.api.meta import (
     ConditionType,
     duration_seconds,
 )
-from lockstep.api.source import GitRepository, GitRepositoryStatus
+from lockstep.api.source import GitRepository, GitRepositoryInclude, GitRepositoryStatus
 from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
 from lockstep.runtime.events import EventRecorder, EventType
 from lockstep.runtime.informer import ObjectKey
@@ -42,6 +42,7 @@ from lockstep.sources import errors
 from lockstep.sources.credentials import GitAuth, auth_from_secret
 from lockstep.sources.git import CheckedOut, checkout, resolve_ref
 from lockstep.sources.ignore import IgnoreRules
+from lockstep.sources.include import include_artifact, inside
 from lockstep.sources.refs import GitRef, ResolvedRef
 from lockstep.sources.store import ArtifactStore
 
@@ -56,12 +57,32 @@ class Unsupported(Exception):
     """The object asks for a feature lockstep does not provide yet; nothing is fetched."""
 
 
+class IncludeUnavailable(Exception):
+    """An included GitRepository does not exist or has no artifact yet; retried."""
+
+
+@dataclass(frozen=True)
+class Included:
+    """One ``spec.include`` entry with the artifact it names now."""
+
+    spec: GitRepositoryInclude
+    artifact: Artifact
+
+
 @dataclass(frozen=True)
 class Fetched:
     """A revision checked out and stored."""
 
     artifact: Artifact
     checked_out: CheckedOut
+
+
+@dataclass(frozen=True)
+class Built:
+    """The artifact of a reconciliation and the included artifacts it was built with."""
+
+    artifact: Artifact
+    included: list[Included]
 
 
 class GitRepositoryReconciler:
@@ -93,16 +114,24 @@ class GitRepositoryReconciler:
             return Success()
         interval = duration_seconds(repository.spec.interval)
         try:
-            artifact = await self._reconcile_artifact(repository)
+            built = await self._reconcile_artifact(repository)
+        except IncludeUnavailable as error:
+            return await self._fail(
+                obj, ConditionType.INCLUDE_UNAVAILABLE, str(error), terminal=False
+            )
         except (Unsupported, *TERMINAL_ERRORS) as error:
             return await self._fail(obj, ConditionType.FETCH_FAILED, str(error), terminal=True)
         except (errors.SourceError, KubeError) as error:
             return await self._fail(obj, ConditionType.FETCH_FAILED, str(error), terminal=False)
+        artifact = built.artifact
         status = self._status(repository)
         now = datetime.now(UTC)
         message = f"stored artifact for revision '{artifact.revision}'"
         status.artifact = artifact
+        status.included_artifacts = [included.artifact for included in built.included]
+        status.observed_include = list(repository.spec.include)
         conditions = remove_condition(status.conditions, ConditionType.FETCH_FAILED)
+        conditions = remove_condition(conditions, ConditionType.INCLUDE_UNAVAILABLE)
         status.conditions = mark_ready(
             conditions, message, generation=repository.metadata.generation, now=now
         )
@@ -120,12 +149,8 @@ class GitRepositoryReconciler:
         await self._write_status(obj, status)
         return Success(requeue_after=interval)
 
-    async def _reconcile_artifact(self, repository: GitRepository) -> Artifact:
+    async def _reconcile_artifact(self, repository: GitRepository) -> Built:
         spec = repository.spec
-        if spec.include:
-            raise Unsupported(
-                f"{KIND} {_name(repository)}: spec.include is not supported yet; remove it"
-            )
         if spec.verify is not None:
             raise Unsupported(
                 f"{KIND} {_name(repository)}: spec.verify (OpenPGP) is not supported yet; "
@@ -134,17 +159,55 @@ class GitRepositoryReconciler:
         auth = await self._auth(repository)
         timeout = duration_seconds(spec.timeout)
         ref = GitRef.from_spec(spec.ref)
+        included = self._included(repository)
         resolved = await asyncio.to_thread(resolve_ref, spec.url, ref, auth, timeout)
         current = repository.status.artifact if repository.status else None
-        if current is not None and self._still_current(repository, current, resolved):
-            return current
+        if current is not None and self._still_current(repository, current, resolved, included):
+            return Built(current, included)
         fetched = await asyncio.to_thread(
-            self._fetch_and_store, repository, resolved, auth, timeout
+            self._fetch_and_store, repository, resolved, auth, timeout, included
         )
-        return fetched.artifact
+        return Built(fetched.artifact, included)
+
+    def _included(self, repository: GitRepository) -> list[Included]:
+        """The artifacts ``spec.include`` names, from the cache; raises if one is not there yet."""
+        namespace = repository.metadata.namespace or ""
+        found = []
+        for include in repository.spec.include:
+            name = include.repository.name
+            obj = self._cache.get((namespace, name))
+            status = (obj or {}).get("status") or {}
+            artifact = (
+                Artifact.model_validate(status["artifact"]) if status.get("artifact") else None
+            )
+            if artifact is None or not self._store.local_path(artifact).is_file():
+                state = "does not exist" if obj is None else "has no artifact yet"
+                raise IncludeUnavailable(
+                    f"{KIND} {namespace}/{name}, included by {_name(repository)}, {state}; "
+                    "it is retried until it has one"
+                )
+            found.append(Included(include, artifact))
+        return found
+
+    def dependents(self, key: ObjectKey) -> list[ObjectKey]:
+        """The GitRepositories in the cache that include the one at ``key``."""
+        namespace, name = key
+        keys = []
+        for obj in self._cache.items():
+            metadata = obj.get("metadata") or {}
+            includes = (obj.get("spec") or {}).get("include") or []
+            if metadata.get("namespace") == namespace and any(
+                (entry.get("repository") or {}).get("name") == name for entry in includes
+            ):
+                keys.append((namespace, str(metadata.get("name"))))
+        return keys
 
     def _still_current(
-        self, repository: GitRepository, current: Artifact, resolved: ResolvedRef
+        self,
+        repository: GitRepository,
+        current: Artifact,
+        resolved: ResolvedRef,
+        included: list[Included],
     ) -> bool:
         status = repository.status
         assert status is not None
@@ -152,11 +215,19 @@ class GitRepositoryReconciler:
             current.revision == resolved.revision
             and status.observed_ignore == repository.spec.ignore
             and status.observed_sparse_checkout == list(repository.spec.sparse_checkout)
+            and status.observed_include == list(repository.spec.include)
+            and [a.digest for a in status.included_artifacts]
+            == [i.artifact.digest for i in included]
             and self._store.local_path(current).is_file()
         )
 
     def _fetch_and_store(
-        self, repository: GitRepository, resolved: ResolvedRef, auth: GitAuth | None, timeout: float
+        self,
+        repository: GitRepository,
+        resolved: ResolvedRef,
+        auth: GitAuth | None,
+        timeout: float,
+        included: list[Included],
     ) -> Fetched:
         spec = repository.spec
         namespace, name = repository.metadata.namespace or "", repository.metadata.name
@@ -171,6 +242,15 @@ class GitRepositoryReconciler:
                 sparse_checkout=spec.sparse_checkout,
                 recurse_submodules=spec.recurse_submodules,
             )
+            for entry in included:
+                source = f"{KIND} {namespace}/{entry.spec.repository.name}"
+                to_path = entry.spec.to_path or entry.spec.repository.name
+                include_artifact(
+                    self._store.local_path(entry.artifact),
+                    entry.spec.from_path,
+                    inside(tree, to_path, f"toPath of the include of {source}"),
+                    source=source,
+                )
             stored = self._store.store(
                 KIND,
                 namespace,
@@ -218,16 +298,10 @@ class GitRepositoryReconciler:
         status.conditions = mark_failed(
             status.conditions, reason, message, terminal=terminal, generation=generation, now=now
         )
-        if reason == ConditionType.FETCH_FAILED:
-            status.conditions = set_condition(
-                status.conditions,
-                ConditionType.FETCH_FAILED,
-                "True",
-                reason,
-                message,
-                generation=generation,
-                now=now,
-            )
+        # The failing stage's own condition (FetchFailed, IncludeUnavailable), as Flux reports it.
+        status.conditions = set_condition(
+            status.conditions, reason, "True", reason, message, generation=generation, now=now
+        )
         await self._write_status(obj, status)
         return TerminalFailure() if terminal else TransientFailure()
 

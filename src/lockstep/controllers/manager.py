@@ -70,6 +70,13 @@ def needs_reconcile(change: Change) -> bool:
     )
 
 
+def artifact_changed(change: Change) -> bool:
+    """Whether the object's artifact is new: objects that include it must rebuild theirs."""
+    before = ((change.previous or {}).get("status") or {}).get("artifact") or {}
+    after = (change.object.get("status") or {}).get("artifact") or {}
+    return bool(after) and before.get("digest") != after.get("digest")
+
+
 def _requested_at(metadata: KubeObject) -> str | None:
     annotations = metadata.get("annotations") or {}
     value = annotations.get(RECONCILE_REQUEST_ANNOTATION)
@@ -100,6 +107,9 @@ class ControllerManager:
         def enqueue(change: Change) -> None:
             if needs_reconcile(change):
                 queue.add(change.key)
+            if artifact_changed(change):
+                for dependent in reconciler.dependents(change.key):
+                    queue.add(dependent)
             self.metrics.queue_depth.labels(controller=reconciler.name).set(len(queue))
 
         async def work(key: ObjectKey) -> Outcome:
