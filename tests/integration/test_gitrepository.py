@@ -282,3 +282,23 @@ async def test_include_copies_another_artifact_and_follows_it(
         what="the including artifact rebuilt after the included one changed",
     )
     assert followed["status"]["artifact"]["revision"] == ready["status"]["artifact"]["revision"]
+
+
+async def test_semver_ref_picks_the_highest_matching_tag(
+    engine: Engine, kube: KubeClient, namespace: str, git_repo: ServedRepo, tmp_path: Path
+) -> None:
+    work, _ = _seed(git_repo, tmp_path)
+    for version in ("v1.2.0", "v1.2.5", "v1.3.0", "v2.0.0"):
+        work.write("version.txt", version)
+        work.commit(version)
+        work.tag(version, message=f"release {version}")
+    work.push()
+    await kube.apply(
+        _git_repository(namespace, git_repo.http_url, ref={"semver": ">=1.2.0 <2.0.0"})
+    )
+    ref = ObjectRef("source.toolkit.fluxcd.io/v1", "GitRepository", "app", namespace)
+    ready = await eventually(
+        lambda: kube.get(ref), lambda o: _ready(o).startswith("True"), what="Ready"
+    )
+    assert ready["status"]["artifact"]["revision"].startswith("v1.3.0@sha1:")
+    assert _files(ready["status"]["artifact"]["url"])["version.txt"] == b"v1.3.0"

@@ -76,6 +76,9 @@ def run(
     storage_addr: Annotated[
         str, typer.Option(help="Address of the artifact server.")
     ] = "127.0.0.1:9090",
+    max_artifact_size: Annotated[
+        int, typer.Option(min=1, help="Largest source content in MiB packed into an artifact.")
+    ] = 512,
     leader_elect: Annotated[
         bool,
         typer.Option(
@@ -103,6 +106,7 @@ def run(
         watch_namespace=watch_namespace,
         concurrent=concurrent,
         storage_addr=storage_addr,
+        max_artifact_bytes=max_artifact_size * 1024 * 1024,
     )
     election = Election(leader_election_namespace) if leader_elect else None
     asyncio.run(_run(cli.kube_client(), options, metrics_addr, election))

@@ -30,7 +30,7 @@ from lockstep.kube import KubeClient, KubeObject
 from lockstep.runtime.informer import Change, Informer, ObjectKey
 from lockstep.runtime.metrics import ControllerMetrics, Health
 from lockstep.runtime.queue import Outcome, Success, TerminalFailure, WorkQueue
-from lockstep.sources.store import ArtifactStore
+from lockstep.sources.store import DEFAULT_MAX_CONTENT_BYTES, ArtifactStore
 
 _log = logging.getLogger(__name__)
 
@@ -53,6 +53,9 @@ class ManagerOptions:
 
     storage_addr: str = "127.0.0.1:9090"
     """Address the artifact server listens on; artifact URLs point at it."""
+
+    max_artifact_bytes: int = DEFAULT_MAX_CONTENT_BYTES
+    """Largest source content packed into an artifact; larger sources fail."""
 
     shutdown_grace_seconds: float = 30.0
     """How long in-flight reconciles may finish after a stop is requested."""
@@ -95,7 +98,9 @@ class ControllerManager:
     async def run(self, stop: asyncio.Event) -> None:
         options = self._options
         options.storage_path.mkdir(parents=True, exist_ok=True)
-        store = ArtifactStore(options.storage_path, f"http://{options.storage_addr}")
+        store = ArtifactStore(
+            options.storage_path, f"http://{options.storage_addr}", options.max_artifact_bytes
+        )
         # Checkouts of a process that was killed are left here; nothing else uses them.
         scratch = options.storage_path / SCRATCH_FOLDER
         shutil.rmtree(scratch, ignore_errors=True)

@@ -2,7 +2,7 @@
 
 Reconcilers record an event when something a person would want to see in
 ``kubectl describe`` or ``kubectl get events`` happens: a new artifact, a new
-failure, a recovery. They record transitions only, never every poll, so a
+failure, a recovery. The same line goes to the log. They record transitions only, never every poll, so a
 healthy object adds no events. Events are best effort: failing to write one is
 logged and never fails the reconciliation.
 
@@ -34,8 +34,19 @@ class EventRecorder:
         self._instance = socket.gethostname()
 
     async def record(self, obj: KubeObject, kind: EventType, reason: str, message: str) -> None:
+        """Write the event, and log it: one log line per event that matters."""
         metadata = obj.get("metadata") or {}
         namespace = metadata.get("namespace") or "default"
+        level = logging.INFO if kind == "Normal" else logging.WARNING
+        _log.log(
+            level,
+            "%s %s/%s %s: %s",
+            obj.get("kind"),
+            namespace,
+            metadata.get("name"),
+            reason,
+            message,
+        )
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         event = {
             "apiVersion": "v1",
