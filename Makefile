@@ -57,7 +57,7 @@ unit: venv ## Unit tests: pure logic, no servers.
 integration: install ## Integration tests on the real control plane and loopback servers.
 	$(VENV)/bin/pytest tests/integration -q
 
-test: install check unit integration bench-quick ## Install everything and run all checks, tests and a benchmark smoke run (what CI runs).
+test: install check unit bench-quick integration ## Install everything and run all checks, tests and a benchmark smoke run (what CI runs).
 
 demo: install ## Start the local sandbox: control plane and lockstep's CRDs.
 	$(VENV)/bin/lockstep dev cluster up

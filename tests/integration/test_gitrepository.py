@@ -302,3 +302,46 @@ async def test_semver_ref_picks_the_highest_matching_tag(
     )
     assert ready["status"]["artifact"]["revision"].startswith("v1.3.0@sha1:")
     assert _files(ready["status"]["artifact"]["url"])["version.txt"] == b"v1.3.0"
+
+
+async def test_missing_secret_is_retried_until_it_exists(
+    engine: Engine,
+    kube: KubeClient,
+    namespace: str,
+    git_server: GitServer,
+    private_git_repo: ServedRepo,
+    tmp_path: Path,
+) -> None:
+    _seed(private_git_repo, tmp_path)
+    await kube.apply(
+        _git_repository(
+            namespace,
+            private_git_repo.http_url,
+            secretRef={"name": "later"},
+            ref={"branch": "main"},
+        )
+    )
+    ref = ObjectRef("source.toolkit.fluxcd.io/v1", "GitRepository", "app", namespace)
+    failed = await eventually(
+        lambda: kube.get(ref), lambda o: _ready(o).startswith("False"), what="Ready=False"
+    )
+    assert f"Secret {namespace}/later named in spec.secretRef" in _ready(failed)
+    assert not any(c["type"] == "Stalled" for c in failed["status"]["conditions"])
+
+    await kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "later", "namespace": namespace},
+            "stringData": {
+                "username": git_server.credentials.username,
+                "password": git_server.credentials.password,
+            },
+        }
+    )
+    await eventually(
+        lambda: kube.get(ref),
+        lambda o: _ready(o).startswith("True"),
+        within=30,
+        what="Ready once the Secret exists",
+    )

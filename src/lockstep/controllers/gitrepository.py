@@ -49,8 +49,10 @@ from lockstep.sources.store import ArtifactStore
 API_VERSION = "source.toolkit.fluxcd.io/v1"
 KIND = "GitRepository"
 
-# Failures that retrying cannot fix until the object or its Secret changes.
-TERMINAL_ERRORS = (errors.InvalidUrl, errors.InvalidSecret, errors.InvalidRef)
+# Failures that only a change of the object's spec can fix (which triggers a new
+# reconcile by itself): the object is Stalled instead of retried. A Secret can be
+# fixed without touching the object, so its errors are retried with backoff.
+TERMINAL_ERRORS = (errors.InvalidUrl, errors.InvalidRef)
 
 
 class Unsupported(Exception):
