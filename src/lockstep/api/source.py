@@ -90,7 +90,7 @@ class GitRepositorySpec(ApiModel):
     """The Git reference to check out."""
 
     ignore: str | None = None
-    """Paths to leave out of the artifact, in .gitignore syntax; replaces the defaults."""
+    """Paths to leave out of the artifact, in .gitignore syntax; applied after the default exclusions."""
 
     include: list[GitRepositoryInclude] = Field(default_factory=list)
     """Artifacts of other GitRepositories to copy into this one's artifact."""
@@ -108,17 +108,21 @@ class GitRepositorySpec(ApiModel):
     """Whether reconciliation is paused."""
 
 
-class GitRepositoryStatus(ObjectStatus):
-    """Observed state of a GitRepository."""
+class SourceStatus(ObjectStatus):
+    """Status fields every source kind reports."""
 
     artifact: Artifact | None = None
     """The artifact of the last successful reconciliation."""
 
-    included_artifacts: list[Artifact] = Field(default_factory=list)
-    """Artifacts of the included repositories, in the order of `spec.include`."""
-
     observed_ignore: str | None = None
     """The ignore patterns the current artifact was built with."""
+
+
+class GitRepositoryStatus(SourceStatus):
+    """Observed state of a GitRepository."""
+
+    included_artifacts: list[Artifact] = Field(default_factory=list)
+    """Artifacts of the included repositories, in the order of `spec.include`."""
 
     observed_include: list[GitRepositoryInclude] = Field(default_factory=list)
     """The includes the current artifact was built with."""
@@ -215,7 +219,7 @@ class OCIRepositorySpec(ApiModel):
     """Whether to talk plain HTTP to the registry."""
 
     ignore: str | None = None
-    """Paths to leave out of the artifact, in .gitignore syntax; replaces the defaults."""
+    """Paths to leave out of the artifact, in .gitignore syntax; applied after the default exclusions."""
 
     interval: Duration
     """How often to check the registry for a new artifact."""
@@ -230,17 +234,11 @@ class OCIRepositorySpec(ApiModel):
     """Whether reconciliation is paused."""
 
 
-class OCIRepositoryStatus(ObjectStatus):
+class OCIRepositoryStatus(SourceStatus):
     """Observed state of an OCIRepository."""
 
     url: str | None = None
     """Download address of the current artifact."""
-
-    artifact: Artifact | None = None
-    """The artifact of the last successful reconciliation."""
-
-    observed_ignore: str | None = None
-    """The ignore patterns the current artifact was built with."""
 
     observed_layer_selector: OCILayerSelector | None = None
     """The layer selector the current artifact was built with."""

@@ -1,10 +1,10 @@
-"""The GitRepository reconciler: a Git ref → a verified, packed artifact in the store.
+"""The GitRepository reconciler: a Git ref → a packed artifact in the store.
 
-Outer shell: read the object from the informer's cache, honour ``suspend``, and
-write status only when it differs from what is stored. Inner pipeline: resolve
-the ref on the remote (one ref advertisement), and only when that revision is not
-already stored as the current artifact, check it out shallowly, pack it and
-store it. A failure never removes or replaces the last good artifact.
+The outer shell (cache, suspend, conditions, status, events) is
+:class:`~lockstep.controllers.source.SourceReconciler`. The pipeline here:
+resolve the ref on the remote (one ref advertisement), gather the artifacts of
+``spec.include``, and only when that revision and those includes are not already
+the current artifact, check it out shallowly, copy the includes in, pack and store.
 
 A poll that finds the same revision costs one remote ref lookup: no fetch, no new
 artifact and, because conditions keep their transition times and the computed
@@ -20,31 +20,23 @@ import asyncio
 import base64
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from pydantic import ValidationError
-
-from lockstep.api.conditions import mark_failed, mark_ready, remove_condition, set_condition
 from lockstep.api.meta import (
-    RECONCILE_REQUEST_ANNOTATION,
     Artifact,
     ConditionType,
     duration_seconds,
 )
 from lockstep.api.source import GitRepository, GitRepositoryInclude, GitRepositoryStatus
-from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
-from lockstep.runtime.events import EventRecorder, EventType
+from lockstep.controllers.source import Failure, SourceReconciler
+from lockstep.kube import KubeObject, NotFound, ObjectRef
 from lockstep.runtime.informer import ObjectKey
-from lockstep.runtime.queue import Outcome, Success, TerminalFailure, TransientFailure
 from lockstep.sources import errors
 from lockstep.sources.credentials import GitAuth, auth_from_secret
 from lockstep.sources.git import CheckedOut, checkout, resolve_ref
 from lockstep.sources.ignore import IgnoreRules
 from lockstep.sources.include import include_artifact, inside
 from lockstep.sources.refs import GitRef, ResolvedRef
-from lockstep.sources.store import ArtifactStore
 
 API_VERSION = "source.toolkit.fluxcd.io/v1"
 KIND = "GitRepository"
@@ -87,69 +79,33 @@ class Built:
     included: list[Included]
 
 
-class GitRepositoryReconciler:
+class GitRepositoryReconciler(SourceReconciler[GitRepository, GitRepositoryStatus]):
     """Reconciles GitRepository objects into artifacts."""
 
+    kind = KIND
     name = "gitrepository"
+    failure_conditions = (ConditionType.FETCH_FAILED, ConditionType.INCLUDE_UNAVAILABLE)
 
-    def __init__(self, kube: KubeClient, store: ArtifactStore, cache: Any, scratch: Path) -> None:
-        """``scratch`` holds checkouts while they are packed; the manager empties it at start."""
-        self._kube = kube
-        self._events = EventRecorder(kube)
-        self._store = store
-        self._cache = cache
-        self._scratch = scratch
+    def parse(self, obj: KubeObject) -> GitRepository:
+        return GitRepository.model_validate(obj)
 
-    async def reconcile(self, key: ObjectKey) -> Outcome:
-        obj = self._cache.get(key)
-        namespace, name = key
-        if obj is None:
-            await asyncio.to_thread(self._store.remove_all, KIND, namespace, name)
-            return Success()
+    def current_status(self, source: GitRepository) -> GitRepositoryStatus:
+        return source.status.model_copy(deep=True) if source.status else GitRepositoryStatus()
+
+    async def build(self, source: GitRepository, status: GitRepositoryStatus) -> Artifact:
         try:
-            repository = GitRepository.model_validate(obj)
-        except ValidationError as error:
-            return await self._fail(
-                obj, "InvalidSpec", f"{KIND} {namespace}/{name} is invalid: {error}", terminal=True
-            )
-        if repository.spec.suspend:
-            return Success()
-        interval = duration_seconds(repository.spec.interval)
-        try:
-            built = await self._reconcile_artifact(repository)
+            built = await self._reconcile_artifact(source)
         except IncludeUnavailable as error:
-            return await self._fail(
-                obj, ConditionType.INCLUDE_UNAVAILABLE, str(error), terminal=False
-            )
+            raise Failure(ConditionType.INCLUDE_UNAVAILABLE, str(error)) from error
         except (Unsupported, *TERMINAL_ERRORS) as error:
-            return await self._fail(obj, ConditionType.FETCH_FAILED, str(error), terminal=True)
-        except (errors.SourceError, KubeError) as error:
-            return await self._fail(obj, ConditionType.FETCH_FAILED, str(error), terminal=False)
-        artifact = built.artifact
-        status = self._status(repository)
-        now = datetime.now(UTC)
-        message = f"stored artifact for revision '{artifact.revision}'"
-        status.artifact = artifact
+            raise Failure(ConditionType.FETCH_FAILED, str(error), terminal=True) from error
+        except errors.SourceError as error:
+            raise Failure(ConditionType.FETCH_FAILED, str(error)) from error
         status.included_artifacts = [included.artifact for included in built.included]
-        status.observed_include = list(repository.spec.include)
-        conditions = remove_condition(status.conditions, ConditionType.FETCH_FAILED)
-        conditions = remove_condition(conditions, ConditionType.INCLUDE_UNAVAILABLE)
-        status.conditions = mark_ready(
-            conditions, message, generation=repository.metadata.generation, now=now
-        )
-        status.conditions = set_condition(
-            status.conditions,
-            ConditionType.ARTIFACT_IN_STORAGE,
-            "True",
-            "Succeeded",
-            message,
-            generation=repository.metadata.generation,
-            now=now,
-        )
-        status.observed_ignore = repository.spec.ignore
-        status.observed_sparse_checkout = list(repository.spec.sparse_checkout)
-        await self._write_status(obj, status)
-        return Success(requeue_after=interval)
+        status.observed_include = list(source.spec.include)
+        status.observed_ignore = source.spec.ignore
+        status.observed_sparse_checkout = list(source.spec.sparse_checkout)
+        return built.artifact
 
     async def _reconcile_artifact(self, repository: GitRepository) -> Built:
         spec = repository.spec
@@ -278,70 +234,6 @@ class GitRepositoryReconciler:
             ) from error
         data = {key: base64.b64decode(value) for key, value in (secret.get("data") or {}).items()}
         return auth_from_secret(data, repository.spec.url)
-
-    def _status(self, repository: GitRepository) -> GitRepositoryStatus:
-        status = (
-            repository.status.model_copy(deep=True) if repository.status else GitRepositoryStatus()
-        )
-        status.observed_generation = repository.metadata.generation
-        requested = repository.metadata.annotations.get(RECONCILE_REQUEST_ANNOTATION)
-        if requested:
-            status.last_handled_reconcile_at = requested
-        return status
-
-    async def _fail(self, obj: KubeObject, reason: str, message: str, *, terminal: bool) -> Outcome:
-        try:
-            repository = GitRepository.model_validate(obj)
-        except ValidationError:
-            return TerminalFailure()
-        status = self._status(repository)
-        now = datetime.now(UTC)
-        generation = repository.metadata.generation
-        status.conditions = mark_failed(
-            status.conditions, reason, message, terminal=terminal, generation=generation, now=now
-        )
-        # The failing stage's own condition (FetchFailed, IncludeUnavailable), as Flux reports it.
-        status.conditions = set_condition(
-            status.conditions, reason, "True", reason, message, generation=generation, now=now
-        )
-        await self._write_status(obj, status)
-        return TerminalFailure() if terminal else TransientFailure()
-
-    async def _write_status(self, obj: KubeObject, status: GitRepositoryStatus) -> None:
-        """Write the status if it changed, and record an event if Ready changed meaning."""
-        desired = status.model_dump(
-            mode="json", by_alias=True, exclude_none=True, exclude_defaults=True
-        )
-        previous = obj.get("status") or {}
-        if desired == previous:
-            return
-        await self._kube.apply_status({**obj, "status": desired})
-        event = transition_event(previous, desired)
-        if event is not None:
-            await self._events.record(obj, *event)
-
-
-def transition_event(before: KubeObject, after: KubeObject) -> tuple[EventType, str, str] | None:
-    """The event a status change deserves: a new artifact, a new failure, or none."""
-    was, now = _ready_condition(before), _ready_condition(after)
-    if now is None:
-        return None
-    if now["status"] == "True":
-        old_revision = (before.get("artifact") or {}).get("revision")
-        new_revision = (after.get("artifact") or {}).get("revision")
-        if new_revision != old_revision:
-            return ("Normal", "NewArtifact", str(now["message"]))
-        if was is not None and was["status"] != "True":
-            return ("Normal", str(now["reason"]), str(now["message"]))
-        return None
-    if was is None or (was["status"], was["message"]) != (now["status"], now["message"]):
-        return ("Warning", str(now["reason"]), str(now["message"]))
-    return None
-
-
-def _ready_condition(status: KubeObject) -> KubeObject | None:
-    conditions = status.get("conditions") or []
-    return next((c for c in conditions if c.get("type") == ConditionType.READY), None)
 
 
 def _name(repository: GitRepository) -> str:
