@@ -38,7 +38,6 @@ from lockstep.sources.ignore import IgnoreRules
 from lockstep.sources.include import include_artifact, inside
 from lockstep.sources.refs import GitRef, ResolvedRef
 
-API_VERSION = "source.toolkit.fluxcd.io/v1"
 KIND = "GitRepository"
 
 # Failures that only a change of the object's spec can fix (which triggers a new

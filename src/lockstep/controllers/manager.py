@@ -19,13 +19,14 @@ import contextlib
 import logging
 import shutil
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lockstep.api.meta import RECONCILE_REQUEST_ANNOTATION
-from lockstep.controllers.gitrepository import API_VERSION, KIND, GitRepositoryReconciler
+from lockstep.controllers.gitrepository import GitRepositoryReconciler
+from lockstep.controllers.source import SOURCE_API_VERSION, SourceReconciler
 from lockstep.kube import KubeClient, KubeObject
 from lockstep.runtime.informer import Change, Informer, ObjectKey
 from lockstep.runtime.metrics import ControllerMetrics, Health
@@ -86,8 +87,55 @@ def _requested_at(metadata: KubeObject) -> str | None:
     return str(value) if value is not None else None
 
 
+RECONCILERS: tuple[type[SourceReconciler[Any, Any]], ...] = (GitRepositoryReconciler,)
+"""The reconcilers ``lockstep run`` runs, one controller each."""
+
+
+class Controller:
+    """One reconciler with its informer and work queue."""
+
+    def __init__(
+        self,
+        reconciler_type: type[SourceReconciler[Any, Any]],
+        kube: KubeClient,
+        store: ArtifactStore,
+        scratch: Path,
+        options: ManagerOptions,
+        metrics: ControllerMetrics,
+    ) -> None:
+        self.informer = Informer(
+            kube, SOURCE_API_VERSION, reconciler_type.kind, namespace=options.watch_namespace
+        )
+        self.reconciler = reconciler_type(kube, store, self.informer, scratch)
+        self.queue: WorkQueue[ObjectKey] = WorkQueue()
+        self._metrics = metrics
+        self.informer.subscribe(self._enqueue)
+
+    @property
+    def name(self) -> str:
+        return self.reconciler.name
+
+    def _enqueue(self, change: Change) -> None:
+        if needs_reconcile(change):
+            self.queue.add(change.key)
+        if artifact_changed(change):
+            for dependent in self.reconciler.dependents(change.key):
+                self.queue.add(dependent)
+        self._metrics.queue_depth.labels(controller=self.name).set(len(self.queue))
+
+    async def work(self, key: ObjectKey) -> Outcome:
+        started = time.monotonic()
+        outcome = await self.reconciler.reconcile(key)
+        result = "success" if isinstance(outcome, Success) else "error"
+        self._metrics.observe(self.name, result, time.monotonic() - started)
+        self._metrics.queue_depth.labels(controller=self.name).set(len(self.queue))
+        if isinstance(outcome, TerminalFailure):
+            _log.warning("%s %s/%s stalled until its spec changes", self.reconciler.kind, *key)
+        return outcome
+
+
 class ControllerManager:
-    """Runs the GitRepository controller (more kinds join it) until stopped."""
+    """Runs every controller until stopped."""
 
     def __init__(self, kube: KubeClient, options: ManagerOptions) -> None:
         self._kube = kube
@@ -101,59 +149,52 @@ class ControllerManager:
         store = ArtifactStore(
             options.storage_path, f"http://{options.storage_addr}", options.max_artifact_bytes
         )
-        # Checkouts of a process that was killed are left here; nothing else uses them.
+        # Work folders of a process that was killed are left here; nothing else uses them.
         scratch = options.storage_path / SCRATCH_FOLDER
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir()
-        informer = Informer(self._kube, API_VERSION, KIND, namespace=options.watch_namespace)
-        queue: WorkQueue[ObjectKey] = WorkQueue()
-        reconciler = GitRepositoryReconciler(self._kube, store, informer, scratch)
-
-        def enqueue(change: Change) -> None:
-            if needs_reconcile(change):
-                queue.add(change.key)
-            if artifact_changed(change):
-                for dependent in reconciler.dependents(change.key):
-                    queue.add(dependent)
-            self.metrics.queue_depth.labels(controller=reconciler.name).set(len(queue))
-
-        async def work(key: ObjectKey) -> Outcome:
-            started = time.monotonic()
-            outcome = await reconciler.reconcile(key)
-            result = "success" if isinstance(outcome, Success) else "error"
-            self.metrics.observe(reconciler.name, result, time.monotonic() - started)
-            self.metrics.queue_depth.labels(controller=reconciler.name).set(len(queue))
-            if isinstance(outcome, TerminalFailure):
-                _log.warning("%s %s/%s stalled until its spec changes", KIND, *key)
-            return outcome
-
-        informer.subscribe(enqueue)
-        self.health.not_ready(reconciler.name, "cache not synced")
-        watching = asyncio.create_task(informer.run(), name=f"informer-{KIND}")
-        working: asyncio.Task[None] | None = None
+        controllers = [
+            Controller(kind, self._kube, store, scratch, options, self.metrics)
+            for kind in RECONCILERS
+        ]
+        for controller in controllers:
+            self.health.not_ready(controller.name, "cache not synced")
+        watching = [
+            asyncio.create_task(c.informer.run(), name=f"informer-{c.name}") for c in controllers
+        ]
+        working: list[asyncio.Task[None]] = []
         try:
-            await _first(informer.wait_synced(), stop.wait())
+            synced = asyncio.gather(*(c.informer.wait_synced() for c in controllers))
+            await _first(synced, stop.wait())
             if not stop.is_set():
-                self.health.ready(reconciler.name)
-                _log.info("%s controller started, %d objects in cache", KIND, len(informer.items()))
-                working = asyncio.create_task(queue.run(work, concurrency=options.concurrent))
+                for controller in controllers:
+                    self.health.ready(controller.name)
+                    _log.info(
+                        "%s controller started, %d objects in cache",
+                        controller.reconciler.kind,
+                        len(controller.informer.items()),
+                    )
+                    working.append(
+                        asyncio.create_task(
+                            controller.queue.run(controller.work, concurrency=options.concurrent)
+                        )
+                    )
                 await stop.wait()
         finally:
             _log.info("stopping: letting in-flight reconciles finish")
             try:
                 async with asyncio.timeout(options.shutdown_grace_seconds):
-                    await queue.shutdown(drain=True)
+                    await asyncio.gather(*(c.queue.shutdown(drain=True) for c in controllers))
             except TimeoutError:
-                await queue.shutdown(drain=False)
-            for task in (working, watching):
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                await asyncio.gather(*(c.queue.shutdown(drain=False) for c in controllers))
+            for task in [*working, *watching]:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
 
-async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
-    """Wait until the first of the coroutines completes; cancel the others."""
+async def _first(*waits: Awaitable[Any]) -> None:
+    """Wait until the first of the awaitables completes; cancel the others."""
     tasks = [asyncio.ensure_future(w) for w in waits]
     _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:

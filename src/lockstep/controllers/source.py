@@ -60,6 +60,8 @@ class SourceSpec(Protocol):
     def suspend(self) -> bool: ...
 
 
+SOURCE_API_VERSION = "source.toolkit.fluxcd.io/v1"
+
 S = TypeVar("S", bound=ApiObject)
 Status = TypeVar("Status", bound=SourceStatus)
 
@@ -94,6 +96,10 @@ class SourceReconciler(ABC, Generic[S, Status]):
 
         Raises :class:`Failure` for every failure a user should see.
         """
+
+    def dependents(self, key: ObjectKey) -> list[ObjectKey]:
+        """Objects of this kind to reconcile again when the artifact of ``key`` changes."""
+        return []
 
     def spec_of(self, source: S) -> SourceSpec:
         spec: SourceSpec = getattr(source, "spec")  # noqa: B009 - every source kind has a spec
