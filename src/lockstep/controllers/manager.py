@@ -26,6 +26,7 @@ from typing import Any
 
 from lockstep.api.meta import RECONCILE_REQUEST_ANNOTATION
 from lockstep.controllers.gitrepository import GitRepositoryReconciler
+from lockstep.controllers.ocirepository import OCIRepositoryReconciler
 from lockstep.controllers.source import SOURCE_API_VERSION, SourceReconciler
 from lockstep.kube import KubeClient, KubeObject
 from lockstep.runtime.informer import Change, Informer, ObjectKey
@@ -87,7 +88,10 @@ def _requested_at(metadata: KubeObject) -> str | None:
     return str(value) if value is not None else None
 
 
-RECONCILERS: tuple[type[SourceReconciler[Any, Any]], ...] = (GitRepositoryReconciler,)
+RECONCILERS: tuple[type[SourceReconciler[Any, Any]], ...] = (
+    GitRepositoryReconciler,
+    OCIRepositoryReconciler,
+)
 """The reconcilers ``lockstep run`` runs, one controller each."""
 
 

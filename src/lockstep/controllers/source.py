@@ -18,7 +18,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from pydantic import ValidationError
 
@@ -46,10 +46,22 @@ class Failure(Exception):
     triggers a reconcile by itself: the object is marked Stalled and not retried.
     """
 
-    def __init__(self, reason: str, message: str, *, terminal: bool = False) -> None:
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        *,
+        terminal: bool = False,
+        condition: str | None = None,
+        condition_status: Literal["True", "False"] = "True",
+    ) -> None:
+        """``condition`` is the failing stage's own condition (default: ``reason``), set to
+        ``condition_status``: ``FetchFailed=True``, but ``SourceVerified=False``."""
         super().__init__(message)
         self.reason = reason
         self.terminal = terminal
+        self.condition = condition or reason
+        self.condition_status = condition_status
 
 
 class SourceSpec(Protocol):
@@ -177,8 +189,8 @@ class SourceReconciler(ABC, Generic[S, Status]):
         # The failing stage's own condition (FetchFailed, IncludeUnavailable, ...), as Flux reports it.
         status.conditions = set_condition(
             conditions,
-            failure.reason,
-            "True",
+            failure.condition,
+            failure.condition_status,
             failure.reason,
             message,
             generation=generation,

@@ -17,5 +17,9 @@ and maps :mod:`lockstep.sources.errors` to conditions. The modules:
 - ``git``: ls-remote, fetch and checkout through libgit2;
 - ``ignore``: default, ``.sourceignore`` and ``spec.ignore`` exclusions;
 - ``tarball``: deterministic gzip tarballs;
-- ``store``: the content-addressed artifact store with atomic writes and GC.
+- ``store``: the content-addressed artifact store with atomic writes and GC;
+- ``oci``: OCI artifacts: ref precedence, revisions, pulling a layer, safe extraction;
+- ``registry_client``: the part of the OCI distribution API that sources need;
+- ``registry_auth``: docker config credentials and the registry's auth challenge;
+- ``cosign``: cosign key-based signatures: verify, sign, cosign's key files.
 """

@@ -14,12 +14,21 @@
     │   └── NoSemverMatch     no tag satisfies the semver range
     ├── PathNotFound          a sparse checkout path is not in the commit
     ├── FetchTimeout          the operation did not finish within its time limit
-    └── TooLarge              the content exceeds the artifact size limit
+    ├── ServerUnavailable     the server answered 429 or 5xx: busy or failing
+    ├── TooLarge              the content exceeds the artifact size limit
+    ├── InvalidArtifact       the OCI artifact's manifest or layer cannot be used
+    │   ├── DigestMismatch    downloaded content differs from the digest naming it
+    │   └── UnsafeArchive     a tarball entry would land outside its folder, or is a device
+    └── VerificationFailed    the artifact's signature does not check out
+        ├── NotSigned         no cosign signature is stored for the artifact
+        ├── KeyMismatch       no signature verifies with the trusted public keys
+        └── PayloadMismatch   a valid signature names another artifact's digest
 
 Every message is one line that names the source (its URL with any password removed)
 and, where one is involved, the reference, and says what to do. The reconciler maps
-``Unreachable`` and ``FetchTimeout`` to a retry with backoff; the others usually need a
-change of the object or its Secret, though a ref or repository may also appear later.
+``Unreachable``, ``FetchTimeout`` and ``ServerUnavailable`` to a retry with backoff; the
+others usually need a change of the object or its Secret, though a ref or repository may
+also appear later.
 The library's own exception, when there is one, is chained as ``__cause__``.
 """
 
@@ -74,5 +83,37 @@ class FetchTimeout(SourceError):
     """A network operation did not finish within its time limit."""
 
 
+class ServerUnavailable(SourceError):
+    """The server answered but is overloaded or failing (HTTP 429 or 5xx); worth a retry."""
+
+
 class TooLarge(SourceError):
     """The content to pack exceeds the artifact store's size limit."""
+
+
+class InvalidArtifact(SourceError):
+    """The OCI artifact is not one the source can use: no such layer, not a tarball."""
+
+
+class DigestMismatch(InvalidArtifact):
+    """Downloaded content does not hash to the digest that names it."""
+
+
+class UnsafeArchive(InvalidArtifact):
+    """A tarball entry is absolute, climbs with ``..``, links outside, or is a device."""
+
+
+class VerificationFailed(SourceError):
+    """The artifact's signature could not be verified; the subclass says why."""
+
+
+class NotSigned(VerificationFailed):
+    """The registry holds no cosign signature for the artifact."""
+
+
+class KeyMismatch(VerificationFailed):
+    """Signatures exist but none verifies with any of the trusted public keys."""
+
+
+class PayloadMismatch(VerificationFailed):
+    """A signature verifies but its payload names another manifest digest: copied or tampered."""

@@ -1,0 +1,175 @@
+"""The OCIRepository reconciler: an OCI artifact → a verified artifact in the store.
+
+The outer shell (cache, suspend, conditions, status, events) is
+:class:`~lockstep.controllers.source.SourceReconciler`. The pipeline here:
+resolve the ref to a manifest digest (one manifest request for a tag or digest,
+plus the tag list for semver); with ``spec.verify``, check its cosign signature
+before anything is pulled; and only when that digest is not already the current
+artifact, pull the selected layer, extract or copy it, pack and store it.
+
+Artifacts pushed by ``flux push artifact`` (and by ``lockstep push artifact``)
+are consumed unchanged; their manifest annotations become ``artifact.metadata``.
+
+Run by the controller manager; registry and packing work runs in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from lockstep.api.conditions import remove_condition, set_condition
+from lockstep.api.meta import Artifact, ConditionType, duration_seconds
+from lockstep.api.source import OCIRepository, OCIRepositoryStatus
+from lockstep.controllers.source import Failure, SourceReconciler
+from lockstep.kube import KubeObject, NotFound, ObjectRef
+from lockstep.sources import errors
+from lockstep.sources.cosign import public_keys_from_secret, verify_cosign
+from lockstep.sources.ignore import IgnoreRules
+from lockstep.sources.oci import OciRef, ResolvedArtifact, pull_oci, resolve_oci
+from lockstep.sources.registry_auth import auth_from_docker_config
+from lockstep.sources.registry_client import RegistryOptions, parse_oci_url
+
+KIND = "OCIRepository"
+VERIFICATION_ERROR = "VerificationError"
+
+# Only a change of the spec can fix these; the object is Stalled instead of retried.
+TERMINAL_ERRORS = (errors.InvalidUrl, errors.InvalidRef)
+
+
+class OCIRepositoryReconciler(SourceReconciler[OCIRepository, OCIRepositoryStatus]):
+    """Reconciles OCIRepository objects into artifacts."""
+
+    kind = KIND
+    name = "ocirepository"
+
+    def parse(self, obj: KubeObject) -> OCIRepository:
+        return OCIRepository.model_validate(obj)
+
+    def current_status(self, source: OCIRepository) -> OCIRepositoryStatus:
+        return source.status.model_copy(deep=True) if source.status else OCIRepositoryStatus()
+
+    async def build(self, source: OCIRepository, status: OCIRepositoryStatus) -> Artifact:
+        spec = source.spec
+        try:
+            options = await self._options(source)
+            resolved = await asyncio.to_thread(
+                resolve_oci, spec.url, OciRef.from_spec(spec.ref), options
+            )
+            verified = await self._verify(source, resolved, options)
+            current = status.artifact
+            if current is None or not self._still_current(source, status, current, resolved):
+                current = await asyncio.to_thread(self._pull_and_store, source, resolved, options)
+        except errors.VerificationFailed as error:
+            raise Failure(
+                VERIFICATION_ERROR,
+                str(error),
+                condition=ConditionType.SOURCE_VERIFIED,
+                condition_status="False",
+            ) from error
+        except TERMINAL_ERRORS as error:
+            raise Failure(ConditionType.FETCH_FAILED, str(error), terminal=True) from error
+        except errors.SourceError as error:
+            raise Failure(ConditionType.FETCH_FAILED, str(error)) from error
+        status.url = current.url
+        status.observed_ignore = spec.ignore
+        status.observed_layer_selector = spec.layer_selector
+        status.conditions = remove_condition(status.conditions, ConditionType.SOURCE_VERIFIED)
+        if verified is not None:
+            status.conditions = set_condition(
+                status.conditions,
+                ConditionType.SOURCE_VERIFIED,
+                "True",
+                "Succeeded",
+                verified,
+                generation=source.metadata.generation,
+                now=datetime.now(UTC),
+            )
+        return current
+
+    def _still_current(
+        self,
+        source: OCIRepository,
+        status: OCIRepositoryStatus,
+        current: Artifact,
+        resolved: ResolvedArtifact,
+    ) -> bool:
+        return (
+            current.revision == resolved.revision
+            and status.observed_ignore == source.spec.ignore
+            and status.observed_layer_selector == source.spec.layer_selector
+            and self._store.local_path(current).is_file()
+        )
+
+    async def _verify(
+        self, source: OCIRepository, resolved: ResolvedArtifact, options: RegistryOptions
+    ) -> str | None:
+        """Check the signature when ``spec.verify`` asks; the SourceVerified message, or None."""
+        verify = source.spec.verify
+        if verify is None:
+            return None
+        if verify.provider != "cosign" or verify.secret_ref is None:
+            raise Failure(
+                VERIFICATION_ERROR,
+                f"{KIND} {_name(source)}: only key-based cosign verification is supported "
+                "(spec.verify.provider: cosign with spec.verify.secretRef); nothing is pulled unverified",
+                terminal=True,
+                condition=ConditionType.SOURCE_VERIFIED,
+                condition_status="False",
+            )
+        data = await self._secret_data(source, verify.secret_ref.name, "spec.verify.secretRef")
+        keys = public_keys_from_secret(data)
+        verified = await asyncio.to_thread(verify_cosign, resolved, keys, options)
+        return f"verified signature of revision {resolved.revision} with key {verified.key_name}"
+
+    def _pull_and_store(
+        self, source: OCIRepository, resolved: ResolvedArtifact, options: RegistryOptions
+    ) -> Artifact:
+        namespace, name = source.metadata.namespace or "", source.metadata.name
+        with tempfile.TemporaryDirectory(prefix="pull-", dir=self._scratch) as scratch:
+            pulled = pull_oci(
+                resolved,
+                Path(scratch) / "tree",
+                source.spec.layer_selector,
+                options,
+                max_bytes=self._store.max_content_bytes,
+            )
+            tree = pulled.path if pulled.path.is_dir() else pulled.path.parent
+            stored = self._store.store(
+                KIND,
+                namespace,
+                name,
+                resolved.revision,
+                tree,
+                ignore=IgnoreRules.for_tree(tree, source.spec.ignore),
+            )
+        self._store.garbage_collect(KIND, namespace, name)
+        return stored.artifact.model_copy(update={"metadata": pulled.metadata})
+
+    async def _options(self, source: OCIRepository) -> RegistryOptions:
+        spec = source.spec
+        auth = None
+        if spec.secret_ref is not None:
+            data = await self._secret_data(source, spec.secret_ref.name, "spec.secretRef")
+            auth = auth_from_docker_config(data, parse_oci_url(spec.url).registry)
+        return RegistryOptions(
+            auth=auth, insecure=spec.insecure, timeout=duration_seconds(spec.timeout)
+        )
+
+    async def _secret_data(self, source: OCIRepository, name: str, field: str) -> dict[str, bytes]:
+        namespace = source.metadata.namespace or ""
+        try:
+            secret = await self._kube.get(ObjectRef("v1", "Secret", name, namespace))
+        except NotFound as error:
+            raise errors.InvalidSecret(
+                f"Secret {namespace}/{name} named in {field} of {KIND} {_name(source)} "
+                "does not exist; create it"
+            ) from error
+        return {key: base64.b64decode(value) for key, value in (secret.get("data") or {}).items()}
+
+
+def _name(source: OCIRepository) -> str:
+    return f"{source.metadata.namespace}/{source.metadata.name}"
