@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import io
-import tarfile
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ground.artifacts import artifact_files, condition
 from ground.engine import Engine
 from ground.wait import eventually
 from lockstep.dev.gitserver import GitServer, ServedRepo
@@ -26,20 +24,6 @@ def _git_repository(namespace: str, url: str, interval: str = "1m", **spec: Any)
         "metadata": {"name": "app", "namespace": namespace},
         "spec": {"url": url, "interval": interval, **spec},
     }
-
-
-def _ready(obj: dict[str, Any]) -> str:
-    for condition in (obj.get("status") or {}).get("conditions") or []:
-        if condition["type"] == "Ready":
-            return f"{condition['status']}: {condition['message']}"
-    return ""
-
-
-def _files(url: str) -> dict[str, bytes]:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        content = io.BytesIO(response.read())
-    with tarfile.open(fileobj=content, mode="r:gz") as archive:
-        return {m.name: archive.extractfile(m).read() for m in archive.getmembers() if m.isfile()}  # type: ignore[union-attr]
 
 
 def _seed(repo: ServedRepo, tmp_path: Path) -> tuple[Any, str]:
@@ -62,13 +46,13 @@ async def test_branch_becomes_an_artifact_and_follows_new_commits(
     ref = ObjectRef("source.toolkit.fluxcd.io/v1", "GitRepository", "app", namespace)
 
     ready = await eventually(
-        lambda: kube.get(ref), lambda o: _ready(o).startswith("True"), what="Ready"
+        lambda: kube.get(ref), lambda o: condition(o, "Ready").startswith("True"), what="Ready"
     )
     artifact = ready["status"]["artifact"]
     assert artifact["revision"] == f"main@sha1:{first}"
     assert artifact["digest"].startswith("sha256:")
     assert artifact["url"].startswith(f"http://{engine.storage_addr}/")
-    assert _files(artifact["url"]) == {
+    assert artifact_files(artifact["url"]) == {
         "deploy/app.yaml": b"kind: ConfigMap\n",
         ".sourceignore": b"README.md\n",
     }
@@ -82,7 +66,9 @@ async def test_branch_becomes_an_artifact_and_follows_new_commits(
         lambda o: o["status"]["artifact"]["revision"] == f"main@sha1:{second}",
         what="the new commit's artifact",
     )
-    assert _files(moved["status"]["artifact"]["url"])["deploy/app.yaml"] == b"kind: Secret\n"
+    assert (
+        artifact_files(moved["status"]["artifact"]["url"])["deploy/app.yaml"] == b"kind: Secret\n"
+    )
 
 
 async def test_a_poll_that_finds_nothing_new_writes_nothing(
@@ -94,7 +80,7 @@ async def test_a_poll_that_finds_nothing_new_writes_nothing(
     )
     ref = ObjectRef("source.toolkit.fluxcd.io/v1", "GitRepository", "app", namespace)
     settled = await eventually(
-        lambda: kube.get(ref), lambda o: _ready(o).startswith("True"), what="Ready"
+        lambda: kube.get(ref), lambda o: condition(o, "Ready").startswith("True"), what="Ready"
     )
     await asyncio.sleep(1.5)
     before = await kube.get(ref)
@@ -118,7 +104,9 @@ async def test_requested_reconcile_is_acknowledged(
     repository = _git_repository(namespace, git_repo.git_url, interval="1h", ref={"branch": "main"})
     await kube.apply(repository)
     ref = ObjectRef("source.toolkit.fluxcd.io/v1", "GitRepository", "app", namespace)
-    await eventually(lambda: kube.get(ref), lambda o: _ready(o).startswith("True"), what="Ready")
+    await eventually(
+        lambda: kube.get(ref), lambda o: condition(o, "Ready").startswith("True"), what="Ready"
+    )
 
     repository["metadata"]["annotations"] = {
         "reconcile.fluxcd.io/requestedAt": "2026-11-23T10:00:00Z"
@@ -130,7 +118,7 @@ async def test_requested_reconcile_is_acknowledged(
         within=10,
         what="lastHandledReconcileAt",
     )
-    assert _ready(handled).startswith("True")
+    assert condition(handled, "Ready").startswith("True")
 
 
 async def test_default_branch_is_master_as_in_flux(
@@ -140,10 +128,12 @@ async def test_default_branch_is_master_as_in_flux(
     await kube.apply(_git_repository(namespace, git_repo.git_url))
     ref = ObjectRef("source.toolkit.fluxcd.io/v1", "GitRepository", "app", namespace)
     failed = await eventually(
-        lambda: kube.get(ref), lambda o: _ready(o).startswith("False"), what="Ready=False"
+        lambda: kube.get(ref),
+        lambda o: condition(o, "Ready").startswith("False"),
+        what="Ready=False",
     )
-    assert "has no branch master" in _ready(failed)
-    assert "correct spec.ref" in _ready(failed)
+    assert "has no branch master" in condition(failed, "Ready")
+    assert "correct spec.ref" in condition(failed, "Ready")
 
 
 async def test_wrong_credentials_fail_with_a_clear_message_and_keep_nothing(
@@ -176,9 +166,11 @@ async def test_wrong_credentials_fail_with_a_clear_message_and_keep_nothing(
     )
     ref = ObjectRef("source.toolkit.fluxcd.io/v1", "GitRepository", "app", namespace)
     failed = await eventually(
-        lambda: kube.get(ref), lambda o: _ready(o).startswith("False"), what="Ready=False"
+        lambda: kube.get(ref),
+        lambda o: condition(o, "Ready").startswith("False"),
+        what="Ready=False",
     )
-    message = _ready(failed)
+    message = condition(failed, "Ready")
     assert "authentication" in message.lower() or "credentials" in message.lower(), message
     assert "s3cr3t-but-bad" not in message
     assert "artifact" not in failed["status"]
@@ -196,7 +188,7 @@ async def test_wrong_credentials_fail_with_a_clear_message_and_keep_nothing(
     )
     recovered = await eventually(
         lambda: kube.get(ref),
-        lambda o: _ready(o).startswith("True"),
+        lambda o: condition(o, "Ready").startswith("True"),
         within=60,
         what="Ready after the fix",
     )
@@ -210,7 +202,7 @@ async def test_transitions_are_recorded_as_events(
     await kube.apply(_git_repository(namespace, git_repo.git_url, ref={"branch": "main"}))
     ref = ObjectRef("source.toolkit.fluxcd.io/v1", "GitRepository", "app", namespace)
     ready = await eventually(
-        lambda: kube.get(ref), lambda o: _ready(o).startswith("True"), what="Ready"
+        lambda: kube.get(ref), lambda o: condition(o, "Ready").startswith("True"), what="Ready"
     )
 
     async def events() -> list[dict[str, Any]]:
@@ -246,11 +238,13 @@ async def test_include_copies_another_artifact_and_follows_it(
     await kube.apply(including)
     ref = ObjectRef("source.toolkit.fluxcd.io/v1", "GitRepository", "app", namespace)
     waiting = await eventually(
-        lambda: kube.get(ref), lambda o: _ready(o).startswith("False"), what="waiting for include"
+        lambda: kube.get(ref),
+        lambda o: condition(o, "Ready").startswith("False"),
+        what="waiting for include",
     )
     assert (
         f"GitRepository {namespace}/shared, included by {namespace}/app, does not exist"
-        in _ready(waiting)
+        in condition(waiting, "Ready")
     )
     assert any(c["type"] == "IncludeUnavailable" for c in waiting["status"]["conditions"])
 
@@ -260,9 +254,11 @@ async def test_include_copies_another_artifact_and_follows_it(
     shared_repository["metadata"]["name"] = "shared"
     await kube.apply(shared_repository)
     ready = await eventually(
-        lambda: kube.get(ref), lambda o: _ready(o).startswith("True"), what="Ready with include"
+        lambda: kube.get(ref),
+        lambda o: condition(o, "Ready").startswith("True"),
+        what="Ready with include",
     )
-    files = _files(ready["status"]["artifact"]["url"])
+    files = artifact_files(ready["status"]["artifact"]["url"])
     assert files["vendor/base/deployment.yaml"] == b"kind: Deployment\n"
     assert not any(
         name.startswith("vendor/base/docs") or name.startswith("docs/") for name in files
@@ -275,7 +271,7 @@ async def test_include_copies_another_artifact_and_follows_it(
     followed = await eventually(
         lambda: kube.get(ref),
         lambda o: (
-            _files(o["status"]["artifact"]["url"]).get("vendor/base/deployment.yaml")
+            artifact_files(o["status"]["artifact"]["url"]).get("vendor/base/deployment.yaml")
             == b"kind: StatefulSet\n"
         ),
         within=30,
@@ -298,10 +294,10 @@ async def test_semver_ref_picks_the_highest_matching_tag(
     )
     ref = ObjectRef("source.toolkit.fluxcd.io/v1", "GitRepository", "app", namespace)
     ready = await eventually(
-        lambda: kube.get(ref), lambda o: _ready(o).startswith("True"), what="Ready"
+        lambda: kube.get(ref), lambda o: condition(o, "Ready").startswith("True"), what="Ready"
     )
     assert ready["status"]["artifact"]["revision"].startswith("v1.3.0@sha1:")
-    assert _files(ready["status"]["artifact"]["url"])["version.txt"] == b"v1.3.0"
+    assert artifact_files(ready["status"]["artifact"]["url"])["version.txt"] == b"v1.3.0"
 
 
 async def test_missing_secret_is_retried_until_it_exists(
@@ -323,9 +319,11 @@ async def test_missing_secret_is_retried_until_it_exists(
     )
     ref = ObjectRef("source.toolkit.fluxcd.io/v1", "GitRepository", "app", namespace)
     failed = await eventually(
-        lambda: kube.get(ref), lambda o: _ready(o).startswith("False"), what="Ready=False"
+        lambda: kube.get(ref),
+        lambda o: condition(o, "Ready").startswith("False"),
+        what="Ready=False",
     )
-    assert f"Secret {namespace}/later named in spec.secretRef" in _ready(failed)
+    assert f"Secret {namespace}/later named in spec.secretRef" in condition(failed, "Ready")
     assert not any(c["type"] == "Stalled" for c in failed["status"]["conditions"])
 
     await kube.apply(
@@ -341,7 +339,7 @@ async def test_missing_secret_is_retried_until_it_exists(
     )
     await eventually(
         lambda: kube.get(ref),
-        lambda o: _ready(o).startswith("True"),
+        lambda o: condition(o, "Ready").startswith("True"),
         within=30,
         what="Ready once the Secret exists",
     )

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import base64
-import io
-import tarfile
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ground.artifacts import artifact_files, condition
 from ground.engine import Engine
 from ground.oci import FILES, push
 from ground.wait import eventually
@@ -32,27 +31,13 @@ def _oci_repository(namespace: str, repository: str, **spec: Any) -> dict[str, A
     }
 
 
-def _condition(obj: dict[str, Any], kind: str) -> str:
-    for condition in (obj.get("status") or {}).get("conditions") or []:
-        if condition["type"] == kind:
-            return f"{condition['status']}: {condition['message']}"
-    return ""
-
-
-def _files(url: str) -> dict[str, bytes]:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        content = io.BytesIO(response.read())
-    with tarfile.open(fileobj=content, mode="r:gz") as archive:
-        return {m.name: archive.extractfile(m).read() for m in archive.getmembers() if m.isfile()}  # type: ignore[union-attr]
-
-
 REF = ObjectRef("source.toolkit.fluxcd.io/v1", "OCIRepository", "app", "")
 
 
 async def _ready(kube: KubeClient, namespace: str) -> dict[str, Any]:
     ref = ObjectRef(REF.api_version, REF.kind, REF.name, namespace)
     return await eventually(
-        lambda: kube.get(ref), lambda o: _condition(o, "Ready").startswith("True"), what="Ready"
+        lambda: kube.get(ref), lambda o: condition(o, "Ready").startswith("True"), what="Ready"
     )
 
 
@@ -60,7 +45,7 @@ async def _not_ready(kube: KubeClient, namespace: str) -> dict[str, Any]:
     ref = ObjectRef(REF.api_version, REF.kind, REF.name, namespace)
     return await eventually(
         lambda: kube.get(ref),
-        lambda o: _condition(o, "Ready").startswith("False"),
+        lambda o: condition(o, "Ready").startswith("False"),
         what="Ready=False",
     )
 
@@ -87,7 +72,7 @@ async def test_tag_semver_and_digest_refs(
     ready = await _ready(kube, namespace)
     artifact = ready["status"]["artifact"]
     assert artifact["revision"] == f"v1.0.0@{first}"
-    assert _files(artifact["url"]) == FILES
+    assert artifact_files(artifact["url"]) == FILES
     assert artifact["metadata"][REVISION_ANNOTATION].startswith("main@sha1:")
     assert ready["status"]["url"] == artifact["url"]
 
@@ -97,7 +82,7 @@ async def test_tag_semver_and_digest_refs(
         lambda o: o["status"]["artifact"]["revision"] == f"v1.2.0@{second}",
         what="semver artifact",
     )
-    assert "extra.yaml" in _files(moved["status"]["artifact"]["url"])
+    assert "extra.yaml" in artifact_files(moved["status"]["artifact"]["url"])
 
     await kube.apply(_oci_repository(namespace, oci_repository, ref={"digest": first}))
     await eventually(
@@ -118,7 +103,7 @@ async def test_unknown_tag_fails_clearly(
     push(oci_registry, oci_repository, "v1.0.0", tmp_path)
     await kube.apply(_oci_repository(namespace, oci_repository, ref={"tag": "v9.9.9"}))
     failed = await _not_ready(kube, namespace)
-    assert "v9.9.9" in _condition(failed, "Ready")
+    assert "v9.9.9" in condition(failed, "Ready")
     assert "artifact" not in failed["status"]
 
 
@@ -155,7 +140,7 @@ async def test_cosign_signed_artifact_is_verified(
         )
     )
     ready = await _ready(kube, namespace)
-    assert _condition(ready, "SourceVerified").startswith(
+    assert condition(ready, "SourceVerified").startswith(
         "True: verified signature of revision v1.0.0@"
     )
 
@@ -180,15 +165,15 @@ async def test_unsigned_and_wrongly_signed_artifacts_are_refused(
         )
     )
     unsigned = await _not_ready(kube, namespace)
-    assert "unsigned" in _condition(unsigned, "SourceVerified")
-    assert _condition(unsigned, "SourceVerified").startswith("False")
+    assert "unsigned" in condition(unsigned, "SourceVerified")
+    assert condition(unsigned, "SourceVerified").startswith("False")
     assert "artifact" not in unsigned["status"]
 
     registry, repository = oci_repository.split("/", 1)
     sign_artifact(registry, repository, digest, other.private_key, RegistryOptions(insecure=True))
     mismatch = await eventually(
         lambda: kube.get(ObjectRef(REF.api_version, REF.kind, "app", namespace)),
-        lambda o: "no signature at tag" in _condition(o, "SourceVerified"),
+        lambda o: "no signature at tag" in condition(o, "SourceVerified"),
         within=60,
         what="key mismatch reported",
     )
@@ -225,7 +210,7 @@ async def test_tampered_signature_is_refused(
         )
     )
     failed = await _not_ready(kube, namespace)
-    assert "was made for" in _condition(failed, "SourceVerified")
+    assert "was made for" in condition(failed, "SourceVerified")
     assert "artifact" not in failed["status"]
 
 

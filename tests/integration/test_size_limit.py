@@ -7,23 +7,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from ground.artifacts import condition
 from ground.engine import start_engine, stop_engine
 from ground.wait import eventually
 from lockstep.dev.gitserver import ServedRepo
 from lockstep.kube import KubeClient, ObjectRef
 
 pytestmark = pytest.mark.integration
-
-
-def _ready(obj: dict[str, Any]) -> str:
-    for condition in (obj.get("status") or {}).get("conditions") or []:
-        if condition["type"] == "Ready":
-            return f"{condition['status']}: {condition['message']}"
-    return ""
 
 
 async def test_source_over_the_size_limit_fails_and_keeps_the_last_artifact(
@@ -45,15 +38,19 @@ async def test_source_over_the_size_limit_fails_and_keeps_the_last_artifact(
         )
         ref = ObjectRef("source.toolkit.fluxcd.io/v1", "GitRepository", "app", namespace)
         first = await eventually(
-            lambda: kube.get(ref), lambda o: _ready(o).startswith("True"), what="Ready"
+            lambda: kube.get(ref), lambda o: condition(o, "Ready").startswith("True"), what="Ready"
         )
         work.write("big.bin", os.urandom(2 * 1024 * 1024))
         work.commit("too big")
         work.push()
         failed = await eventually(
-            lambda: kube.get(ref), lambda o: _ready(o).startswith("False"), what="too large"
+            lambda: kube.get(ref),
+            lambda o: condition(o, "Ready").startswith("False"),
+            what="too large",
         )
-        assert "1.0 MiB" in _ready(failed) or "limit" in _ready(failed), _ready(failed)
+        assert "1.0 MiB" in condition(failed, "Ready") or "limit" in condition(failed, "Ready"), (
+            condition(failed, "Ready")
+        )
         assert failed["status"]["artifact"] == first["status"]["artifact"], (
             "the last good artifact stays"
         )

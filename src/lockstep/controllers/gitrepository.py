@@ -17,7 +17,6 @@ queue worker; the Git and packing work runs in a thread.
 from __future__ import annotations
 
 import asyncio
-import base64
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from lockstep.api.meta import (
 )
 from lockstep.api.source import GitRepository, GitRepositoryInclude, GitRepositoryStatus
 from lockstep.controllers.source import Failure, SourceReconciler
-from lockstep.kube import KubeObject, NotFound, ObjectRef
+from lockstep.kube import KubeObject
 from lockstep.runtime.informer import ObjectKey
 from lockstep.sources import errors
 from lockstep.sources.credentials import GitAuth, auth_from_secret
@@ -223,15 +222,7 @@ class GitRepositoryReconciler(SourceReconciler[GitRepository, GitRepositoryStatu
         secret_ref = repository.spec.secret_ref
         if secret_ref is None:
             return None
-        namespace = repository.metadata.namespace or ""
-        try:
-            secret = await self._kube.get(ObjectRef("v1", "Secret", secret_ref.name, namespace))
-        except NotFound as error:
-            raise errors.InvalidSecret(
-                f"Secret {namespace}/{secret_ref.name} named in spec.secretRef of {KIND} "
-                f"{namespace}/{repository.metadata.name} does not exist; create it"
-            ) from error
-        data = {key: base64.b64decode(value) for key, value in (secret.get("data") or {}).items()}
+        data = await self.secret_data(repository, secret_ref.name, "spec.secretRef")
         return auth_from_secret(data, repository.spec.url)
 
 

@@ -16,7 +16,6 @@ Run by the controller manager; registry and packing work runs in a thread.
 from __future__ import annotations
 
 import asyncio
-import base64
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +24,7 @@ from lockstep.api.conditions import remove_condition, set_condition
 from lockstep.api.meta import Artifact, ConditionType, duration_seconds
 from lockstep.api.source import OCIRepository, OCIRepositoryStatus
 from lockstep.controllers.source import Failure, SourceReconciler
-from lockstep.kube import KubeObject, NotFound, ObjectRef
+from lockstep.kube import KubeObject
 from lockstep.sources import errors
 from lockstep.sources.cosign import public_keys_from_secret, verify_cosign
 from lockstep.sources.ignore import IgnoreRules
@@ -120,7 +119,7 @@ class OCIRepositoryReconciler(SourceReconciler[OCIRepository, OCIRepositoryStatu
                 condition=ConditionType.SOURCE_VERIFIED,
                 condition_status="False",
             )
-        data = await self._secret_data(source, verify.secret_ref.name, "spec.verify.secretRef")
+        data = await self.secret_data(source, verify.secret_ref.name, "spec.verify.secretRef")
         keys = public_keys_from_secret(data)
         verified = await asyncio.to_thread(verify_cosign, resolved, keys, options)
         return f"verified signature of revision {resolved.revision} with key {verified.key_name}"
@@ -153,22 +152,11 @@ class OCIRepositoryReconciler(SourceReconciler[OCIRepository, OCIRepositoryStatu
         spec = source.spec
         auth = None
         if spec.secret_ref is not None:
-            data = await self._secret_data(source, spec.secret_ref.name, "spec.secretRef")
+            data = await self.secret_data(source, spec.secret_ref.name, "spec.secretRef")
             auth = auth_from_docker_config(data, parse_oci_url(spec.url).registry)
         return RegistryOptions(
             auth=auth, insecure=spec.insecure, timeout=duration_seconds(spec.timeout)
         )
-
-    async def _secret_data(self, source: OCIRepository, name: str, field: str) -> dict[str, bytes]:
-        namespace = source.metadata.namespace or ""
-        try:
-            secret = await self._kube.get(ObjectRef("v1", "Secret", name, namespace))
-        except NotFound as error:
-            raise errors.InvalidSecret(
-                f"Secret {namespace}/{name} named in {field} of {KIND} {_name(source)} "
-                "does not exist; create it"
-            ) from error
-        return {key: base64.b64decode(value) for key, value in (secret.get("data") or {}).items()}
 
 
 def _name(source: OCIRepository) -> str:

@@ -15,6 +15,7 @@ Subclassed by :mod:`lockstep.controllers.gitrepository` and
 from __future__ import annotations
 
 import asyncio
+import base64
 from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,10 +33,11 @@ from lockstep.api.meta import (
     duration_seconds,
 )
 from lockstep.api.source import SourceStatus
-from lockstep.kube import KubeClient, KubeError, KubeObject
+from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
 from lockstep.runtime.events import EventRecorder, EventType
 from lockstep.runtime.informer import ObjectKey
 from lockstep.runtime.queue import Outcome, Success, TerminalFailure, TransientFailure
+from lockstep.sources import errors
 from lockstep.sources.store import ArtifactStore
 
 
@@ -108,6 +110,18 @@ class SourceReconciler(ABC, Generic[S, Status]):
 
         Raises :class:`Failure` for every failure a user should see.
         """
+
+    async def secret_data(self, source: S, name: str, field: str) -> dict[str, bytes]:
+        """The decoded data of the Secret ``name`` that ``field`` of ``source`` names."""
+        namespace = source.metadata.namespace or ""
+        try:
+            secret = await self._kube.get(ObjectRef("v1", "Secret", name, namespace))
+        except NotFound as error:
+            raise errors.InvalidSecret(
+                f"Secret {namespace}/{name} named in {field} of {self.kind} "
+                f"{namespace}/{source.metadata.name} does not exist; create it"
+            ) from error
+        return {key: base64.b64decode(value) for key, value in (secret.get("data") or {}).items()}
 
     def dependents(self, key: ObjectKey) -> list[ObjectKey]:
         """Objects of this kind to reconcile again when the artifact of ``key`` changes."""
