@@ -10,38 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-pytestmark = pytest.mark.integration
+from ground.manifests import SAMPLE_MANIFESTS
 
-SEED = """\
-apiVersion: source.toolkit.fluxcd.io/v1
-kind: GitRepository
-metadata: {name: infra, namespace: flux-system}
-spec:
-  interval: 1m
-  url: https://github.com/acme/infra
-  ref: {branch: main}
----
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata: {name: apps, namespace: flux-system}
-spec:
-  interval: 10m
-  sourceRef: {kind: GitRepository, name: infra}
-  path: ./apps
-  prune: true
----
-apiVersion: image.toolkit.fluxcd.io/v1beta2
-kind: ImageRepository
-metadata: {name: payment-service, namespace: flux-system}
-spec: {image: 127.0.0.1:5000/kaval-labs/payment-api, interval: 5m}
----
-apiVersion: image.toolkit.fluxcd.io/v1beta2
-kind: ImagePolicy
-metadata: {name: payment-service-policy, namespace: flux-system}
-spec:
-  imageRepositoryRef: {name: payment-service}
-  policy: {semver: {range: '^1.2.x'}}
-"""
+pytestmark = pytest.mark.integration
 
 
 def _run(*command: str, kubeconfig: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -70,7 +41,7 @@ def test_install_is_repeatable(installed: Path) -> None:
 
 def test_seed_manifests_are_accepted_and_printed_with_flux_columns(installed: Path) -> None:
     _run("kubectl", "create", "namespace", "flux-system", kubeconfig=installed)
-    applied = _run("kubectl", "apply", "-f", "-", kubeconfig=installed, stdin=SEED)
+    applied = _run("kubectl", "apply", "-f", "-", kubeconfig=installed, stdin=SAMPLE_MANIFESTS)
     assert applied.returncode == 0, applied.stderr
     assert "kustomization.kustomize.toolkit.fluxcd.io/apps created" in applied.stdout
 
@@ -100,7 +71,7 @@ def test_seed_manifests_are_accepted_and_printed_with_flux_columns(installed: Pa
 
 
 def test_invalid_manifest_is_rejected_by_the_schema(installed: Path) -> None:
-    broken = SEED.split("---")[1].replace("interval: 10m", "interval: ten minutes")
+    broken = SAMPLE_MANIFESTS.split("---")[1].replace("interval: 10m", "interval: ten minutes")
     result = _run(
         "kubectl", "apply", "--dry-run=server", "-f", "-", kubeconfig=installed, stdin=broken
     )
