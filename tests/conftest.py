@@ -1,3 +1,3 @@
 """Test ground plugins shared by every test: the local control plane and loopback servers."""
 
-pytest_plugins = ["ground.cluster", "ground.servers", "ground.engine"]
+pytest_plugins = ["ground.cluster", "ground.servers", "ground.engine", "ground.gpg"]

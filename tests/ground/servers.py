@@ -16,6 +16,7 @@ import pytest
 
 from lockstep.dev.gitserver import GitServer, ServedRepo
 from lockstep.dev.registry import OciRegistry
+from lockstep.dev.sshserver import SshGitServer
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +56,12 @@ def unique_name(request: pytest.FixtureRequest) -> str:
     """
     words = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")
     return f"{words[:48].rstrip('-')}-{secrets.token_hex(3)}"
+
+
+@pytest.fixture(scope="session")
+def ssh_git_server(
+    git_server: GitServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SshGitServer]:
+    """sshd serving the repositories of `git_server` over ssh:// to its one client key."""
+    with SshGitServer(tmp_path_factory.mktemp("ssh-server"), git_server.repos_dir) as server:
+        yield server

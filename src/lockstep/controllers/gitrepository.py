@@ -19,23 +19,26 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
+from lockstep.api.conditions import remove_condition, set_condition
 from lockstep.api.meta import (
     Artifact,
     ConditionType,
     duration_seconds,
 )
 from lockstep.api.source import GitRepository, GitRepositoryInclude, GitRepositoryStatus
-from lockstep.controllers.source import Failure, SourceReconciler
+from lockstep.controllers.source import VERIFICATION_ERROR, Failure, SourceReconciler
 from lockstep.kube import KubeObject
 from lockstep.runtime.informer import ObjectKey
 from lockstep.sources import errors
 from lockstep.sources.credentials import GitAuth, auth_from_secret
-from lockstep.sources.git import CheckedOut, checkout, resolve_ref
+from lockstep.sources.git import checkout, resolve_ref
 from lockstep.sources.ignore import IgnoreRules
 from lockstep.sources.include import include_artifact, inside
 from lockstep.sources.refs import GitRef, ResolvedRef
+from lockstep.sources.verify import TrustedKeys, Verified, verify_checkout
 
 KIND = "GitRepository"
 
@@ -43,10 +46,6 @@ KIND = "GitRepository"
 # reconcile by itself): the object is Stalled instead of retried. A Secret can be
 # fixed without touching the object, so its errors are retried with backoff.
 TERMINAL_ERRORS = (errors.InvalidUrl, errors.InvalidRef)
-
-
-class Unsupported(Exception):
-    """The object asks for a feature lockstep does not provide yet; nothing is fetched."""
 
 
 class IncludeUnavailable(Exception):
@@ -62,19 +61,13 @@ class Included:
 
 
 @dataclass(frozen=True)
-class Fetched:
-    """A revision checked out and stored."""
-
-    artifact: Artifact
-    checked_out: CheckedOut
-
-
-@dataclass(frozen=True)
 class Built:
-    """The artifact of a reconciliation and the included artifacts it was built with."""
+    """The artifact of a reconciliation, the included artifacts it was built with, and
+    the signatures verified (None when the artifact was kept, so its verification stands)."""
 
     artifact: Artifact
     included: list[Included]
+    verified: tuple[Verified, ...] | None
 
 
 class GitRepositoryReconciler(SourceReconciler[GitRepository, GitRepositoryStatus]):
@@ -95,7 +88,14 @@ class GitRepositoryReconciler(SourceReconciler[GitRepository, GitRepositoryStatu
             built = await self._reconcile_artifact(source)
         except IncludeUnavailable as error:
             raise Failure(ConditionType.INCLUDE_UNAVAILABLE, str(error)) from error
-        except (Unsupported, *TERMINAL_ERRORS) as error:
+        except errors.VerificationFailed as error:
+            raise Failure(
+                VERIFICATION_ERROR,
+                str(error),
+                condition=ConditionType.SOURCE_VERIFIED,
+                condition_status="False",
+            ) from error
+        except TERMINAL_ERRORS as error:
             raise Failure(ConditionType.FETCH_FAILED, str(error), terminal=True) from error
         except errors.SourceError as error:
             raise Failure(ConditionType.FETCH_FAILED, str(error)) from error
@@ -103,15 +103,33 @@ class GitRepositoryReconciler(SourceReconciler[GitRepository, GitRepositoryStatu
         status.observed_include = list(source.spec.include)
         status.observed_ignore = source.spec.ignore
         status.observed_sparse_checkout = list(source.spec.sparse_checkout)
+        verify = source.spec.verify
+        status.source_verification_mode = verify.mode if verify else None
+        if verify is None:
+            status.conditions = remove_condition(status.conditions, ConditionType.SOURCE_VERIFIED)
+        elif built.verified is not None:
+            signers = "; ".join(
+                f"{v.subject} signed by {v.signer or v.fingerprint}" for v in built.verified
+            )
+            status.conditions = set_condition(
+                status.conditions,
+                ConditionType.SOURCE_VERIFIED,
+                "True",
+                "Succeeded",
+                f"verified {signers}",
+                generation=source.metadata.generation,
+                now=datetime.now(UTC),
+            )
         return built.artifact
 
     async def _reconcile_artifact(self, repository: GitRepository) -> Built:
         spec = repository.spec
+        keys = None
         if spec.verify is not None:
-            raise Unsupported(
-                f"{KIND} {_name(repository)}: spec.verify (OpenPGP) is not supported yet; "
-                "nothing is fetched unverified — remove spec.verify to proceed"
+            data = await self.secret_data(
+                repository, spec.verify.secret_ref.name, "spec.verify.secretRef"
             )
+            keys = TrustedKeys.from_secret(data)
         auth = await self._auth(repository)
         timeout = duration_seconds(spec.timeout)
         ref = GitRef.from_spec(spec.ref)
@@ -119,11 +137,10 @@ class GitRepositoryReconciler(SourceReconciler[GitRepository, GitRepositoryStatu
         resolved = await asyncio.to_thread(resolve_ref, spec.url, ref, auth, timeout)
         current = repository.status.artifact if repository.status else None
         if current is not None and self._still_current(repository, current, resolved, included):
-            return Built(current, included)
-        fetched = await asyncio.to_thread(
-            self._fetch_and_store, repository, resolved, auth, timeout, included
+            return Built(current, included, verified=None)
+        return await asyncio.to_thread(
+            self._fetch_and_store, repository, ref, resolved, auth, timeout, included, keys
         )
-        return Built(fetched.artifact, included)
 
     def _included(self, repository: GitRepository) -> list[Included]:
         """The artifacts ``spec.include`` names, from the cache; raises if one is not there yet."""
@@ -174,17 +191,22 @@ class GitRepositoryReconciler(SourceReconciler[GitRepository, GitRepositoryStatu
             and status.observed_include == list(repository.spec.include)
             and [a.digest for a in status.included_artifacts]
             == [i.artifact.digest for i in included]
+            and status.source_verification_mode
+            == (repository.spec.verify.mode if repository.spec.verify else None)
             and self._store.local_path(current).is_file()
         )
 
     def _fetch_and_store(
         self,
         repository: GitRepository,
+        ref: GitRef,
         resolved: ResolvedRef,
         auth: GitAuth | None,
         timeout: float,
         included: list[Included],
-    ) -> Fetched:
+        keys: TrustedKeys | None,
+    ) -> Built:
+        """Check out, verify (before anything is stored), add includes, pack and store."""
         spec = repository.spec
         namespace, name = repository.metadata.namespace or "", repository.metadata.name
         with tempfile.TemporaryDirectory(prefix="checkout-", dir=self._scratch) as scratch:
@@ -198,6 +220,11 @@ class GitRepositoryReconciler(SourceReconciler[GitRepository, GitRepositoryStatu
                 sparse_checkout=spec.sparse_checkout,
                 recurse_submodules=spec.recurse_submodules,
             )
+            verified = None
+            if spec.verify is not None and keys is not None:
+                verified = verify_checkout(
+                    spec.verify.mode, ref, resolved, checked_out, keys, spec.url
+                )
             for entry in included:
                 source = f"{KIND} {namespace}/{entry.spec.repository.name}"
                 to_path = entry.spec.to_path or entry.spec.repository.name
@@ -216,7 +243,7 @@ class GitRepositoryReconciler(SourceReconciler[GitRepository, GitRepositoryStatu
                 ignore=IgnoreRules.for_tree(tree, spec.ignore),
             )
         self._store.garbage_collect(KIND, namespace, name)
-        return Fetched(stored.artifact, checked_out)
+        return Built(stored.artifact, included, verified)
 
     async def _auth(self, repository: GitRepository) -> GitAuth | None:
         secret_ref = repository.spec.secret_ref

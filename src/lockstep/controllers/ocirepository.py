@@ -23,7 +23,7 @@ from pathlib import Path
 from lockstep.api.conditions import remove_condition, set_condition
 from lockstep.api.meta import Artifact, ConditionType, duration_seconds
 from lockstep.api.source import OCIRepository, OCIRepositoryStatus
-from lockstep.controllers.source import Failure, SourceReconciler
+from lockstep.controllers.source import VERIFICATION_ERROR, Failure, SourceReconciler
 from lockstep.kube import KubeObject
 from lockstep.sources import errors
 from lockstep.sources.cosign import public_keys_from_secret, verify_cosign
@@ -33,7 +33,6 @@ from lockstep.sources.registry_auth import auth_from_docker_config
 from lockstep.sources.registry_client import RegistryOptions, parse_oci_url
 
 KIND = "OCIRepository"
-VERIFICATION_ERROR = "VerificationError"
 
 # Only a change of the spec can fix these; the object is Stalled instead of retried.
 TERMINAL_ERRORS = (errors.InvalidUrl, errors.InvalidRef)

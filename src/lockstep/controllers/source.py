@@ -75,6 +75,8 @@ class SourceSpec(Protocol):
 
 
 SOURCE_API_VERSION = "source.toolkit.fluxcd.io/v1"
+VERIFICATION_ERROR = "VerificationError"
+"""Reason of Ready and SourceVerified=False when a signature does not check out."""
 
 S = TypeVar("S", bound=ApiObject)
 Status = TypeVar("Status", bound=SourceStatus)

@@ -15,6 +15,7 @@ and maps :mod:`lockstep.sources.errors` to conditions. The modules:
 - ``refs``: Flux's ref precedence, semver selection and revision strings;
 - ``credentials``: credentials from a Secret's data, known_hosts parsing;
 - ``git``: ls-remote, fetch and checkout through libgit2;
+- ``verify``: OpenPGP signatures of the checked-out commit and tag (``spec.verify``);
 - ``ignore``: default, ``.sourceignore`` and ``spec.ignore`` exclusions;
 - ``tarball``: deterministic gzip tarballs;
 - ``store``: the content-addressed artifact store with atomic writes and GC;

@@ -19,8 +19,8 @@
     ├── InvalidArtifact       the OCI artifact's manifest or layer cannot be used
     │   ├── DigestMismatch    downloaded content differs from the digest naming it
     │   └── UnsafeArchive     a tarball entry would land outside its folder, or is a device
-    └── VerificationFailed    the artifact's signature does not check out
-        ├── NotSigned         no cosign signature is stored for the artifact
+    └── VerificationFailed    the signature of the artifact, commit or tag does not check out
+        ├── NotSigned         no cosign signature is stored, or the commit or tag has no OpenPGP one
         ├── KeyMismatch       no signature verifies with the trusted public keys
         └── PayloadMismatch   a valid signature names another artifact's digest
 
@@ -104,11 +104,11 @@ class UnsafeArchive(InvalidArtifact):
 
 
 class VerificationFailed(SourceError):
-    """The artifact's signature could not be verified; the subclass says why."""
+    """The signature of the artifact, commit or tag could not be verified; the subclass says why."""
 
 
 class NotSigned(VerificationFailed):
-    """The registry holds no cosign signature for the artifact."""
+    """The registry holds no cosign signature for the artifact, or Git no OpenPGP one for the object."""
 
 
 class KeyMismatch(VerificationFailed):

@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
@@ -64,7 +64,7 @@ from lockstep.sources.errors import (
     UnknownHostKey,
     Unreachable,
 )
-from lockstep.sources.refs import GitRef, ResolvedRef, resolve_advertised, resolve_commit
+from lockstep.sources.refs import TAGS, GitRef, ResolvedRef, resolve_advertised, resolve_commit
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
 """Flux's default ``spec.timeout`` for Git operations."""
@@ -87,6 +87,12 @@ class CheckedOut:
 
     fetched_objects: int
     """Git objects received by the fetch of the commit (submodules not counted)."""
+
+    commit_object: bytes = field(repr=False)
+    """The commit object as stored, signature header included, for :mod:`lockstep.sources.verify`."""
+
+    tag_object: bytes | None = field(repr=False)
+    """The annotated tag object the fetched tag ref names, as stored; None for other refs."""
 
 
 def resolve_ref(
@@ -155,8 +161,17 @@ def checkout(
         if recurse_submodules:
             _update_submodules(repo, url, auth, timeout, ref_label)
         shallow = repo.is_shallow
+        # Read now: the fetched repository is deleted with its temporary folder.
+        commit_object = commit.read_raw()
+        tag_object = _annotated_tag_object(repo, resolved)
     _remove_git_links(dest)
-    return CheckedOut(str(commit.id), shallow, fetched_objects=transfer.received_objects)
+    return CheckedOut(
+        str(commit.id),
+        shallow,
+        fetched_objects=transfer.received_objects,
+        commit_object=commit_object,
+        tag_object=tag_object,
+    )
 
 
 def _fetched_commit(repo: pygit2.Repository, resolved: ResolvedRef, url: str) -> pygit2.Commit:
@@ -177,6 +192,14 @@ def _fetched_commit(repo: pygit2.Repository, resolved: ResolvedRef, url: str) ->
             "correct spec.ref.commit or spec.ref.branch"
         )
     return commit
+
+
+def _annotated_tag_object(repo: pygit2.Repository, resolved: ResolvedRef) -> bytes | None:
+    """The raw annotated tag that `resolved.fetch_ref` names, if it names one."""
+    if resolved.fetch_ref is None or not resolved.fetch_ref.startswith(TAGS):
+        return None
+    target = repo.get(repo.references[resolved.fetch_ref].target)
+    return target.read_raw() if isinstance(target, pygit2.Tag) else None
 
 
 def _sparse_paths(commit: pygit2.Commit, requested: Sequence[str], url: str) -> list[str]:
@@ -237,8 +260,11 @@ class _Callbacks(pygit2.RemoteCallbacks):
 
     def credentials(
         self, url: str, username_from_url: str | None, allowed_types: CredentialType
-    ) -> pygit2.UserPass | pygit2.KeypairFromMemory:
+    ) -> pygit2.UserPass | pygit2.KeypairFromMemory | pygit2.Username:
         shown = redact_url(self._url)
+        if isinstance(self._auth, SshKey) and allowed_types & CredentialType.USERNAME:
+            # An ssh:// URL without a user: libgit2 first asks who to log in as.
+            return pygit2.Username(username_from_url or DEFAULT_SSH_USER)
         if self._auth is None:
             raise AuthenticationFailed(
                 f"{shown} requires credentials; set spec.secretRef to a Secret that holds them"
