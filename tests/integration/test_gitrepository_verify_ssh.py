@@ -84,6 +84,10 @@ async def test_signed_commits_are_verified_and_unsigned_ones_refused(
     assert refused["status"]["artifact"]["revision"] == f"main@sha1:{signed}", (
         "the last verified artifact stays"
     )
+    assert (
+        condition(refused, "ArtifactOutdated")
+        == f"True: new upstream revision 'main@sha1:{unsigned}'"
+    )
 
 
 async def test_commit_signed_by_an_untrusted_key_is_refused(

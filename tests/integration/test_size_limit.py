@@ -54,5 +54,6 @@ async def test_source_over_the_size_limit_fails_and_keeps_the_last_artifact(
         assert failed["status"]["artifact"] == first["status"]["artifact"], (
             "the last good artifact stays"
         )
+        assert condition(failed, "ArtifactOutdated").startswith("True: new upstream revision")
     finally:
         stop_engine(limited)

@@ -75,7 +75,10 @@ class GitRepositoryReconciler(SourceReconciler[GitRepository, GitRepositoryStatu
 
     kind = KIND
     name = "gitrepository"
-    failure_conditions = (ConditionType.FETCH_FAILED, ConditionType.INCLUDE_UNAVAILABLE)
+    failure_conditions = (
+        *SourceReconciler.failure_conditions,
+        ConditionType.INCLUDE_UNAVAILABLE,
+    )
 
     def parse(self, obj: KubeObject) -> GitRepository:
         return GitRepository.model_validate(obj)
@@ -85,7 +88,7 @@ class GitRepositoryReconciler(SourceReconciler[GitRepository, GitRepositoryStatu
 
     async def build(self, source: GitRepository, status: GitRepositoryStatus) -> Artifact:
         try:
-            built = await self._reconcile_artifact(source)
+            built = await self._reconcile_artifact(source, status)
         except IncludeUnavailable as error:
             raise Failure(ConditionType.INCLUDE_UNAVAILABLE, str(error)) from error
         except errors.VerificationFailed as error:
@@ -122,7 +125,9 @@ class GitRepositoryReconciler(SourceReconciler[GitRepository, GitRepositoryStatu
             )
         return built.artifact
 
-    async def _reconcile_artifact(self, repository: GitRepository) -> Built:
+    async def _reconcile_artifact(
+        self, repository: GitRepository, status: GitRepositoryStatus
+    ) -> Built:
         spec = repository.spec
         keys = None
         if spec.verify is not None:
@@ -138,6 +143,8 @@ class GitRepositoryReconciler(SourceReconciler[GitRepository, GitRepositoryStatu
         current = repository.status.artifact if repository.status else None
         if current is not None and self._still_current(repository, current, resolved, included):
             return Built(current, included, verified=None)
+        if current is not None and current.revision != resolved.revision:
+            self.mark_outdated(status, resolved.revision, repository.metadata.generation)
         return await asyncio.to_thread(
             self._fetch_and_store, repository, ref, resolved, auth, timeout, included, keys
         )

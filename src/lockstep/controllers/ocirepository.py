@@ -60,6 +60,8 @@ class OCIRepositoryReconciler(SourceReconciler[OCIRepository, OCIRepositoryStatu
             verified = await self._verify(source, resolved, options)
             current = status.artifact
             if current is None or not self._still_current(source, status, current, resolved):
+                if current is not None and current.revision != resolved.revision:
+                    self.mark_outdated(status, resolved.revision, source.metadata.generation)
                 current = await asyncio.to_thread(self._pull_and_store, source, resolved, options)
         except errors.VerificationFailed as error:
             raise Failure(

@@ -87,8 +87,11 @@ class SourceReconciler(ABC, Generic[S, Status]):
 
     kind: ClassVar[str]
     name: ClassVar[str]
-    failure_conditions: ClassVar[tuple[str, ...]] = (ConditionType.FETCH_FAILED,)
-    """Conditions a failing stage sets and a success removes."""
+    failure_conditions: ClassVar[tuple[str, ...]] = (
+        ConditionType.FETCH_FAILED,
+        ConditionType.ARTIFACT_OUTDATED,
+    )
+    """Conditions a failing or unfinished stage sets and a success removes."""
 
     def __init__(self, kube: KubeClient, store: ArtifactStore, cache: Any, scratch: Path) -> None:
         """``scratch`` holds work folders while they are packed; the manager empties it at start."""
@@ -125,6 +128,20 @@ class SourceReconciler(ABC, Generic[S, Status]):
             ) from error
         return {key: base64.b64decode(value) for key, value in (secret.get("data") or {}).items()}
 
+    @staticmethod
+    def mark_outdated(status: Status, revision: str, generation: int | None) -> None:
+        """Note on ``status`` that the source offers ``revision``, not yet stored: if a later
+        stage fails, the status says the artifact is outdated (Flux's ArtifactOutdated)."""
+        status.conditions = set_condition(
+            status.conditions,
+            ConditionType.ARTIFACT_OUTDATED,
+            "True",
+            "NewRevision",
+            f"new upstream revision '{revision}'",
+            generation=generation,
+            now=datetime.now(UTC),
+        )
+
     def dependents(self, key: ObjectKey) -> list[ObjectKey]:
         """Objects of this kind to reconcile again when the artifact of ``key`` changes."""
         return []
@@ -156,10 +173,12 @@ class SourceReconciler(ABC, Generic[S, Status]):
         try:
             artifact = await self.build(source, status)
         except Failure as failure:
-            await self._record_failure(obj, source, failure)
+            await self._record_failure(obj, source, status, failure)
             return TerminalFailure() if failure.terminal else TransientFailure()
         except KubeError as error:
-            await self._record_failure(obj, source, Failure(ConditionType.FETCH_FAILED, str(error)))
+            await self._record_failure(
+                obj, source, status, Failure(ConditionType.FETCH_FAILED, str(error))
+            )
             return TransientFailure()
         generation = source.metadata.generation
         now = datetime.now(UTC)
@@ -189,8 +208,10 @@ class SourceReconciler(ABC, Generic[S, Status]):
             status.last_handled_reconcile_at = requested
         return status
 
-    async def _record_failure(self, obj: KubeObject, source: S, failure: Failure) -> None:
-        status = self._prepared_status(source)
+    async def _record_failure(
+        self, obj: KubeObject, source: S, status: Status, failure: Failure
+    ) -> None:
+        """Write ``status`` (as the pipeline left it, e.g. with ArtifactOutdated) with the failure."""
         now = datetime.now(UTC)
         generation = source.metadata.generation
         message = str(failure)
