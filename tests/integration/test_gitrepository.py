@@ -343,3 +343,16 @@ async def test_missing_secret_is_retried_until_it_exists(
         within=30,
         what="Ready once the Secret exists",
     )
+
+
+async def test_malformed_semver_range_stalls_with_a_clear_message(
+    engine: Engine, kube: KubeClient, namespace: str, git_repo: ServedRepo, tmp_path: Path
+) -> None:
+    _seed(git_repo, tmp_path)
+    await kube.apply(_git_repository(namespace, git_repo.git_url, ref={"semver": "one point two"}))
+    ref = ObjectRef("source.toolkit.fluxcd.io/v1", "GitRepository", "app", namespace)
+    stalled = await eventually(
+        lambda: kube.get(ref), lambda o: condition(o, "Stalled").startswith("True"), what="Stalled"
+    )
+    assert "one point two" in condition(stalled, "Ready")
+    assert "spec.ref" in condition(stalled, "Ready")

@@ -44,8 +44,11 @@ from lockstep.sources.store import ArtifactStore
 class Failure(Exception):
     """A stage of the pipeline failed: the condition it reports, and whether retrying helps.
 
-    ``terminal`` failures can only be fixed by a change of the object's spec, which
-    triggers a reconcile by itself: the object is marked Stalled and not retried.
+    ``terminal`` failures can only be fixed by a change of the object's spec (an invalid
+    URL, a malformed semver range): the object is marked Stalled, as Flux does. It is
+    still retried with backoff like every failure (at most every 15 minutes then), so
+    an object never waits on a fix that happened elsewhere; a spec change reconciles
+    at once anyway.
     """
 
     def __init__(
@@ -174,7 +177,7 @@ class SourceReconciler(ABC, Generic[S, Status]):
             artifact = await self.build(source, status)
         except Failure as failure:
             await self._record_failure(obj, source, status, failure)
-            return TerminalFailure() if failure.terminal else TransientFailure()
+            return TransientFailure()
         except KubeError as error:
             await self._record_failure(
                 obj, source, status, Failure(ConditionType.FETCH_FAILED, str(error))
