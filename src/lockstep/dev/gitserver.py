@@ -22,11 +22,11 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from types import TracebackType
 
 from lockstep.dev.loopback import (
     LOOPBACK,
     LoopbackProcess,
+    LoopbackServer,
     ServerStartError,
     free_port,
     port_answers,
@@ -153,7 +153,7 @@ class _Ports:
     http: int
 
 
-class GitServer:
+class GitServer(LoopbackServer):
     """git daemon and lighttpd + git http-backend serving ``<root>/repos`` on 127.0.0.1."""
 
     def __init__(self, root: Path) -> None:
@@ -162,18 +162,6 @@ class GitServer:
         self.credentials = BasicCredentials("lockstep", secrets.token_urlsafe(18))
         self._ports: _Ports | None = None
         self._processes: list[LoopbackProcess] = []
-
-    def __enter__(self) -> GitServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         """Start both servers and return once each accepts connections."""

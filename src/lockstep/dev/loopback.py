@@ -15,8 +15,10 @@ import signal
 import socket
 import subprocess
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Self
 
 LOOPBACK = "127.0.0.1"
 START_TIMEOUT_SECONDS = 10.0
@@ -107,3 +109,22 @@ class LoopbackProcess:
 def _signal_group(group: int, signum: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(group, signum)
+
+
+class LoopbackServer(ABC):
+    """A server on 127.0.0.1 that is also a context manager: started on enter, stopped on exit."""
+
+    @abstractmethod
+    def start(self) -> None:
+        """Start serving; return once the server answers."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop serving and leave no process or listening port behind."""
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

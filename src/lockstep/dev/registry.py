@@ -18,12 +18,11 @@ import json
 import os
 import secrets
 from pathlib import Path
-from types import TracebackType
 
-from lockstep.dev.loopback import LOOPBACK, LoopbackProcess, free_port
+from lockstep.dev.loopback import LOOPBACK, LoopbackProcess, LoopbackServer, free_port
 
 
-class OciRegistry:
+class OciRegistry(LoopbackServer):
     """A distribution registry storing blobs under ``<root>/storage``."""
 
     def __init__(self, root: Path) -> None:
@@ -31,18 +30,6 @@ class OciRegistry:
         self.storage_dir = root / "storage"
         self._port: int | None = None
         self._process: LoopbackProcess | None = None
-
-    def __enter__(self) -> OciRegistry:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def host(self) -> str:

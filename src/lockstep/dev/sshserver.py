@@ -27,11 +27,11 @@ import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from types import TracebackType
 
 from lockstep.dev.loopback import (
     LOOPBACK,
     LoopbackProcess,
+    LoopbackServer,
     free_port,
     port_answers,
 )
@@ -80,7 +80,7 @@ def generate_key_pair(path: Path, comment: str) -> SshKeyPair:
     )
 
 
-class SshGitServer:
+class SshGitServer(LoopbackServer):
     """sshd on 127.0.0.1 serving the bare repositories under `repos_dir` to one client key."""
 
     def __init__(self, root: Path, repos_dir: Path) -> None:
@@ -91,18 +91,6 @@ class SshGitServer:
         self._port: int | None = None
         self._process: LoopbackProcess | None = None
         self._pid_file = root / "run" / "sshd.pid"
-
-    def __enter__(self) -> SshGitServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         """Generate the keys and configuration, start sshd and return once it accepts connections."""
