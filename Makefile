@@ -39,7 +39,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 controlplane: venv ## Build the local control plane from the pinned Go modules (cached).
 	$(VENV)/bin/lockstep dev cluster build
 
-lint: venv ## ruff: lint and formatting.
+lint: venv ## ruff: lint and formatting; constraints.txt pins registry versions only.
+	@! grep -n ' @ ' constraints.txt || { echo "constraints.txt: pin a registry version (NAME==VERSION), not a local file or URL"; exit 1; }
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
