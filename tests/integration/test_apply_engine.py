@@ -1,0 +1,225 @@
+"""The apply engine against the real API server: staging, dry-run, drift, annotations, prune."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from lockstep.apply import (
+    Action,
+    ApplyError,
+    ChangeSet,
+    InventoryEntry,
+    Owner,
+    apply_all,
+    default_apply_options,
+    default_prune_options,
+    prune,
+)
+from lockstep.kube import KubeClient, KubeObject, NotFound, ObjectRef
+
+pytestmark = pytest.mark.integration
+
+OWNER = Owner("apps", "flux-system")
+
+
+def _config_map(namespace: str, name: str, colour: str, **annotations: str) -> KubeObject:
+    metadata: KubeObject = {"name": name, "namespace": namespace}
+    if annotations:
+        metadata["annotations"] = {
+            f"kustomize.toolkit.fluxcd.io/{key}": value for key, value in annotations.items()
+        }
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata,
+        "data": {"colour": colour},
+    }
+
+
+def _actions(changeset: ChangeSet) -> dict[str, Action]:
+    return {entry.subject: entry.action for entry in changeset.entries}
+
+
+@pytest.fixture
+async def widget_crd(kube: KubeClient) -> AsyncIterator[KubeObject]:
+    group = f"t{uuid.uuid4().hex[:8]}.example.com"
+    crd: KubeObject = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"widgets.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"kind": "Widget", "plural": "widgets", "singular": "widget"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {
+                                "spec": {
+                                    "type": "object",
+                                    "properties": {"size": {"type": "integer"}},
+                                }
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+    yield crd
+    await kube.delete(ObjectRef.of(crd))
+
+
+async def _resource_versions(kube: KubeClient, objects: list[KubeObject]) -> list[str]:
+    return [
+        str((await kube.get(ObjectRef.of(obj)))["metadata"]["resourceVersion"]) for obj in objects
+    ]
+
+
+async def test_a_crd_and_its_custom_resource_in_one_set_then_only_drift_is_written(
+    kube: KubeClient, namespace: str, widget_crd: KubeObject
+) -> None:
+    group = widget_crd["spec"]["group"]
+    widget: KubeObject = {
+        "apiVersion": f"{group}/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w", "namespace": namespace},
+        "spec": {"size": 1},
+    }
+    settings = _config_map(namespace, "settings", "blue")
+    objects = [widget, settings, widget_crd]
+    options = default_apply_options(OWNER)
+
+    created = await apply_all(kube, objects, options)
+    assert _actions(created) == {
+        f"CustomResourceDefinition/widgets.{group}": Action.CREATED,
+        f"ConfigMap/{namespace}/settings": Action.CREATED,
+        f"Widget/{namespace}/w": Action.CREATED,
+    }
+    live_widget = await kube.get(ObjectRef.of(widget))
+    assert live_widget["metadata"]["labels"] == OWNER.labels()
+
+    before = await _resource_versions(kube, objects)
+    again = await apply_all(kube, objects, options)
+    assert set(_actions(again).values()) == {Action.UNCHANGED}
+    assert await _resource_versions(kube, objects) == before
+
+    widget["spec"]["size"] = 2
+    changed = await apply_all(kube, objects, options)
+    assert _actions(changed) == {
+        f"CustomResourceDefinition/widgets.{group}": Action.UNCHANGED,
+        f"ConfigMap/{namespace}/settings": Action.UNCHANGED,
+        f"Widget/{namespace}/w": Action.CONFIGURED,
+    }
+    assert (await kube.get(ObjectRef.of(widget)))["spec"]["size"] == 2
+
+
+async def test_one_invalid_object_fails_the_set_before_anything_is_written(
+    kube: KubeClient, namespace: str
+) -> None:
+    service: KubeObject = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web", "namespace": namespace},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]},
+    }
+    deployment: KubeObject = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": namespace},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "Not_A_Name", "image": "nginx"}]},
+            },
+        },
+    }
+    objects = [_config_map(namespace, "settings", "blue"), service, deployment]
+
+    with pytest.raises(ApplyError) as failure:
+        await apply_all(kube, objects, default_apply_options(OWNER))
+
+    message = str(failure.value)
+    assert message.startswith(f"Deployment/{namespace}/web dry-run failed: ")
+    assert "Not_A_Name" in message
+    assert "Invalid value" in message
+    assert failure.value.changeset.entries == []
+    for obj in objects:
+        with pytest.raises(NotFound):
+            await kube.get(ObjectRef.of(obj))
+
+
+async def test_ssa_and_reconcile_annotations_are_honoured(kube: KubeClient, namespace: str) -> None:
+    await kube.apply(_config_map(namespace, "seeded", "blue"))
+    objects = [
+        _config_map(namespace, "seeded", "green", ssa="IfNotPresent"),
+        _config_map(namespace, "fresh", "green", ssa="IfNotPresent"),
+        _config_map(namespace, "ignored", "green", ssa="Ignore"),
+        _config_map(namespace, "frozen", "green", reconcile="disabled"),
+    ]
+
+    changeset = await apply_all(kube, objects, default_apply_options(OWNER))
+
+    assert _actions(changeset) == {
+        f"ConfigMap/{namespace}/fresh": Action.CREATED,
+        f"ConfigMap/{namespace}/frozen": Action.SKIPPED,
+        f"ConfigMap/{namespace}/ignored": Action.SKIPPED,
+        f"ConfigMap/{namespace}/seeded": Action.SKIPPED,
+    }
+    seeded = await kube.get(ObjectRef("v1", "ConfigMap", "seeded", namespace))
+    assert seeded["data"] == {"colour": "blue"}
+    for name in ("ignored", "frozen"):
+        with pytest.raises(NotFound):
+            await kube.get(ObjectRef("v1", "ConfigMap", name, namespace))
+
+
+async def test_prune_deletes_only_our_objects_and_honours_prune_disabled(
+    kube: KubeClient, namespace: str
+) -> None:
+    ours = _config_map(namespace, "ours", "blue")
+    kept = _config_map(namespace, "kept", "blue", prune="disabled")
+    await apply_all(kube, [ours, kept], default_apply_options(OWNER))
+    await kube.apply(Owner("other", "flux-system").label(_config_map(namespace, "theirs", "red")))
+    stale = [
+        InventoryEntry.of(ObjectRef("v1", "ConfigMap", name, namespace))
+        for name in ("ours", "kept", "theirs", "gone")
+    ]
+
+    changeset = await prune(kube, stale, default_prune_options(OWNER))
+
+    assert _actions(changeset) == {
+        f"ConfigMap/{namespace}/ours": Action.DELETED,
+        f"ConfigMap/{namespace}/kept": Action.SKIPPED,
+        f"ConfigMap/{namespace}/theirs": Action.SKIPPED,
+    }
+    assert changeset.failures == []
+    with pytest.raises(NotFound):
+        await kube.get(ObjectRef("v1", "ConfigMap", "ours", namespace))
+    for name in ("kept", "theirs"):
+        await kube.get(ObjectRef("v1", "ConfigMap", name, namespace))
+
+
+async def test_a_failed_delete_is_reported_not_raised(kube: KubeClient) -> None:
+    default = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}
+    await kube.apply(OWNER.label(default))
+    try:
+        changeset = await prune(
+            kube, [InventoryEntry.of(ObjectRef.of(default))], default_prune_options(OWNER)
+        )
+    finally:
+        await kube.apply(default)
+
+    assert changeset.entries == []
+    [failed] = changeset.failures
+    assert failed.subject == "Namespace/default"
+    assert failed.message.startswith("delete failed: ")
+    assert "may not be deleted" in failed.message
