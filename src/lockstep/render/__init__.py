@@ -1,0 +1,18 @@
+"""Rendering: a Kustomization's path in an extracted artifact → the list of desired objects.
+
+Libraries for the Kustomization reconciler, which calls them from a thread pool because
+they block on a subprocess and the disk. They know nothing of custom resources: the
+reconciler turns the spec into plain values and calls
+
+- :func:`lockstep.render.kustomize.build_kustomization` with a
+  :class:`lockstep.render.kustomize.BuildOptions` to build the path with Kustomize,
+- :func:`lockstep.render.substitute.substitute` with the postBuild variables,
+
+and maps :mod:`lockstep.render.errors` to the ``BuildFailed`` reason. The modules:
+
+- ``errors``: the exception hierarchy of this package;
+- ``documents``: YAML text to validated objects, with file and line in every error;
+- ``references``: remote bases and paths leaving the artifact are refused;
+- ``kustomize``: plain-directory generation, the spec's options, ``kubectl kustomize``;
+- ``substitute``: ``${var}`` substitution with Flux's rules.
+"""

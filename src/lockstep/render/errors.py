@@ -1,0 +1,62 @@
+"""Failures of rendering a Kustomization's path, raised by every module of :mod:`lockstep.render`.
+
+::
+
+    RenderError              rendering the objects of a path failed
+    ├── InvalidPath          spec.path is not a folder of the artifact, or leaves it
+    ├── ForbiddenReference   a kustomization file or spec.components refers outside the
+    │                        artifact, or to a remote base
+    ├── MissingReference     a kustomization file or spec.components names a path the artifact
+    │                        does not hold
+    ├── InvalidManifest      malformed YAML, or a document that is not a Kubernetes object
+    │   └── DuplicateObject  two documents describe the same object
+    ├── KustomizeFailed      ``kubectl kustomize`` refused the kustomization
+    ├── BuildTimeout         ``kubectl kustomize`` did not finish within its time limit
+    └── SubstitutionFailed   postBuild substitution met an expression it cannot evaluate,
+                             or produced YAML that does not parse
+
+Every message is one line that names the file (relative to the artifact root, with a
+line number where one is known) or the object, and says what to do. Apart from
+``BuildTimeout``, none is worth a retry with the same artifact and spec: the reconciler
+marks the Kustomization failed with reason ``BuildFailed`` until the source or the spec
+changes, and prefixes the message with the Kustomization's name. The underlying exception, when there is
+one, is chained as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+
+class RenderError(Exception):
+    """Rendering the objects of a path failed; the message is meant for the user."""
+
+
+class InvalidPath(RenderError):
+    """``spec.path`` is not a folder of the artifact, or resolves outside it."""
+
+
+class ForbiddenReference(RenderError):
+    """A kustomization file refers to a remote base, or to a path outside the artifact."""
+
+
+class MissingReference(RenderError):
+    """A kustomization file refers to a local path that the artifact does not hold."""
+
+
+class InvalidManifest(RenderError):
+    """A YAML document does not parse, or lacks apiVersion, kind or metadata.name."""
+
+
+class DuplicateObject(InvalidManifest):
+    """Two documents have the same group, kind, namespace and name."""
+
+
+class KustomizeFailed(RenderError):
+    """``kubectl kustomize`` exited with an error; the message carries its first line."""
+
+
+class BuildTimeout(RenderError):
+    """``kubectl kustomize`` ran longer than the build's time limit and was stopped."""
+
+
+class SubstitutionFailed(RenderError):
+    """postBuild substitution could not be carried out for an object."""

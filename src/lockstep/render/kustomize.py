@@ -1,0 +1,274 @@
+"""Building the objects of a Kustomization's path with real Kustomize (``kubectl kustomize``).
+
+`build_kustomization` renders ``spec.path`` of an extracted artifact the way Flux's
+kustomize-controller does:
+
+1. copy the artifact into a temporary folder, so the extraction is never modified;
+2. when the path has no kustomization file, validate every ``.yaml``/``.yml`` file under
+   it (a file that is not a Kubernetes object fails the build, naming file and line) and
+   generate a ``kustomization.yaml`` listing them all, recursively; a sub-folder with its
+   own kustomization file is listed as one entry and not descended into;
+3. refuse remote bases and paths that leave the artifact (:mod:`lockstep.render.references`);
+4. write the spec's options into the path's kustomization file, as Flux does:
+   ``namespace`` (targetNamespace), ``namePrefix`` and ``nameSuffix`` replace the file's
+   own; ``patches``, ``images`` and ``components`` are appended to its lists;
+5. run ``kubectl kustomize --load-restrictor LoadRestrictionsRootOnly`` with a time limit;
+6. read the output (:mod:`lockstep.render.documents`), then set ``commonMetadata``
+   labels and annotations on every object's metadata, overriding keys already present
+   (only ``metadata``: selectors and pod templates are left alone, as in Flux).
+
+Called by the Kustomization reconciler from a thread pool, since it blocks on a
+subprocess and the disk; the reconciler then runs :func:`lockstep.render.substitute.substitute`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lockstep.render.documents import Document, load_documents, parse_documents, reject_duplicates
+from lockstep.render.errors import BuildTimeout, ForbiddenReference, InvalidPath, KustomizeFailed
+from lockstep.render.references import (
+    check_references,
+    display_path,
+    find_kustomization_file,
+    read_kustomization,
+    resolve_entry,
+)
+
+DEFAULT_BUILD_TIMEOUT = 60.0
+"""Seconds a build may take; the reconciler passes what is left of ``spec.timeout``."""
+
+_MANIFEST_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class PatchTarget:
+    """The objects a patch applies to; an object must match every field that is set."""
+
+    group: str | None = None
+    version: str | None = None
+    kind: str | None = None
+    name: str | None = None
+    namespace: str | None = None
+    label_selector: str | None = None
+    annotation_selector: str | None = None
+
+
+@dataclass(frozen=True)
+class Patch:
+    """An inline strategic merge or JSON 6902 patch, and the objects it applies to."""
+
+    patch: str
+    target: PatchTarget | None = None
+
+
+@dataclass(frozen=True)
+class Image:
+    """A replacement of a container image's name, tag or digest."""
+
+    name: str
+    new_name: str | None = None
+    new_tag: str | None = None
+    digest: str | None = None
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """The Kustomization spec fields that shape a build; ``BuildOptions()`` builds the path as is."""
+
+    target_namespace: str | None = None
+    name_prefix: str | None = None
+    name_suffix: str | None = None
+    patches: tuple[Patch, ...] = ()
+    images: tuple[Image, ...] = ()
+    components: tuple[str, ...] = ()
+    """Component folders, relative to the path."""
+    common_labels: Mapping[str, str] = field(default_factory=dict)
+    common_annotations: Mapping[str, str] = field(default_factory=dict)
+    timeout: float = DEFAULT_BUILD_TIMEOUT
+    """Seconds ``kubectl kustomize`` may run."""
+
+
+def build_kustomization(root: Path, path: str, options: BuildOptions) -> list[dict[str, Any]]:
+    """The objects of ``root/path``, built as Flux builds them; see the module docstring.
+
+    ``path`` is ``spec.path``: relative to the artifact root ``root``, which is also where
+    a leading ``/`` points. Raises a :class:`lockstep.render.errors.RenderError`.
+    """
+    with tempfile.TemporaryDirectory(prefix="lockstep-render-") as scratch:
+        copy = Path(scratch).resolve() / "artifact"
+        shutil.copytree(root, copy, symlinks=True)
+        folder = _path_folder(copy, path)
+        shown = display_path(folder, copy)
+        kustomization_file = find_kustomization_file(folder)
+        if kustomization_file is None:
+            kustomization_file = folder / "kustomization.yaml"
+            kustomization = _generate_kustomization(folder, copy)
+        else:
+            kustomization = read_kustomization(kustomization_file, copy)
+        _write_options(kustomization, options, folder, copy)
+        kustomization_file.write_text(yaml.safe_dump(kustomization, sort_keys=False))
+        check_references(folder, copy)
+        output = _run_kustomize(folder, copy, options.timeout)
+    objects = parse_documents(output, f"{shown} (kustomize output)")
+    _set_common_metadata(objects, options.common_labels, options.common_annotations)
+    return objects
+
+
+def _path_folder(root: Path, path: str) -> Path:
+    folder = (root / path.lstrip("/")).resolve()
+    if not folder.is_relative_to(root):
+        raise InvalidPath(
+            f"spec.path '{path}' resolves outside the source artifact; give a path inside it"
+        )
+    if not folder.is_dir():
+        raise InvalidPath(
+            f"spec.path '{path}' is not a folder of the source artifact; fix spec.path"
+        )
+    return folder
+
+
+def _generate_kustomization(folder: Path, root: Path) -> dict[str, Any]:
+    """A kustomization listing the manifests under ``folder``, validated first."""
+    documents: list[Document] = []
+    resources = [
+        entry.relative_to(folder).as_posix() for entry in _plain_entries(folder, root, documents)
+    ]
+    reject_duplicates(documents)
+    return {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": resources,
+    }
+
+
+def _plain_entries(folder: Path, root: Path, documents: list[Document]) -> list[Path]:
+    """Manifest files under ``folder`` and sub-folders with their own kustomization, sorted."""
+    entries: list[Path] = []
+    for child in sorted(folder.iterdir()):
+        if not child.resolve().is_relative_to(root):
+            raise ForbiddenReference(
+                f"{display_path(child, root)} is a symbolic link that resolves outside the "
+                "source artifact; remove it or make it point inside"
+            )
+        if child.is_dir():
+            if find_kustomization_file(child) is None:
+                entries.extend(_plain_entries(child, root, documents))
+            else:
+                entries.append(child)
+        elif child.suffix in _MANIFEST_SUFFIXES:
+            text = child.read_text(encoding="utf-8", errors="replace")
+            documents.extend(load_documents(text, display_path(child, root)))
+            entries.append(child)
+    return entries
+
+
+def _write_options(
+    kustomization: dict[str, Any], options: BuildOptions, folder: Path, root: Path
+) -> None:
+    """Set the spec's options in the path's kustomization, replacing or appending like Flux."""
+    for key, value in (
+        ("namespace", options.target_namespace),
+        ("namePrefix", options.name_prefix),
+        ("nameSuffix", options.name_suffix),
+    ):
+        if value:
+            kustomization[key] = value
+    for component in options.components:
+        resolve_entry(folder, component, root, where="spec.components")
+    for key, additions in (
+        ("patches", [_patch_entry(patch) for patch in options.patches]),
+        ("images", [_image_entry(image) for image in options.images]),
+        ("components", list(options.components)),
+    ):
+        if additions:
+            kustomization[key] = [*(kustomization.get(key) or []), *additions]
+
+
+def _patch_entry(patch: Patch) -> dict[str, Any]:
+    entry: dict[str, Any] = {"patch": patch.patch}
+    if patch.target is not None:
+        target = patch.target
+        entry["target"] = _without_none(
+            group=target.group,
+            version=target.version,
+            kind=target.kind,
+            name=target.name,
+            namespace=target.namespace,
+            labelSelector=target.label_selector,
+            annotationSelector=target.annotation_selector,
+        )
+    return entry
+
+
+def _image_entry(image: Image) -> dict[str, str]:
+    return _without_none(
+        name=image.name, newName=image.new_name, newTag=image.new_tag, digest=image.digest
+    )
+
+
+def _without_none(**fields: str | None) -> dict[str, str]:
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def _run_kustomize(folder: Path, root: Path, timeout: float) -> str:
+    shown = display_path(folder, root)
+    command = [
+        _kubectl(),
+        "kustomize",
+        "--load-restrictor",
+        "LoadRestrictionsRootOnly",
+        str(folder),
+    ]
+    try:
+        result = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired as err:
+        raise BuildTimeout(
+            f"{shown}: kustomize build did not finish within {timeout:g}s; simplify the "
+            "kustomization or raise spec.timeout"
+        ) from err
+    if result.returncode != 0:
+        raise KustomizeFailed(f"{shown}: kustomize build failed: {_one_line(result.stderr, root)}")
+    return result.stdout
+
+
+def _kubectl() -> str:
+    """kubectl next to the running interpreter (lockstep's own), else the first on PATH."""
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    kubectl = shutil.which("kubectl", path=search)
+    if kubectl is None:
+        raise KustomizeFailed(
+            "kubectl, which lockstep runs to build kustomizations, is not installed; "
+            "reinstall lockstep with its dependencies"
+        )
+    return kubectl
+
+
+def _one_line(stderr: str, root: Path) -> str:
+    """Kustomize's error on one line, with the temporary copy's paths made artifact-relative."""
+    text = stderr.replace(f"{root}/", "").replace(str(root), ".")
+    text = re.sub(r"\s+", " ", text).strip()
+    return text.removeprefix("error: ") or "no error message"
+
+
+def _set_common_metadata(
+    objects: list[dict[str, Any]], labels: Mapping[str, str], annotations: Mapping[str, str]
+) -> None:
+    for obj in objects:
+        metadata = obj["metadata"]
+        for key, values in (("labels", labels), ("annotations", annotations)):
+            if values:
+                metadata[key] = {**(metadata.get(key) or {}), **values}
