@@ -21,13 +21,14 @@ import shutil
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from lockstep.api.meta import RECONCILE_REQUEST_ANNOTATION
 from lockstep.controllers.gitrepository import GitRepositoryReconciler
+from lockstep.controllers.kustomization import KustomizationReconciler
 from lockstep.controllers.ocirepository import OCIRepositoryReconciler
-from lockstep.controllers.source import SOURCE_API_VERSION, SourceReconciler
 from lockstep.kube import KubeClient, KubeObject
 from lockstep.runtime.informer import Change, Informer, ObjectKey
 from lockstep.runtime.metrics import ControllerMetrics, Health
@@ -88,11 +89,28 @@ def _requested_at(metadata: KubeObject) -> str | None:
     return str(value) if value is not None else None
 
 
-RECONCILERS: tuple[type[SourceReconciler[Any, Any]], ...] = (
+class Reconciler(Protocol):
+    """What the manager needs of a reconciler."""
+
+    kind: ClassVar[str]
+    api_version: ClassVar[str]
+    name: ClassVar[str]
+
+    def __init__(
+        self, kube: KubeClient, store: ArtifactStore, cache: Any, scratch: Path
+    ) -> None: ...
+
+    async def reconcile(self, key: ObjectKey) -> Outcome: ...
+
+    def dependents(self, key: ObjectKey) -> list[ObjectKey]: ...
+
+
+SOURCE_RECONCILERS: tuple[type[Reconciler], ...] = (
     GitRepositoryReconciler,
     OCIRepositoryReconciler,
 )
-"""The reconcilers ``lockstep run`` runs, one controller each."""
+"""The source reconcilers ``lockstep run`` runs, one controller each; the Kustomization
+controller runs beside them and follows their artifacts."""
 
 
 class Controller:
@@ -100,7 +118,7 @@ class Controller:
 
     def __init__(
         self,
-        reconciler_type: type[SourceReconciler[Any, Any]],
+        reconciler_type: type[Reconciler],
         kube: KubeClient,
         store: ArtifactStore,
         scratch: Path,
@@ -108,7 +126,10 @@ class Controller:
         metrics: ControllerMetrics,
     ) -> None:
         self.informer = Informer(
-            kube, SOURCE_API_VERSION, reconciler_type.kind, namespace=options.watch_namespace
+            kube,
+            reconciler_type.api_version,
+            reconciler_type.kind,
+            namespace=options.watch_namespace,
         )
         self.reconciler = reconciler_type(kube, store, self.informer, scratch)
         self.queue: WorkQueue[ObjectKey] = WorkQueue()
@@ -157,10 +178,20 @@ class ControllerManager:
         scratch = options.storage_path / SCRATCH_FOLDER
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir()
-        controllers = [
+        sources = [
             Controller(kind, self._kube, store, scratch, options, self.metrics)
-            for kind in RECONCILERS
+            for kind in SOURCE_RECONCILERS
         ]
+        kustomizations = Controller(
+            KustomizationReconciler, self._kube, store, scratch, options, self.metrics
+        )
+        applier = kustomizations.reconciler
+        assert isinstance(applier, KustomizationReconciler)
+        for source in sources:
+            source.informer.subscribe(
+                partial(_follow_artifacts, source.reconciler.kind, applier, kustomizations.queue)
+            )
+        controllers = [*sources, kustomizations]
         for controller in controllers:
             self.health.not_ready(controller.name, "cache not synced")
         watching = [
@@ -195,6 +226,15 @@ class ControllerManager:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+
+def _follow_artifacts(
+    kind: str, applier: KustomizationReconciler, queue: WorkQueue[ObjectKey], change: Change
+) -> None:
+    """A source has a new artifact: the Kustomizations that use it apply it now."""
+    if artifact_changed(change):
+        for key in applier.using_source(kind, change.key):
+            queue.add(key)
 
 
 async def _first(*waits: Awaitable[Any]) -> None:

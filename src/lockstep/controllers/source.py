@@ -89,6 +89,7 @@ class SourceReconciler(ABC, Generic[S, Status]):
     """Reconciles one source kind into artifacts; subclasses supply the pipeline."""
 
     kind: ClassVar[str]
+    api_version: ClassVar[str] = SOURCE_API_VERSION
     name: ClassVar[str]
     failure_conditions: ClassVar[tuple[str, ...]] = (
         ConditionType.FETCH_FAILED,
