@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +76,12 @@ async def _gone(kube: KubeClient, ref: ObjectRef) -> bool:
 
 
 async def test_apply_revert_drift_and_prune(
-    engine: Engine, kube: KubeClient, namespace: str, git_repo: ServedRepo, tmp_path: Path
+    engine: Engine,
+    kube: KubeClient,
+    kubeconfig: Path,
+    namespace: str,
+    git_repo: ServedRepo,
+    tmp_path: Path,
 ) -> None:
     work = git_repo.working_copy(tmp_path / "work")
     work.write("apps/deployment.yaml", DEPLOYMENT.format(tag="1.27"))
@@ -97,9 +104,18 @@ async def test_apply_revert_drift_and_prune(
     live = await kube.get(deployment)
     assert live["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"] == "apps"
 
-    scaled = {**live, "spec": {**live["spec"], "replicas": 5}}
-    scaled["metadata"] = {k: v for k, v in live["metadata"].items() if k != "managedFields"}
-    await kube.replace(scaled)
+    scale = [
+        "kubectl",
+        "--kubeconfig",
+        str(kubeconfig),
+        "-n",
+        namespace,
+        "scale",
+        "deploy/web",
+        "--replicas=5",
+    ]
+    scaled = await asyncio.to_thread(subprocess.run, scale, capture_output=True, text=True)
+    assert scaled.returncode == 0, scaled.stderr
     await eventually(
         lambda: kube.get(deployment),
         lambda d: d["spec"]["replicas"] == 2,
@@ -112,10 +128,21 @@ async def test_apply_revert_drift_and_prune(
     work.push()
     service = ObjectRef("v1", "Service", "web", namespace)
     await eventually(lambda: _gone(kube, service), bool, within=30, what="Service pruned")
-    after = await kube.get(kustomization)
-    assert [e["id"] for e in after["status"]["inventory"]["entries"]] == [
-        f"{namespace}_web_apps_Deployment"
-    ]
+    await eventually(
+        lambda: kube.get(kustomization),
+        lambda o: (
+            [e["id"] for e in o["status"]["inventory"]["entries"]]
+            == [f"{namespace}_web_apps_Deployment"]
+        ),
+        within=30,
+        what="the Service gone from the inventory",
+    )
+    events = await kube.list("v1", "Event", namespace=namespace)
+    assert any(
+        e["reason"] == "ReconciliationSucceeded"
+        and f"Service/{namespace}/web deleted" in e["message"]
+        for e in events
+    ), [e["message"] for e in events]
 
 
 async def test_malformed_yaml_names_file_and_line_and_keeps_the_cluster(

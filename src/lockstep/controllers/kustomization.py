@@ -51,6 +51,7 @@ from lockstep.api.meta import (
     duration_seconds,
 )
 from lockstep.apply import (
+    Action,
     ApplyError,
     ChangeSet,
     InventoryEntry,
@@ -149,7 +150,7 @@ class KustomizationReconciler:
             status.last_handled_reconcile_at = requested
         generation = kustomization.metadata.generation
         try:
-            revision, message = await self._run(kustomization, status)
+            revision, changeset = await self._run(kustomization, status)
         except StageFailed as failure:
             status.conditions = mark_failed(
                 status.conditions,
@@ -163,15 +164,22 @@ class KustomizationReconciler:
             return TransientFailure()
         status.last_applied_revision = revision
         status.conditions = mark_ready(
-            status.conditions, message, generation=generation, now=datetime.now(UTC)
+            status.conditions,
+            f"Applied revision: {revision}",
+            generation=generation,
+            now=datetime.now(UTC),
         )
         await self._write_status(obj, status)
+        changed = [entry for entry in changeset.entries if entry.action != Action.UNCHANGED]
+        if changed:
+            summary = ", ".join(map(str, changed))
+            await self._events.record(obj, "Normal", "ReconciliationSucceeded", summary)
         return Success(requeue_after=duration_seconds(spec.interval))
 
     async def _run(
         self, kustomization: Kustomization, status: KustomizationStatus
-    ) -> tuple[str, str]:
-        """The pipeline; returns the applied revision and the Ready message."""
+    ) -> tuple[str, ChangeSet]:
+        """The pipeline; returns the applied revision and what changed."""
         artifact = await self._source_artifact(kustomization)
         status.last_attempted_revision = artifact.revision
         objects = await asyncio.to_thread(self._build, kustomization, artifact)
@@ -215,10 +223,9 @@ class KustomizationReconciler:
                     f"{_name(kustomization)}: prune failed: {pruned.failures[0]}",
                 )
             changeset.entries += pruned.entries
-        await self._record_changes(kustomization, changeset)
         if kustomization.spec.wait:
             await self._wait_healthy(kustomization, objects, status)
-        return artifact.revision or "", f"Applied revision: {artifact.revision}"
+        return artifact.revision or "", changeset
 
     async def _source_artifact(self, kustomization: Kustomization) -> Artifact:
         ref = kustomization.spec.source_ref
@@ -306,18 +313,6 @@ class KustomizationReconciler:
                     ConditionReason.HEALTH_CHECK_FAILED, f"{_name(kustomization)}: {health.message}"
                 )
             await asyncio.sleep(HEALTH_POLL_SECONDS)
-
-    async def _record_changes(self, kustomization: Kustomization, changeset: ChangeSet) -> None:
-        changed = [
-            entry
-            for entry in changeset.entries
-            if entry.action in ("created", "configured", "deleted")
-        ]
-        if changed:
-            obj = kustomization.to_manifest()
-            await self._events.record(
-                obj, "Normal", "ReconciliationSucceeded", ", ".join(str(e) for e in changed)
-            )
 
     async def _write_status(self, obj: KubeObject, status: KustomizationStatus) -> None:
         desired = status.model_dump(
