@@ -169,3 +169,40 @@ async def test_malformed_yaml_names_file_and_line_and_keeps_the_cluster(
     assert await _gone(kube, ObjectRef("v1", "Service", "web", namespace)), (
         "nothing is applied when the build fails"
     )
+
+
+async def test_depends_on_waits_for_the_dependency(
+    engine: Engine, kube: KubeClient, namespace: str, git_repo: ServedRepo, tmp_path: Path
+) -> None:
+    work = git_repo.working_copy(tmp_path / "work")
+    work.write("apps/service.yaml", SERVICE)
+    work.write(
+        "infrastructure/config.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {colour: blue}\n",
+    )
+    work.commit("layout")
+    work.push()
+    source, apps = _manifests(namespace, git_repo.git_url, interval="1h")
+    apps["spec"]["dependsOn"] = [{"name": "infrastructure"}]
+    await kube.apply(source)
+    await kube.apply(apps)
+    ref = ObjectRef("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "apps", namespace)
+    waiting = await eventually(
+        lambda: kube.get(ref), lambda o: condition(o, "Ready").startswith("False"), what="waiting"
+    )
+    assert f"dependency '{namespace}/infrastructure' does not exist" in condition(waiting, "Ready")
+    assert "DependencyNotReady" in str(waiting["status"]["conditions"])
+
+    infrastructure = {
+        **apps,
+        "metadata": {"name": "infrastructure", "namespace": namespace},
+        "spec": {**apps["spec"], "path": "./infrastructure", "dependsOn": []},
+    }
+    await kube.apply(infrastructure)
+    ready = await eventually(
+        lambda: kube.get(ref),
+        lambda o: condition(o, "Ready").startswith("True"),
+        within=30,
+        what="Ready after the dependency",
+    )
+    assert ready["status"]["lastAppliedRevision"].startswith("main@sha1:")

@@ -77,6 +77,7 @@ API_VERSION = "kustomize.toolkit.fluxcd.io/v1"
 SOURCE_API_VERSION = "source.toolkit.fluxcd.io/v1"
 ALLOW_EMPTY_PRUNE = "lockstep.io/allow-empty-prune"
 HEALTH_POLL_SECONDS = 1.0
+DEPENDENCY_RETRY_SECONDS = 10.0
 
 
 class StageFailed(Exception):
@@ -102,7 +103,15 @@ class KustomizationReconciler:
         self._scratch = scratch
 
     def dependents(self, key: ObjectKey) -> list[ObjectKey]:
-        return []
+        """The Kustomizations in the cache whose ``spec.dependsOn`` names the one at ``key``."""
+        found = []
+        for obj in self._cache.items():
+            metadata = obj.get("metadata") or {}
+            own_namespace = str(metadata.get("namespace"))
+            for dependency in (obj.get("spec") or {}).get("dependsOn") or []:
+                if (dependency.get("namespace") or own_namespace, dependency.get("name")) == key:
+                    found.append((own_namespace, str(metadata.get("name"))))
+        return found
 
     def using_source(self, source_kind: str, key: ObjectKey) -> list[ObjectKey]:
         """The Kustomizations in the cache whose ``spec.sourceRef`` names the source at ``key``."""
@@ -152,6 +161,7 @@ class KustomizationReconciler:
         try:
             revision, changeset = await self._run(kustomization, status)
         except StageFailed as failure:
+            waiting = failure.reason == ConditionReason.DEPENDENCY_NOT_READY
             status.conditions = mark_failed(
                 status.conditions,
                 failure.reason,
@@ -161,7 +171,11 @@ class KustomizationReconciler:
                 now=datetime.now(UTC),
             )
             await self._write_status(obj, status)
-            return TransientFailure()
+            # A dependency that becomes ready enqueues this object itself; the requeue
+            # is the backstop, without growing backoff while it waits.
+            return (
+                Success(requeue_after=DEPENDENCY_RETRY_SECONDS) if waiting else TransientFailure()
+            )
         status.last_applied_revision = revision
         status.conditions = mark_ready(
             status.conditions,
@@ -182,6 +196,7 @@ class KustomizationReconciler:
         """The pipeline; returns the applied revision and what changed."""
         artifact = await self._source_artifact(kustomization)
         status.last_attempted_revision = artifact.revision
+        self._check_dependencies(kustomization, artifact)
         objects = await asyncio.to_thread(self._build, kustomization, artifact)
         owner = Owner(kustomization.metadata.name, kustomization.metadata.namespace or "")
         old = [
@@ -226,6 +241,41 @@ class KustomizationReconciler:
         if kustomization.spec.wait:
             await self._wait_healthy(kustomization, objects, status)
         return artifact.revision or "", changeset
+
+    def _check_dependencies(self, kustomization: Kustomization, artifact: Artifact) -> None:
+        """Every ``dependsOn`` entry must be Ready and, when it shares our source, have
+        applied the revision we are about to apply."""
+        own_namespace = kustomization.metadata.namespace or ""
+        for dependency in kustomization.spec.depends_on:
+            key = (dependency.namespace or own_namespace, dependency.name)
+            obj = self._cache.get(key)
+            shown = f"dependency '{key[0]}/{key[1]}'"
+            if obj is None:
+                raise StageFailed(ConditionReason.DEPENDENCY_NOT_READY, f"{shown} does not exist")
+            ready = next(
+                (
+                    c
+                    for c in (obj.get("status") or {}).get("conditions") or []
+                    if c.get("type") == "Ready"
+                ),
+                None,
+            )
+            observed = (obj.get("status") or {}).get("observedGeneration")
+            if (
+                not ready
+                or ready.get("status") != "True"
+                or observed != obj["metadata"].get("generation")
+            ):
+                raise StageFailed(ConditionReason.DEPENDENCY_NOT_READY, f"{shown} is not ready")
+            same_source = _source_key(obj, key[0]) == _source_key(
+                kustomization.to_manifest(), own_namespace
+            )
+            applied = (obj.get("status") or {}).get("lastAppliedRevision")
+            if same_source and applied != artifact.revision:
+                raise StageFailed(
+                    ConditionReason.DEPENDENCY_NOT_READY,
+                    f"{shown} has not applied revision {artifact.revision} yet",
+                )
 
     async def _source_artifact(self, kustomization: Kustomization) -> Artifact:
         ref = kustomization.spec.source_ref
@@ -356,6 +406,11 @@ def _download(artifact: Artifact, tarball: Path, root: Path) -> None:
         )
     with tarfile.open(tarball, mode="r:gz") as archive:
         archive.extractall(root, filter="data")
+
+
+def _source_key(obj: KubeObject, namespace: str) -> tuple[str, str, str]:
+    ref = (obj.get("spec") or {}).get("sourceRef") or {}
+    return (str(ref.get("kind")), str(ref.get("namespace") or namespace), str(ref.get("name")))
 
 
 def _name(kustomization: Kustomization) -> str:

@@ -83,6 +83,22 @@ def artifact_changed(change: Change) -> bool:
     return bool(after) and before.get("digest") != after.get("digest")
 
 
+def readiness_changed(change: Change) -> bool:
+    """Whether the object became ready or applied another revision: dependents may go on."""
+    before = (change.previous or {}).get("status") or {}
+    after = change.object.get("status") or {}
+    return _ready_status(before) != _ready_status(after) or before.get(
+        "lastAppliedRevision"
+    ) != after.get("lastAppliedRevision")
+
+
+def _ready_status(status: KubeObject) -> str | None:
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Ready":
+            return str(condition.get("status"))
+    return None
+
+
 def _requested_at(metadata: KubeObject) -> str | None:
     annotations = metadata.get("annotations") or {}
     value = annotations.get(RECONCILE_REQUEST_ANNOTATION)
@@ -143,7 +159,7 @@ class Controller:
     def _enqueue(self, change: Change) -> None:
         if needs_reconcile(change):
             self.queue.add(change.key)
-        if artifact_changed(change):
+        if artifact_changed(change) or readiness_changed(change):
             for dependent in self.reconciler.dependents(change.key):
                 self.queue.add(dependent)
         self._metrics.queue_depth.labels(controller=self.name).set(len(self.queue))
