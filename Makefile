@@ -60,14 +60,8 @@ integration: install ## Integration tests on the real control plane and loopback
 
 test: install check unit bench-quick integration ## Install everything and run all checks, tests and a benchmark smoke run (what CI runs).
 
-demo: install ## Start the local sandbox: control plane and lockstep's CRDs.
-	$(VENV)/bin/lockstep dev cluster up
-	$(VENV)/bin/lockstep --kubeconfig "$$($(VENV)/bin/lockstep dev cluster kubeconfig)" install --crds
-	@echo
-	@echo "The sandbox is up. Try:"
-	@echo "  export KUBECONFIG=$$($(VENV)/bin/lockstep dev cluster kubeconfig)"
-	@echo "  kubectl get nodes,crds"
-	@echo "  lockstep dev cluster down    # when done"
+demo: install ## The GitOps loop on the local sandbox: control plane, Git repository of examples/, engine.
+	$(VENV)/bin/lockstep dev demo
 
 clean: ## Remove the virtualenv and tool caches (the built control plane stays cached).
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

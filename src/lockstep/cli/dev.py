@@ -15,7 +15,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from lockstep.cli.context import UserError, console
-from lockstep.dev.cluster import DEFAULT_NAME, DEFAULT_PORT, ClusterError, LocalCluster
+from lockstep.cli.demo import run_demo
+from lockstep.dev.cluster import (
+    DEFAULT_NAME,
+    DEFAULT_PORT,
+    ClusterError,
+    ClusterStatus,
+    LocalCluster,
+)
 from lockstep.dev.toolchain import ToolchainError, ensure_binaries
 
 app = typer.Typer(help="The local sandbox: a real Kubernetes control plane on this machine.")
@@ -53,6 +60,19 @@ def build_progress() -> Iterator[BuildProgress]:
         yield update
 
 
+def start_cluster(cluster: LocalCluster) -> ClusterStatus:
+    """Bring ``cluster`` up, showing the build's progress and each step."""
+
+    def step(message: str) -> None:
+        console.print(f"[dim]•[/] {message}")
+
+    with build_progress() as building:
+        try:
+            return cluster.up(step, building)
+        except (ClusterError, ToolchainError) as error:
+            raise UserError(str(error), hint="lockstep dev cluster down, then up again") from error
+
+
 @cluster_app.command("up")
 def cluster_up(
     name: NameOption = DEFAULT_NAME,
@@ -65,15 +85,7 @@ def cluster_up(
     Example: lockstep dev cluster up
     """
     cluster = LocalCluster(name, port=port)
-
-    def step(message: str) -> None:
-        console.print(f"[dim]•[/] {message}")
-
-    with build_progress() as building:
-        try:
-            status = cluster.up(step, building)
-        except (ClusterError, ToolchainError) as error:
-            raise UserError(str(error), hint="lockstep dev cluster down, then up again") from error
+    status = start_cluster(cluster)
     console.print(
         f"[green]✓[/] cluster [bold]{status.name}[/] is up: Kubernetes {status.kubernetes_version} "
         f"at {status.api_server}, {status.ready_nodes} node(s) Ready"
@@ -147,3 +159,22 @@ def cluster_build() -> None:
     console.print(
         f"[green]✓[/] Kubernetes {binaries.kubernetes_version} binaries in {binaries.directory}"
     )
+
+
+@app.command("demo")
+def demo(
+    name: NameOption = DEFAULT_NAME,
+    port: Annotated[
+        int, typer.Option(help="API server port on 127.0.0.1 (0 picks a free one).")
+    ] = DEFAULT_PORT,
+    exit_when_ready: Annotated[
+        bool, typer.Option("--exit-when-ready", help="Stop once every Kustomization is Ready.")
+    ] = False,
+) -> None:
+    """Run the GitOps loop on the local sandbox: Git repository, CRDs, engine, Kustomizations.
+
+    Example: lockstep dev demo
+    """
+    cluster = LocalCluster(name, port=port)
+    start_cluster(cluster)
+    run_demo(cluster, exit_when_ready=exit_when_ready)

@@ -46,32 +46,37 @@ def install(
         typer.echo(crds_yaml(), nl=False)
         return
     manifests = crd_manifests()
-    asyncio.run(_apply_and_wait(state(ctx).kube_client(), manifests))
+    asyncio.run(_install(state(ctx).kube_client(), manifests))
     console.print(f"[green]✓[/] {len(manifests)} CRDs installed and established")
 
 
-async def _apply_and_wait(kube: KubeClient, manifests: list[dict[str, Any]]) -> None:
+async def _install(kube: KubeClient, manifests: list[dict[str, Any]]) -> None:
     async with kube:
-        for manifest in manifests:
-            await kube.apply(manifest)
-            console.print(f"[dim]•[/] {manifest['metadata']['name']} applied")
-        pending = {manifest["metadata"]["name"] for manifest in manifests}
-        deadline = time.monotonic() + ESTABLISHED_TIMEOUT_SECONDS
-        while pending:
-            for name in sorted(pending):
-                crd = await kube.get(
-                    ObjectRef("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
-                )
-                if _established(crd):
-                    pending.discard(name)
-            if pending and time.monotonic() > deadline:
-                raise UserError(
-                    f"CustomResourceDefinition {sorted(pending)[0]} is not Established after "
-                    f"{ESTABLISHED_TIMEOUT_SECONDS:.0f}s",
-                    hint="kubectl describe crd " + sorted(pending)[0],
-                )
-            if pending:
-                await asyncio.sleep(0.2)
+        await apply_crds(kube, manifests)
+
+
+async def apply_crds(kube: KubeClient, manifests: list[dict[str, Any]]) -> None:
+    """Server-side apply the CRDs, then wait until each is Established."""
+    for manifest in manifests:
+        await kube.apply(manifest)
+        console.print(f"[dim]•[/] {manifest['metadata']['name']} applied")
+    pending = {manifest["metadata"]["name"] for manifest in manifests}
+    deadline = time.monotonic() + ESTABLISHED_TIMEOUT_SECONDS
+    while pending:
+        for name in sorted(pending):
+            crd = await kube.get(
+                ObjectRef("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
+            )
+            if _established(crd):
+                pending.discard(name)
+        if pending and time.monotonic() > deadline:
+            raise UserError(
+                f"CustomResourceDefinition {sorted(pending)[0]} is not Established after "
+                f"{ESTABLISHED_TIMEOUT_SECONDS:.0f}s",
+                hint="kubectl describe crd " + sorted(pending)[0],
+            )
+        if pending:
+            await asyncio.sleep(0.2)
 
 
 def _established(crd: dict[str, Any]) -> bool:
