@@ -29,7 +29,7 @@ from lockstep.api.meta import (
     duration_seconds,
 )
 from lockstep.api.source import GitRepository, GitRepositoryInclude, GitRepositoryStatus
-from lockstep.controllers.source import VERIFICATION_ERROR, Failure, SourceReconciler
+from lockstep.controllers.source import Failure, SourceReconciler, failure_of
 from lockstep.kube import KubeObject
 from lockstep.runtime.informer import ObjectKey
 from lockstep.sources import errors
@@ -41,11 +41,6 @@ from lockstep.sources.refs import GitRef, ResolvedRef
 from lockstep.sources.verify import TrustedKeys, Verified, verify_checkout
 
 KIND = "GitRepository"
-
-# Failures that only a change of the object's spec can fix (which triggers a new
-# reconcile by itself): the object is Stalled instead of retried. A Secret can be
-# fixed without touching the object, so its errors are retried with backoff.
-TERMINAL_ERRORS = (errors.InvalidUrl, errors.InvalidRef)
 
 
 class IncludeUnavailable(Exception):
@@ -91,17 +86,8 @@ class GitRepositoryReconciler(SourceReconciler[GitRepository, GitRepositoryStatu
             built = await self._reconcile_artifact(source, status)
         except IncludeUnavailable as error:
             raise Failure(ConditionType.INCLUDE_UNAVAILABLE, str(error)) from error
-        except errors.VerificationFailed as error:
-            raise Failure(
-                VERIFICATION_ERROR,
-                str(error),
-                condition=ConditionType.SOURCE_VERIFIED,
-                condition_status="False",
-            ) from error
-        except TERMINAL_ERRORS as error:
-            raise Failure(ConditionType.FETCH_FAILED, str(error), terminal=True) from error
         except errors.SourceError as error:
-            raise Failure(ConditionType.FETCH_FAILED, str(error)) from error
+            raise failure_of(error) from error
         status.included_artifacts = [included.artifact for included in built.included]
         status.observed_include = list(source.spec.include)
         status.observed_ignore = source.spec.ignore

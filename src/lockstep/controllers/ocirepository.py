@@ -23,7 +23,12 @@ from pathlib import Path
 from lockstep.api.conditions import remove_condition, set_condition
 from lockstep.api.meta import Artifact, ConditionType, duration_seconds
 from lockstep.api.source import OCIRepository, OCIRepositoryStatus
-from lockstep.controllers.source import VERIFICATION_ERROR, Failure, SourceReconciler
+from lockstep.controllers.source import (
+    VERIFICATION_ERROR,
+    Failure,
+    SourceReconciler,
+    failure_of,
+)
 from lockstep.kube import KubeObject
 from lockstep.sources import errors
 from lockstep.sources.cosign import public_keys_from_secret, verify_cosign
@@ -33,9 +38,6 @@ from lockstep.sources.registry_auth import auth_from_docker_config
 from lockstep.sources.registry_client import RegistryOptions, parse_oci_url
 
 KIND = "OCIRepository"
-
-# Only a change of the spec can fix these; the object is Stalled instead of retried.
-TERMINAL_ERRORS = (errors.InvalidUrl, errors.InvalidRef)
 
 
 class OCIRepositoryReconciler(SourceReconciler[OCIRepository, OCIRepositoryStatus]):
@@ -63,17 +65,8 @@ class OCIRepositoryReconciler(SourceReconciler[OCIRepository, OCIRepositoryStatu
                 if current is not None and current.revision != resolved.revision:
                     self.mark_outdated(status, resolved.revision, source.metadata.generation)
                 current = await asyncio.to_thread(self._pull_and_store, source, resolved, options)
-        except errors.VerificationFailed as error:
-            raise Failure(
-                VERIFICATION_ERROR,
-                str(error),
-                condition=ConditionType.SOURCE_VERIFIED,
-                condition_status="False",
-            ) from error
-        except TERMINAL_ERRORS as error:
-            raise Failure(ConditionType.FETCH_FAILED, str(error), terminal=True) from error
         except errors.SourceError as error:
-            raise Failure(ConditionType.FETCH_FAILED, str(error)) from error
+            raise failure_of(error) from error
         status.url = current.url
         status.observed_ignore = spec.ignore
         status.observed_layer_selector = spec.layer_selector

@@ -69,6 +69,29 @@ class Failure(Exception):
         self.condition_status = condition_status
 
 
+VERIFICATION_ERROR = "VerificationError"
+"""Reason of Ready and SourceVerified=False when a signature does not check out."""
+
+# Failures that only a change of the object's spec can fix: marked Stalled. A Secret
+# can be fixed without touching the object, so its errors are not among them.
+TERMINAL_ERRORS = (errors.InvalidUrl, errors.InvalidRef)
+
+
+def failure_of(error: errors.SourceError) -> Failure:
+    """The condition a failure of the sources library reports: SourceVerified=False for
+    a signature that does not check out, FetchFailed for everything else."""
+    if isinstance(error, errors.VerificationFailed):
+        return Failure(
+            VERIFICATION_ERROR,
+            str(error),
+            condition=ConditionType.SOURCE_VERIFIED,
+            condition_status="False",
+        )
+    return Failure(
+        ConditionType.FETCH_FAILED, str(error), terminal=isinstance(error, TERMINAL_ERRORS)
+    )
+
+
 class SourceSpec(Protocol):
     @property
     def interval(self) -> str: ...
@@ -78,8 +101,6 @@ class SourceSpec(Protocol):
 
 
 SOURCE_API_VERSION = "source.toolkit.fluxcd.io/v1"
-VERIFICATION_ERROR = "VerificationError"
-"""Reason of Ready and SourceVerified=False when a signature does not check out."""
 
 S = TypeVar("S", bound=ApiObject)
 Status = TypeVar("Status", bound=SourceStatus)
