@@ -5,7 +5,8 @@ they block on a subprocess and the disk. They know nothing of custom resources: 
 reconciler turns the spec into plain values and calls
 
 - :func:`lockstep.render.kustomize.build_kustomization` with a
-  :class:`lockstep.render.kustomize.BuildOptions` to build the path with Kustomize,
+  :class:`lockstep.render.kustomize.BuildOptions` to build the path with Kustomize
+  (and decrypt it with the age keys of ``spec.decryption``, given as ``decryption_keys``),
 - :func:`lockstep.render.substitute.substitute` with the postBuild variables,
 
 and maps :mod:`lockstep.render.errors` to the ``BuildFailed`` reason. The modules:
@@ -14,5 +15,6 @@ and maps :mod:`lockstep.render.errors` to the ``BuildFailed`` reason. The module
 - ``documents``: YAML text to validated objects, with file and line in every error;
 - ``references``: remote bases and paths leaving the artifact are refused;
 - ``kustomize``: plain-directory generation, the spec's options, ``kubectl kustomize``;
+- ``sops``: SOPS decryption with age keys, of generator inputs and of built objects;
 - ``substitute``: ``${var}`` substitution with Flux's rules.
 """

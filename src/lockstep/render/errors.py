@@ -11,16 +11,20 @@
     ├── InvalidManifest      malformed YAML, or a document that is not a Kubernetes object
     │   └── DuplicateObject  two documents describe the same object
     ├── KustomizeFailed      ``kubectl kustomize`` refused the kustomization
-    ├── BuildTimeout         ``kubectl kustomize`` did not finish within its time limit
+    ├── DecryptionFailed     a SOPS-encrypted object or generator input cannot be decrypted
+    │                        with the age keys given, or a key is not an age private key
+    ├── BuildTimeout         ``kubectl kustomize`` or sops did not finish within the build's
+    │                        time limit
     └── SubstitutionFailed   postBuild substitution met an expression it cannot evaluate,
                              or produced YAML that does not parse
 
 Every message is one line that names the file (relative to the artifact root, with a
 line number where one is known) or the object, and says what to do. Apart from
-``BuildTimeout``, none is worth a retry with the same artifact and spec: the reconciler
+``BuildTimeout``, and ``DecryptionFailed`` whose keys come from a Secret that may change,
+none is worth a retry with the same artifact and spec: the reconciler
 marks the Kustomization failed with reason ``BuildFailed`` until the source or the spec
 changes, and prefixes the message with the Kustomization's name. The underlying exception, when there is
-one, is chained as ``__cause__``.
+one, is chained as ``__cause__``, unless it would carry decrypted content.
 """
 
 from __future__ import annotations
@@ -54,8 +58,12 @@ class KustomizeFailed(RenderError):
     """``kubectl kustomize`` exited with an error; the message carries its first line."""
 
 
+class DecryptionFailed(RenderError):
+    """sops could not decrypt an object or a file with the age keys given; never quotes plaintext."""
+
+
 class BuildTimeout(RenderError):
-    """``kubectl kustomize`` ran longer than the build's time limit and was stopped."""
+    """``kubectl kustomize`` or sops ran past the build's time limit and was stopped."""
 
 
 class SubstitutionFailed(RenderError):

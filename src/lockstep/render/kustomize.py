@@ -12,10 +12,16 @@ kustomize-controller does:
 4. write the spec's options into the path's kustomization file, as Flux does:
    ``namespace`` (targetNamespace), ``namePrefix`` and ``nameSuffix`` replace the file's
    own; ``patches``, ``images`` and ``components`` are appended to its lists;
-5. run ``kubectl kustomize --load-restrictor LoadRestrictionsRootOnly`` with a time limit;
-6. read the output (:mod:`lockstep.render.documents`), then set ``commonMetadata``
-   labels and annotations on every object's metadata, overriding keys already present
-   (only ``metadata``: selectors and pod templates are left alone, as in Flux).
+5. decrypt, in the copy, the SOPS-encrypted files that generators read
+   (:mod:`lockstep.render.sops`, with ``decryption_keys``);
+6. run ``kubectl kustomize --load-restrictor LoadRestrictionsRootOnly``;
+7. read the output (:mod:`lockstep.render.documents`) and decrypt the SOPS-encrypted
+   objects, then set ``commonMetadata`` labels and annotations on every object's
+   metadata, overriding keys already present (only ``metadata``: selectors and pod
+   templates are left alone, as in Flux).
+
+Steps 5 to 7 share one time limit, ``timeout``. The copy, with any plaintext that step 5
+wrote, is deleted when the build ends, whether it succeeded or not.
 
 Called by the Kustomization reconciler from a thread pool, since it blocks on a
 subprocess and the disk; the reconciler then runs :func:`lockstep.render.substitute.substitute`.
@@ -26,9 +32,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +44,7 @@ import yaml
 
 from lockstep.render.documents import Document, load_documents, parse_documents, reject_duplicates
 from lockstep.render.errors import BuildTimeout, ForbiddenReference, InvalidPath, KustomizeFailed
+from lockstep.render.process import run_until
 from lockstep.render.references import (
     check_references,
     display_path,
@@ -45,6 +52,7 @@ from lockstep.render.references import (
     read_kustomization,
     resolve_entry,
 )
+from lockstep.render.sops import SopsDecryptor, age_identities
 
 DEFAULT_BUILD_TIMEOUT = 60.0
 """Seconds a build may take; the reconciler passes what is left of ``spec.timeout``."""
@@ -97,7 +105,13 @@ class BuildOptions:
     common_labels: Mapping[str, str] = field(default_factory=dict)
     common_annotations: Mapping[str, str] = field(default_factory=dict)
     timeout: float = DEFAULT_BUILD_TIMEOUT
-    """Seconds ``kubectl kustomize`` may run."""
+    """Seconds that decryption and ``kubectl kustomize`` may take together."""
+    decryption_keys: tuple[str, ...] = field(default=(), repr=False)
+    """Age private keys: the values of the ``.agekey`` entries of spec.decryption.secretRef.
+
+    Without them, a SOPS-encrypted object or generator input fails the build. Left out of
+    ``repr``, so that logging the options does not log the keys.
+    """
 
 
 def build_kustomization(root: Path, path: str, options: BuildOptions) -> list[dict[str, Any]]:
@@ -106,9 +120,14 @@ def build_kustomization(root: Path, path: str, options: BuildOptions) -> list[di
     ``path`` is ``spec.path``: relative to the artifact root ``root``, which is also where
     a leading ``/`` points. Raises a :class:`lockstep.render.errors.RenderError`.
     """
+    deadline = time.monotonic() + options.timeout
+    identities = age_identities(options.decryption_keys)
     with tempfile.TemporaryDirectory(prefix="lockstep-render-") as scratch:
         copy = Path(scratch).resolve() / "artifact"
         shutil.copytree(root, copy, symlinks=True)
+        sops_home = Path(scratch).resolve() / "sops-home"
+        sops_home.mkdir()
+        decryptor = SopsDecryptor(identities, sops_home, deadline, options.timeout)
         folder = _path_folder(copy, path)
         shown = display_path(folder, copy)
         kustomization_file = find_kustomization_file(folder)
@@ -119,9 +138,10 @@ def build_kustomization(root: Path, path: str, options: BuildOptions) -> list[di
             kustomization = read_kustomization(kustomization_file, copy)
         _write_options(kustomization, options, folder, copy)
         kustomization_file.write_text(yaml.safe_dump(kustomization, sort_keys=False))
-        check_references(folder, copy)
-        output = _run_kustomize(folder, copy, options.timeout)
-    objects = parse_documents(output, f"{shown} (kustomize output)")
+        decryptor.decrypt_generator_inputs(check_references(folder, copy), copy)
+        output = _run_kustomize(folder, copy, options.timeout, deadline)
+        objects = parse_documents(output, f"{shown} (kustomize output)")
+        objects = decryptor.decrypt_objects(objects)
     _set_common_metadata(objects, options.common_labels, options.common_annotations)
     return objects
 
@@ -222,7 +242,7 @@ def _without_none(**fields: str | None) -> dict[str, str]:
     return {key: value for key, value in fields.items() if value is not None}
 
 
-def _run_kustomize(folder: Path, root: Path, timeout: float) -> str:
+def _run_kustomize(folder: Path, root: Path, timeout: float, deadline: float) -> str:
     shown = display_path(folder, root)
     command = [
         _kubectl(),
@@ -231,18 +251,16 @@ def _run_kustomize(folder: Path, root: Path, timeout: float) -> str:
         "LoadRestrictionsRootOnly",
         str(folder),
     ]
-    try:
-        result = subprocess.run(
-            command, capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired as err:
+    result = run_until(command, deadline)
+    if result is None:
         raise BuildTimeout(
             f"{shown}: kustomize build did not finish within {timeout:g}s; simplify the "
             "kustomization or raise spec.timeout"
-        ) from err
+        )
     if result.returncode != 0:
-        raise KustomizeFailed(f"{shown}: kustomize build failed: {_one_line(result.stderr, root)}")
-    return result.stdout
+        stderr = result.stderr.decode(errors="replace")
+        raise KustomizeFailed(f"{shown}: kustomize build failed: {_one_line(stderr, root)}")
+    return result.stdout.decode()
 
 
 def _kubectl() -> str:

@@ -13,7 +13,9 @@ folders, that is other kustomization roots) and the ``path`` of patches. Files t
 kustomization loads for its generators and transformers are confined by Kustomize's
 ``LoadRestrictionsRootOnly``, which :mod:`lockstep.render.kustomize` always sets.
 
-Called by :mod:`lockstep.render.kustomize` on its temporary copy of the artifact.
+Called by :mod:`lockstep.render.kustomize` on its temporary copy of the artifact, which
+hands the kustomization files checked to :mod:`lockstep.render.sops` to find the
+generator inputs to decrypt.
 """
 
 from __future__ import annotations
@@ -59,10 +61,14 @@ def read_kustomization(file: Path, root: Path) -> dict[str, Any]:
     return content
 
 
-def check_references(folder: Path, root: Path) -> None:
-    """Check the kustomization of ``folder`` and of every folder it builds on, once each."""
+def check_references(folder: Path, root: Path) -> list[Path]:
+    """Check the kustomization of ``folder`` and of every folder it builds on, once each.
+
+    Returns the kustomization files checked, which are all those the build reads.
+    """
     pending = [folder]
     visited: set[Path] = set()
+    files: list[Path] = []
     while pending:
         current = pending.pop()
         if current in visited:
@@ -71,12 +77,14 @@ def check_references(folder: Path, root: Path) -> None:
         file = find_kustomization_file(current)
         if file is None:
             continue
+        files.append(file)
         for field, entry in _path_entries(read_kustomization(file, root)):
             target = resolve_entry(
                 current, entry, root, where=f"{display_path(file, root)}: {field}"
             )
             if target.is_dir():
                 pending.append(target)
+    return files
 
 
 def resolve_entry(base: Path, entry: str, root: Path, *, where: str) -> Path:

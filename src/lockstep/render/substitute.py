@@ -65,8 +65,12 @@ def substitute(objects: list[dict[str, Any]], variables: Mapping[str, str]) -> l
     ]
 
 
-def _substitute_text(text: str, variables: Mapping[str, str], *, subject: str) -> str:
-    """Replace the expressions of ``text``; ``subject`` names the object in error messages."""
+def _substitute_text(text: str, variables: Mapping[str, str], *, subject: str, secret: bool) -> str:
+    """Replace the expressions of ``text``; ``subject`` names the object in error messages.
+
+    A ``secret`` text is never quoted in messages: it may hold values decrypted by
+    :mod:`lockstep.render.sops`.
+    """
 
     def replace(match: re.Match[str]) -> str:
         name = match["name"]
@@ -78,6 +82,12 @@ def _substitute_text(text: str, variables: Mapping[str, str], *, subject: str) -
             return value
         if operator.startswith(":="):
             return value or operator[2:]
+        if secret:
+            raise SubstitutionFailed(
+                f"{subject}: a value holds an unsupported ${{...}} expression, not shown as the "
+                "object is a Secret; use ${name} or ${name:=default}, or write $${...} to keep "
+                "it literal"
+            )
         raise SubstitutionFailed(
             f"{subject}: the expression '{match[0]}' is not supported; use ${{{name}}} or "
             f"${{{name}:=default}}, or write $${{{name}...}} to keep it literal"
@@ -97,7 +107,8 @@ def _substitution_disabled(obj: dict[str, Any]) -> bool:
 def _substitute_object(obj: dict[str, Any], variables: Mapping[str, str]) -> dict[str, Any]:
     subject = describe(obj)
     text = yaml.safe_dump(obj, sort_keys=False, width=_DUMP_WIDTH)
-    substituted = _substitute_text(text, variables, subject=subject)
+    secret = obj["kind"] == "Secret" and obj["apiVersion"] == "v1"
+    substituted = _substitute_text(text, variables, subject=subject, secret=secret)
     try:
         documents = load_documents(substituted, f"{subject} after substitution")
     except InvalidManifest as err:
