@@ -1,3 +1,9 @@
 """Test ground plugins shared by every test: the local control plane and loopback servers."""
 
-pytest_plugins = ["ground.cluster", "ground.servers", "ground.engine", "ground.gpg"]
+pytest_plugins = [
+    "ground.cluster",
+    "ground.servers",
+    "ground.engine",
+    "ground.gpg",
+    "ground.gitops",
+]

@@ -158,6 +158,33 @@ async def test_one_invalid_object_fails_the_set_before_anything_is_written(
             await kube.get(ObjectRef.of(obj))
 
 
+async def test_an_invalid_object_of_a_later_stage_stops_the_earlier_stages_too(
+    kube: KubeClient, namespace: str
+) -> None:
+    new_namespace = f"{namespace}-extra"
+    created: KubeObject = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": new_namespace},
+    }
+    role: KubeObject = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": f"{namespace}-reader"},
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}],
+    }
+    invalid = _config_map(namespace, "Not_A_Name", "blue")
+    inside_new = _config_map(new_namespace, "settings", "blue")
+
+    with pytest.raises(ApplyError) as failure:
+        await apply_all(kube, [created, role, invalid, inside_new], default_apply_options(OWNER))
+
+    assert str(failure.value).startswith(f"ConfigMap/{namespace}/Not_A_Name dry-run failed: ")
+    for obj in (created, role):
+        with pytest.raises(NotFound):
+            await kube.get(ObjectRef.of(obj))
+
+
 async def test_ssa_and_reconcile_annotations_are_honoured(kube: KubeClient, namespace: str) -> None:
     await kube.apply(_config_map(namespace, "seeded", "blue"))
     objects = [

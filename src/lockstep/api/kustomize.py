@@ -14,7 +14,6 @@ from lockstep.api.meta import (
     ApiObject,
     Duration,
     LocalObjectReference,
-    NamespacedObjectReference,
     ObjectStatus,
     Timestamp,
     server_default,
@@ -129,6 +128,23 @@ class HealthCheckReference(ApiModel):
 
     namespace: str | None = None
     """Namespace of the object."""
+
+
+class DependencyReference(ApiModel):
+    """Something that must be ready before a Kustomization is applied: another
+    Kustomization (kind omitted), or any object by apiVersion and kind, which must be healthy."""
+
+    api_version: str | None = None
+    """Group and version of the object; required with `kind`."""
+
+    kind: str | None = None
+    """Kind of the object; a Kustomization when omitted."""
+
+    name: str
+    """Name of the object."""
+
+    namespace: str | None = None
+    """Namespace of the object; the Kustomization's namespace when omitted."""
 
 
 class HealthCheckExpressions(ApiModel):
@@ -259,8 +275,8 @@ class KustomizationSpec(ApiModel):
     health_check_exprs: list[HealthCheckExpressions] = Field(default_factory=list)
     """CEL health rules for custom kinds, used by `wait` and `healthChecks`."""
 
-    depends_on: list[NamespacedObjectReference] = Field(default_factory=list)
-    """Kustomizations that must be ready before this one is reconciled."""
+    depends_on: list[DependencyReference] = Field(default_factory=list)
+    """Kustomizations (or other objects) that must be ready before this one is reconciled."""
 
     ignore: list[DriftIgnoreRule] = Field(default_factory=list)
     """Fields that drift detection and apply leave alone."""

@@ -84,6 +84,8 @@ class ConditionReason(StrEnum):
     RECONCILIATION_SUCCEEDED = "ReconciliationSucceeded"
     RECONCILIATION_FAILED = "ReconciliationFailed"
     SUSPENDED = "Suspended"
+    ACCESS_DENIED = "AccessDenied"
+    HEALTH_CHECK_CANCELED = "HealthCheckCanceled"
 
 
 def server_default(value: Any) -> Any:

@@ -3,7 +3,17 @@
 For each stage (see :mod:`lockstep.apply.sort`): read the live objects, dry-run
 every object of the stage, and only when all dry-runs pass, write the objects
 that drifted; then wait for the stage's CRDs and Namespaces before the next
-stage, whose objects may need them to be validated at all.
+stage, whose objects may need them to be validated at all. Before a stage
+writes anything, the objects of the later stages are dry-run too, as far as they
+can be before the earlier stages exist, so that a revision the API server
+refuses (an invalid object, an account without rights) leaves nothing written.
+
+Planning an object also takes its ignored fields from the live object
+(:mod:`lockstep.apply.ignore`), notes whether kubectl's fields are to be taken
+over first (:mod:`lockstep.apply.takeover`), and, when an immutable field
+changes, whether it is to be deleted and created again
+(:mod:`lockstep.apply.recreate`). A recreated object is reported ``created``,
+like Flux does: the object in the cluster is a new one.
 
 Called by the Kustomization reconciler (and anything else that applies a set).
 """
@@ -17,17 +27,24 @@ from typing import TypeVar
 
 from lockstep.apply.changeset import Action, ApplyError, ChangeSet
 from lockstep.apply.diff import has_drifted
+from lockstep.apply.ignore import IgnoreRule, keep_ignored_fields
 from lockstep.apply.objects import (
     Owner,
+    is_force_enabled,
     is_if_not_present,
     is_reconcile_disabled,
     is_ssa_ignored,
+    is_ssa_merge,
 )
+from lockstep.apply.recreate import immutable_failure, is_immutable_error, replacement_failure
 from lockstep.apply.sort import split_into_stages
-from lockstep.apply.wait import wait_for_definitions
+from lockstep.apply.takeover import needs_take_over, take_over
+from lockstep.apply.wait import wait_for_definitions, wait_until_deleted
 from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
 
 T = TypeVar("T")
+
+CRD_KIND = "CustomResourceDefinition"
 
 # Reads and dry-runs of a stage go out together, but bounded, so a set of a
 # thousand objects does not hit the API server with a thousand requests at once.
@@ -39,15 +56,26 @@ class ApplyOptions:
     """How :func:`apply_all` applies a set.
 
     ``owner``: the Kustomization whose labels every object gets.
-    ``force``: take over fields other field managers own instead of failing on conflicts.
+    ``force``: take over fields other field managers own instead of failing on conflicts
+    (server-side apply's force; it never deletes anything).
     ``wait_timeout`` / ``wait_interval``: how long, and how often, to poll for a stage's
-    CRDs to be Established and Namespaces Active before the next stage.
+    CRDs to be Established and Namespaces Active before the next stage; the interval
+    also paces the wait for a recreated object's deletion.
+    ``recreate_immutable``: delete and create again an object whose change the API server
+    refuses because a field is immutable (Flux's ``spec.force``); an object annotated
+    ``kustomize.toolkit.fluxcd.io/force: enabled`` is recreated whatever this says.
+    ``recreate_timeout``: how long a deleted object may take to be gone (finalizers may
+    hold it) before the set fails instead of creating it again.
+    ``ignore_rules``: fields left as they are in the cluster (see :mod:`lockstep.apply.ignore`).
     """
 
     owner: Owner
     force: bool = True
     wait_timeout: float = 60.0
     wait_interval: float = 0.5
+    recreate_immutable: bool = False
+    recreate_timeout: float = 60.0
+    ignore_rules: tuple[IgnoreRule, ...] = ()
 
 
 def default_apply_options(owner: Owner) -> ApplyOptions:
@@ -56,10 +84,18 @@ def default_apply_options(owner: Owner) -> ApplyOptions:
 
 @dataclass(frozen=True)
 class _Planned:
-    """What a stage will do with one object, decided before anything is written."""
+    """What a stage will do with one object, decided before anything is written.
+
+    ``desired`` is the object as it will be applied (ignored fields taken from the
+    live one); ``take_over`` merges kubectl's field managers into lockstep's first;
+    ``replaces`` is the uid of a live object to delete first, because an immutable
+    field changes.
+    """
 
     desired: KubeObject
     action: Action
+    take_over: bool = False
+    replaces: str = ""
 
     @property
     def ref(self) -> ObjectRef:
@@ -71,8 +107,10 @@ async def apply_all(
 ) -> ChangeSet:
     """Apply ``objects`` stage by stage; raise :class:`ApplyError` naming the objects at fault."""
     changeset = ChangeSet()
-    for stage in split_into_stages(options.owner.label(obj) for obj in objects):
-        await _apply_stage(kube, stage, options, changeset)
+    stages = split_into_stages(options.owner.label(obj) for obj in objects)
+    for index, stage in enumerate(stages):
+        later = [obj for next_stage in stages[index + 1 :] for obj in next_stage]
+        await _apply_stage(kube, stage, later, options, changeset)
         not_ready = await wait_for_definitions(
             kube, stage, within=options.wait_timeout, interval=options.wait_interval
         )
@@ -82,20 +120,27 @@ async def apply_all(
 
 
 async def _apply_stage(
-    kube: KubeClient, stage: list[KubeObject], options: ApplyOptions, changeset: ChangeSet
+    kube: KubeClient,
+    stage: list[KubeObject],
+    later: list[KubeObject],
+    options: ApplyOptions,
+    changeset: ChangeSet,
 ) -> None:
     outcomes = await _bounded(_plan(kube, obj, options) for obj in stage)
     failures = [outcome for outcome in outcomes if isinstance(outcome, str)]
+    writes = any(
+        isinstance(o, _Planned) and o.action in (Action.CREATED, Action.CONFIGURED)
+        for o in outcomes
+    )
+    if writes and not failures:
+        # Before writing this stage, check the later stages as far as they can be
+        # checked yet, so that a revision they refuse leaves nothing written.
+        failures = await _preflight(kube, stage, later, options)
     if failures:
         raise ApplyError("; ".join(failures), changeset)
     for planned in (outcome for outcome in outcomes if isinstance(outcome, _Planned)):
         if planned.action in (Action.CREATED, Action.CONFIGURED):
-            try:
-                await kube.apply(planned.desired, force=options.force)
-            except KubeError as error:
-                raise ApplyError(
-                    f"{planned.ref} apply failed: {error.message}", changeset
-                ) from error
+            await _write(kube, planned, options, changeset)
         changeset.add(planned.ref, planned.action)
 
 
@@ -110,17 +155,106 @@ async def _plan(kube: KubeClient, desired: KubeObject, options: ApplyOptions) ->
         live = None
     except KubeError as error:
         return f"{ref} read failed: {error.message}"
-    if live is not None and (
-        is_reconcile_disabled(live) or is_ssa_ignored(live) or is_if_not_present(desired)
-    ):
-        return _Planned(desired, Action.SKIPPED)
-    try:
-        result = await kube.apply(desired, force=options.force, dry_run=True)
-    except KubeError as error:
-        return f"{ref} dry-run failed: {error.message}"
     if live is None:
+        try:
+            await kube.apply(desired, force=options.force, dry_run=True)
+        except KubeError as error:
+            return f"{ref} dry-run failed: {error.message}"
         return _Planned(desired, Action.CREATED)
-    return _Planned(desired, Action.CONFIGURED if has_drifted(result, live) else Action.UNCHANGED)
+    if is_reconcile_disabled(live) or is_ssa_ignored(live) or is_if_not_present(desired):
+        return _Planned(desired, Action.SKIPPED)
+    return await _plan_update(kube, desired, live, options)
+
+
+async def _plan_update(
+    kube: KubeClient, desired: KubeObject, live: KubeObject, options: ApplyOptions
+) -> _Planned | str:
+    ref = ObjectRef.of(desired)
+    applied = keep_ignored_fields(desired, live, options.ignore_rules)
+    try:
+        result = await kube.apply(applied, force=options.force, dry_run=True)
+    except KubeError as error:
+        if not is_immutable_error(error):
+            return f"{ref} dry-run failed: {error.message}"
+        if not (options.recreate_immutable or is_force_enabled(desired) or is_force_enabled(live)):
+            return immutable_failure(ref, error)
+        # The new object is created as declared: there is no live value left to keep.
+        if failure := await replacement_failure(kube, desired):
+            return failure
+        return _Planned(desired, Action.CREATED, replaces=str(live["metadata"]["uid"]))
+    merge = is_ssa_merge(desired) or is_ssa_merge(live)
+    taking_over = not merge and needs_take_over(live, kube.field_manager)
+    # A take-over is a write even when the dry-run shows no change: the dry-run ran
+    # while kubectl still co-owned the fields that the apply after it will remove.
+    drifted = taking_over or has_drifted(result, live)
+    action = Action.CONFIGURED if drifted else Action.UNCHANGED
+    return _Planned(applied, action, take_over=taking_over)
+
+
+async def _write(
+    kube: KubeClient, planned: _Planned, options: ApplyOptions, changeset: ChangeSet
+) -> None:
+    """Delete the object first or take over its fields when planned so, then apply it."""
+    ref = planned.ref
+    if planned.replaces:
+        try:
+            await kube.delete_instance(ref, planned.replaces)
+            still_there = await wait_until_deleted(
+                kube,
+                ref,
+                planned.replaces,
+                within=options.recreate_timeout,
+                interval=options.wait_interval,
+            )
+        except KubeError as error:
+            raise ApplyError(f"{ref} recreate failed: {error.message}", changeset) from error
+        if still_there:
+            raise ApplyError(f"{ref} recreate failed: {still_there}", changeset)
+    if planned.take_over:
+        try:
+            await take_over(kube, ref)
+        except KubeError as error:
+            message = f"{ref} take-over of kubectl's fields failed: {error.message}"
+            raise ApplyError(message, changeset) from error
+    try:
+        await kube.apply(planned.desired, force=options.force)
+    except KubeError as error:
+        raise ApplyError(f"{ref} apply failed: {error.message}", changeset) from error
+
+
+async def _preflight(
+    kube: KubeClient, stage: list[KubeObject], later: list[KubeObject], options: ApplyOptions
+) -> list[str]:
+    """Dry-run failures of ``later`` objects that no earlier write can cure.
+
+    Objects of kinds that a CRD of the set defines are left to their own stage
+    (the CRD may add or change their schema), and so are failures because a kind
+    or a namespace does not exist yet: an earlier stage is about to create it.
+    """
+    defined = {_defined_kind(obj) for obj in [*stage, *later] if obj.get("kind") == CRD_KIND}
+    checkable = [obj for obj in later if _group_kind(obj) not in defined]
+
+    async def check(obj: KubeObject) -> str:
+        try:
+            await kube.apply(obj, force=options.force, dry_run=True)
+        except NotFound:
+            return ""
+        except KubeError as error:
+            if is_immutable_error(error):
+                return ""
+            return f"{ObjectRef.of(obj)} dry-run failed: {error.message}"
+        return ""
+
+    return [failure for failure in await _bounded(check(obj) for obj in checkable) if failure]
+
+
+def _defined_kind(crd: KubeObject) -> tuple[str, str]:
+    spec = crd.get("spec") or {}
+    return str(spec.get("group", "")), str((spec.get("names") or {}).get("kind", ""))
+
+
+def _group_kind(obj: KubeObject) -> tuple[str, str]:
+    return str(obj.get("apiVersion", "")).rpartition("/")[0], str(obj.get("kind", ""))
 
 
 async def _bounded(calls: Iterable[Awaitable[T]]) -> list[T]:

@@ -3,7 +3,8 @@
 Every object lockstep applies carries the owner labels of the Kustomization that
 declared it; prune deletes only objects that still carry them. The annotations
 ``kustomize.toolkit.fluxcd.io/reconcile``, ``/ssa`` and ``/prune`` let a user
-opt single objects out of parts of the engine.
+opt single objects out of parts of the engine, and ``/force`` opts one in to
+being recreated when an immutable field changes.
 
 Called by :mod:`lockstep.apply.apply` and :mod:`lockstep.apply.prune`.
 """
@@ -23,10 +24,13 @@ OWNER_NAMESPACE_LABEL = f"{FLUX_PREFIX}/namespace"
 RECONCILE_ANNOTATION = f"{FLUX_PREFIX}/reconcile"
 SSA_ANNOTATION = f"{FLUX_PREFIX}/ssa"
 PRUNE_ANNOTATION = f"{FLUX_PREFIX}/prune"
+FORCE_ANNOTATION = f"{FLUX_PREFIX}/force"
 
 DISABLED = "disabled"
+ENABLED = "enabled"
 SSA_IGNORE = "Ignore"
 SSA_IF_NOT_PRESENT = "IfNotPresent"
+SSA_MERGE = "Merge"
 
 
 @dataclass(frozen=True)
@@ -68,8 +72,18 @@ def is_if_not_present(obj: Mapping[str, Any]) -> bool:
     return annotation(obj, SSA_ANNOTATION) == SSA_IF_NOT_PRESENT
 
 
+def is_ssa_merge(obj: Mapping[str, Any]) -> bool:
+    """Whether fields other tools set are kept, not taken over (:mod:`lockstep.apply.takeover`)."""
+    return annotation(obj, SSA_ANNOTATION) == SSA_MERGE
+
+
 def is_prune_disabled(obj: Mapping[str, Any]) -> bool:
     return annotation(obj, PRUNE_ANNOTATION) == DISABLED
+
+
+def is_force_enabled(obj: Mapping[str, Any]) -> bool:
+    """Whether the object is to be recreated when a change to an immutable field is refused."""
+    return annotation(obj, FORCE_ANNOTATION) == ENABLED
 
 
 def _metadata_map(obj: Mapping[str, Any], field: str) -> dict[str, str]:

@@ -1,9 +1,10 @@
-"""Waiting for definitions: CRDs Established (and served), Namespaces Active.
+"""Waiting for definitions (CRDs Established and served, Namespaces Active), and for deletions.
 
 Objects of the next stage cannot even be dry-run before the kinds and
 namespaces they need exist, so :func:`lockstep.apply.apply_all` waits here after
 each stage. Only these two kinds are waited for; the health of workloads is a
-separate verb.
+separate verb. An object recreated because an immutable field changed is waited
+for until it is really gone (finalizers may hold it) before it is created again.
 
 Called by :mod:`lockstep.apply.apply`.
 """
@@ -38,6 +39,31 @@ async def wait_for_definitions(
         ]
         if not waiting or time.monotonic() >= deadline:
             return waiting
+        await asyncio.sleep(interval)
+
+
+async def wait_until_deleted(
+    kube: KubeClient, ref: ObjectRef, uid: str, *, within: float, interval: float
+) -> str:
+    """Poll until the instance ``uid`` of ``ref`` is gone, at most ``within`` seconds.
+
+    Returns why it is still there when time is up (``still there 60s after it was
+    deleted, held by finalizers example.com/hold``); an empty string once it is
+    gone, or replaced by another instance.
+    """
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            live = await kube.get(ref)
+        except NotFound:
+            return ""
+        metadata = live.get("metadata") or {}
+        if metadata.get("uid") != uid:
+            return ""
+        if time.monotonic() >= deadline:
+            finalizers = ", ".join(metadata.get("finalizers") or [])
+            held = f", held by finalizers {finalizers}" if finalizers else ""
+            return f"still there {within:.0f}s after it was deleted{held}"
         await asyncio.sleep(interval)
 
 

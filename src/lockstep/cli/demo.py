@@ -36,7 +36,7 @@ KUSTOMIZATIONS: tuple[tuple[str, str, list[dict[str, str]]], ...] = (
     ("apps-staging", "./apps/staging", [{"name": "infrastructure"}]),
     ("apps-production", "./apps/production", [{"name": "infrastructure"}]),
 )
-INTERVAL = "15s"
+INTERVAL = "10m"
 
 
 def examples_folder() -> Path:
@@ -177,7 +177,7 @@ def _print_what_to_try(cluster: LocalCluster, work: WorkingCopy) -> None:
     console.print(
         "  git -c user.name=you -c user.email=you@example.com commit -qam 'new image' && git push -q"
     )
-    console.print(f"  # drift is reverted at the next interval ({INTERVAL})")
+    console.print("  # drift is reverted within about a second, without waiting for the interval")
     console.print("  kubectl -n demo-production scale deploy/web --replicas=5")
     console.print("  # a file removed from Git is pruned")
     console.print(

@@ -92,6 +92,13 @@ def run(
     log_json: Annotated[
         bool, typer.Option("--log-json", help="Log one JSON object per line.")
     ] = False,
+    no_cross_namespace_refs: Annotated[
+        bool,
+        typer.Option(
+            "--no-cross-namespace-refs",
+            help="Refuse Kustomizations whose source or dependencies are in another namespace.",
+        ),
+    ] = False,
 ) -> None:
     """Run the lockstep controllers until stopped (SIGTERM or Ctrl-C stop gracefully).
 
@@ -107,6 +114,7 @@ def run(
         concurrent=concurrent,
         storage_addr=storage_addr,
         max_artifact_bytes=max_artifact_size * 1024 * 1024,
+        no_cross_namespace_refs=no_cross_namespace_refs,
     )
     election = Election(leader_election_namespace) if leader_elect else None
     asyncio.run(_run(cli.kube_client(), options, metrics_addr, election))

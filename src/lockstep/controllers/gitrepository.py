@@ -146,7 +146,7 @@ class GitRepositoryReconciler(SourceReconciler[GitRepository, GitRepositoryStatu
             artifact = (
                 Artifact.model_validate(status["artifact"]) if status.get("artifact") else None
             )
-            if artifact is None or not self._store.local_path(artifact).is_file():
+            if artifact is None or not self._store.has(artifact):
                 state = "does not exist" if obj is None else "has no artifact yet"
                 raise IncludeUnavailable(
                     f"{KIND} {namespace}/{name}, included by {_name(repository)}, {state}; "
@@ -186,7 +186,7 @@ class GitRepositoryReconciler(SourceReconciler[GitRepository, GitRepositoryStatu
             == [i.artifact.digest for i in included]
             and status.source_verification_mode
             == (repository.spec.verify.mode if repository.spec.verify else None)
-            and self._store.local_path(current).is_file()
+            and self._store.has(current)
         )
 
     def _fetch_and_store(

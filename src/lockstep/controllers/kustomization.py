@@ -1,21 +1,29 @@
 """The Kustomization reconciler: a source artifact → rendered objects → applied, pruned, healthy.
 
-Outer shell: read the object from the informer's cache, honour ``suspend``, and
-write status only when it differs. Inner pipeline, each stage with its own
-failure reason as Flux reports them:
+Outer shell (:meth:`KustomizationReconciler.reconcile`): read the object from the
+informer's cache; on deletion run the ``deletionPolicy`` and release the
+finalizer; honour ``suspend``; make sure the finalizer is there; run the
+pipeline; write status only when it differs, with one history snapshot and an
+event for what changed or why it failed.
 
-1. artifact: the source named by ``spec.sourceRef`` and its current artifact,
-   downloaded and checked against its digest (``ArtifactFailed``);
-2. build: ``spec.path`` rendered with Kustomize and the spec's options, then
-   ``postBuild.substitute`` (``BuildFailed``);
-3. apply: staged server-side apply, dry-run first, only drifted objects written
-   (``ReconciliationFailed``);
-4. prune: with ``spec.prune``, objects of the previous inventory that are no
+Inner pipeline (:meth:`KustomizationReconciler._run`), each stage with the
+failure reason Flux reports:
+
+1. artifact: the source named by ``spec.sourceRef`` (same namespace only with
+   ``--no-cross-namespace-refs``) and its current artifact, downloaded and
+   checked against its digest (``ArtifactFailed``, ``AccessDenied``);
+2. dependencies: every ``dependsOn`` entry ready (``DependencyNotReady``);
+3. build: ``postBuild`` variables and decryption keys read from the cluster,
+   ``spec.path`` rendered with Kustomize, decrypted, substituted (``BuildFailed``);
+4. apply: staged server-side apply, dry-run first, only drifted objects
+   written, as ``spec.serviceAccountName`` when set (``ReconciliationFailed``);
+5. prune: with ``spec.prune``, objects of the previous inventory that are no
    longer rendered (``PruneFailed``); never when an earlier stage failed, and an
    empty render prunes nothing unless the object carries
    ``lockstep.io/allow-empty-prune: "true"``;
-5. health: with ``spec.wait``, every applied object until it is healthy, failed
-   or ``spec.timeout`` passes (``HealthCheckFailed``).
+6. health: with ``spec.wait`` every applied object, else ``spec.healthChecks``,
+   until healthy, failed or ``spec.timeout`` (``HealthCheckFailed``); a new
+   source artifact cancels the wait and the new revision is applied at once.
 
 Run by the controller manager; downloading, extracting and rendering run in a thread.
 """
@@ -23,11 +31,13 @@ Run by the controller manager; downloading, extracting and rendering run in a th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import tarfile
 import tempfile
-import time
 import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -35,14 +45,8 @@ from typing import Any, ClassVar
 from pydantic import ValidationError
 
 from lockstep.api.conditions import mark_failed, mark_ready, set_condition
-from lockstep.api.kustomize import (
-    InventoryEntry as InventoryEntryModel,
-)
-from lockstep.api.kustomize import (
-    Kustomization,
-    KustomizationStatus,
-    ResourceInventory,
-)
+from lockstep.api.kustomize import InventoryEntry as InventoryEntryModel
+from lockstep.api.kustomize import Kustomization, KustomizationStatus, ResourceInventory
 from lockstep.api.meta import (
     RECONCILE_REQUEST_ANNOTATION,
     Artifact,
@@ -54,16 +58,40 @@ from lockstep.apply import (
     Action,
     ApplyError,
     ChangeSet,
+    IgnoreRule,
     InventoryEntry,
     Owner,
+    Selector,
     apply_all,
     default_apply_options,
     default_prune_options,
+    ignored_pointers,
     prune,
     stale_entries,
 )
-from lockstep.health import HealthState, aggregate, evaluate
+from lockstep.controllers.drift import DriftWatcher
+from lockstep.controllers.kustomization_dependencies import (
+    DependencyNotReady,
+    check_dependencies,
+    kustomization_dependencies,
+)
+from lockstep.controllers.kustomization_health import (
+    HealthCheckFailed,
+    HealthWaitCancelled,
+    health_check_refs,
+    wait_healthy,
+)
+from lockstep.controllers.kustomization_history import objects_digest, record_snapshot
+from lockstep.controllers.kustomization_inputs import BuildInputs, InputUnavailable, build_inputs
+from lockstep.health import (
+    GroupKind,
+    HealthCheck,
+    HealthCheckExpr,
+    HealthCheckExprError,
+    compile_health_check_exprs,
+)
 from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
+from lockstep.kube.impersonation import service_account_user
 from lockstep.render.errors import RenderError
 from lockstep.render.kustomize import BuildOptions, Image, Patch, PatchTarget, build_kustomization
 from lockstep.render.substitute import substitute
@@ -75,17 +103,36 @@ from lockstep.sources.store import ArtifactStore
 KIND = "Kustomization"
 API_VERSION = "kustomize.toolkit.fluxcd.io/v1"
 SOURCE_API_VERSION = "source.toolkit.fluxcd.io/v1"
+FINALIZER = "finalizers.fluxcd.io"
 ALLOW_EMPTY_PRUNE = "lockstep.io/allow-empty-prune"
-HEALTH_POLL_SECONDS = 1.0
 DEPENDENCY_RETRY_SECONDS = 10.0
+HEALTHY_REASON = "Succeeded"
+TERMINATION_POLL_SECONDS = 2.0
 
 
 class StageFailed(Exception):
     """A stage of the pipeline failed, with the reason Flux reports for it."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, *, digest: str | None = None) -> None:
         super().__init__(message)
         self.reason = reason
+        self.digest = digest
+        """Digest of the built objects, when the build got that far (for the history)."""
+
+
+@dataclass(frozen=True)
+class KustomizationOptions:
+    """Settings of ``lockstep run`` that change how Kustomizations are reconciled."""
+
+    no_cross_namespace_refs: bool = False
+    """Refuse a ``sourceRef`` or ``dependsOn`` in another namespace (multi-tenant clusters)."""
+
+
+@dataclass(frozen=True)
+class _Applied:
+    revision: str
+    changeset: ChangeSet
+    digest: str
 
 
 class KustomizationReconciler:
@@ -95,22 +142,32 @@ class KustomizationReconciler:
     api_version: ClassVar[str] = API_VERSION
     name: ClassVar[str] = "kustomization"
 
-    def __init__(self, kube: KubeClient, store: ArtifactStore, cache: Any, scratch: Path) -> None:
+    def __init__(
+        self,
+        kube: KubeClient,
+        store: ArtifactStore,
+        cache: Any,
+        scratch: Path,
+        options: KustomizationOptions | None = None,
+        drift: DriftWatcher | None = None,
+    ) -> None:
         self._kube = kube
         self._events = EventRecorder(kube)
         self._store = store
         self._cache = cache
         self._scratch = scratch
+        self._options = options or KustomizationOptions()
+        self.drift = drift
+        self._impersonating: dict[str, KubeClient] = {}
+        self._new_artifact: dict[ObjectKey, asyncio.Event] = {}
 
     def dependents(self, key: ObjectKey) -> list[ObjectKey]:
         """The Kustomizations in the cache whose ``spec.dependsOn`` names the one at ``key``."""
         found = []
         for obj in self._cache.items():
-            metadata = obj.get("metadata") or {}
-            own_namespace = str(metadata.get("namespace"))
-            for dependency in (obj.get("spec") or {}).get("dependsOn") or []:
-                if (dependency.get("namespace") or own_namespace, dependency.get("name")) == key:
-                    found.append((own_namespace, str(metadata.get("name"))))
+            if key in kustomization_dependencies(obj):
+                metadata = obj.get("metadata") or {}
+                found.append((str(metadata.get("namespace")), str(metadata.get("name"))))
         return found
 
     def using_source(self, source_kind: str, key: ObjectKey) -> list[ObjectKey]:
@@ -129,6 +186,17 @@ class KustomizationReconciler:
                 found.append((str(metadata.get("namespace")), str(metadata.get("name"))))
         return found
 
+    def new_artifact(self, key: ObjectKey) -> None:
+        """The source of the Kustomization at ``key`` has a new artifact: stop waiting for
+        the health of the old one."""
+        waiting = self._new_artifact.get(key)
+        if waiting is not None:
+            waiting.set()
+
+    async def close(self) -> None:
+        for client in self._impersonating.values():
+            await client.close()
+
     async def reconcile(self, key: ObjectKey) -> Outcome:
         obj = self._cache.get(key)
         if obj is None:
@@ -145,59 +213,129 @@ class KustomizationReconciler:
                 f"{KIND} {key[0]}/{key[1]} is invalid at {where}: {problem['msg']}",
             )
             return TransientFailure()
-        spec = kustomization.spec
-        if spec.suspend:
+        if kustomization.metadata.deletion_timestamp is not None:
+            return await self._finalize(kustomization, obj)
+        if kustomization.spec.suspend:
             return Success()
+        await self._add_finalizer(obj)
+        return await self._reconcile(kustomization, obj, key)
+
+    async def _reconcile(
+        self, kustomization: Kustomization, obj: KubeObject, key: ObjectKey
+    ) -> Outcome:
+        spec = kustomization.spec
+        generation = kustomization.metadata.generation
         status = (
             kustomization.status.model_copy(deep=True)
             if kustomization.status
             else KustomizationStatus()
         )
-        status.observed_generation = kustomization.metadata.generation
+        status.observed_generation = generation
         requested = kustomization.metadata.annotations.get(RECONCILE_REQUEST_ANNOTATION)
         if requested:
             status.last_handled_reconcile_at = requested
-        generation = kustomization.metadata.generation
+        started = datetime.now(UTC)
+        self._new_artifact[key] = asyncio.Event()
         try:
-            revision, changeset = await self._run(kustomization, status)
-        except StageFailed as failure:
-            waiting = failure.reason == ConditionReason.DEPENDENCY_NOT_READY
-            status.conditions = mark_failed(
-                status.conditions,
-                failure.reason,
-                str(failure),
-                terminal=False,
-                generation=generation,
-                now=datetime.now(UTC),
-            )
+            applied = await self._run(kustomization, status)
+        except HealthWaitCancelled:
             await self._write_status(obj, status)
-            # A dependency that becomes ready enqueues this object itself; the requeue
-            # is the backstop, without growing backoff while it waits.
-            return (
-                Success(requeue_after=DEPENDENCY_RETRY_SECONDS) if waiting else TransientFailure()
-            )
-        status.last_applied_revision = revision
+            return Success(requeue_after=0)
+        except StageFailed as failure:
+            return await self._failed(kustomization, obj, status, failure, started)
+        finally:
+            self._new_artifact.pop(key, None)
+        status.last_applied_revision = applied.revision
         status.conditions = mark_ready(
             status.conditions,
-            f"Applied revision: {revision}",
+            f"Applied revision: {applied.revision}",
             generation=generation,
             now=datetime.now(UTC),
         )
+        status.history = record_snapshot(
+            status.history,
+            digest=applied.digest,
+            revision=applied.revision,
+            started=started,
+            finished=datetime.now(UTC),
+            outcome=ConditionReason.RECONCILIATION_SUCCEEDED,
+        )
         await self._write_status(obj, status)
-        changed = [entry for entry in changeset.entries if entry.action != Action.UNCHANGED]
+        changed = [entry for entry in applied.changeset.entries if entry.action != Action.UNCHANGED]
         if changed:
             summary = ", ".join(map(str, changed))
             await self._events.record(obj, "Normal", "ReconciliationSucceeded", summary)
         return Success(requeue_after=duration_seconds(spec.interval))
 
-    async def _run(
-        self, kustomization: Kustomization, status: KustomizationStatus
-    ) -> tuple[str, ChangeSet]:
-        """The pipeline; returns the applied revision and what changed."""
+    async def _failed(
+        self,
+        kustomization: Kustomization,
+        obj: KubeObject,
+        status: KustomizationStatus,
+        failure: StageFailed,
+        started: datetime,
+    ) -> Outcome:
+        previous_message = _ready_message(obj)
+        status.conditions = mark_failed(
+            status.conditions,
+            failure.reason,
+            str(failure),
+            terminal=False,
+            generation=kustomization.metadata.generation,
+            now=datetime.now(UTC),
+        )
+        if failure.digest is not None:
+            status.history = record_snapshot(
+                status.history,
+                digest=failure.digest,
+                revision=status.last_attempted_revision or "",
+                started=started,
+                finished=datetime.now(UTC),
+                outcome=failure.reason,
+            )
+        await self._write_status(obj, status)
+        if failure.reason == ConditionReason.DEPENDENCY_NOT_READY:
+            # A dependency that becomes ready enqueues this object itself; the requeue
+            # is the backstop, without growing backoff while it waits.
+            return Success(requeue_after=DEPENDENCY_RETRY_SECONDS)
+        if str(failure) != previous_message:
+            await self._events.record(obj, "Warning", failure.reason, str(failure))
+        spec = kustomization.spec
+        return TransientFailure(max_delay=duration_seconds(spec.retry_interval or spec.interval))
+
+    async def _run(self, kustomization: Kustomization, status: KustomizationStatus) -> _Applied:
+        """The pipeline; returns the applied revision, what changed and the objects' digest."""
         artifact = await self._source_artifact(kustomization)
         status.last_attempted_revision = artifact.revision
-        self._check_dependencies(kustomization, artifact)
-        objects = await asyncio.to_thread(self._build, kustomization, artifact)
+        overrides = _health_overrides(kustomization)
+        kube = await self._client_for(kustomization)
+        try:
+            await check_dependencies(kustomization, artifact, self._cache, kube, overrides)
+        except DependencyNotReady as error:
+            raise StageFailed(ConditionReason.DEPENDENCY_NOT_READY, str(error)) from error
+        try:
+            inputs = await build_inputs(self._kube, kustomization)
+        except InputUnavailable as error:
+            raise StageFailed(
+                ConditionReason.BUILD_FAILED, f"{_name(kustomization)}: {error}"
+            ) from error
+        objects = await asyncio.to_thread(self._build, kustomization, artifact, inputs)
+        digest = objects_digest(objects)
+        revision = artifact.revision or ""
+        changeset = await self._apply(kube, kustomization, objects, status, digest)
+        if kustomization.spec.wait or kustomization.spec.health_checks:
+            await self._check_health(kube, kustomization, objects, status, overrides, digest)
+        return _Applied(revision, changeset, digest)
+
+    async def _apply(
+        self,
+        kube: KubeClient,
+        kustomization: Kustomization,
+        objects: list[KubeObject],
+        status: KustomizationStatus,
+        digest: str,
+    ) -> ChangeSet:
+        """Apply, record the inventory, prune what is no longer declared."""
         owner = Owner(kustomization.metadata.name, kustomization.metadata.namespace or "")
         old = [
             InventoryEntry(entry.id, entry.version)
@@ -211,75 +349,146 @@ class KustomizationReconciler:
         ):
             raise StageFailed(
                 ConditionReason.BUILD_FAILED,
-                f"{_name(kustomization)}: the build of revision {artifact.revision} has no objects; "
+                f"{_name(kustomization)}: the build of revision {status.last_attempted_revision} has no objects; "
                 f'nothing was pruned. Annotate the Kustomization {ALLOW_EMPTY_PRUNE}: "true" to prune everything',
+                digest=digest,
             )
+        options = replace(
+            default_apply_options(owner),
+            recreate_immutable=kustomization.spec.force,
+            ignore_rules=ignore_rules(kustomization),
+        )
         try:
-            changeset = await apply_all(self._kube, objects, default_apply_options(owner))
+            changeset = await apply_all(kube, objects, options)
         except ApplyError as error:
             raise StageFailed(
-                ConditionReason.RECONCILIATION_FAILED, f"{_name(kustomization)}: {error}"
+                ConditionReason.RECONCILIATION_FAILED,
+                f"{_name(kustomization)}: {error}",
+                digest=digest,
             ) from error
         new = [InventoryEntry.of(ObjectRef.of(obj)) for obj in objects]
-        status.inventory = ResourceInventory(
-            entries=[InventoryEntryModel(id=e.id, v=e.version) for e in new]
-        )
+        if self.drift is not None:
+            self.drift.track(new)
+        status.inventory = ResourceInventory(entries=[_entry_model(e) for e in new])
         if kustomization.spec.prune:
-            pruned = await prune(self._kube, stale_entries(old, new), default_prune_options(owner))
+            stale = stale_entries(old, new)
+            if self.drift is not None:
+                self.drift.expect_deletion(stale)
+            pruned = await prune(kube, stale, default_prune_options(owner))
             if pruned.failures:
                 status.inventory.entries += [
-                    InventoryEntryModel(
-                        id=InventoryEntry.of(f.ref).id, v=InventoryEntry.of(f.ref).version
-                    )
-                    for f in pruned.failures
+                    _entry_model(InventoryEntry.of(f.ref)) for f in pruned.failures
                 ]
                 raise StageFailed(
                     ConditionReason.PRUNE_FAILED,
                     f"{_name(kustomization)}: prune failed: {pruned.failures[0]}",
+                    digest=digest,
                 )
             changeset.entries += pruned.entries
-        if kustomization.spec.wait:
-            await self._wait_healthy(kustomization, objects, status)
-        return artifact.revision or "", changeset
+        return changeset
 
-    def _check_dependencies(self, kustomization: Kustomization, artifact: Artifact) -> None:
-        """Every ``dependsOn`` entry must be Ready and, when it shares our source, have
-        applied the revision we are about to apply."""
-        own_namespace = kustomization.metadata.namespace or ""
-        for dependency in kustomization.spec.depends_on:
-            key = (dependency.namespace or own_namespace, dependency.name)
-            obj = self._cache.get(key)
-            shown = f"dependency '{key[0]}/{key[1]}'"
-            if obj is None:
-                raise StageFailed(ConditionReason.DEPENDENCY_NOT_READY, f"{shown} does not exist")
-            ready = next(
-                (
-                    c
-                    for c in (obj.get("status") or {}).get("conditions") or []
-                    if c.get("type") == "Ready"
-                ),
-                None,
+    async def _check_health(
+        self,
+        kube: KubeClient,
+        kustomization: Kustomization,
+        objects: list[KubeObject],
+        status: KustomizationStatus,
+        overrides: Mapping[GroupKind, HealthCheck],
+        digest: str,
+    ) -> None:
+        spec = kustomization.spec
+        generation = kustomization.metadata.generation
+        applied = [ObjectRef.of(obj) for obj in objects]
+        refs = applied if spec.wait else health_check_refs(kustomization, applied)
+        if isinstance(refs, str):
+            raise StageFailed(
+                ConditionReason.HEALTH_CHECK_FAILED,
+                f"{_name(kustomization)}: {refs}",
+                digest=digest,
             )
-            observed = (obj.get("status") or {}).get("observedGeneration")
-            if (
-                not ready
-                or ready.get("status") != "True"
-                or observed != obj["metadata"].get("generation")
-            ):
-                raise StageFailed(ConditionReason.DEPENDENCY_NOT_READY, f"{shown} is not ready")
-            same_source = _source_key(obj, key[0]) == _source_key(
-                kustomization.to_manifest(), own_namespace
+        key = (kustomization.metadata.namespace or "", kustomization.metadata.name)
+        try:
+            health = await wait_healthy(
+                kube,
+                refs,
+                overrides,
+                within=_timeout(kustomization),
+                new_artifact=self._new_artifact[key],
             )
-            applied = (obj.get("status") or {}).get("lastAppliedRevision")
-            if same_source and applied != artifact.revision:
-                raise StageFailed(
-                    ConditionReason.DEPENDENCY_NOT_READY,
-                    f"{shown} has not applied revision {artifact.revision} yet",
-                )
+        except HealthWaitCancelled:
+            status.conditions = set_condition(
+                status.conditions,
+                ConditionType.HEALTHY,
+                "Unknown",
+                ConditionReason.HEALTH_CHECK_CANCELED,
+                f"health checks of revision {status.last_attempted_revision} cancelled: the source has a new revision",
+                generation=generation,
+                now=datetime.now(UTC),
+            )
+            raise
+        except HealthCheckFailed as failure:
+            status.conditions = set_condition(
+                status.conditions,
+                ConditionType.HEALTHY,
+                "False",
+                ConditionReason.HEALTH_CHECK_FAILED,
+                failure.health.message,
+                generation=generation,
+                now=datetime.now(UTC),
+            )
+            raise StageFailed(
+                ConditionReason.HEALTH_CHECK_FAILED,
+                f"{_name(kustomization)}: {failure.health.message}",
+                digest=digest,
+            ) from failure
+        status.conditions = set_condition(
+            status.conditions,
+            ConditionType.HEALTHY,
+            "True",
+            HEALTHY_REASON,
+            health.message,
+            generation=generation,
+            now=datetime.now(UTC),
+        )
+
+    def _check_namespaces(self, kustomization: Kustomization) -> None:
+        """With ``--no-cross-namespace-refs``, the source and dependencies must be local."""
+        if not self._options.no_cross_namespace_refs:
+            return
+        own = kustomization.metadata.namespace or ""
+        spec = kustomization.spec
+        foreign = (
+            [f"sourceRef {spec.source_ref.kind} {spec.source_ref.namespace}/{spec.source_ref.name}"]
+            if spec.source_ref.namespace not in (None, own)
+            else []
+        )
+        foreign += [
+            f"dependsOn {d.namespace}/{d.name}"
+            for d in spec.depends_on
+            if d.namespace not in (None, own)
+        ]
+        if foreign:
+            raise StageFailed(
+                ConditionReason.ACCESS_DENIED,
+                f"{_name(kustomization)}: {foreign[0]} is in another namespace and cross-namespace "
+                "references are disabled on this engine; move it to the Kustomization's namespace",
+            )
+
+    async def _client_for(self, kustomization: Kustomization) -> KubeClient:
+        """lockstep's own client, or one acting as ``spec.serviceAccountName``."""
+        account = kustomization.spec.service_account_name
+        if not account:
+            return self._kube
+        user = service_account_user(kustomization.metadata.namespace or "", account)
+        client = self._impersonating.get(user)
+        if client is None:
+            client = self._impersonating[user] = self._kube.impersonating(user)
+        return client
 
     async def _source_artifact(self, kustomization: Kustomization) -> Artifact:
         ref = kustomization.spec.source_ref
         namespace = ref.namespace or kustomization.metadata.namespace or ""
+        self._check_namespaces(kustomization)
         try:
             source = await self._kube.get(
                 ObjectRef(SOURCE_API_VERSION, ref.kind, ref.name, namespace)
@@ -301,7 +510,9 @@ class KustomizationReconciler:
             )
         return Artifact.model_validate(artifact)
 
-    def _build(self, kustomization: Kustomization, artifact: Artifact) -> list[KubeObject]:
+    def _build(
+        self, kustomization: Kustomization, artifact: Artifact, inputs: BuildInputs
+    ) -> list[KubeObject]:
         spec = kustomization.spec
         with tempfile.TemporaryDirectory(prefix="build-", dir=self._scratch) as scratch:
             root = Path(scratch) / "artifact"
@@ -314,55 +525,76 @@ class KustomizationReconciler:
                 ) from error
             try:
                 objects = build_kustomization(
-                    root, spec.path or "./", _build_options(kustomization)
+                    root, spec.path or "./", _build_options(kustomization, inputs)
                 )
-                if spec.post_build is not None and spec.post_build.substitute:
-                    objects = substitute(objects, spec.post_build.substitute)
+                if inputs.variables is not None:
+                    objects = substitute(objects, inputs.variables)
             except RenderError as error:
                 raise StageFailed(
                     ConditionReason.BUILD_FAILED, f"{_name(kustomization)}: {error}"
                 ) from error
         return objects
 
-    async def _wait_healthy(
-        self, kustomization: Kustomization, objects: list[KubeObject], status: KustomizationStatus
-    ) -> None:
+    async def _finalize(self, kustomization: Kustomization, obj: KubeObject) -> Outcome:
+        """Run the ``deletionPolicy`` on the inventory, then release the finalizer.
+
+        MirrorPrune (the default) deletes the objects when ``spec.prune`` is set,
+        Delete always, WaitForTermination always and waits until they are gone,
+        Orphan never. A suspended Kustomization leaves its objects alone, as in Flux.
+        Deletes that fail keep the finalizer and are retried; WaitForTermination
+        keeps it until the objects are gone (their own finalizers done).
+        """
+        if FINALIZER not in kustomization.metadata.finalizers:
+            return Success()
         spec = kustomization.spec
-        timeout = (
-            duration_seconds(spec.timeout)
-            if spec.timeout
-            else max(duration_seconds(spec.interval) - 30, 30)
+        policy = spec.deletion_policy or "MirrorPrune"
+        delete = not spec.suspend and (
+            policy in ("Delete", "WaitForTermination") or (policy == "MirrorPrune" and spec.prune)
         )
-        deadline = time.monotonic() + timeout
-        refs = [ObjectRef.of(obj) for obj in objects]
-        while True:
-            results = [evaluate(await self._kube.get(ref)) for ref in refs]
-            health = aggregate(results)
-            if health.state == HealthState.CURRENT:
-                status.conditions = set_condition(
-                    status.conditions,
-                    ConditionType.HEALTHY,
-                    "True",
-                    "Succeeded",
-                    "all objects are healthy",
-                    generation=kustomization.metadata.generation,
-                    now=datetime.now(UTC),
+        inventory = kustomization.status.inventory if kustomization.status else None
+        entries = [
+            InventoryEntry(e.id, e.version) for e in (inventory.entries if inventory else [])
+        ]
+        if delete and entries:
+            kube = await self._client_for(kustomization)
+            owner = Owner(kustomization.metadata.name, kustomization.metadata.namespace or "")
+            if self.drift is not None:
+                self.drift.expect_deletion(entries)
+            pruned = await prune(kube, stale_entries(entries, []), default_prune_options(owner))
+            if pruned.failures:
+                await self._events.record(
+                    obj, "Warning", ConditionReason.PRUNE_FAILED, f"deletion: {pruned.failures[0]}"
                 )
-                return
-            if health.state == HealthState.FAILED or time.monotonic() > deadline:
-                status.conditions = set_condition(
-                    status.conditions,
-                    ConditionType.HEALTHY,
-                    "False",
-                    ConditionReason.HEALTH_CHECK_FAILED,
-                    health.message,
-                    generation=kustomization.metadata.generation,
-                    now=datetime.now(UTC),
-                )
-                raise StageFailed(
-                    ConditionReason.HEALTH_CHECK_FAILED, f"{_name(kustomization)}: {health.message}"
-                )
-            await asyncio.sleep(HEALTH_POLL_SECONDS)
+                return TransientFailure()
+            if policy == "WaitForTermination" and await _any_left(kube, entries):
+                # Checked again shortly, without holding a worker for the whole wait.
+                return Success(requeue_after=TERMINATION_POLL_SECONDS)
+        await self._remove_finalizer(obj)
+        return Success()
+
+    async def _add_finalizer(self, obj: KubeObject) -> None:
+        metadata = obj.get("metadata") or {}
+        if FINALIZER in (metadata.get("finalizers") or []):
+            return
+        ref = ObjectRef.of(obj)
+        await self._kube.json_patch(
+            ref,
+            [{"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER}]
+            if metadata.get("finalizers")
+            else [{"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]}],
+        )
+
+    async def _remove_finalizer(self, obj: KubeObject) -> None:
+        finalizers = list((obj.get("metadata") or {}).get("finalizers") or [])
+        index = finalizers.index(FINALIZER)
+        path = f"/metadata/finalizers/{index}"
+        # The test makes the patch fail instead of removing another finalizer when the
+        # list changed since it was read.
+        with contextlib.suppress(NotFound):
+            await self._kube.json_patch(
+                ObjectRef.of(obj),
+                [{"op": "test", "path": path, "value": FINALIZER}, {"op": "remove", "path": path}],
+            )
 
     async def _write_status(self, obj: KubeObject, status: KustomizationStatus) -> None:
         desired = status.model_dump(
@@ -372,7 +604,48 @@ class KustomizationReconciler:
             await self._kube.apply_status({**obj, "status": desired})
 
 
-def _build_options(kustomization: Kustomization) -> BuildOptions:
+def _health_overrides(kustomization: Kustomization) -> Mapping[GroupKind, HealthCheck]:
+    try:
+        return compile_health_check_exprs(
+            HealthCheckExpr(e.api_version, e.kind, e.current, e.in_progress or "", e.failed or "")
+            for e in kustomization.spec.health_check_exprs
+        )
+    except HealthCheckExprError as error:
+        raise StageFailed(
+            ConditionReason.HEALTH_CHECK_FAILED, f"{_name(kustomization)}: {error}"
+        ) from error
+
+
+async def _any_left(kube: KubeClient, entries: list[InventoryEntry]) -> bool:
+    """Whether any of the objects of ``entries`` still exists (terminating or not)."""
+    for entry in entries:
+        try:
+            await kube.get(entry.ref)
+        except NotFound:
+            continue
+        return True
+    return False
+
+
+def _timeout(kustomization: Kustomization) -> float:
+    spec = kustomization.spec
+    if spec.timeout:
+        return duration_seconds(spec.timeout)
+    return max(duration_seconds(spec.interval) - 30, 30)
+
+
+def _ready_message(obj: KubeObject) -> str | None:
+    for condition in (obj.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Ready":
+            return str(condition.get("message"))
+    return None
+
+
+def _entry_model(entry: InventoryEntry) -> InventoryEntryModel:
+    return InventoryEntryModel(id=entry.id, v=entry.version)
+
+
+def _build_options(kustomization: Kustomization, inputs: BuildInputs) -> BuildOptions:
     spec = kustomization.spec
     metadata = spec.common_metadata
     return BuildOptions(
@@ -390,6 +663,7 @@ def _build_options(kustomization: Kustomization) -> BuildOptions:
         components=tuple(spec.components),
         common_labels=dict(metadata.labels) if metadata else {},
         common_annotations=dict(metadata.annotations) if metadata else {},
+        decryption_keys=inputs.age_keys,
     )
 
 
@@ -408,10 +682,32 @@ def _download(artifact: Artifact, tarball: Path, root: Path) -> None:
         archive.extractall(root, filter="data")
 
 
-def _source_key(obj: KubeObject, namespace: str) -> tuple[str, str, str]:
-    ref = (obj.get("spec") or {}).get("sourceRef") or {}
-    return (str(ref.get("kind")), str(ref.get("namespace") or namespace), str(ref.get("name")))
-
-
 def _name(kustomization: Kustomization) -> str:
     return f"{KIND} {kustomization.metadata.namespace}/{kustomization.metadata.name}"
+
+
+def ignore_rules(kustomization: Kustomization) -> tuple[IgnoreRule, ...]:
+    """``spec.ignore`` as the apply engine's rules; a bad pointer or selector fails the apply."""
+    try:
+        return tuple(
+            IgnoreRule(
+                rule.paths,
+                Selector(**{k: v or "" for k, v in rule.target.model_dump(by_alias=False).items()})
+                if rule.target
+                else None,
+            )
+            for rule in kustomization.spec.ignore
+        )
+    except ValueError as error:
+        raise StageFailed(
+            ConditionReason.RECONCILIATION_FAILED, f"{_name(kustomization)}: spec.ignore: {error}"
+        ) from error
+
+
+def ignored_pointers_of(owner: KubeObject, obj: KubeObject) -> list[str]:
+    """The ``spec.ignore`` pointers of the Kustomization ``owner`` that apply to ``obj``."""
+    try:
+        rules = ignore_rules(Kustomization.model_validate(owner))
+    except (ValidationError, StageFailed):
+        return []
+    return ignored_pointers(obj, rules)

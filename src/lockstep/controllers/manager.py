@@ -26,8 +26,13 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from lockstep.api.meta import RECONCILE_REQUEST_ANNOTATION
+from lockstep.controllers.drift import DriftWatcher
 from lockstep.controllers.gitrepository import GitRepositoryReconciler
-from lockstep.controllers.kustomization import KustomizationReconciler
+from lockstep.controllers.kustomization import (
+    KustomizationOptions,
+    KustomizationReconciler,
+    ignored_pointers_of,
+)
 from lockstep.controllers.ocirepository import OCIRepositoryReconciler
 from lockstep.kube import KubeClient, KubeObject
 from lockstep.runtime.informer import Change, Informer, ObjectKey
@@ -62,6 +67,9 @@ class ManagerOptions:
 
     shutdown_grace_seconds: float = 30.0
     """How long in-flight reconciles may finish after a stop is requested."""
+
+    no_cross_namespace_refs: bool = False
+    """Refuse Kustomizations whose source or dependencies are in another namespace."""
 
 
 def needs_reconcile(change: Change) -> bool:
@@ -134,23 +142,29 @@ class Controller:
 
     def __init__(
         self,
+        informer: Informer,
+        reconciler: Reconciler,
+        metrics: ControllerMetrics,
+        queue: WorkQueue[ObjectKey] | None = None,
+    ) -> None:
+        self.informer = informer
+        self.reconciler = reconciler
+        self.queue: WorkQueue[ObjectKey] = queue if queue is not None else WorkQueue()
+        self._metrics = metrics
+        self.informer.subscribe(self._enqueue)
+
+    @classmethod
+    def of(
+        cls,
         reconciler_type: type[Reconciler],
         kube: KubeClient,
         store: ArtifactStore,
         scratch: Path,
         options: ManagerOptions,
         metrics: ControllerMetrics,
-    ) -> None:
-        self.informer = Informer(
-            kube,
-            reconciler_type.api_version,
-            reconciler_type.kind,
-            namespace=options.watch_namespace,
-        )
-        self.reconciler = reconciler_type(kube, store, self.informer, scratch)
-        self.queue: WorkQueue[ObjectKey] = WorkQueue()
-        self._metrics = metrics
-        self.informer.subscribe(self._enqueue)
+    ) -> Controller:
+        informer = _informer(kube, reconciler_type, options)
+        return cls(informer, reconciler_type(kube, store, informer, scratch), metrics)
 
     @property
     def name(self) -> str:
@@ -195,14 +209,23 @@ class ControllerManager:
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir()
         sources = [
-            Controller(kind, self._kube, store, scratch, options, self.metrics)
+            Controller.of(kind, self._kube, store, scratch, options, self.metrics)
             for kind in SOURCE_RECONCILERS
         ]
-        kustomizations = Controller(
-            KustomizationReconciler, self._kube, store, scratch, options, self.metrics
+        informer = _informer(self._kube, KustomizationReconciler, options)
+        queue: WorkQueue[ObjectKey] = WorkQueue()
+        drift = DriftWatcher(
+            self._kube, informer.get, ignored_pointers_of, partial(_repair_drift, queue)
         )
-        applier = kustomizations.reconciler
-        assert isinstance(applier, KustomizationReconciler)
+        applier = KustomizationReconciler(
+            self._kube,
+            store,
+            informer,
+            scratch,
+            KustomizationOptions(no_cross_namespace_refs=options.no_cross_namespace_refs),
+            drift,
+        )
+        kustomizations = Controller(informer, applier, self.metrics, queue)
         for source in sources:
             source.informer.subscribe(
                 partial(_follow_artifacts, source.reconciler.kind, applier, kustomizations.queue)
@@ -242,15 +265,30 @@ class ControllerManager:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await drift.stop()
+            await applier.close()
 
 
 def _follow_artifacts(
     kind: str, applier: KustomizationReconciler, queue: WorkQueue[ObjectKey], change: Change
 ) -> None:
-    """A source has a new artifact: the Kustomizations that use it apply it now."""
+    """A source has a new artifact: the Kustomizations that use it apply it now, even
+    those waiting for the health of the previous one."""
     if artifact_changed(change):
         for key in applier.using_source(kind, change.key):
+            applier.new_artifact(key)
             queue.add(key)
+
+
+def _repair_drift(queue: WorkQueue[ObjectKey], key: ObjectKey, what: str) -> None:
+    _log.info("Kustomization %s/%s: %s; reconciling", key[0], key[1], what)
+    queue.add(key)
+
+
+def _informer(kube: KubeClient, reconciler_type: type[Any], options: ManagerOptions) -> Informer:
+    return Informer(
+        kube, reconciler_type.api_version, reconciler_type.kind, namespace=options.watch_namespace
+    )
 
 
 async def _first(*waits: Awaitable[Any]) -> None:

@@ -94,7 +94,7 @@ class OCIRepositoryReconciler(SourceReconciler[OCIRepository, OCIRepositoryStatu
             current.revision == resolved.revision
             and status.observed_ignore == source.spec.ignore
             and status.observed_layer_selector == source.spec.layer_selector
-            and self._store.local_path(current).is_file()
+            and self._store.has(current)
         )
 
     async def _verify(

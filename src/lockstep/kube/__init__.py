@@ -5,7 +5,14 @@ objects as plain dictionaries exactly as the API server returns them, and sees
 failures as the small error hierarchy of :mod:`lockstep.kube.errors`.
 """
 
-from lockstep.kube.client import KubeClient, KubeObject, ObjectRef, WatchEvent
+from lockstep.kube.client import (
+    FIELD_MANAGER,
+    KubeClient,
+    KubeObject,
+    Labels,
+    ObjectRef,
+    WatchEvent,
+)
 from lockstep.kube.errors import (
     Conflict,
     Expired,
@@ -18,6 +25,7 @@ from lockstep.kube.errors import (
 )
 
 __all__ = [
+    "FIELD_MANAGER",
     "Conflict",
     "Expired",
     "Forbidden",
@@ -25,6 +33,7 @@ __all__ = [
     "KubeClient",
     "KubeError",
     "KubeObject",
+    "Labels",
     "NotFound",
     "ObjectRef",
     "ServerError",

@@ -24,6 +24,7 @@ import httpx2
 from lightkube import ApiError, AsyncClient, ConfigError, KubeConfig
 from lightkube.config.client_adapter import AsyncClient as http_client_for
 from lightkube.config.client_adapter import ConnectionParams
+from lightkube.core.selector import build_selector
 from lightkube.generic_resource import (
     GenericGlobalResource,
     GenericNamespacedResource,
@@ -38,9 +39,13 @@ from lockstep.kube.errors import (
     from_status,
     from_transport_error,
 )
+from lockstep.kube.impersonation import ImpersonatingTransport
 
 KubeObject = dict[str, Any]
 """A Kubernetes object as a JSON-like dictionary."""
+
+Labels = Mapping[str, str | None]
+"""A label selector: each key must have the value, or (``None``) merely be present."""
 
 FIELD_MANAGER = "lockstep"
 
@@ -115,12 +120,19 @@ def _collection_path(info: ResourceInfo, namespace: str | None) -> str:
 class KubeClient:
     """An async client for one cluster (one kubeconfig context)."""
 
-    def __init__(self, config: Any, *, field_manager: str = FIELD_MANAGER) -> None:
+    def __init__(
+        self, config: Any, *, field_manager: str = FIELD_MANAGER, impersonate: str | None = None
+    ) -> None:
         self._config = config
         self._server = str(config.cluster.server)
         self._field_manager = field_manager
-        self._api = AsyncClient(config=config, field_manager=field_manager)
-        self._http = http_client_for(config, ConnectionParams())
+        self.user = impersonate
+        transport = ImpersonatingTransport(config, impersonate) if impersonate else None
+        self._api = AsyncClient(config=config, field_manager=field_manager, transport=transport)
+        # lightkube annotates the field with the sync transport type, but its async
+        # client passes it to httpx's AsyncClient, which needs an async one.
+        params = ConnectionParams(transport=transport)  # type: ignore[arg-type]
+        self._http = http_client_for(config, params)
         self._discovered: dict[str, dict[str, ResourceInfo]] = {}
         self._classes: dict[ResourceInfo, type[Any]] = {}
 
@@ -138,6 +150,16 @@ class KubeClient:
     @property
     def server(self) -> str:
         return self._server
+
+    @property
+    def field_manager(self) -> str:
+        """The field manager every write of this client is recorded under."""
+        return self._field_manager
+
+    def impersonating(self, user: str) -> KubeClient:
+        """A new client for the same cluster whose requests are made as ``user``
+        (see :mod:`lockstep.kube.impersonation`); close it when done."""
+        return KubeClient(self._config, field_manager=self._field_manager, impersonate=user)
 
     async def close(self) -> None:
         await self._api.close()
@@ -243,7 +265,7 @@ class KubeClient:
         kind: str,
         *,
         namespace: str | None = None,
-        labels: Mapping[str, str] | None = None,
+        labels: Labels | None = None,
     ) -> list[KubeObject]:
         """List objects of one kind, in one namespace or (``None``) all of them."""
         items, _ = await self.list_with_version(
@@ -257,7 +279,7 @@ class KubeClient:
         kind: str,
         *,
         namespace: str | None = None,
-        labels: Mapping[str, str] | None = None,
+        labels: Labels | None = None,
     ) -> tuple[builtins.list[KubeObject], str]:
         """List objects and the collection's resourceVersion, the point a watch resumes from."""
         resource = await self._resource_class(api_version, kind)
@@ -283,7 +305,7 @@ class KubeClient:
         *,
         resource_version: str,
         namespace: str | None = None,
-        labels: Mapping[str, str] | None = None,
+        labels: Labels | None = None,
         timeout_seconds: int = 300,
     ) -> AsyncIterator[WatchEvent]:
         """Stream the changes after ``resource_version``, with bookmarks, until the server ends it.
@@ -299,7 +321,7 @@ class KubeClient:
             "timeoutSeconds": str(timeout_seconds),
         }
         if labels:
-            params["labelSelector"] = ",".join(f"{k}={v}" for k, v in labels.items())
+            params["labelSelector"] = build_selector(dict(labels))
         path = _collection_path(info, namespace if info.namespaced else None)
         timeout = httpx2.Timeout(10.0, read=timeout_seconds + 30.0)
         try:
@@ -317,6 +339,21 @@ class KubeClient:
         except httpx2.TransportError as error:
             raise from_transport_error(error, self._server) from error
 
+    async def json_patch(self, ref: ObjectRef, operations: builtins.list[KubeObject]) -> KubeObject:
+        """Apply RFC 6902 operations to one object; a failing ``test`` operation makes the
+        whole patch fail (:class:`Invalid`), which is how callers lock optimistically."""
+        resource = await self._resource_class(ref.api_version, ref.kind)
+        result = await self._call(
+            self._api.patch(
+                resource,
+                ref.name,
+                operations,
+                namespace=ref.namespace or None,
+                patch_type=PatchType.JSON,
+            )
+        )
+        return _plain(result)
+
     async def delete(self, ref: ObjectRef) -> None:
         """Delete one object (background propagation); a missing object is not an error."""
         resource = await self._resource_class(ref.api_version, ref.kind)
@@ -324,6 +361,44 @@ class KubeClient:
             await self._call(self._api.delete(resource, ref.name, namespace=ref.namespace or None))
         except NotFound:
             return
+
+    async def create_dry_run(self, obj: Mapping[str, Any]) -> KubeObject:
+        """Server-side dry-run of creating ``obj``: defaulting, validation and admission run,
+        nothing is stored. Raises :class:`Conflict` when the object already exists, which the
+        API server checks only after validation and admission have passed."""
+        ref = ObjectRef.of(obj)
+        resource = await self._resource_class(ref.api_version, ref.kind)
+        created = await self._call(self._api.create(resource(dict(obj)), dry_run=True))
+        return _plain(created)
+
+    async def delete_instance(self, ref: ObjectRef, uid: str) -> None:
+        """Delete the object ``ref`` only while it is the instance ``uid``; its dependents
+        are garbage-collected in the background.
+
+        Raises :class:`Conflict` when ``ref`` now names another instance (deleted and
+        created again since it was read); a missing object is not an error.
+        """
+        info = await self.resource_info(ref.api_version, ref.kind)
+        path = f"{_collection_path(info, ref.namespace or None)}/{ref.name}"
+        options = {
+            "apiVersion": "v1",
+            "kind": "DeleteOptions",
+            "preconditions": {"uid": uid},
+            "propagationPolicy": "Background",
+        }
+        try:
+            response = await self._http.request(
+                "DELETE",
+                path,
+                content=json.dumps(options),
+                headers={"Content-Type": "application/json"},
+            )
+        except httpx2.TransportError as error:
+            raise from_transport_error(error, self._server) from error
+        if response.status_code == 404:
+            return
+        if response.status_code >= 400:
+            raise from_status(response.json(), response.status_code)
 
     async def _resource_class(self, api_version: str, kind: str) -> type[Any]:
         info = await self.resource_info(api_version, kind)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from lockstep.kube import Expired, KubeClient, KubeError, KubeObject
+from lockstep.kube import Expired, KubeClient, KubeError, KubeObject, Labels
 from lockstep.runtime.queue import Backoff
 
 _log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class Informer:
         kind: str,
         *,
         namespace: str | None = None,
-        labels: Mapping[str, str] | None = None,
+        labels: Labels | None = None,
         backoff: Backoff | None = None,
         watch_timeout_seconds: int = 300,
     ) -> None:

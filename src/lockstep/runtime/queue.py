@@ -11,6 +11,7 @@ outcome                  next run of the key
 ``Success(after)``       after ``after`` seconds (``spec.interval``); failures forgotten
 ``Success()``            only when the key is added again; failures forgotten
 ``TransientFailure()``   after the key's exponential :class:`Backoff`
+``TransientFailure(m)``  after the backoff, but at most ``m`` seconds
 ``TerminalFailure()``    only when the key is added again; failures forgotten
 the worker raised        as ``TransientFailure()``, logged; the worker goes on
 =======================  ====================================================
@@ -68,6 +69,9 @@ class Success:
 @dataclass(frozen=True)
 class TransientFailure:
     """The run failed for a reason that may pass (API server down, source unreachable): retry with backoff."""
+
+    max_delay: float | None = None
+    """Retry at the latest after this many seconds (``spec.retryInterval``), however long the backoff."""
 
 
 @dataclass(frozen=True)
@@ -182,11 +186,13 @@ class WorkQueue(Generic[K]):
             scheduled[1].cancel()
         self._scheduled[key] = (when, self._clock.call_at(when, partial(self.add, key)))
 
-    def add_rate_limited(self, key: K) -> None:
-        """Count a failure of ``key`` and run it again after its :class:`Backoff` delay."""
+    def add_rate_limited(self, key: K, max_delay: float | None = None) -> None:
+        """Count a failure of ``key`` and run it again after its :class:`Backoff` delay
+        (or ``max_delay``, if that is sooner)."""
         failures = self._failures.get(key, 0) + 1
         self._failures[key] = failures
-        self.add_after(key, self._backoff.delay(failures, self._jitter_source()))
+        delay = self._backoff.delay(failures, self._jitter_source())
+        self.add_after(key, delay if max_delay is None else min(delay, max_delay))
 
     def forget(self, key: K) -> None:
         """Reset the failures of ``key``: its next backoff starts again at ``base_delay``."""
@@ -299,8 +305,8 @@ class WorkQueue(Generic[K]):
                 self.forget(key)
                 if requeue_after is not None:
                     self.add_after(key, requeue_after)
-            case TransientFailure():
-                self.add_rate_limited(key)
+            case TransientFailure(max_delay=max_delay):
+                self.add_rate_limited(key, max_delay)
             case TerminalFailure():
                 self.forget(key)
             case _:

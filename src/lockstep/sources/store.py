@@ -164,8 +164,18 @@ class ArtifactStore:
         return self._resolve(path).open("rb")
 
     def local_path(self, artifact: Artifact) -> Path:
-        """The file of a stored artifact, for consumers in the same process."""
+        """The file of a stored artifact, for consumers in the same process;
+        raises FileNotFoundError when it is not stored here."""
         return self._resolve(artifact.path)
+
+    def has(self, artifact: Artifact) -> bool:
+        """Whether ``artifact`` is stored here: a status written by an engine with
+        another storage folder (or before a disk was wiped) names one that is not."""
+        try:
+            self._resolve(artifact.path)
+        except FileNotFoundError:
+            return False
+        return True
 
     def _source_folder(self, kind: str, namespace: str, name: str) -> Path:
         for part in (kind, namespace, name):

@@ -21,7 +21,13 @@ async def timed_get(queue: WorkQueue[Key], clock: FakeClock) -> tuple[Key, float
 
 
 async def retry_delays(
-    queue: WorkQueue[Key], clock: FakeClock, key: Key, failures: int, *, longest: float
+    queue: WorkQueue[Key],
+    clock: FakeClock,
+    key: Key,
+    failures: int,
+    *,
+    longest: float,
+    max_delay: float | None = None,
 ) -> list[float]:
     """Fail ``key`` ``failures`` times in a row; how long each retry waited, in seconds."""
     queue.add(key)
@@ -29,7 +35,7 @@ async def retry_delays(
     delays = []
     for _ in range(failures):
         failed_at = clock.now()
-        queue.add_rate_limited(key)
+        queue.add_rate_limited(key, max_delay)
         queue.done(key)
         getter = asyncio.create_task(timed_get(queue, clock))
         await clock.advance(longest)
@@ -131,3 +137,12 @@ async def test_failures_are_counted_per_key(clock: FakeClock) -> None:
 
     assert await retry_delays(queue, clock, A, 4, longest=60.0) == [1.0, 2.0, 4.0, 8.0]
     assert await retry_delays(queue, clock, B, 1, longest=60.0) == [1.0]
+
+
+async def test_a_retry_interval_caps_the_backoff(clock: FakeClock) -> None:
+    backoff = Backoff(base_delay=1.0, max_delay=60.0, jitter=0.0)
+    queue: WorkQueue[Key] = WorkQueue(backoff=backoff, clock=clock, jitter_source=lambda: 0.5)
+
+    delays = await retry_delays(queue, clock, A, 5, longest=60.0, max_delay=5.0)
+
+    assert delays == [1.0, 2.0, 4.0, 5.0, 5.0]

@@ -179,3 +179,14 @@ def test_open_refuses_anything_but_a_stored_artifact(store: ArtifactStore, path:
 def test_names_cannot_leave_the_store(store: ArtifactStore, tmp_path: Path, name: str) -> None:
     with pytest.raises(ValueError, match="cannot name a folder"):
         store.store(KIND, NAMESPACE, name, "r1", source_tree(tmp_path / "tree", "x\n"))
+
+
+def test_an_artifact_of_another_store_is_not_here(store: ArtifactStore, tmp_path: Path) -> None:
+    elsewhere = ArtifactStore(tmp_path / "elsewhere", BASE_URL)
+    tree = source_tree(tmp_path / "tree", "replicas: 1\n")
+    foreign = elsewhere.store(KIND, NAMESPACE, NAME, "main@sha1:" + "b" * 40, tree).artifact
+
+    assert elsewhere.has(foreign)
+    assert not store.has(foreign)
+    with pytest.raises(FileNotFoundError):
+        store.local_path(foreign)

@@ -1,0 +1,232 @@
+"""Watch-driven drift repair: a manual change to a field lockstep applied wakes its
+Kustomization within about a second, instead of at the next interval.
+
+Every kind that appears in an inventory is watched (objects carrying the owner
+label only). Whether a change is drift is read from ``metadata.managedFields``:
+server-side apply records, per field manager, the exact fields each one set.
+When someone else writes a field that lockstep's manager owned (``kubectl
+scale``, ``kubectl edit``, another controller), the API server moves that field
+to them, so lockstep's set shrinks. That is the signal:
+
+- a field lockstep owned before the change and not after it → drift, and the
+  owning Kustomization is enqueued;
+- fields lockstep never set are not in its set, so an HPA that owns
+  ``replicas`` while Git omits it is never fought over;
+- lockstep's own writes change the timestamp of its managedFields entry, and a
+  change that carries a new timestamp is ignored: our writes do not retrigger us;
+- fields under a ``spec.ignore`` pointer of the owner are not drift;
+- a managed object deleted by someone else is drift too; deletions lockstep
+  makes itself (prune) are announced with :meth:`DriftWatcher.expect_deletion`.
+
+Hand-written because no library reads managedFields this way: the field sets
+(``fieldsV1``) are walked here, and a list item keyed ``k:{"name":"web"}`` is
+turned into its index in the object so it can be compared with JSON pointers.
+
+Started and fed by the controller manager; the Kustomization reconciler calls
+:meth:`DriftWatcher.track` with every inventory it writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from lockstep.apply import InventoryEntry
+from lockstep.apply.objects import OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL
+from lockstep.apply.pointer import parse_pointer
+from lockstep.kube import FIELD_MANAGER, KubeClient, KubeObject, ObjectRef
+from lockstep.runtime.informer import Change, Informer, ObjectKey
+
+_log = logging.getLogger(__name__)
+
+FieldPath = tuple[str, ...]
+"""One leaf of a managedFields set, as its ``fieldsV1`` keys (``f:spec``, ``k:{...}``, ``i:0``)."""
+
+
+def owned_fields(obj: Mapping[str, Any], manager: str = FIELD_MANAGER) -> set[FieldPath]:
+    """The leaves of ``manager``'s applied field set of ``obj`` (not of its subresources)."""
+    paths: set[FieldPath] = set()
+    for entry in _applied_entries(obj, manager):
+        _walk(entry.get("fieldsV1") or {}, (), paths)
+    return paths
+
+
+def applied_at(obj: Mapping[str, Any], manager: str = FIELD_MANAGER) -> str | None:
+    """When ``manager`` last changed ``obj`` by an apply, as the API server recorded it."""
+    return next((str(e.get("time")) for e in _applied_entries(obj, manager)), None)
+
+
+def _applied_entries(obj: Mapping[str, Any], manager: str) -> list[Mapping[str, Any]]:
+    return [
+        entry
+        for entry in (obj.get("metadata") or {}).get("managedFields") or []
+        if entry.get("manager") == manager
+        and entry.get("operation") == "Apply"
+        and not entry.get("subresource")
+    ]
+
+
+def _walk(fields: Mapping[str, Any], prefix: FieldPath, into: set[FieldPath]) -> None:
+    children = [key for key in fields if key != "."]
+    if not children:
+        into.add(prefix)
+    for key in children:
+        _walk(fields[key] or {}, (*prefix, key), into)
+
+
+def pointer_of(path: FieldPath, obj: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The JSON pointer segments of ``path`` in ``obj``; ``None`` when an item is not there."""
+    segments: list[str] = []
+    node: Any = obj
+    for key in path:
+        kind, _, value = key.partition(":")
+        if kind == "f" and isinstance(node, Mapping):
+            segments.append(value)
+            node = node.get(value)
+            continue
+        if not isinstance(node, list):
+            return None
+        index = _list_index(kind, value, node)
+        if index is None:
+            return None
+        segments.append(str(index))
+        node = node[index]
+    return tuple(segments)
+
+
+def _list_index(kind: str, value: str, items: Sequence[Any]) -> int | None:
+    if kind == "i":
+        return int(value)
+    wanted = json.loads(value)
+    for index, item in enumerate(items):
+        if kind == "v" and item == wanted:
+            return index
+        if (
+            kind == "k"
+            and isinstance(item, Mapping)
+            and all(item.get(name) == expected for name, expected in wanted.items())
+        ):
+            return index
+    return None
+
+
+def drifted_fields(
+    previous: Mapping[str, Any],
+    current: Mapping[str, Any],
+    ignored: Iterable[str] = (),
+    manager: str = FIELD_MANAGER,
+) -> list[str]:
+    """The JSON pointers of fields ``manager`` owned in ``previous`` and lost in ``current``.
+
+    Empty when ``manager`` itself wrote ``current`` (its apply time changed), and
+    for fields under one of the ``ignored`` pointers.
+    """
+    if applied_at(previous, manager) != applied_at(current, manager):
+        return []
+    prefixes = [parse_pointer(pointer) for pointer in ignored]
+    drifted = []
+    for path in sorted(owned_fields(previous, manager) - owned_fields(current, manager)):
+        segments = pointer_of(path, previous)
+        if segments is None:
+            continue
+        if any(segments[: len(prefix)] == prefix for prefix in prefixes):
+            continue
+        drifted.append("/" + "/".join(s.replace("~", "~0").replace("/", "~1") for s in segments))
+    return drifted
+
+
+def owner_of(obj: Mapping[str, Any]) -> ObjectKey | None:
+    """(namespace, name) of the Kustomization whose owner labels ``obj`` carries."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    name, namespace = labels.get(OWNER_NAME_LABEL), labels.get(OWNER_NAMESPACE_LABEL)
+    return (str(namespace), str(name)) if name and namespace else None
+
+
+Owners = Callable[[ObjectKey], KubeObject | None]
+"""Looks up a Kustomization (as cached) by key."""
+IgnoredPointers = Callable[[KubeObject, KubeObject], list[str]]
+"""The ``spec.ignore`` pointers of an owner (first argument) that apply to an object."""
+
+
+class DriftWatcher:
+    """Watches the kinds of all inventories and reports drift of managed objects."""
+
+    def __init__(
+        self,
+        kube: KubeClient,
+        owners: Owners,
+        ignored: IgnoredPointers,
+        on_drift: Callable[[ObjectKey, str], None],
+    ) -> None:
+        self._kube = kube
+        self._owners = owners
+        self._ignored = ignored
+        self._on_drift = on_drift
+        self._informers: dict[tuple[str, str], Informer] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._expected_deletions: set[str] = set()
+
+    def track(self, entries: Iterable[InventoryEntry]) -> None:
+        """Watch the kinds of ``entries`` (those not watched yet)."""
+        for entry in entries:
+            ref = entry.ref
+            kind = (ref.api_version, ref.kind)
+            if kind in self._informers:
+                continue
+            informer = Informer(
+                self._kube, ref.api_version, ref.kind, labels={OWNER_NAME_LABEL: None}
+            )
+            informer.subscribe(self._changed)
+            self._informers[kind] = informer
+            self._tasks.append(
+                asyncio.create_task(informer.run(), name=f"drift-{ref.api_version}-{ref.kind}")
+            )
+
+    def expect_deletion(self, entries: Iterable[InventoryEntry]) -> None:
+        """lockstep is about to delete these objects itself: their deletion is not drift."""
+        self._expected_deletions.update(entry.id for entry in entries)
+
+    @property
+    def watched_kinds(self) -> list[tuple[str, str]]:
+        return sorted(self._informers)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _changed(self, change: Change) -> None:
+        if change.type == "ADDED":
+            return
+        owner_key = owner_of(change.object)
+        if owner_key is None:
+            return
+        entry_id = InventoryEntry.of(ObjectRef.of(change.object)).id
+        if change.type == "DELETED" and entry_id in self._expected_deletions:
+            self._expected_deletions.discard(entry_id)
+            return
+        owner = self._owners(owner_key)
+        if owner is None or not _in_inventory(owner, entry_id):
+            return
+        if change.type == "DELETED":
+            self._on_drift(owner_key, f"{ObjectRef.of(change.object)} was deleted")
+            return
+        if change.previous is None:
+            return
+        drifted = drifted_fields(
+            change.previous, change.object, self._ignored(owner, change.object)
+        )
+        if drifted:
+            self._on_drift(
+                owner_key, f"{ObjectRef.of(change.object)} drifted at {', '.join(drifted)}"
+            )
+
+
+def _in_inventory(owner: Mapping[str, Any], entry_id: str) -> bool:
+    entries = ((owner.get("status") or {}).get("inventory") or {}).get("entries") or []
+    return any(entry.get("id") == entry_id for entry in entries)

@@ -1,0 +1,112 @@
+"""What a Kustomization's build needs from the cluster besides its source: postBuild
+variables and decryption keys.
+
+- ``postBuild.substituteFrom``: the data of each ConfigMap / Secret (Secret values
+  base64-decoded), later objects winning over earlier ones, then
+  ``postBuild.substitute`` winning over all; a missing object fails the build
+  unless the reference is ``optional``.
+- ``decryption.secretRef``: the age private keys of the Secret's ``*.agekey``
+  entries, handed to the renderer and never written anywhere.
+
+Objects are read with lockstep's own client, as Flux reads them with its own,
+in the Kustomization's namespace. Called by the Kustomization reconciler.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+
+from lockstep.api.kustomize import Kustomization
+from lockstep.api.meta import ConditionReason
+from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
+
+AGE_KEY_SUFFIX = ".agekey"
+SUBSTITUTE_FROM = "postBuild.substituteFrom"
+
+
+class InputUnavailable(Exception):
+    """A ConfigMap or Secret the build needs cannot be read; the message says which and why."""
+
+    reason = ConditionReason.BUILD_FAILED
+
+
+@dataclass(frozen=True)
+class BuildInputs:
+    """Variables to substitute (``None``: postBuild substitution is off) and age keys."""
+
+    variables: dict[str, str] | None = None
+    age_keys: tuple[str, ...] = field(default=())
+
+
+async def build_inputs(kube: KubeClient, kustomization: Kustomization) -> BuildInputs:
+    """Read the variables and keys ``kustomization`` asks for; raises :class:`InputUnavailable`."""
+    return BuildInputs(
+        variables=await _variables(kube, kustomization),
+        age_keys=await _age_keys(kube, kustomization),
+    )
+
+
+async def _variables(kube: KubeClient, kustomization: Kustomization) -> dict[str, str] | None:
+    post_build = kustomization.spec.post_build
+    if post_build is None or not (post_build.substitute or post_build.substitute_from):
+        return None
+    namespace = kustomization.metadata.namespace or ""
+    variables: dict[str, str] = {}
+    for reference in post_build.substitute_from:
+        ref = ObjectRef("v1", reference.kind, reference.name, namespace)
+        obj = await _read(kube, ref, optional=reference.optional, purpose=SUBSTITUTE_FROM)
+        if obj is not None:
+            variables.update(_data(obj, ref))
+    variables.update(post_build.substitute)
+    return variables
+
+
+async def _age_keys(kube: KubeClient, kustomization: Kustomization) -> tuple[str, ...]:
+    decryption = kustomization.spec.decryption
+    if decryption is None or decryption.secret_ref is None:
+        return ()
+    ref = ObjectRef(
+        "v1", "Secret", decryption.secret_ref.name, kustomization.metadata.namespace or ""
+    )
+    secret = await _read(kube, ref, optional=False, purpose="decryption.secretRef")
+    assert secret is not None
+    keys = tuple(
+        value for name, value in sorted(_data(secret, ref).items()) if name.endswith(AGE_KEY_SUFFIX)
+    )
+    if not keys:
+        raise InputUnavailable(
+            f"{ref} (decryption.secretRef) has no entry ending in {AGE_KEY_SUFFIX}; "
+            "add the age private key as e.g. identity.agekey"
+        )
+    return keys
+
+
+async def _read(
+    kube: KubeClient, ref: ObjectRef, *, optional: bool, purpose: str
+) -> KubeObject | None:
+    try:
+        return await kube.get(ref)
+    except NotFound as error:
+        if optional:
+            return None
+        hint = " or mark the reference optional" if purpose == SUBSTITUTE_FROM else ""
+        raise InputUnavailable(f"{ref} ({purpose}) does not exist; create it{hint}") from error
+    except KubeError as error:
+        raise InputUnavailable(f"{ref} ({purpose}) cannot be read: {error.message}") from error
+
+
+def _data(obj: KubeObject, ref: ObjectRef) -> dict[str, str]:
+    """The string data of a ConfigMap, or the decoded data of a Secret."""
+    if ref.kind == "ConfigMap":
+        return {str(key): str(value) for key, value in (obj.get("data") or {}).items()}
+    decoded = {}
+    for key, value in (obj.get("data") or {}).items():
+        try:
+            decoded[str(key)] = base64.b64decode(str(value), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError) as error:
+            raise InputUnavailable(
+                f"{ref}: entry {key} is not base64-encoded UTF-8 text"
+            ) from error
+    return decoded

@@ -1,0 +1,74 @@
+"""Drift-ignore rules: a field scaled by hand stays as it is, with ownership kept."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lockstep.apply import (
+    Action,
+    IgnoreRule,
+    Owner,
+    Selector,
+    apply_all,
+    default_apply_options,
+)
+from lockstep.kube import KubeClient, KubeObject, ObjectRef
+
+pytestmark = pytest.mark.integration
+
+OWNER = Owner("apps", "flux-system")
+KUBECTL = Path(sys.executable).parent / "kubectl"
+
+
+async def _kubectl(kubeconfig: Path, *args: str) -> None:
+    command = [str(KUBECTL), "--kubeconfig", str(kubeconfig), *args]
+    done = await asyncio.to_thread(
+        subprocess.run, command, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr}"
+
+
+def _deployment(namespace: str) -> KubeObject:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": namespace},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx"}]},
+            },
+        },
+    }
+
+
+async def test_replicas_scaled_by_hand_are_left_alone_under_an_ignore_rule(
+    kube: KubeClient, kubeconfig: Path, namespace: str
+) -> None:
+    rule = IgnoreRule(["/spec/replicas"], Selector(kind="Deployment", name="web"))
+    options = dataclasses.replace(default_apply_options(OWNER), ignore_rules=(rule,))
+    deployment = _deployment(namespace)
+    ref = ObjectRef.of(deployment)
+
+    created = await apply_all(kube, [deployment], options)
+    assert [entry.action for entry in created.entries] == [Action.CREATED]
+    assert (await kube.get(ref))["spec"]["replicas"] == 2
+
+    await _kubectl(kubeconfig, "-n", namespace, "scale", "deployment/web", "--replicas=5")
+
+    again = await apply_all(kube, [deployment], options)
+
+    assert [entry.action for entry in again.entries] == [Action.UNCHANGED]
+    assert (await kube.get(ref))["spec"]["replicas"] == 5
+
+    reverted = await apply_all(kube, [deployment], default_apply_options(OWNER))
+    assert [entry.action for entry in reverted.entries] == [Action.CONFIGURED]
+    assert (await kube.get(ref))["spec"]["replicas"] == 2

@@ -1,0 +1,84 @@
+"""serviceAccountName: objects are applied with the rights of that account only."""
+
+from __future__ import annotations
+
+import pytest
+
+from ground.engine import Engine
+from ground.gitops import Scenario, config_map
+from lockstep.kube import ObjectRef
+
+pytestmark = pytest.mark.integration
+
+
+async def _account(scenario: Scenario, name: str, resources: list[str]) -> None:
+    namespace = scenario.namespace
+    await scenario.kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": name, "namespace": namespace},
+        }
+    )
+    await scenario.kube.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": name, "namespace": namespace},
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": resources,
+                    "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+                }
+            ],
+        }
+    )
+    await scenario.kube.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": name, "namespace": namespace},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+        }
+    )
+
+
+SERVICE_ACCOUNT_OBJECT = """\
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: robot
+"""
+
+
+async def test_an_account_with_rights_applies(engine: Engine, scenario: Scenario) -> None:
+    await _account(scenario, "deployer", ["configmaps"])
+    scenario.commit({"apps/settings.yaml": config_map("settings", colour="blue")})
+    await scenario.source()
+    await scenario.kustomization("apps", "./apps", serviceAccountName="deployer")
+    await scenario.ready("apps")
+    live = await scenario.kube.get(ObjectRef("v1", "ConfigMap", "settings", scenario.namespace))
+    assert live["data"] == {"colour": "blue"}
+
+
+async def test_an_account_without_rights_applies_nothing(
+    engine: Engine, scenario: Scenario
+) -> None:
+    await _account(scenario, "limited", ["configmaps"])
+    scenario.commit(
+        {
+            "apps/settings.yaml": config_map("settings", colour="blue"),
+            "apps/robot.yaml": SERVICE_ACCOUNT_OBJECT,
+        }
+    )
+    await scenario.source()
+    await scenario.kustomization("apps", "./apps", serviceAccountName="limited")
+    failed = await scenario.failed("apps", "forbidden")
+    message = failed["status"]["conditions"][0]["message"]
+    assert f"ServiceAccount/{scenario.namespace}/robot" in message
+    assert f"system:serviceaccount:{scenario.namespace}:limited" in message
+    assert await scenario.gone(ObjectRef("v1", "ConfigMap", "settings", scenario.namespace)), (
+        "nothing is applied"
+    )
