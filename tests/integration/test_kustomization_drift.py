@@ -75,7 +75,8 @@ async def test_fields_git_does_not_set_are_not_fought_over(
     before = await _reconciles(scenario)
 
     await scenario.kubectl("scale", "deploy/web", "--replicas=4")
-    await scenario.kubectl("label", "deploy/web", "team=payments")
+    # Another tool's label (kubectl's own managers are taken over, as Flux does).
+    await scenario.kubectl("label", "--field-manager=team-tool", "deploy/web", "team=payments")
     await asyncio.sleep(3)
     live = await scenario.kube.get(web)
     assert live["spec"]["replicas"] == 4
@@ -83,6 +84,18 @@ async def test_fields_git_does_not_set_are_not_fought_over(
     assert await _reconciles(scenario) == before, (
         "changes to fields lockstep does not own must not trigger it"
     )
+
+    await scenario.kubectl(
+        "annotate", "kustomization/apps", "--overwrite", "reconcile.fluxcd.io/requestedAt=full"
+    )
+    await eventually(
+        lambda: scenario.kube.get(scenario.ref("apps")),
+        lambda o: o["status"].get("lastHandledReconcileAt") == "full",
+        what="the requested reconcile",
+    )
+    live = await scenario.kube.get(web)
+    assert live["spec"]["replicas"] == 4, "a full reconcile leaves them too"
+    assert live["metadata"]["labels"]["team"] == "payments"
 
 
 async def test_ignore_rules_exclude_fields_from_drift_repair(

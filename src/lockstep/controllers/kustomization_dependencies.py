@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import ValidationError
+
 from lockstep.api.kustomize import DependencyReference, Kustomization
 from lockstep.api.meta import Artifact
 from lockstep.controllers.kustomization_health import resolve
@@ -43,7 +45,11 @@ def kustomization_dependencies(obj: Mapping[str, Any]) -> list[ObjectKey]:
     own_namespace = str((obj.get("metadata") or {}).get("namespace") or "")
     found = []
     for raw in (obj.get("spec") or {}).get("dependsOn") or []:
-        dependency = DependencyReference.model_validate(raw)
+        try:
+            dependency = DependencyReference.model_validate(raw)
+        except ValidationError:
+            # Reported when that Kustomization is reconciled; watch handlers must not raise.
+            continue
         if is_kustomization(dependency):
             found.append((dependency.namespace or own_namespace, dependency.name))
     return found

@@ -5,7 +5,10 @@ keys of objects that need work into a :class:`~lockstep.runtime.queue.WorkQueue`
 (a new object, a spec change — ``metadata.generation`` — or a new
 ``reconcile.fluxcd.io/requestedAt``; never lockstep's own status writes), and
 runs workers that call the reconciler, recording metrics and readiness that
-``lockstep run`` serves over HTTP (:mod:`lockstep.web.server`). On stop it lets in-flight reconciles finish
+``lockstep run`` serves over HTTP (:mod:`lockstep.web.server`). Kustomizations are
+also enqueued when their source has a new artifact and, through the
+:class:`~lockstep.controllers.drift.DriftWatcher`, when someone changes an object
+they applied. On stop it lets in-flight reconciles finish
 within the grace period, then cancels what is left: status and artifacts are
 written atomically, so a cancelled reconcile leaves nothing half-written.
 

