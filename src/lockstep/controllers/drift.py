@@ -115,28 +115,34 @@ def _list_index(kind: str, value: str, items: Sequence[Any]) -> int | None:
 
 
 def drifted_fields(
-    previous: Mapping[str, Any],
-    current: Mapping[str, Any],
-    ignored: Iterable[str] = (),
-    manager: str = FIELD_MANAGER,
+    previous: Mapping[str, Any], current: Mapping[str, Any], manager: str = FIELD_MANAGER
 ) -> list[str]:
     """The JSON pointers of fields ``manager`` owned in ``previous`` and lost in ``current``.
 
-    Empty when ``manager`` itself wrote ``current`` (its apply time changed), and
-    for fields under one of the ``ignored`` pointers.
+    Empty when ``manager``'s entry is unchanged (the common case: a status update),
+    and when ``manager`` itself wrote ``current`` (its apply time changed).
     """
-    if applied_at(previous, manager) != applied_at(current, manager):
+    before, after = _applied_entries(previous, manager), _applied_entries(current, manager)
+    if before == after or applied_at(previous, manager) != applied_at(current, manager):
         return []
-    prefixes = [parse_pointer(pointer) for pointer in ignored]
     drifted = []
     for path in sorted(owned_fields(previous, manager) - owned_fields(current, manager)):
         segments = pointer_of(path, previous)
-        if segments is None:
-            continue
-        if any(segments[: len(prefix)] == prefix for prefix in prefixes):
-            continue
-        drifted.append("/" + "/".join(s.replace("~", "~0").replace("/", "~1") for s in segments))
+        if segments is not None:
+            drifted.append(
+                "/" + "/".join(s.replace("~", "~0").replace("/", "~1") for s in segments)
+            )
     return drifted
+
+
+def not_ignored(pointers: Iterable[str], ignored: Iterable[str]) -> list[str]:
+    """``pointers`` except those at or under one of the ``ignored`` pointers."""
+    prefixes = [parse_pointer(pointer) for pointer in ignored]
+    return [
+        pointer
+        for pointer in pointers
+        if not any(parse_pointer(pointer)[: len(prefix)] == prefix for prefix in prefixes)
+    ]
 
 
 def owner_of(obj: Mapping[str, Any]) -> ObjectKey | None:
@@ -218,9 +224,10 @@ class DriftWatcher:
             return
         if change.previous is None:
             return
-        drifted = drifted_fields(
-            change.previous, change.object, self._ignored(owner, change.object)
-        )
+        drifted = drifted_fields(change.previous, change.object)
+        if drifted:
+            # Read only now: most changes (status updates) are no drift at all.
+            drifted = not_ignored(drifted, self._ignored(owner, change.object))
         if drifted:
             self._on_drift(
                 owner_key, f"{ObjectRef.of(change.object)} drifted at {', '.join(drifted)}"
