@@ -64,9 +64,12 @@ def crd_manifests() -> list[dict[str, Any]]:
 
 def crds_yaml() -> str:
     """All CRDs as one multi-document YAML stream, byte-identical across runs."""
-    return yaml.dump_all(
-        crd_manifests(), Dumper=_NoAliasDumper, sort_keys=True, explicit_start=True
-    )
+    return manifests_yaml(crd_manifests())
+
+
+def manifests_yaml(manifests: list[dict[str, Any]]) -> str:
+    """Manifests as one multi-document YAML stream, without anchors, byte-identical across runs."""
+    return yaml.dump_all(manifests, Dumper=_NoAliasDumper, sort_keys=True, explicit_start=True)
 
 
 def crd_manifest(info: KindInfo) -> dict[str, Any]:

@@ -15,11 +15,13 @@ error_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class UserError(Exception):
-    """Something the user can fix: printed as one line plus an optional hint."""
+    """Something the user can fix: printed as one line plus an optional hint; the
+    process exits with ``code``."""
 
-    def __init__(self, message: str, *, hint: str = "") -> None:
+    def __init__(self, message: str, *, hint: str = "", code: int = 1) -> None:
         super().__init__(message)
         self.hint = hint
+        self.code = code
 
 
 @dataclass(frozen=True)

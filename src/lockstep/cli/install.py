@@ -1,8 +1,9 @@
-"""``lockstep install``: put lockstep's custom resource definitions on a cluster.
+"""``lockstep install``: put lockstep on a cluster.
 
 The CRDs come from :func:`lockstep.api.crds.crd_manifests`, generated from the
-typed models; they are server-side applied with lockstep's field manager, then
-the command waits until the API server reports each one Established.
+typed models, and the engine's manifests from :mod:`lockstep.cli.components`;
+they are server-side applied with lockstep's field manager, the CRDs first, and
+the command waits until the API server reports each CRD Established.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Annotated, Any
 
 import typer
 
-from lockstep.api.crds import crd_manifests, crds_yaml
+from lockstep.api.crds import crd_manifests, manifests_yaml
+from lockstep.cli.components import DEFAULT_IMAGE, DEFAULT_NAMESPACE, all_manifests
 from lockstep.cli.context import UserError, console, state
 from lockstep.kube import KubeClient, ObjectRef
 
@@ -23,36 +25,51 @@ ESTABLISHED_TIMEOUT_SECONDS = 60.0
 def install(
     ctx: typer.Context,
     crds: Annotated[
-        bool, typer.Option("--crds", help="Install the custom resource definitions.")
+        bool, typer.Option("--crds", help="Install only the custom resource definitions.")
     ] = False,
+    namespace: Annotated[
+        str, typer.Option("--namespace", "-n", help="Namespace of the engine.")
+    ] = DEFAULT_NAMESPACE,
+    image: Annotated[str, typer.Option(help="Container image of the engine.")] = DEFAULT_IMAGE,
     export: Annotated[
         bool, typer.Option("--export", help="Print the manifests as YAML instead of applying them.")
     ] = False,
 ) -> None:
-    """Install lockstep's CRDs (Flux-compatible APIs) on the current cluster.
+    """Install lockstep on the current cluster: the CRDs (Flux-compatible APIs), a
+    namespace, RBAC and the engine's Deployment.
 
     Examples:
 
+      lockstep install
+
       lockstep install --crds
 
-      lockstep install --crds --export > crds.yaml
+      lockstep install --image registry.example.com/lockstep:1.0 --export > lockstep.yaml
     """
-    if not crds:
-        raise UserError(
-            "lockstep install currently installs only the CRDs",
-            hint="run lockstep install --crds",
-        )
+    manifests = crd_manifests() if crds else all_manifests(namespace, image)
     if export:
-        typer.echo(crds_yaml(), nl=False)
+        typer.echo(manifests_yaml(manifests), nl=False)
         return
-    manifests = crd_manifests()
     asyncio.run(_install(state(ctx).kube_client(), manifests))
-    console.print(f"[green]✓[/] {len(manifests)} CRDs installed and established")
+    if crds:
+        console.print(f"[green]✓[/] {len(manifests)} CRDs installed and established")
+    else:
+        console.print(f"[green]✓[/] lockstep installed in namespace {namespace}")
 
 
 async def _install(kube: KubeClient, manifests: list[dict[str, Any]]) -> None:
     async with kube:
-        await apply_crds(kube, manifests)
+        await apply_manifests(kube, manifests)
+
+
+async def apply_manifests(kube: KubeClient, manifests: list[dict[str, Any]]) -> None:
+    """The CRDs first (waiting until they are Established), then everything else."""
+    crds = [m for m in manifests if m["kind"] == "CustomResourceDefinition"]
+    await apply_crds(kube, crds)
+    for manifest in manifests:
+        if manifest["kind"] != "CustomResourceDefinition":
+            await kube.apply(manifest)
+            console.print(f"[dim]•[/] {manifest['kind']} {manifest['metadata']['name']} applied")
 
 
 async def apply_crds(kube: KubeClient, manifests: list[dict[str, Any]]) -> None:

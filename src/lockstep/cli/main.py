@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from lockstep import __version__
-from lockstep.cli import dev, install
+from lockstep.cli import bootstrap, build, check, dev, install
 from lockstep.cli import run as run_command
 from lockstep.cli.context import CliState, UserError, console, error_console
 from lockstep.kube import KubeError
@@ -35,6 +35,10 @@ app = typer.Typer(
 )
 app.add_typer(dev.app, name="dev")
 app.command(name="install")(install.install)
+app.command(name="check")(check.check)
+app.add_typer(bootstrap.app, name="bootstrap")
+app.add_typer(build.build_app, name="build")
+app.add_typer(build.diff_app, name="diff")
 app.command(name="run")(run_command.run)
 
 
@@ -79,4 +83,4 @@ def run() -> None:
         error_console.print(f"[bold red]error:[/] {error}")
         if isinstance(error, UserError) and error.hint:
             error_console.print(f"[dim]hint: {error.hint}[/]")
-        sys.exit(1)
+        sys.exit(error.code if isinstance(error, UserError) else 1)

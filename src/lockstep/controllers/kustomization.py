@@ -70,6 +70,7 @@ from lockstep.apply import (
     stale_entries,
 )
 from lockstep.controllers.drift import DriftWatcher
+from lockstep.controllers.kustomization_build import render_objects
 from lockstep.controllers.kustomization_dependencies import (
     DependencyNotReady,
     check_dependencies,
@@ -93,8 +94,6 @@ from lockstep.health import (
 from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
 from lockstep.kube.impersonation import service_account_user
 from lockstep.render.errors import RenderError
-from lockstep.render.kustomize import BuildOptions, Image, Patch, PatchTarget, build_kustomization
-from lockstep.render.substitute import substitute
 from lockstep.runtime.events import EventRecorder
 from lockstep.runtime.informer import ObjectKey
 from lockstep.runtime.queue import Outcome, Success, TransientFailure
@@ -524,11 +523,7 @@ class KustomizationReconciler:
                     f"{_name(kustomization)}: cannot fetch artifact {artifact.url}: {error}",
                 ) from error
             try:
-                objects = build_kustomization(
-                    root, spec.path or "./", _build_options(kustomization, inputs)
-                )
-                if inputs.variables is not None:
-                    objects = substitute(objects, inputs.variables)
+                objects = render_objects(kustomization, root, spec.path or "./", inputs)
             except RenderError as error:
                 raise StageFailed(
                     ConditionReason.BUILD_FAILED, f"{_name(kustomization)}: {error}"
@@ -643,28 +638,6 @@ def _ready_message(obj: KubeObject) -> str | None:
 
 def _entry_model(entry: InventoryEntry) -> InventoryEntryModel:
     return InventoryEntryModel(id=entry.id, v=entry.version)
-
-
-def _build_options(kustomization: Kustomization, inputs: BuildInputs) -> BuildOptions:
-    spec = kustomization.spec
-    metadata = spec.common_metadata
-    return BuildOptions(
-        target_namespace=spec.target_namespace,
-        name_prefix=spec.name_prefix,
-        name_suffix=spec.name_suffix,
-        patches=tuple(
-            Patch(
-                patch.patch,
-                PatchTarget(**patch.target.model_dump(exclude_none=True)) if patch.target else None,
-            )
-            for patch in spec.patches
-        ),
-        images=tuple(Image(i.name, i.new_name, i.new_tag, i.digest) for i in spec.images),
-        components=tuple(spec.components),
-        common_labels=dict(metadata.labels) if metadata else {},
-        common_annotations=dict(metadata.annotations) if metadata else {},
-        decryption_keys=inputs.age_keys,
-    )
 
 
 def _download(artifact: Artifact, tarball: Path, root: Path) -> None:

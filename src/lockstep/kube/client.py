@@ -354,6 +354,26 @@ class KubeClient:
         )
         return _plain(result)
 
+    async def may(self, verb: str, group: str, resource: str, subresource: str = "") -> bool:
+        """Whether this client's user may ``verb`` the resource in every namespace
+        (a SelfSubjectAccessReview; ``*`` matches all groups or resources)."""
+        attributes = {"verb": verb, "group": group, "resource": resource}
+        if subresource:
+            attributes["subresource"] = subresource
+        review = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": attributes},
+        }
+        path = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+        try:
+            response = await self._http.post(path, json=review)
+        except httpx2.TransportError as error:
+            raise from_transport_error(error, self._server) from error
+        if response.status_code >= 400:
+            raise from_status(response.json(), response.status_code)
+        return bool((response.json().get("status") or {}).get("allowed"))
+
     async def delete(self, ref: ObjectRef) -> None:
         """Delete one object (background propagation); a missing object is not an error."""
         resource = await self._resource_class(ref.api_version, ref.kind)

@@ -1,0 +1,286 @@
+"""``lockstep build kustomization`` and ``lockstep diff kustomization``: a local folder
+rendered exactly as the controller renders it, printed or compared with the cluster.
+
+Both read the Kustomization from the cluster (or ``--kustomization-file``), read the
+postBuild variables and decryption keys it names, and render ``--path`` through
+:func:`lockstep.controllers.kustomization_build.render_objects`, the controller's own
+code path, with the owner labels the controller sets. The folder is built as the
+artifact of its Git repository (the nearest enclosing folder with ``.git``), so
+overlays may use ``../base`` inside the repository, as they do in the cluster.
+
+``diff`` then asks the API server what applying would do: a server-side dry-run per
+object (ignore rules honoured), compared with the live object as the apply engine
+compares them; objects to create, objects that change (a coloured unified diff),
+and inventory objects that would be pruned. Secret values are masked in every
+output. Exit codes: 0 no changes, 1 changes, 2 or more an error, so it can gate a
+pull request.
+
+Registered on the ``lockstep`` command by :mod:`lockstep.cli.main`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from pydantic import ValidationError
+from rich.markup import escape
+
+from lockstep.api.kustomize import Kustomization
+from lockstep.apply import InventoryEntry, Owner, stale_entries
+from lockstep.apply.diff import comparable, has_drifted
+from lockstep.apply.ignore import keep_ignored_fields
+from lockstep.cli.context import UserError, console, state
+from lockstep.controllers.kustomization import API_VERSION, KIND, ignore_rules
+from lockstep.controllers.kustomization_build import render_objects
+from lockstep.controllers.kustomization_inputs import BuildInputs, InputUnavailable, build_inputs
+from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
+from lockstep.render.errors import RenderError
+
+build_app = typer.Typer(help="Render a Kustomization from a local folder.", no_args_is_help=True)
+diff_app = typer.Typer(
+    help="Compare a local folder with what a Kustomization applied.", no_args_is_help=True
+)
+
+MASK = "***"
+DIFF_ERROR = 2
+"""Exit code of ``diff`` when it cannot tell (1 means: there are changes)."""
+
+NameArgument = Annotated[str, typer.Argument(help="Name of the Kustomization.")]
+PathOption = Annotated[
+    Path,
+    typer.Option(
+        "--path", exists=True, file_okay=False, help="Local folder to build instead of spec.path."
+    ),
+]
+NamespaceOption = Annotated[
+    str, typer.Option("--namespace", "-n", help="Namespace of the Kustomization.")
+]
+FileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--kustomization-file",
+        exists=True,
+        dir_okay=False,
+        help="Read the Kustomization from this YAML file instead of the cluster.",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    kustomization: Kustomization
+    objects: list[KubeObject]
+
+
+@build_app.command("kustomization")
+def build_kustomization_command(
+    ctx: typer.Context,
+    name: NameArgument,
+    path: PathOption,
+    namespace: NamespaceOption = "flux-system",
+    kustomization_file: FileOption = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Do not read the cluster (needs --kustomization-file; no substituteFrom, no keys).",
+        ),
+    ] = False,
+) -> None:
+    """Print the objects a Kustomization would apply from a local folder (Secret values masked).
+
+    Example:
+
+      lockstep build kustomization apps -n flux-system --path ./clusters/staging/apps
+    """
+    if dry_run and kustomization_file is None:
+        raise UserError("--dry-run needs --kustomization-file", hint="or leave out --dry-run")
+    rendered = asyncio.run(
+        _render_command(
+            state(ctx).kube_client(), name, namespace, path, kustomization_file, dry_run
+        )
+    )
+    typer.echo(
+        yaml.safe_dump_all([_masked(obj) for obj in rendered.objects], sort_keys=False), nl=False
+    )
+
+
+@diff_app.command("kustomization")
+def diff_kustomization_command(
+    ctx: typer.Context,
+    name: NameArgument,
+    path: PathOption,
+    namespace: NamespaceOption = "flux-system",
+    kustomization_file: FileOption = None,
+) -> None:
+    """Show what applying a local folder would change in the cluster; exit 1 when it would.
+
+    Example:
+
+      lockstep diff kustomization apps -n flux-system --path ./apps || echo "changes"
+    """
+    try:
+        changed = asyncio.run(
+            _diff_command(state(ctx).kube_client(), name, namespace, path, kustomization_file)
+        )
+    except (UserError, KubeError) as error:
+        hint = error.hint if isinstance(error, UserError) else ""
+        raise UserError(str(error), hint=hint, code=DIFF_ERROR) from error
+    raise typer.Exit(1 if changed else 0)
+
+
+async def _render_command(
+    kube: KubeClient,
+    name: str,
+    namespace: str,
+    path: Path,
+    kustomization_file: Path | None,
+    dry_run: bool,
+) -> Rendered:
+    async with kube:
+        return await _render(kube, name, namespace, path, kustomization_file, dry_run)
+
+
+async def _render(
+    kube: KubeClient,
+    name: str,
+    namespace: str,
+    path: Path,
+    kustomization_file: Path | None,
+    dry_run: bool,
+) -> Rendered:
+    kustomization = (
+        _from_file(kustomization_file, name)
+        if kustomization_file
+        else await _from_cluster(kube, name, namespace)
+    )
+    try:
+        inputs = BuildInputs() if dry_run else await build_inputs(kube, kustomization)
+    except InputUnavailable as error:
+        raise UserError(f"{KIND} {namespace}/{name}: {error}") from error
+    try:
+        objects = await asyncio.to_thread(_render_folder, kustomization, path, inputs)
+    except RenderError as error:
+        raise UserError(f"{KIND} {namespace}/{name}: {error}") from error
+    owner = Owner(kustomization.metadata.name, kustomization.metadata.namespace or namespace)
+    return Rendered(kustomization, [owner.label(obj) for obj in objects])
+
+
+async def _diff_command(
+    kube: KubeClient, name: str, namespace: str, path: Path, kustomization_file: Path | None
+) -> bool:
+    async with kube:
+        rendered = await _render(kube, name, namespace, path, kustomization_file, False)
+        rules = ignore_rules(rendered.kustomization)
+        changed = False
+        for obj in rendered.objects:
+            changed |= await _diff_object(kube, obj, rules)
+        status = rendered.kustomization.status
+        old = [
+            InventoryEntry(e.id, e.version)
+            for e in (status.inventory.entries if status and status.inventory else [])
+        ]
+        new = [InventoryEntry.of(ObjectRef.of(obj)) for obj in rendered.objects]
+        if rendered.kustomization.spec.prune:
+            for entry in stale_entries(old, new):
+                console.print(f"[red]► {escape(str(entry.ref))} deleted[/]")
+                changed = True
+        return changed
+
+
+async def _diff_object(kube: KubeClient, desired: KubeObject, rules: Any) -> bool:
+    ref = ObjectRef.of(desired)
+    try:
+        live: KubeObject | None = await kube.get(ref)
+    except NotFound:
+        live = None
+    applied = keep_ignored_fields(desired, live, rules) if live is not None else desired
+    try:
+        result = await kube.apply(applied, dry_run=True)
+    except KubeError as error:
+        raise UserError(f"{ref} dry-run failed: {error.message}") from error
+    if live is None:
+        console.print(f"[green]► {escape(str(ref))} created[/]")
+        return True
+    if not has_drifted(result, live):
+        return False
+    console.print(f"[yellow]► {escape(str(ref))} drifted[/]")
+    before = _yaml(_masked(comparable(live), result))
+    after = _yaml(_masked(comparable(result), live))
+    for line in difflib.unified_diff(before, after, "live", "merged", lineterm=""):
+        colour = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
+        console.print(f"[{colour}]{escape(line)}[/]")
+    return True
+
+
+async def _from_cluster(kube: KubeClient, name: str, namespace: str) -> Kustomization:
+    try:
+        obj = await kube.get(ObjectRef(API_VERSION, KIND, name, namespace))
+    except NotFound as error:
+        raise UserError(
+            f"{KIND} {name} not found in namespace {namespace}",
+            hint="pass -n NAMESPACE, or --kustomization-file FILE",
+        ) from error
+    return Kustomization.model_validate(obj)
+
+
+def _from_file(file: Path, name: str) -> Kustomization:
+    try:
+        documents = [d for d in yaml.safe_load_all(file.read_text()) if d]
+    except yaml.YAMLError as error:
+        raise UserError(f"{file}: not YAML: {error}") from error
+    for document in documents:
+        if document.get("kind") == KIND and (document.get("metadata") or {}).get("name") == name:
+            try:
+                return Kustomization.model_validate(document)
+            except ValidationError as error:
+                problem = error.errors()[0]
+                where = ".".join(str(part) for part in problem["loc"])
+                raise UserError(
+                    f"{file}: {KIND} {name} is invalid at {where}: {problem['msg']}"
+                ) from error
+    raise UserError(f"{file} has no {KIND} named {name}")
+
+
+def _render_folder(
+    kustomization: Kustomization, path: Path, inputs: BuildInputs
+) -> list[KubeObject]:
+    root = _repository_root(path)
+    return render_objects(kustomization, root, "./" + str(path.resolve().relative_to(root)), inputs)
+
+
+def _repository_root(path: Path) -> Path:
+    """The nearest folder holding ``.git`` at or above ``path``; ``path`` itself if none."""
+    resolved = path.resolve()
+    for folder in (resolved, *resolved.parents):
+        if (folder / ".git").exists():
+            return folder
+    return resolved
+
+
+def _masked(obj: Mapping[str, Any], other: Mapping[str, Any] | None = None) -> KubeObject:
+    """``obj`` with Secret values replaced; a value that differs from ``other``'s says so."""
+    masked: KubeObject = dict(obj)
+    if obj.get("kind") != "Secret":
+        return masked
+    for field in ("data", "stringData"):
+        values = obj.get(field)
+        if not isinstance(values, Mapping):
+            continue
+        theirs = (other or {}).get(field) or {}
+        masked[field] = {
+            key: MASK if other is None or theirs.get(key) == value else f"{MASK} (changed)"
+            for key, value in values.items()
+        }
+    return masked
+
+
+def _yaml(obj: Mapping[str, Any]) -> list[str]:
+    return yaml.safe_dump(dict(obj), sort_keys=True).splitlines()

@@ -1,0 +1,53 @@
+"""Rendering a Kustomization's objects from a folder: the one code path of the controller
+and of ``lockstep build`` / ``lockstep diff``.
+
+Kustomize with the spec's options (``targetNamespace``, prefixes, patches, images,
+components, common metadata, SOPS keys), then postBuild substitution with the
+variables read by :mod:`lockstep.controllers.kustomization_inputs`. Raises
+:class:`lockstep.render.errors.RenderError`.
+
+Called by the Kustomization reconciler (on the extracted artifact) and by the CLI
+(on a local checkout).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lockstep.api.kustomize import Kustomization
+from lockstep.controllers.kustomization_inputs import BuildInputs
+from lockstep.kube import KubeObject
+from lockstep.render.kustomize import BuildOptions, Image, Patch, PatchTarget, build_kustomization
+from lockstep.render.substitute import substitute
+
+
+def render_objects(
+    kustomization: Kustomization, root: Path, path: str, inputs: BuildInputs
+) -> list[KubeObject]:
+    """The objects of ``root/path`` as ``kustomization`` asks for them, substituted."""
+    objects = build_kustomization(root, path, build_options(kustomization, inputs))
+    if inputs.variables is not None:
+        objects = substitute(objects, inputs.variables)
+    return objects
+
+
+def build_options(kustomization: Kustomization, inputs: BuildInputs) -> BuildOptions:
+    spec = kustomization.spec
+    metadata = spec.common_metadata
+    return BuildOptions(
+        target_namespace=spec.target_namespace,
+        name_prefix=spec.name_prefix,
+        name_suffix=spec.name_suffix,
+        patches=tuple(
+            Patch(
+                patch.patch,
+                PatchTarget(**patch.target.model_dump(exclude_none=True)) if patch.target else None,
+            )
+            for patch in spec.patches
+        ),
+        images=tuple(Image(i.name, i.new_name, i.new_tag, i.digest) for i in spec.images),
+        components=tuple(spec.components),
+        common_labels=dict(metadata.labels) if metadata else {},
+        common_annotations=dict(metadata.annotations) if metadata else {},
+        decryption_keys=inputs.age_keys,
+    )
