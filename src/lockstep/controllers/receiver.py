@@ -71,9 +71,9 @@ ANNOTATE_ATTEMPTS = 3
 patched under a resourceVersion test, which fails if the object changed in between."""
 
 
-def webhook_path(token: str, name: str, namespace: str) -> str:
+def webhook_path(token: bytes, name: str, namespace: str) -> str:
     """``/hook/`` and the SHA-256 hex digest of token + name + namespace, as Flux computes it."""
-    digest = hashlib.sha256(f"{token}{name}{namespace}".encode()).hexdigest()
+    digest = hashlib.sha256(token + name.encode() + namespace.encode()).hexdigest()
     return f"{WEBHOOK_PATH_PREFIX}{digest}"
 
 
@@ -85,7 +85,7 @@ class TokenUnavailable(Exception):
     """The Secret of a Receiver, or its ``token`` key, is missing."""
 
 
-async def read_token(kube: KubeClient, receiver: Receiver) -> str:
+async def read_token(kube: KubeClient, receiver: Receiver) -> bytes:
     """The token in the Secret ``spec.secretRef`` names; raises :class:`TokenUnavailable`."""
     namespace = receiver.metadata.namespace or ""
     secret_name = receiver.spec.secret_ref.name
@@ -102,7 +102,7 @@ async def read_token(kube: KubeClient, receiver: Receiver) -> str:
             f"Secret {namespace}/{secret_name} of {receiver_name(receiver)} has no "
             f"'{TOKEN_KEY}' key; add the webhook token under it"
         )
-    return base64.b64decode(encoded).decode()
+    return base64.b64decode(encoded)
 
 
 class Cache(Protocol):
@@ -238,6 +238,10 @@ class NotServing(Exception):
     stands by for the leader."""
 
 
+class TargetRefused(Exception):
+    """A target of ``spec.resources`` that cannot be resolved; the message says what to fix."""
+
+
 @dataclass
 class Requested:
     """What an accepted call did: the objects asked to reconcile, and what failed."""
@@ -277,7 +281,7 @@ class Webhooks:
         except ValidationError:
             return None
 
-    async def token(self, receiver: Receiver) -> str:
+    async def token(self, receiver: Receiver) -> bytes:
         return await read_token(self._kube, receiver)
 
     async def request_reconciliation(self, receiver: Receiver) -> Requested:
@@ -346,10 +350,6 @@ class Webhooks:
             except (Invalid, Conflict):
                 if attempt == ANNOTATE_ATTEMPTS:
                     raise
-
-
-class TargetRefused(Exception):
-    """A target of ``spec.resources`` that cannot be resolved; the message says what to fix."""
 
 
 def target_api_version(target: ReceiverTarget) -> str:

@@ -12,7 +12,8 @@ Three layers of rules, later ones overruling earlier ones as later lines of one
 As in Git, a folder that is left out is left out whole: a later rule cannot bring back
 a file inside it. Patterns that cannot be parsed match nothing, as in Git.
 
-`IgnoreRules.for_tree` is called by the source reconcilers after checkout or download;
+`IgnoreRules.for_tree` is called by the source reconcilers after checkout or download,
+`IgnoreRules.from_patterns` by :mod:`lockstep.sources.oci_push` for a local folder;
 the tarball packer (:mod:`lockstep.sources.tarball`) asks `is_ignored` for each entry.
 Pattern matching is pathspec's ``GitIgnoreSpec``; only the layering is written here,
 because pathspec reads one ignore file at a time.
@@ -93,6 +94,15 @@ class IgnoreRules:
         if spec_ignore:
             layers.append(_layer(PurePosixPath(), spec_ignore.splitlines()))
         return cls(layers)
+
+    @classmethod
+    def from_patterns(cls, patterns: Iterable[str]) -> IgnoreRules:
+        """Only `patterns`, relative to the root: no defaults, no ``.sourceignore`` files.
+
+        For ``lockstep push artifact``, whose ``--ignore-paths`` replaces the defaults
+        as ``flux push artifact``'s does.
+        """
+        return cls([_layer(PurePosixPath(), patterns)])
 
     def is_ignored(self, path: PurePosixPath, is_dir: bool) -> bool:
         """Whether the file or folder at `path` stays out, its parent folders aside."""

@@ -10,9 +10,11 @@ A symbolic link is stored as a link, never followed. One whose target is absolut
 resolves outside the tree is left out and reported: packing it would let a repository
 point the consumers of its artifact at files of the machine that extracts it. Leaving
 it out rather than failing keeps one stray link from blocking every later revision;
-the warnings let the reconciler tell the user.
+the warnings let the reconciler tell the user. With ``keep_links=False`` every link
+is left out and reported, as ``flux push artifact`` does: Flux's extraction refuses
+links, so an artifact meant for Flux must hold none.
 
-Called by :mod:`lockstep.sources.store`. The tar and gzip formats are the standard
+Called by :mod:`lockstep.sources.store` and :mod:`lockstep.sources.oci_push`. The tar and gzip formats are the standard
 library's; only the normalisation of entries is written here, because ``tarfile``
 copies owners, times and modes from the file system and offers no switch to drop them.
 """
@@ -60,14 +62,16 @@ def pack_tree(
     source: str,
     max_content_bytes: int,
     ignore: IgnoreRules | None = None,
+    keep_links: bool = True,
 ) -> PackReport:
     """Write the tree under `root` to `out` as a deterministic gzip tarball.
 
     `source` names the object in error messages, for example ``GitRepository
     flux-system/podinfo``. Raises `TooLarge` as soon as the file content exceeds
     `max_content_bytes`; `out` then holds a partial archive the caller must discard.
+    `keep_links` False leaves out every symbolic link, not only those that leave the tree.
     """
-    walker = _TreeWalker(root.resolve(), ignore)
+    walker = _TreeWalker(root.resolve(), ignore, keep_links)
     content_bytes = 0
     with (
         gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=GZIP_LEVEL) as gz,
@@ -92,9 +96,10 @@ def pack_tree(
 class _TreeWalker:
     """Walks a tree in sorted order, skipping ignored entries and unsafe links."""
 
-    def __init__(self, root: Path, ignore: IgnoreRules | None) -> None:
+    def __init__(self, root: Path, ignore: IgnoreRules | None, keep_links: bool) -> None:
         self.root = root
         self.ignore = ignore
+        self.keep_links = keep_links
         self.warnings: list[str] = []
 
     def entries(self) -> Iterator[tarfile.TarInfo]:
@@ -120,7 +125,9 @@ class _TreeWalker:
                 )
             elif stat.S_ISLNK(status.st_mode):
                 target = os.readlink(self.root / relative)
-                if self._link_stays_inside(relative, target):
+                if not self.keep_links:
+                    self.warnings.append(f"{relative}: link to {target}; left out")
+                elif self._link_stays_inside(relative, target):
                     yield _header(relative, tarfile.SYMTYPE, mode=0o777, link_target=target)
             else:
                 self.warnings.append(f"{relative}: not a file, folder or link; left out")

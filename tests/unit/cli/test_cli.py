@@ -74,7 +74,18 @@ def test_unreachable_api_server_names_the_server(tmp_path: Path) -> None:
     assert "cannot reach the Kubernetes API at http://127.0.0.1:9" in result.stderr
 
 
-def test_install_without_crds_flag_says_what_to_run() -> None:
-    result = lockstep("install")
-    assert result.returncode == 1
-    assert "hint: run lockstep install --crds" in result.stderr
+def test_install_export_needs_no_cluster_and_marks_what_must_never_be_pruned() -> None:
+    result = lockstep("install", "--export", "--image", "example.com/lockstep:1")
+    assert result.returncode == 0, result.stderr
+    documents = list(yaml.safe_load_all(result.stdout))
+    protected = {
+        doc["kind"]
+        for doc in documents
+        if doc["metadata"].get("annotations", {}).get("kustomize.toolkit.fluxcd.io/prune")
+        == "disabled"
+    }
+    assert protected == {"CustomResourceDefinition", "Namespace"}
+    deployment = next(doc for doc in documents if doc["kind"] == "Deployment")
+    assert (
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "example.com/lockstep:1"
+    )
