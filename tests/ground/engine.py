@@ -1,9 +1,10 @@
 """A real ``lockstep run`` process against the session's control plane.
 
 The fixture installs the CRDs, starts the engine as a subprocess on free
-loopback ports with its own artifact folder, and stops it with SIGTERM at the
-end of the module, checking that it exits cleanly. Its log is kept next to the
-artifacts, and shown when a test fails to help explain why.
+loopback ports (artifacts, metrics, Receiver webhooks) with its own artifact
+folder, and stops it with SIGTERM at the end of the module, checking that it
+exits cleanly. Its log is kept next to the artifacts, and shown when a test
+fails to help explain why.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Engine:
     storage_path: Path
     storage_addr: str
     metrics_addr: str
+    receiver_addr: str
     log: Path
 
     def metric(self, name: str, **labels: str) -> float:
@@ -53,7 +55,7 @@ def lockstep_command(kubeconfig: Path, *args: str) -> list[str]:
 def start_engine(kubeconfig: Path, folder: Path, *extra: str) -> Engine:
     """Start ``lockstep run`` on free ports with its artifacts and log under ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    storage_addr, metrics_addr = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    storage_addr, metrics_addr, receiver_addr = (f"127.0.0.1:{free_port()}" for _ in range(3))
     log = folder / "lockstep.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -66,13 +68,15 @@ def start_engine(kubeconfig: Path, folder: Path, *extra: str) -> Engine:
                 storage_addr,
                 "--metrics-addr",
                 metrics_addr,
+                "--receiver-addr",
+                receiver_addr,
                 *extra,
             ),
             stdout=output,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-    running = Engine(process, folder / "artifacts", storage_addr, metrics_addr, log)
+    running = Engine(process, folder / "artifacts", storage_addr, metrics_addr, receiver_addr, log)
     _wait_ready(running)
     return running
 

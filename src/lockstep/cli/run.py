@@ -1,8 +1,8 @@
 """``lockstep run``: run every controller against the current kubeconfig context.
 
 Sets up logging (human-readable, or one JSON object per line with ``--log-json``),
-turns SIGTERM and SIGINT into a graceful stop, serves the artifact store and the
-metrics and health endpoints, and runs the controller manager.
+turns SIGTERM and SIGINT into a graceful stop, serves the artifact store, the
+metrics and health endpoints and the Receiver webhooks, and runs the controller manager.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from lockstep.controllers.manager import ControllerManager, ManagerOptions
 from lockstep.dev.cluster import state_root
 from lockstep.kube import KubeClient
 from lockstep.runtime.leader import LeaderElector, LeadershipLost
-from lockstep.web import server
+from lockstep.web import receiver, server
 
 LEASE_NAME = "lockstep-leader-election"
 
@@ -76,6 +76,9 @@ def run(
     storage_addr: Annotated[
         str, typer.Option(help="Address of the artifact server.")
     ] = "127.0.0.1:9090",
+    receiver_addr: Annotated[
+        str, typer.Option(help="Address of the Receiver webhooks (POST /hook/<digest>).")
+    ] = "127.0.0.1:9292",
     max_artifact_size: Annotated[
         int, typer.Option(min=1, help="Largest source content in MiB packed into an artifact.")
     ] = 512,
@@ -117,7 +120,16 @@ def run(
         no_cross_namespace_refs=no_cross_namespace_refs,
     )
     election = Election(leader_election_namespace) if leader_elect else None
-    asyncio.run(_run(cli.kube_client(), options, metrics_addr, election))
+    addresses = Addresses(metrics=metrics_addr, receiver=receiver_addr)
+    asyncio.run(_run(cli.kube_client(), options, addresses, election))
+
+
+@dataclass(frozen=True)
+class Addresses:
+    """Where the servers of ``lockstep run`` listen, besides the artifact server."""
+
+    metrics: str
+    receiver: str
 
 
 @dataclass(frozen=True)
@@ -129,7 +141,10 @@ class Election:
 
 
 async def _run(
-    kube_client: KubeClient, options: ManagerOptions, metrics_addr: str, election: Election | None
+    kube_client: KubeClient,
+    options: ManagerOptions,
+    addresses: Addresses,
+    election: Election | None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -140,7 +155,10 @@ async def _run(
         options.storage_path.mkdir(parents=True, exist_ok=True)
         runners = [
             await server.start(server.artifact_app(options.storage_path), options.storage_addr),
-            await server.start(server.metrics_app(manager.metrics, manager.health), metrics_addr),
+            await server.start(
+                server.metrics_app(manager.metrics, manager.health), addresses.metrics
+            ),
+            await server.start(receiver.receiver_app(manager.webhooks), addresses.receiver),
         ]
         try:
             if election is None:

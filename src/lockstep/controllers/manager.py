@@ -8,7 +8,9 @@ runs workers that call the reconciler, recording metrics and readiness that
 ``lockstep run`` serves over HTTP (:mod:`lockstep.web.server`). Kustomizations are
 also enqueued when their source has a new artifact and, through the
 :class:`~lockstep.controllers.drift.DriftWatcher`, when someone changes an object
-they applied. On stop it lets in-flight reconciles finish
+they applied. The Receiver controller runs beside them; once its cache is synced
+the webhook server answers from it (:attr:`ControllerManager.webhooks`), and stops
+answering when the controllers stop. On stop it lets in-flight reconciles finish
 within the grace period, then cancels what is left: status and artifacts are
 written atomically, so a cancelled reconcile leaves nothing half-written.
 
@@ -37,6 +39,7 @@ from lockstep.controllers.kustomization import (
     ignored_pointers_of,
 )
 from lockstep.controllers.ocirepository import OCIRepositoryReconciler
+from lockstep.controllers.receiver import ReceiverReconciler, Webhooks
 from lockstep.kube import KubeClient, KubeObject
 from lockstep.runtime.informer import Change, Informer, ObjectKey
 from lockstep.runtime.metrics import ControllerMetrics, Health
@@ -200,6 +203,8 @@ class ControllerManager:
         self._options = options
         self.metrics = ControllerMetrics()
         self.health = Health()
+        self.webhooks = Webhooks(kube, no_cross_namespace_refs=options.no_cross_namespace_refs)
+        """What the webhook server asks of the Receivers; it answers 503 until they are synced."""
 
     async def run(self, stop: asyncio.Event) -> None:
         options = self._options
@@ -233,7 +238,11 @@ class ControllerManager:
             source.informer.subscribe(
                 partial(_follow_artifacts, source.reconciler.kind, applier, kustomizations.queue)
             )
-        controllers = [*sources, kustomizations]
+        receiver_informer = _informer(self._kube, ReceiverReconciler, options)
+        receivers = Controller(
+            receiver_informer, ReceiverReconciler(self._kube, receiver_informer), self.metrics
+        )
+        controllers = [*sources, kustomizations, receivers]
         for controller in controllers:
             self.health.not_ready(controller.name, "cache not synced")
         watching = [
@@ -244,6 +253,7 @@ class ControllerManager:
             synced = asyncio.gather(*(c.informer.wait_synced() for c in controllers))
             await _first(synced, stop.wait())
             if not stop.is_set():
+                self.webhooks.serve_from(receiver_informer)
                 for controller in controllers:
                     self.health.ready(controller.name)
                     _log.info(
@@ -258,6 +268,7 @@ class ControllerManager:
                     )
                 await stop.wait()
         finally:
+            self.webhooks.serve_from(None)
             _log.info("stopping: letting in-flight reconciles finish")
             try:
                 async with asyncio.timeout(options.shutdown_grace_seconds):

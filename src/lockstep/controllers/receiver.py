@@ -138,7 +138,9 @@ class ReceiverReconciler:
         except ValidationError as error:
             problem = error.errors()[0]
             where = ".".join(str(part) for part in problem["loc"])
-            message = f"{KIND} {key[0]}/{key[1]} is invalid at {where}: {problem['msg']}; correct it"
+            message = (
+                f"{KIND} {key[0]}/{key[1]} is invalid at {where}: {problem['msg']}; correct it"
+            )
             await self._events.record(obj, "Warning", "InvalidSpec", message)
             return TerminalFailure()
         if receiver.spec.suspend:
@@ -198,7 +200,9 @@ def _ready(receiver: Receiver, status: ReceiverStatus, path: str) -> ReceiverSta
     return status
 
 
-def _failed(receiver: Receiver, status: ReceiverStatus, reason: str, message: str) -> ReceiverStatus:
+def _failed(
+    receiver: Receiver, status: ReceiverStatus, reason: str, message: str
+) -> ReceiverStatus:
     """Ready=False without a webhook path; observedGeneration stays that of the last success,
     as Flux reports it."""
     status.conditions = mark_failed(
@@ -272,7 +276,7 @@ class Webhooks:
         # close a guessed path came to a real one.
         for obj in self._cache.items():
             current = str((obj.get("status") or {}).get("webhookPath") or "")
-            if hmac.compare_digest(current.encode(), wanted) and current:
+            if current and hmac.compare_digest(current.encode(), wanted):
                 found = obj
         if found is None:
             return None
@@ -312,7 +316,7 @@ class Webhooks:
         if self._no_cross_namespace_refs and namespace != own_namespace:
             raise TargetRefused(
                 f"{receiver_name(receiver)} names {target.kind} {namespace}/{target.name} in "
-                "another namespace, which --no-cross-namespace-refs forbids; move the Receiver"
+                "another namespace, which --no-cross-namespace-refs forbids; use a Receiver there"
             )
         api_version = target_api_version(target)
         if target.name != "*":
@@ -341,8 +345,16 @@ class Webhooks:
             else:
                 # Adding the whole map replaces one written meanwhile: only if unchanged.
                 operations = [
-                    {"op": "test", "path": "/metadata/resourceVersion", "value": metadata.get("resourceVersion")},
-                    {"op": "add", "path": "/metadata/annotations", "value": {RECONCILE_REQUEST_ANNOTATION: value}},
+                    {
+                        "op": "test",
+                        "path": "/metadata/resourceVersion",
+                        "value": metadata.get("resourceVersion"),
+                    },
+                    {
+                        "op": "add",
+                        "path": "/metadata/annotations",
+                        "value": {RECONCILE_REQUEST_ANNOTATION: value},
+                    },
                 ]
             try:
                 await self._kube.json_patch(ref, operations)

@@ -52,8 +52,8 @@ from lockstep.kube import KubeError
 
 _log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 1024 * 1024
-"""The largest body accepted; webhook payloads are a few kilobytes."""
+MAX_BODY_BYTES = 3 * 1024 * 1024
+"""The largest body accepted, Flux's limit: a GitHub push of many commits can pass 1 MiB."""
 
 HMAC_ALGORITHMS = ("sha1", "sha256", "sha512")
 """Hash functions a ``generic-hmac`` signature may name."""
@@ -235,13 +235,14 @@ async def _trigger(
     receivers: ReceiverDirectory, receiver: Receiver, verdict: Accepted, caller: str
 ) -> web.Response:
     name = receiver_name(receiver)
-    what = f"{receiver.spec.type} event '{verdict.event}'" if verdict.event else receiver.spec.type
+    kind = receiver.spec.type
+    what = f"{kind} event '{verdict.event}'" if verdict.event else f"a {kind} call"
     requested = await receivers.request_reconciliation(receiver)
     objects = ", ".join(requested.objects) or "nothing"
     if requested.failures:
         failures = "; ".join(requested.failures)
         _log.warning(
-            "%s: accepted a %s call from %s; requested reconciliation of %s; failed: %s",
+            "%s: accepted %s from %s; requested reconciliation of %s; failed: %s",
             name,
             what,
             caller,
@@ -250,7 +251,7 @@ async def _trigger(
         )
         return web.Response(status=500, text=f"failed: {failures}\n")
     _log.info(
-        "%s: accepted a %s call from %s; requested reconciliation of %s",
+        "%s: accepted %s from %s; requested reconciliation of %s",
         name,
         what,
         caller,

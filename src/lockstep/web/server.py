@@ -8,8 +8,11 @@
   text format, ``/healthz`` (the process runs) and ``/readyz`` (caches synced and,
   with leader election, the lease question settled).
 
+The third server, the Receiver webhooks (``--receiver-addr``), is
+:mod:`lockstep.web.receiver`; :func:`start` serves all three.
+
 Built on aiohttp, which the rest of the process already runs on one event loop.
-Started by :mod:`lockstep.controllers.manager`.
+Started by :mod:`lockstep.cli.run`.
 """
 
 from __future__ import annotations
