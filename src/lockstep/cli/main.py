@@ -14,9 +14,16 @@ from typing import Annotated
 import typer
 
 from lockstep import __version__
-from lockstep.cli import bootstrap, build, check, dev, install
+from lockstep.cli import artifact, bootstrap, build, check, dev, install, keys
 from lockstep.cli import run as run_command
 from lockstep.cli.context import CliState, UserError, console, error_console
+from lockstep.cli.create import create_app
+from lockstep.cli.delete import delete_app
+from lockstep.cli.events import events
+from lockstep.cli.get import get_app
+from lockstep.cli.reconcile import reconcile_app, resume_app, suspend_app
+from lockstep.cli.trace import trace
+from lockstep.cli.tree import tree_app
 from lockstep.kube import KubeError
 
 app = typer.Typer(
@@ -40,6 +47,20 @@ app.add_typer(bootstrap.app, name="bootstrap")
 app.add_typer(build.build_app, name="build")
 app.add_typer(build.diff_app, name="diff")
 app.command(name="run")(run_command.run)
+app.add_typer(get_app, name="get")
+app.add_typer(tree_app, name="tree")
+app.command(name="events")(events)
+app.command(name="trace")(trace)
+app.add_typer(reconcile_app, name="reconcile")
+app.add_typer(suspend_app, name="suspend")
+app.add_typer(resume_app, name="resume")
+app.add_typer(create_app, name="create")
+app.add_typer(delete_app, name="delete")
+app.add_typer(artifact.push_app, name="push")
+app.add_typer(artifact.pull_app, name="pull")
+app.add_typer(artifact.tag_app, name="tag")
+app.add_typer(artifact.list_app, name="list")
+app.add_typer(keys.generate_app, name="generate")
 
 
 def _print_version(value: bool) -> None:

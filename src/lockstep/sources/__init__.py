@@ -20,6 +20,7 @@ and maps :mod:`lockstep.sources.errors` to conditions. The modules:
 - ``tarball``: deterministic gzip tarballs;
 - ``store``: the content-addressed artifact store with atomic writes and GC;
 - ``oci``: OCI artifacts: ref precedence, revisions, pulling a layer, safe extraction;
+- ``oci_push``: Flux-format artifacts written: packing a folder, push, tag, list;
 - ``registry_client``: the part of the OCI distribution API that sources need;
 - ``registry_auth``: docker config credentials and the registry's auth challenge;
 - ``cosign``: cosign key-based signatures: verify, sign, cosign's key files.

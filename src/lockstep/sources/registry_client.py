@@ -2,7 +2,8 @@
 
 Used by :mod:`lockstep.sources.oci` (resolve a ref, pull a layer) and
 :mod:`lockstep.sources.cosign` (read and write signatures), which the OCIRepository
-reconciler calls from its thread pool. One `RegistryClient` serves one operation on one
+reconciler calls from its thread pool, and by :mod:`lockstep.sources.oci_push` (push,
+tag and list artifacts) for the ``lockstep push/tag/list artifact`` commands. One `RegistryClient` serves one operation on one
 repository; the subset of the API it speaks:
 
 - ``GET /v2/<name>/tags/list``, following ``Link: <...>; rel="next"`` pages;

@@ -126,7 +126,9 @@ class _TreeWalker:
             elif stat.S_ISLNK(status.st_mode):
                 target = os.readlink(self.root / relative)
                 if not self.keep_links:
-                    self.warnings.append(f"{relative}: link to {target}; left out")
+                    self.warnings.append(
+                        f"{relative}: link to {target}; left out, Flux artifacts hold no links"
+                    )
                 elif self._link_stays_inside(relative, target):
                     yield _header(relative, tarfile.SYMTYPE, mode=0o777, link_target=target)
             else:

@@ -1,0 +1,112 @@
+"""``lockstep delete``: remove a source or a Kustomization, and wait until it is gone.
+
+Nothing is asked. A Kustomization carries lockstep's finalizer, through which the
+engine prunes what it applied (per ``spec.prune`` and ``deletionPolicy``) before
+the API server removes it; the command waits for that, so when it returns 0 the
+objects are really gone. If no engine is running, the wait ends at ``--timeout``
+with exit 1.
+
+Registered on the ``lockstep`` command by :mod:`lockstep.cli.main`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+from lockstep.api.meta import duration_seconds
+from lockstep.cli.context import UserError, console, state
+from lockstep.cli.objects import (
+    GIT_REPOSITORY,
+    KUSTOMIZATION,
+    OCI_REPOSITORY,
+    FluxKind,
+    NamespaceOption,
+    fetch,
+    namespace_or_default,
+)
+from lockstep.cli.waiting import TimedOut, TimeoutOption, wait_until_gone
+from lockstep.kube import KubeClient
+
+delete_app = typer.Typer(help="Delete sources and Kustomizations.", no_args_is_help=True)
+source_app = typer.Typer(help="Delete a source.", no_args_is_help=True)
+delete_app.add_typer(source_app, name="source")
+
+NameArgument = Annotated[str, typer.Argument(help="Name of the object.")]
+
+
+@source_app.command("git")
+def delete_git(
+    ctx: typer.Context,
+    name: NameArgument,
+    namespace: NamespaceOption = None,
+    timeout: TimeoutOption = "5m",
+) -> None:
+    """Delete a GitRepository and its artifact.
+
+    Example:
+
+      lockstep delete source git podinfo -n flux-system
+    """
+    _delete(ctx, GIT_REPOSITORY, name, namespace, timeout)
+
+
+@source_app.command("oci")
+def delete_oci(
+    ctx: typer.Context,
+    name: NameArgument,
+    namespace: NamespaceOption = None,
+    timeout: TimeoutOption = "5m",
+) -> None:
+    """Delete an OCIRepository and its artifact.
+
+    Example:
+
+      lockstep delete source oci manifests -n flux-system
+    """
+    _delete(ctx, OCI_REPOSITORY, name, namespace, timeout)
+
+
+@delete_app.command("kustomization")
+@delete_app.command("ks", hidden=True)
+def delete_kustomization(
+    ctx: typer.Context,
+    name: NameArgument,
+    namespace: NamespaceOption = None,
+    timeout: TimeoutOption = "5m",
+) -> None:
+    """Delete a Kustomization; with prune enabled, what it applied goes too (alias: ks).
+
+    Example:
+
+      lockstep delete kustomization apps -n flux-system
+    """
+    _delete(ctx, KUSTOMIZATION, name, namespace, timeout)
+
+
+def _delete(
+    ctx: typer.Context, kind: FluxKind, name: str, namespace: str | None, timeout: str
+) -> None:
+    cli = state(ctx)
+    namespace = namespace_or_default(cli, namespace)
+    asyncio.run(_delete_and_wait(cli.kube_client(), kind, name, namespace, timeout))
+    console.print(f"[green]✓[/] {kind.noun} {name} in namespace {namespace} deleted")
+
+
+async def _delete_and_wait(
+    kube: KubeClient, kind: FluxKind, name: str, namespace: str, within: str
+) -> None:
+    ref = kind.ref(name, namespace)
+    async with kube:
+        await fetch(kube, kind, name, namespace)
+        await kube.delete(ref)
+        try:
+            with console.status(f"waiting for lockstep to finalize {kind.noun} {name}"):
+                await wait_until_gone(lambda: kube.get(ref), duration_seconds(within))
+        except TimedOut as error:
+            raise UserError(
+                f"{kind.noun} {name} in namespace {namespace} is still being deleted after {within}",
+                hint="lockstep run removes its finalizer; is it running?",
+            ) from error

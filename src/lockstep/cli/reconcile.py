@@ -1,0 +1,385 @@
+"""``lockstep reconcile``, ``suspend`` and ``resume``: ask the engine to act now, or to stop.
+
+A reconcile request sets the annotation ``reconcile.fluxcd.io/requestedAt`` to the
+current time; the engine reconciles the object and copies the value to
+``status.lastHandledReconcileAt``, which is how the command knows the verdict it
+then reads (see :mod:`lockstep.cli.waiting`) is the answer to its own request.
+Exit codes: 0 Ready, 1 failed or not settled within ``--timeout``, 2 for an
+object that does not exist. ``resume`` clears ``spec.suspend`` and makes the
+same request in one patch; ``suspend`` only sets ``spec.suspend``.
+
+Registered on the ``lockstep`` command by :mod:`lockstep.cli.main`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from lockstep.api.meta import RECONCILE_REQUEST_ANNOTATION, duration_seconds
+from lockstep.cli.context import UserError, console, state
+from lockstep.cli.events import event_time, is_about, lockstep_events
+from lockstep.cli.objects import (
+    GIT_REPOSITORY,
+    KUSTOMIZATION,
+    OCI_REPOSITORY,
+    FluxKind,
+    NamespaceOption,
+    fetch,
+    is_suspended,
+    namespace_or_default,
+    source_kind,
+)
+from lockstep.cli.output import parse_timestamp
+from lockstep.cli.waiting import TimedOut, TimeoutOption, wait_until_settled
+from lockstep.kube import Invalid, KubeClient, KubeObject, ObjectRef
+
+reconcile_app = typer.Typer(
+    help="Ask lockstep to reconcile an object now and wait for the result.", no_args_is_help=True
+)
+suspend_app = typer.Typer(help="Stop lockstep from reconciling an object.", no_args_is_help=True)
+resume_app = typer.Typer(
+    help="Let lockstep reconcile a suspended object again, and wait for the result.",
+    no_args_is_help=True,
+)
+reconcile_source_app = typer.Typer(help="Reconcile a source.", no_args_is_help=True)
+suspend_source_app = typer.Typer(help="Suspend a source.", no_args_is_help=True)
+resume_source_app = typer.Typer(help="Resume a source.", no_args_is_help=True)
+reconcile_app.add_typer(reconcile_source_app, name="source")
+suspend_app.add_typer(suspend_source_app, name="source")
+resume_app.add_typer(resume_source_app, name="source")
+
+NameArgument = Annotated[str, typer.Argument(help="Name of the object.")]
+ANNOTATION_POINTER = "/metadata/annotations/" + RECONCILE_REQUEST_ANNOTATION.replace("/", "~1")
+REQUEST_ATTEMPTS = 3
+EVENT_WAIT_SECONDS = 1.0
+"""How long to look for the Event listing a reconciliation's changes: the engine
+records it just after the status that ends the wait."""
+EVENT_POLL_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: FluxKind
+    name: str
+    namespace: str
+
+    def __str__(self) -> str:
+        return f"{self.kind.noun} {self.name} in namespace {self.namespace}"
+
+    @property
+    def events_hint(self) -> str:
+        return f"lockstep events --for {self.kind.kind}/{self.name} -n {self.namespace}"
+
+
+@reconcile_source_app.command("git")
+def reconcile_git(
+    ctx: typer.Context,
+    name: NameArgument,
+    namespace: NamespaceOption = None,
+    timeout: TimeoutOption = "5m",
+) -> None:
+    """Fetch a GitRepository now; print the revision it stored.
+
+    Example:
+
+      lockstep reconcile source git podinfo -n flux-system
+    """
+    _run(ctx, GIT_REPOSITORY, name, namespace, _reconcile(timeout))
+
+
+@reconcile_source_app.command("oci")
+def reconcile_oci(
+    ctx: typer.Context,
+    name: NameArgument,
+    namespace: NamespaceOption = None,
+    timeout: TimeoutOption = "5m",
+) -> None:
+    """Pull an OCIRepository now; print the revision it stored.
+
+    Example:
+
+      lockstep reconcile source oci manifests -n flux-system --timeout 2m
+    """
+    _run(ctx, OCI_REPOSITORY, name, namespace, _reconcile(timeout))
+
+
+@reconcile_app.command("kustomization")
+@reconcile_app.command("ks", hidden=True)
+def reconcile_kustomization(
+    ctx: typer.Context,
+    name: NameArgument,
+    namespace: NamespaceOption = None,
+    with_source: Annotated[
+        bool, typer.Option("--with-source", help="Reconcile the source first.")
+    ] = False,
+    timeout: TimeoutOption = "5m",
+) -> None:
+    """Apply a Kustomization now; print the applied revision and what changed (alias: ks).
+
+    Exits 0 when it is Ready, 1 with the engine's message when it fails.
+
+    Example:
+
+      lockstep reconcile kustomization apps -n flux-system --with-source
+    """
+    operation = _reconcile_with_source(timeout) if with_source else _reconcile(timeout)
+    _run(ctx, KUSTOMIZATION, name, namespace, operation)
+
+
+@suspend_source_app.command("git")
+def suspend_git(ctx: typer.Context, name: NameArgument, namespace: NamespaceOption = None) -> None:
+    """Stop fetching a GitRepository until it is resumed.
+
+    Example:
+
+      lockstep suspend source git podinfo -n flux-system
+    """
+    _run(ctx, GIT_REPOSITORY, name, namespace, _suspend)
+
+
+@suspend_source_app.command("oci")
+def suspend_oci(ctx: typer.Context, name: NameArgument, namespace: NamespaceOption = None) -> None:
+    """Stop pulling an OCIRepository until it is resumed.
+
+    Example:
+
+      lockstep suspend source oci manifests -n flux-system
+    """
+    _run(ctx, OCI_REPOSITORY, name, namespace, _suspend)
+
+
+@suspend_app.command("kustomization")
+@suspend_app.command("ks", hidden=True)
+def suspend_kustomization(
+    ctx: typer.Context, name: NameArgument, namespace: NamespaceOption = None
+) -> None:
+    """Stop applying a Kustomization (and repairing drift) until it is resumed (alias: ks).
+
+    Example:
+
+      lockstep suspend kustomization apps -n flux-system
+    """
+    _run(ctx, KUSTOMIZATION, name, namespace, _suspend)
+
+
+@resume_source_app.command("git")
+def resume_git(
+    ctx: typer.Context,
+    name: NameArgument,
+    namespace: NamespaceOption = None,
+    timeout: TimeoutOption = "5m",
+) -> None:
+    """Resume a suspended GitRepository and wait until it has fetched.
+
+    Example:
+
+      lockstep resume source git podinfo -n flux-system
+    """
+    _run(ctx, GIT_REPOSITORY, name, namespace, _reconcile(timeout, resume=True))
+
+
+@resume_source_app.command("oci")
+def resume_oci(
+    ctx: typer.Context,
+    name: NameArgument,
+    namespace: NamespaceOption = None,
+    timeout: TimeoutOption = "5m",
+) -> None:
+    """Resume a suspended OCIRepository and wait until it has pulled.
+
+    Example:
+
+      lockstep resume source oci manifests -n flux-system
+    """
+    _run(ctx, OCI_REPOSITORY, name, namespace, _reconcile(timeout, resume=True))
+
+
+@resume_app.command("kustomization")
+@resume_app.command("ks", hidden=True)
+def resume_kustomization(
+    ctx: typer.Context,
+    name: NameArgument,
+    namespace: NamespaceOption = None,
+    timeout: TimeoutOption = "5m",
+) -> None:
+    """Resume a suspended Kustomization and wait until it is applied (alias: ks).
+
+    Example:
+
+      lockstep resume kustomization apps -n flux-system
+    """
+    _run(ctx, KUSTOMIZATION, name, namespace, _reconcile(timeout, resume=True))
+
+
+Operation = Callable[[KubeClient, Target], Awaitable[None]]
+
+
+def _run(
+    ctx: typer.Context, kind: FluxKind, name: str, namespace: str | None, operation: Operation
+) -> None:
+    cli = state(ctx)
+    target = Target(kind, name, namespace_or_default(cli, namespace))
+
+    async def main(kube: KubeClient) -> None:
+        async with kube:
+            await operation(kube, target)
+
+    asyncio.run(main(cli.kube_client()))
+
+
+def _reconcile(timeout: str, *, resume: bool = False) -> Operation:
+    async def operation(kube: KubeClient, target: Target) -> None:
+        await _request_and_wait(kube, target, timeout, resume=resume)
+
+    return operation
+
+
+def _reconcile_with_source(timeout: str) -> Operation:
+    async def operation(kube: KubeClient, target: Target) -> None:
+        obj = await fetch(kube, target.kind, target.name, target.namespace)
+        if is_suspended(obj):
+            raise _suspended(target)
+        source_ref = (obj.get("spec") or {}).get("sourceRef") or {}
+        source = Target(
+            source_kind(str(source_ref.get("kind", ""))),
+            str(source_ref.get("name", "")),
+            str(source_ref.get("namespace") or target.namespace),
+        )
+        await _request_and_wait(kube, source, timeout, resume=False)
+        await _request_and_wait(kube, target, timeout, resume=False)
+
+    return operation
+
+
+async def _suspend(kube: KubeClient, target: Target) -> None:
+    await fetch(kube, target.kind, target.name, target.namespace)
+    ref = target.kind.ref(target.name, target.namespace)
+    await kube.json_patch(ref, [{"op": "add", "path": "/spec/suspend", "value": True}])
+    console.print(f"[green]✓[/] {target} suspended")
+
+
+async def _request_and_wait(kube: KubeClient, target: Target, within: str, *, resume: bool) -> None:
+    obj = await fetch(kube, target.kind, target.name, target.namespace)
+    if is_suspended(obj) and not resume:
+        raise _suspended(target)
+    requested_at = await request_reconcile(kube, obj, resume=resume)
+    ref = target.kind.ref(target.name, target.namespace)
+    try:
+        with console.status(f"waiting for {target} to reconcile"):
+            verdict = await wait_until_settled(
+                lambda: kube.get(ref), duration_seconds(within), requested_at=requested_at
+            )
+    except TimedOut as error:
+        raise UserError(
+            f"{target} was not reconciled within {within}",
+            hint=f"is lockstep run running? {target.events_hint}",
+        ) from error
+    if not verdict.ready:
+        raise UserError(f"{target} failed: {escape(verdict.message)}", hint=target.events_hint)
+    verb = "resumed" if resume else "reconciled"
+    console.print(f"[green]✓[/] {target.kind.noun} {target.name} {verb}: {outcome(verdict.object)}")
+    if target.kind is KUSTOMIZATION:
+        for change in await _changes(kube, target, requested_at):
+            console.print(f"  {escape(change)}")
+
+
+def _suspended(target: Target) -> UserError:
+    return UserError(
+        f"{target} is suspended",
+        hint=f"resume it: lockstep resume {target.kind.command} {target.name} -n {target.namespace}",
+    )
+
+
+def outcome(obj: KubeObject) -> str:
+    """The revision an object settled on, as a phrase: ``applied revision main@sha1:…``."""
+    status = obj.get("status") or {}
+    if obj.get("kind") == KUSTOMIZATION.kind:
+        return f"applied revision {status.get('lastAppliedRevision') or '(none)'}"
+    return f"fetched revision {(status.get('artifact') or {}).get('revision') or '(none)'}"
+
+
+def now_rfc3339() -> str:
+    """The current time as RFC 3339 with microseconds, so two requests in one second differ."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def request_operations(obj: KubeObject, requested_at: str, *, resume: bool) -> list[KubeObject]:
+    """The JSON patch that requests a reconciliation (and clears ``spec.suspend`` to resume).
+
+    Without annotations the whole map is added, guarded by the resourceVersion read:
+    adding the map replaces one that a concurrent writer may just have created.
+    """
+    metadata = obj.get("metadata") or {}
+    operations: list[KubeObject] = []
+    if resume:
+        operations.append({"op": "add", "path": "/spec/suspend", "value": False})
+    if metadata.get("annotations"):
+        operations.append({"op": "add", "path": ANNOTATION_POINTER, "value": requested_at})
+        return operations
+    return [
+        {
+            "op": "test",
+            "path": "/metadata/resourceVersion",
+            "value": metadata.get("resourceVersion"),
+        },
+        *operations,
+        {
+            "op": "add",
+            "path": "/metadata/annotations",
+            "value": {RECONCILE_REQUEST_ANNOTATION: requested_at},
+        },
+    ]
+
+
+async def request_reconcile(kube: KubeClient, obj: KubeObject, *, resume: bool = False) -> str:
+    """Annotate ``obj`` with a new reconcile request; the value the engine will echo back."""
+    requested_at = now_rfc3339()
+    ref = ObjectRef.of(obj)
+    attempts = REQUEST_ATTEMPTS
+    while True:
+        try:
+            await kube.json_patch(ref, request_operations(obj, requested_at, resume=resume))
+            return requested_at
+        except Invalid:
+            # Most likely the resourceVersion test: the object changed since it was read.
+            attempts -= 1
+            if attempts == 0:
+                raise
+            obj = await kube.get(ref)
+
+
+def changes_since(events: list[KubeObject], target: Target, requested_at: str) -> list[str] | None:
+    """The objects the reconciliation answering ``requested_at`` changed, as the engine's
+    ReconciliationSucceeded Event lists them; ``None`` when there is no such Event."""
+    requested = parse_timestamp(requested_at)
+    # Event times have whole seconds: an Event of the same second may answer the request.
+    since = requested.replace(microsecond=0) if requested else datetime.min.replace(tzinfo=UTC)
+    answering = [
+        event
+        for event in events
+        if is_about(event, target.kind.kind, target.name)
+        and event.get("reason") == "ReconciliationSucceeded"
+        and (event_time(event) or since) >= since
+    ]
+    return str(answering[-1].get("message", "")).split(", ") if answering else None
+
+
+async def _changes(kube: KubeClient, target: Target, requested_at: str) -> list[str]:
+    """What the reconciliation changed; empty when nothing did (the engine records no Event)."""
+    deadline = time.monotonic() + EVENT_WAIT_SECONDS
+    while True:
+        events = await lockstep_events(kube, target.namespace)
+        changes = changes_since(events, target, requested_at)
+        if changes is not None:
+            return changes
+        if time.monotonic() >= deadline:
+            return []
+        await asyncio.sleep(EVENT_POLL_SECONDS)
