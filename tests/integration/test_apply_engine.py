@@ -185,6 +185,26 @@ async def test_an_invalid_object_of_a_later_stage_stops_the_earlier_stages_too(
             await kube.get(ObjectRef.of(obj))
 
 
+async def test_a_namespaced_object_without_namespace_is_refused(
+    kube: KubeClient, namespace: str
+) -> None:
+    homeless: KubeObject = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "homeless"},
+        "data": {"colour": "blue"},
+    }
+    with pytest.raises(ApplyError) as failure:
+        await apply_all(
+            kube,
+            [_config_map(namespace, "settings", "blue"), homeless],
+            default_apply_options(OWNER),
+        )
+    assert str(failure.value).startswith("ConfigMap/homeless namespace not specified; ")
+    with pytest.raises(NotFound):
+        await kube.get(ObjectRef("v1", "ConfigMap", "settings", namespace))
+
+
 async def test_ssa_and_reconcile_annotations_are_honoured(kube: KubeClient, namespace: str) -> None:
     await kube.apply(_config_map(namespace, "seeded", "blue"))
     objects = [

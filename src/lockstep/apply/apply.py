@@ -149,6 +149,13 @@ async def _plan(kube: KubeClient, desired: KubeObject, options: ApplyOptions) ->
     ref = ObjectRef.of(desired)
     if is_reconcile_disabled(desired) or is_ssa_ignored(desired):
         return _Planned(desired, Action.SKIPPED)
+    if not ref.namespace and await _is_namespaced(kube, ref):
+        # Applied as is, it would land in the client's default namespace while the
+        # inventory recorded none; Flux refuses it the same way.
+        return (
+            f"{ref} namespace not specified; set metadata.namespace in the manifest "
+            "or spec.targetNamespace on the Kustomization"
+        )
     try:
         live: KubeObject | None = await kube.get(ref)
     except NotFound:
@@ -164,6 +171,14 @@ async def _plan(kube: KubeClient, desired: KubeObject, options: ApplyOptions) ->
     if is_reconcile_disabled(live) or is_ssa_ignored(live) or is_if_not_present(desired):
         return _Planned(desired, Action.SKIPPED)
     return await _plan_update(kube, desired, live, options)
+
+
+async def _is_namespaced(kube: KubeClient, ref: ObjectRef) -> bool:
+    try:
+        return (await kube.resource_info(ref.api_version, ref.kind)).namespaced
+    except KubeError:
+        # An unknown kind is reported by its dry-run, with the API server's words.
+        return False
 
 
 async def _plan_update(

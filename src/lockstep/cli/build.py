@@ -128,7 +128,7 @@ def diff_kustomization_command(
     """
     try:
         changed = asyncio.run(
-            _diff_command(state(ctx).kube_client(), name, namespace, path, kustomization_file)
+            _diff_command(state(ctx).engine_client(), name, namespace, path, kustomization_file)
         )
     except (UserError, KubeError) as error:
         hint = error.hint if isinstance(error, UserError) else ""

@@ -10,6 +10,8 @@ from rich.console import Console
 
 from lockstep.kube import KubeClient
 
+CLI_FIELD_MANAGER = "lockstep-cli"
+
 console = Console(highlight=False, soft_wrap=True)
 error_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -33,6 +35,15 @@ class CliState:
     verbose: bool
 
     def kube_client(self) -> KubeClient:
+        """A client whose writes are recorded under the CLI's own field manager, so that a
+        ``lockstep create`` never takes fields away from what the engine applied."""
+        return KubeClient.from_kubeconfig(
+            self.kubeconfig, self.context, field_manager=CLI_FIELD_MANAGER
+        )
+
+    def engine_client(self) -> KubeClient:
+        """A client with the engine's field manager: for ``lockstep run``, and for the
+        dry-runs of ``lockstep diff``, which must see what the engine's apply would do."""
         return KubeClient.from_kubeconfig(self.kubeconfig, self.context)
 
 

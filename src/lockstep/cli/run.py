@@ -121,7 +121,7 @@ def run(
     )
     election = Election(leader_election_namespace) if leader_elect else None
     addresses = Addresses(metrics=metrics_addr, receiver=receiver_addr)
-    asyncio.run(_run(cli.kube_client(), options, addresses, election))
+    asyncio.run(_run(cli.engine_client(), options, addresses, election))
 
 
 @dataclass(frozen=True)

@@ -137,7 +137,13 @@ class KubeClient:
         self._classes: dict[ResourceInfo, type[Any]] = {}
 
     @classmethod
-    def from_kubeconfig(cls, path: Path | None = None, context: str | None = None) -> Self:
+    def from_kubeconfig(
+        cls,
+        path: Path | None = None,
+        context: str | None = None,
+        *,
+        field_manager: str = FIELD_MANAGER,
+    ) -> Self:
         """Connect with a kubeconfig file (default: ``$KUBECONFIG`` or ``~/.kube/config``)."""
         try:
             kubeconfig = KubeConfig.from_file(path) if path else KubeConfig.from_env()
@@ -145,7 +151,7 @@ class KubeClient:
         except ConfigError as error:
             where = f"kubeconfig {path}" if path else "the default kubeconfig"
             raise KubeError(f"cannot use {where}: {error}") from error
-        return cls(config)
+        return cls(config, field_manager=field_manager)
 
     @property
     def server(self) -> str:
