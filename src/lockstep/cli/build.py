@@ -37,6 +37,7 @@ from lockstep.apply import InventoryEntry, Owner, stale_entries
 from lockstep.apply.diff import comparable, has_drifted
 from lockstep.apply.ignore import keep_ignored_fields
 from lockstep.cli.context import UserError, console, state
+from lockstep.cli.objects import namespace_or_default
 from lockstep.controllers.kustomization import API_VERSION, KIND, ignore_rules
 from lockstep.controllers.kustomization_build import render_objects
 from lockstep.controllers.kustomization_inputs import BuildInputs, InputUnavailable, build_inputs
@@ -60,7 +61,10 @@ PathOption = Annotated[
     ),
 ]
 NamespaceOption = Annotated[
-    str, typer.Option("--namespace", "-n", help="Namespace of the Kustomization.")
+    str | None,
+    typer.Option(
+        "--namespace", "-n", help="Namespace of the Kustomization (default: the context's)."
+    ),
 ]
 FileOption = Annotated[
     Path | None,
@@ -84,7 +88,7 @@ def build_kustomization_command(
     ctx: typer.Context,
     name: NameArgument,
     path: PathOption,
-    namespace: NamespaceOption = "flux-system",
+    namespace: NamespaceOption = None,
     kustomization_file: FileOption = None,
     dry_run: Annotated[
         bool,
@@ -102,10 +106,10 @@ def build_kustomization_command(
     """
     if dry_run and kustomization_file is None:
         raise UserError("--dry-run needs --kustomization-file", hint="or leave out --dry-run")
+    cli = state(ctx)
+    namespace = namespace_or_default(cli, namespace)
     rendered = asyncio.run(
-        _render_command(
-            state(ctx).kube_client(), name, namespace, path, kustomization_file, dry_run
-        )
+        _render_command(cli.kube_client(), name, namespace, path, kustomization_file, dry_run)
     )
     typer.echo(
         yaml.safe_dump_all([_masked(obj) for obj in rendered.objects], sort_keys=False), nl=False
@@ -117,7 +121,7 @@ def diff_kustomization_command(
     ctx: typer.Context,
     name: NameArgument,
     path: PathOption,
-    namespace: NamespaceOption = "flux-system",
+    namespace: NamespaceOption = None,
     kustomization_file: FileOption = None,
 ) -> None:
     """Show what applying a local folder would change in the cluster; exit 1 when it would.
@@ -126,9 +130,16 @@ def diff_kustomization_command(
 
       lockstep diff kustomization apps -n flux-system --path ./apps || echo "changes"
     """
+    cli = state(ctx)
     try:
         changed = asyncio.run(
-            _diff_command(state(ctx).engine_client(), name, namespace, path, kustomization_file)
+            _diff_command(
+                cli.engine_client(),
+                name,
+                namespace_or_default(cli, namespace),
+                path,
+                kustomization_file,
+            )
         )
     except (UserError, KubeError) as error:
         hint = error.hint if isinstance(error, UserError) else ""

@@ -35,8 +35,9 @@ def install(
         bool, typer.Option("--export", help="Print the manifests as YAML instead of applying them.")
     ] = False,
 ) -> None:
-    """Install lockstep on the current cluster: the CRDs (Flux-compatible APIs), a
-    namespace, RBAC and the engine's Deployment.
+    """Install lockstep on the current cluster: CRDs, namespace, RBAC and the engine.
+
+    The CRDs serve the Flux-compatible APIs; the engine runs as a Deployment.
 
     Examples:
 

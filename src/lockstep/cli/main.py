@@ -32,8 +32,9 @@ app = typer.Typer(
         "lockstep keeps Kubernetes clusters in lockstep with Git and OCI registries.\n\n"
         "Examples:\n\n"
         "  lockstep dev cluster up      # start the local control plane\n\n"
-        "  lockstep install --crds      # install the Flux-compatible CRDs\n\n"
-        "  lockstep run                 # run the controllers against the current context"
+        "  lockstep install             # CRDs, RBAC and the engine on this cluster\n\n"
+        "  lockstep run                 # run the controllers against the current context\n\n"
+        "  lockstep get all -A          # what lockstep reconciles, and how it is doing"
     ),
     no_args_is_help=True,
     rich_markup_mode="rich",
