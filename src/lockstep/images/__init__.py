@@ -1,0 +1,10 @@
+"""Image update automation, as a pure library: which tag an ImagePolicy picks, and how
+marked values in YAML files are rewritten to it.
+
+- :mod:`lockstep.images.policy`: semver ranges in the constraint syntax Flux users
+  write, alphabetical and numerical ordering, ``filterTags`` with ``extract``.
+- :mod:`lockstep.images.setters`: ``# {"$imagepolicy": "ns:name"}`` markers, and the
+  ``:tag`` / ``:name`` / ``:digest`` forms, rewritten in place, every other byte kept.
+
+Imports nothing of lockstep; called by the image controllers and the CLI.
+"""
