@@ -66,8 +66,8 @@ demo: install ## The GitOps loop on the local sandbox: control plane, Git reposi
 clean: ## Remove the virtualenv and tool caches (the built control plane stays cached).
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
 
-bench: install ## Benchmarks; results under benchmarks/results/.
+bench: install ## Benchmarks W1-W5 on a fresh local control plane; results under benchmarks/results/.
 	$(PYTHON) -m benchmarks.run
 
-bench-quick: venv ## A smoke run of the benchmarks (results not kept).
+bench-quick: install ## A smoke run of every benchmark, about a minute (results not kept).
 	$(PYTHON) -m benchmarks.run --quick

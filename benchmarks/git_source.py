@@ -24,6 +24,8 @@ from lockstep.sources.ignore import IgnoreRules
 from lockstep.sources.refs import GitRef
 from lockstep.sources.store import ArtifactStore
 
+NAME = "git_source"
+
 MANIFEST = """\
 apiVersion: v1
 kind: ConfigMap

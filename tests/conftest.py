@@ -6,4 +6,5 @@ pytest_plugins = [
     "ground.engine",
     "ground.gpg",
     "ground.gitops",
+    "ground.images",
 ]

@@ -77,20 +77,23 @@ class ScanResult(ApiModel):
     """How many tags were found."""
 
     scan_time: Timestamp | None = None
-    """When the scan ran."""
+    """When the scan that found these tags ran; a rescan finding the same tags leaves it."""
 
     latest_tags: list[str] = Field(default_factory=list)
-    """A sample of the tags: the first ten in descending order."""
+    """A sample of the tags: the first ten in descending alphabetical order."""
 
 
 class ImageRepositoryStatus(ObjectStatus):
     """Observed state of an ImageRepository."""
 
     canonical_image_name: str | None = None
-    """The image name with implied parts spelled out, e.g. `docker.io/library/alpine`."""
+    """The image name with implied parts spelled out, e.g. `index.docker.io/library/alpine`."""
 
     last_scan_result: ScanResult | None = None
     """The outcome of the last scan."""
+
+    observed_exclusion_list: list[str] = Field(default_factory=list)
+    """The exclusion list the last scan applied."""
 
 
 class ImageRepository(ApiObject):
@@ -176,6 +179,9 @@ class ImagePolicySpec(ApiModel):
 
     interval: Duration | None = None
     """How often to refresh the digest when `digestReflectionPolicy` is `Always`."""
+
+    suspend: bool = False
+    """Whether electing the latest image is paused."""
 
 
 class ImagePolicyStatus(ObjectStatus):

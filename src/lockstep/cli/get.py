@@ -1,7 +1,9 @@
-"""``lockstep get``: the status of sources, Kustomizations and Receivers, as ``flux get`` shows it.
+"""``lockstep get``: the status of sources, Kustomizations, Receivers and image automation
+objects, as ``flux get`` shows it.
 
-One row per object (:class:`~lockstep.cli.output.StatusRow`): name, revision,
-suspended, ready, message and age, as a table or as data for scripts
+One row per object (:class:`~lockstep.cli.output.StatusRow`): name, revision
+(or the column ``flux get`` shows in its place for the kind), suspended, ready,
+message and age, as a table or as data for scripts
 (``-o json|yaml``). ``--watch`` lists, then follows the API watch from the
 listing's resourceVersion (relisting when it expires) until Ctrl-C: in a
 terminal the table is redrawn in place; otherwise each change is printed as it
@@ -30,6 +32,10 @@ from lockstep.cli.context import console, error_console, state
 from lockstep.cli.objects import (
     FLUX_KINDS,
     GIT_REPOSITORY,
+    IMAGE_KINDS,
+    IMAGE_POLICY,
+    IMAGE_REPOSITORY,
+    IMAGE_UPDATE_AUTOMATION,
     KUSTOMIZATION,
     OCI_REPOSITORY,
     RECEIVER,
@@ -58,6 +64,9 @@ get_app = typer.Typer(help="Show the status of lockstep's objects.", no_args_is_
 sources_app = typer.Typer(help="Show the status of sources.", no_args_is_help=True)
 get_app.add_typer(sources_app, name="sources")
 get_app.add_typer(sources_app, name="source", hidden=True)
+images_app = typer.Typer(help="Show the status of image automation objects.", no_args_is_help=True)
+get_app.add_typer(images_app, name="images")
+get_app.add_typer(images_app, name="image", hidden=True)
 
 NameArgument = Annotated[
     str | None, typer.Argument(help="Show only the object with this name.", show_default=False)
@@ -147,6 +156,77 @@ def get_sources(
     _get(ctx, SOURCE_KINDS, None, namespace, all_namespaces, watch, output)
 
 
+@images_app.command("repository")
+def get_image_repositories(
+    ctx: typer.Context,
+    name: NameArgument = None,
+    namespace: NamespaceOption = None,
+    all_namespaces: AllNamespacesOption = False,
+    watch: WatchOption = False,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Show ImageRepositories: when their tags were last scanned and whether they are Ready.
+
+    Example:
+
+      lockstep get images repository -A
+    """
+    _get(ctx, (IMAGE_REPOSITORY,), name, namespace, all_namespaces, watch, output)
+
+
+@images_app.command("policy")
+def get_image_policies(
+    ctx: typer.Context,
+    name: NameArgument = None,
+    namespace: NamespaceOption = None,
+    all_namespaces: AllNamespacesOption = False,
+    watch: WatchOption = False,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Show ImagePolicies: the image each one elected and whether they are Ready.
+
+    Example:
+
+      lockstep get images policy -n flux-system
+    """
+    _get(ctx, (IMAGE_POLICY,), name, namespace, all_namespaces, watch, output)
+
+
+@images_app.command("update")
+def get_image_updates(
+    ctx: typer.Context,
+    name: NameArgument = None,
+    namespace: NamespaceOption = None,
+    all_namespaces: AllNamespacesOption = False,
+    watch: WatchOption = False,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Show ImageUpdateAutomations: when each one last ran and whether they are Ready.
+
+    Example:
+
+      lockstep get images update -n flux-system --watch
+    """
+    _get(ctx, (IMAGE_UPDATE_AUTOMATION,), name, namespace, all_namespaces, watch, output)
+
+
+@images_app.command("all")
+def get_images(
+    ctx: typer.Context,
+    namespace: NamespaceOption = None,
+    all_namespaces: AllNamespacesOption = False,
+    watch: WatchOption = False,
+    output: OutputOption = OutputFormat.TABLE,
+) -> None:
+    """Show every ImageRepository, ImagePolicy and ImageUpdateAutomation.
+
+    Example:
+
+      lockstep get images all -A
+    """
+    _get(ctx, IMAGE_KINDS, None, namespace, all_namespaces, watch, output)
+
+
 @get_app.command("kustomizations")
 @get_app.command("kustomization", hidden=True)
 @get_app.command("ks", hidden=True)
@@ -196,7 +276,7 @@ def get_all(
     output: OutputOption = OutputFormat.TABLE,
     webhook_base_url: WebhookBaseUrlOption = DEFAULT_WEBHOOK_BASE_URL,
 ) -> None:
-    """Show every source, Kustomization and Receiver.
+    """Show every source, image automation object, Kustomization and Receiver.
 
     Example:
 

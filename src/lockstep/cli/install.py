@@ -3,7 +3,8 @@
 The CRDs come from :func:`lockstep.api.crds.crd_manifests`, generated from the
 typed models, and the engine's manifests from :mod:`lockstep.cli.components`;
 they are server-side applied with lockstep's field manager, the CRDs first, and
-the command waits until the API server reports each CRD Established.
+the command waits until the API server reports each CRD Established and lists
+its objects, so that any command run next finds the kinds served.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import typer
 from lockstep.api.crds import crd_manifests, manifests_yaml
 from lockstep.cli.components import DEFAULT_IMAGE, DEFAULT_NAMESPACE, all_manifests
 from lockstep.cli.context import UserError, console, state
-from lockstep.kube import KubeClient, ObjectRef
+from lockstep.kube import KubeClient, NotFound, ObjectRef, ServerError
 
 ESTABLISHED_TIMEOUT_SECONDS = 60.0
 
@@ -74,7 +75,7 @@ async def apply_manifests(kube: KubeClient, manifests: list[dict[str, Any]]) -> 
 
 
 async def apply_crds(kube: KubeClient, manifests: list[dict[str, Any]]) -> None:
-    """Server-side apply the CRDs, then wait until each is Established."""
+    """Server-side apply the CRDs, then wait until each is Established and served."""
     for manifest in manifests:
         await kube.apply(manifest)
         console.print(f"[dim]•[/] {manifest['metadata']['name']} applied")
@@ -85,7 +86,7 @@ async def apply_crds(kube: KubeClient, manifests: list[dict[str, Any]]) -> None:
             crd = await kube.get(
                 ObjectRef("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
             )
-            if _established(crd):
+            if _established(crd) and await _listed(kube, crd):
                 pending.discard(name)
         if pending and time.monotonic() > deadline:
             raise UserError(
@@ -100,3 +101,16 @@ async def apply_crds(kube: KubeClient, manifests: list[dict[str, Any]]) -> None:
 def _established(crd: dict[str, Any]) -> bool:
     conditions = (crd.get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+
+async def _listed(kube: KubeClient, crd: dict[str, Any]) -> bool:
+    """Whether the API server lists objects of the CRD's kind. For a few seconds after a CRD
+    is Established (or changed), lists may still be refused with 429 "storage is
+    (re)initializing", which a command run right after the install would fail with."""
+    spec = crd["spec"]
+    version = next(version["name"] for version in spec["versions"] if version.get("storage"))
+    try:
+        await kube.list(f"{spec['group']}/{version}", spec["names"]["kind"])
+    except (NotFound, ServerError):
+        return False
+    return True

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from lockstep import __version__
-from lockstep.cli import artifact, bootstrap, build, check, dev, install, keys
+from lockstep.cli import artifact, bootstrap, build, check, dev, images, install, keys
 from lockstep.cli import run as run_command
 from lockstep.cli.context import CliState, UserError, console, error_console
 from lockstep.cli.create import create_app
@@ -62,6 +62,7 @@ app.add_typer(artifact.pull_app, name="pull")
 app.add_typer(artifact.tag_app, name="tag")
 app.add_typer(artifact.list_app, name="list")
 app.add_typer(keys.generate_app, name="generate")
+app.add_typer(images.image_app, name="image")
 
 
 def _print_version(value: bool) -> None:

@@ -47,7 +47,7 @@ class FluxKind:
     kind: str
     api_version: str
     command: str
-    """How the verbs name it: ``kustomization``, ``source git``."""
+    """How the verbs name it: ``kustomization``, ``source git``, ``image update``."""
     get_command: str
     """The ``lockstep`` command that lists objects of this kind."""
 
@@ -75,9 +75,26 @@ KUSTOMIZATION = FluxKind(
     "Kustomization", _storage_api_version("Kustomization"), "kustomization", "get ks"
 )
 RECEIVER = FluxKind("Receiver", _storage_api_version("Receiver"), "receiver", "get receivers")
+IMAGE_REPOSITORY = FluxKind(
+    "ImageRepository",
+    _storage_api_version("ImageRepository"),
+    "image repository",
+    "get images repository",
+)
+IMAGE_POLICY = FluxKind(
+    "ImagePolicy", _storage_api_version("ImagePolicy"), "image policy", "get images policy"
+)
+IMAGE_UPDATE_AUTOMATION = FluxKind(
+    "ImageUpdateAutomation",
+    _storage_api_version("ImageUpdateAutomation"),
+    "image update",
+    "get images update",
+)
 
 SOURCE_KINDS = (GIT_REPOSITORY, OCI_REPOSITORY)
-FLUX_KINDS = (*SOURCE_KINDS, KUSTOMIZATION, RECEIVER)
+IMAGE_KINDS = (IMAGE_REPOSITORY, IMAGE_POLICY, IMAGE_UPDATE_AUTOMATION)
+# In the order ``flux get all`` lists them: sources, image automation, then the rest.
+FLUX_KINDS = (*SOURCE_KINDS, *IMAGE_KINDS, KUSTOMIZATION, RECEIVER)
 
 
 def source_kind(kind: str) -> FluxKind:

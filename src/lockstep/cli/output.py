@@ -3,7 +3,10 @@
 A :class:`StatusRow` is the summary ``lockstep get`` shows of one Flux object
 (name, revision, suspended, ready, message, age); it prints as a Rich table for
 people or as data (``-o json|yaml``) for scripts, where ``created`` replaces the
-relative age. Everything here is pure, so it is unit-tested without a cluster.
+relative age. Receivers and the image automation kinds show, in place of the
+revision, the column ``flux get`` shows for them: the webhook URL, the last
+scan, the latest image or the last run. Everything here is pure, so it is
+unit-tested without a cluster.
 
 Used by :mod:`lockstep.cli.get` and :mod:`lockstep.cli.events`.
 """
@@ -63,21 +66,42 @@ class StatusRow:
     """``metadata.creationTimestamp`` as the API server wrote it."""
     webhook_url: str | None = None
     """Receivers only: where the webhook is served."""
+    last_scan: str | None = None
+    """ImageRepositories only: when the last scan ran, as the API server wrote it."""
+    latest_image: str | None = None
+    """ImagePolicies only: the elected image as ``name:tag``."""
+    last_run: str | None = None
+    """ImageUpdateAutomations only: when the automation last ran, as the API server wrote it."""
 
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.kind, self.namespace, self.name)
 
+    @property
+    def shows_suspended(self) -> bool:
+        """Whether tables show the SUSPENDED column: not for ImagePolicies, as ``flux get``."""
+        return self.kind != "ImagePolicy"
+
+    def kind_column(self) -> tuple[str, str]:
+        """The column that differs by kind, as ``(header, value)``: ``REVISION`` for sources
+        and Kustomizations, and what ``flux get`` shows in its place for the other kinds."""
+        for header, value in (
+            ("WEBHOOK", self.webhook_url),
+            ("LAST SCAN", self.last_scan),
+            ("LATEST IMAGE", self.latest_image),
+            ("LAST RUN", self.last_run),
+        ):
+            if value is not None:
+                return header, value
+        return "REVISION", self.revision
+
     def data(self) -> dict[str, Any]:
         """The row as JSON-ready data, without fields that do not apply to its kind."""
-        fields = asdict(self)
-        if self.webhook_url is None:
-            del fields["webhook_url"]
-        return fields
+        return {key: value for key, value in asdict(self).items() if value is not None}
 
 
 def status_row(obj: Mapping[str, Any], *, webhook_base_url: str) -> StatusRow:
-    """Summarise one GitRepository, OCIRepository, Kustomization or Receiver."""
+    """Summarise one source, Kustomization, Receiver or image automation object."""
     kind = str(obj.get("kind", ""))
     status = obj.get("status") or {}
     ready = condition(obj, "Ready")
@@ -95,7 +119,27 @@ def status_row(obj: Mapping[str, Any], *, webhook_base_url: str) -> StatusRow:
         message=str(ready.get("message", "")) if ready else NOT_RECONCILED,
         created=str((obj.get("metadata") or {}).get("creationTimestamp") or ""),
         webhook_url=webhook_url,
+        last_scan=(
+            str((status.get("lastScanResult") or {}).get("scanTime") or "")
+            if kind == "ImageRepository"
+            else None
+        ),
+        latest_image=latest_image(status) if kind == "ImagePolicy" else None,
+        last_run=(
+            str(status.get("lastAutomationRunTime") or "")
+            if kind == "ImageUpdateAutomation"
+            else None
+        ),
     )
+
+
+def latest_image(status: Mapping[str, Any]) -> str:
+    """The image an ImagePolicy elected, ``name:tag``: from ``latestRef`` (v1), else from
+    ``latestImage``, which is all a controller of the v1beta2 API writes."""
+    ref = status.get("latestRef") or {}
+    if ref.get("name") and ref.get("tag"):
+        return f"{ref['name']}:{ref['tag']}"
+    return str(status.get("latestImage") or "")
 
 
 def _revision(kind: str, status: Mapping[str, Any]) -> str:
@@ -154,24 +198,26 @@ def status_table(
     kind_prefix: bool = False,
     header: bool = True,
 ) -> Table:
-    """The rows as ``lockstep get`` prints them; ``kind_prefix`` names rows
+    """The rows, all of one kind, as ``lockstep get`` prints them; ``kind_prefix`` names rows
     ``kustomization/apps`` for tables that stand next to other kinds' (``get all``)."""
-    receivers = bool(rows) and all(row.webhook_url is not None for row in rows)
+    kind_header = rows[0].kind_column()[0] if rows else "REVISION"
+    show_suspended = not rows or rows[0].shows_suspended
     table = Table(box=None, pad_edge=False, show_header=header, header_style="bold")
     if all_namespaces:
         table.add_column("NAMESPACE", no_wrap=True)
     table.add_column("NAME", no_wrap=True)
-    table.add_column("WEBHOOK" if receivers else "REVISION", no_wrap=True)
-    table.add_column("SUSPENDED", no_wrap=True)
+    table.add_column(kind_header, no_wrap=True)
+    if show_suspended:
+        table.add_column("SUSPENDED", no_wrap=True)
     table.add_column("READY", no_wrap=True)
     table.add_column("MESSAGE", overflow="fold")
     table.add_column("AGE", no_wrap=True)
     for row in rows:
         name = f"{row.kind.lower()}/{row.name}" if kind_prefix else row.name
-        cells = [
-            Text(name),
-            Text((row.webhook_url or "") if receivers else row.revision),
-            Text(str(row.suspended), style="yellow" if row.suspended else ""),
+        cells = [Text(name), Text(row.kind_column()[1])]
+        if show_suspended:
+            cells.append(Text(str(row.suspended), style="yellow" if row.suspended else ""))
+        cells += [
             Text(row.ready, style=_READY_STYLES.get(row.ready, "yellow")),
             Text(row.message),
             Text(age(parse_timestamp(row.created), now)),

@@ -5,8 +5,11 @@ current time; the engine reconciles the object and copies the value to
 ``status.lastHandledReconcileAt``, which is how the command knows the verdict it
 then reads (see :mod:`lockstep.cli.waiting`) is the answer to its own request.
 Exit codes: 0 Ready, 1 failed or not settled within ``--timeout``, 2 for an
-object that does not exist. ``resume`` clears ``spec.suspend`` and makes the
-same request in one patch; ``suspend`` only sets ``spec.suspend``.
+object that does not exist. What the command prints on success is what ``flux``
+prints for the kind: the revision fetched or applied, the number of tags an
+image scan found, the commit an image update pushed. ``resume`` clears
+``spec.suspend`` and makes the same request in one patch; ``suspend`` only sets
+``spec.suspend``.
 
 Registered on the ``lockstep`` command by :mod:`lockstep.cli.main`.
 """
@@ -28,6 +31,8 @@ from lockstep.cli.context import UserError, console, state
 from lockstep.cli.events import event_time, is_about, lockstep_events
 from lockstep.cli.objects import (
     GIT_REPOSITORY,
+    IMAGE_REPOSITORY,
+    IMAGE_UPDATE_AUTOMATION,
     KUSTOMIZATION,
     OCI_REPOSITORY,
     FluxKind,
@@ -55,6 +60,18 @@ resume_source_app = typer.Typer(help="Resume a source.", no_args_is_help=True)
 reconcile_app.add_typer(reconcile_source_app, name="source")
 suspend_app.add_typer(suspend_source_app, name="source")
 resume_app.add_typer(resume_source_app, name="source")
+reconcile_image_app = typer.Typer(
+    help="Scan an image repository or run an image update automation.", no_args_is_help=True
+)
+suspend_image_app = typer.Typer(
+    help="Suspend an image repository or an image update automation.", no_args_is_help=True
+)
+resume_image_app = typer.Typer(
+    help="Resume an image repository or an image update automation.", no_args_is_help=True
+)
+reconcile_app.add_typer(reconcile_image_app, name="image")
+suspend_app.add_typer(suspend_image_app, name="image")
+resume_app.add_typer(resume_image_app, name="image")
 
 NameArgument = Annotated[str, typer.Argument(help="Name of the object.")]
 ANNOTATION_POINTER = "/metadata/annotations/" + RECONCILE_REQUEST_ANNOTATION.replace("/", "~1")
@@ -134,6 +151,38 @@ def reconcile_kustomization(
     _run(ctx, KUSTOMIZATION, name, namespace, operation)
 
 
+@reconcile_image_app.command("repository")
+def reconcile_image_repository(
+    ctx: typer.Context,
+    name: NameArgument,
+    namespace: NamespaceOption = None,
+    timeout: TimeoutOption = "5m",
+) -> None:
+    """Scan an ImageRepository's tags now; print how many the scan found.
+
+    Example:
+
+      lockstep reconcile image repository podinfo -n flux-system
+    """
+    _run(ctx, IMAGE_REPOSITORY, name, namespace, _reconcile(timeout))
+
+
+@reconcile_image_app.command("update")
+def reconcile_image_update(
+    ctx: typer.Context,
+    name: NameArgument,
+    namespace: NamespaceOption = None,
+    timeout: TimeoutOption = "5m",
+) -> None:
+    """Run an ImageUpdateAutomation now; print the commit it pushed, or that there was none.
+
+    Example:
+
+      lockstep reconcile image update flux-system -n flux-system
+    """
+    _run(ctx, IMAGE_UPDATE_AUTOMATION, name, namespace, _reconcile(timeout))
+
+
 @suspend_source_app.command("git")
 def suspend_git(ctx: typer.Context, name: NameArgument, namespace: NamespaceOption = None) -> None:
     """Stop fetching a GitRepository until it is resumed.
@@ -168,6 +217,32 @@ def suspend_kustomization(
       lockstep suspend kustomization apps -n flux-system
     """
     _run(ctx, KUSTOMIZATION, name, namespace, _suspend)
+
+
+@suspend_image_app.command("repository")
+def suspend_image_repository(
+    ctx: typer.Context, name: NameArgument, namespace: NamespaceOption = None
+) -> None:
+    """Stop scanning an ImageRepository until it is resumed.
+
+    Example:
+
+      lockstep suspend image repository podinfo -n flux-system
+    """
+    _run(ctx, IMAGE_REPOSITORY, name, namespace, _suspend)
+
+
+@suspend_image_app.command("update")
+def suspend_image_update(
+    ctx: typer.Context, name: NameArgument, namespace: NamespaceOption = None
+) -> None:
+    """Stop an ImageUpdateAutomation from committing until it is resumed.
+
+    Example:
+
+      lockstep suspend image update flux-system -n flux-system
+    """
+    _run(ctx, IMAGE_UPDATE_AUTOMATION, name, namespace, _suspend)
 
 
 @resume_source_app.command("git")
@@ -217,6 +292,38 @@ def resume_kustomization(
       lockstep resume kustomization apps -n flux-system
     """
     _run(ctx, KUSTOMIZATION, name, namespace, _reconcile(timeout, resume=True))
+
+
+@resume_image_app.command("repository")
+def resume_image_repository(
+    ctx: typer.Context,
+    name: NameArgument,
+    namespace: NamespaceOption = None,
+    timeout: TimeoutOption = "5m",
+) -> None:
+    """Resume a suspended ImageRepository and wait until it has scanned.
+
+    Example:
+
+      lockstep resume image repository podinfo -n flux-system
+    """
+    _run(ctx, IMAGE_REPOSITORY, name, namespace, _reconcile(timeout, resume=True))
+
+
+@resume_image_app.command("update")
+def resume_image_update(
+    ctx: typer.Context,
+    name: NameArgument,
+    namespace: NamespaceOption = None,
+    timeout: TimeoutOption = "5m",
+) -> None:
+    """Resume a suspended ImageUpdateAutomation and wait until it has run.
+
+    Example:
+
+      lockstep resume image update flux-system -n flux-system
+    """
+    _run(ctx, IMAGE_UPDATE_AUTOMATION, name, namespace, _reconcile(timeout, resume=True))
 
 
 Operation = Callable[[KubeClient, Target], Awaitable[None]]
@@ -285,7 +392,8 @@ async def _request_and_wait(kube: KubeClient, target: Target, within: str, *, re
     if not verdict.ready:
         raise UserError(f"{target} failed: {escape(verdict.message)}", hint=target.events_hint)
     verb = "resumed" if resume else "reconciled"
-    console.print(f"[green]✓[/] {target.kind.noun} {target.name} {verb}: {outcome(verdict.object)}")
+    summary = outcome(verdict.object, before=obj)
+    console.print(f"[green]✓[/] {target.kind.noun} {target.name} {verb}: {escape(summary)}")
     if target.kind is KUSTOMIZATION:
         for change in await _changes(kube, target, requested_at):
             console.print(f"  {escape(change)}")
@@ -298,11 +406,23 @@ def _suspended(target: Target) -> UserError:
     )
 
 
-def outcome(obj: KubeObject) -> str:
-    """The revision an object settled on, as a phrase: ``applied revision main@sha1:…``."""
+def outcome(obj: KubeObject, *, before: KubeObject | None = None) -> str:
+    """What an object settled on, as a phrase: ``applied revision main@sha1:…``,
+    ``scan fetched 12 tags``; ``before`` is the object as read before the request, which
+    tells whether an image update's last pushed commit is new."""
     status = obj.get("status") or {}
-    if obj.get("kind") == KUSTOMIZATION.kind:
+    kind = obj.get("kind")
+    if kind == KUSTOMIZATION.kind:
         return f"applied revision {status.get('lastAppliedRevision') or '(none)'}"
+    if kind == IMAGE_REPOSITORY.kind:
+        return f"scan fetched {(status.get('lastScanResult') or {}).get('tagCount', 0)} tags"
+    if kind == IMAGE_UPDATE_AUTOMATION.kind:
+        # Comparing commits rather than times needs no agreement between clocks.
+        pushed = status.get("lastPushCommit")
+        previous = ((before or {}).get("status") or {}).get("lastPushCommit")
+        return (
+            f"pushed commit {pushed}" if pushed and pushed != previous else "repository up-to-date"
+        )
     return f"fetched revision {(status.get('artifact') or {}).get('revision') or '(none)'}"
 
 

@@ -8,9 +8,12 @@ runs workers that call the reconciler, recording metrics and readiness that
 ``lockstep run`` serves over HTTP (:mod:`lockstep.web.server`). Kustomizations are
 also enqueued when their source has a new artifact and, through the
 :class:`~lockstep.controllers.drift.DriftWatcher`, when someone changes an object
-they applied. The Receiver controller runs beside them; once its cache is synced
-the webhook server answers from it (:attr:`ControllerManager.webhooks`), and stops
-answering when the controllers stop. On stop it lets in-flight reconciles finish
+they applied. ImageRepository scans fill an in-memory tag store, and each change
+of a repository's tags enqueues the ImagePolicies that elect from it; each image a
+policy newly elects enqueues the ImageUpdateAutomations of its namespace. The Receiver
+controller runs beside them; once its cache is synced the webhook server answers
+from it (:attr:`ControllerManager.webhooks`), and stops answering when the
+controllers stop. On stop it lets in-flight reconciles finish
 within the grace period, then cancels what is left: status and artifacts are
 written atomically, so a cancelled reconcile leaves nothing half-written.
 
@@ -33,6 +36,17 @@ from typing import Any, ClassVar, Protocol
 from lockstep.api.meta import RECONCILE_REQUEST_ANNOTATION
 from lockstep.controllers.drift import DriftWatcher
 from lockstep.controllers.gitrepository import GitRepositoryReconciler
+from lockstep.controllers.image_tags import ImageTagStore
+from lockstep.controllers.imagepolicy import (
+    ImagePolicyOptions,
+    ImagePolicyReconciler,
+    policies_for_repository,
+)
+from lockstep.controllers.imagerepository import ImageRepositoryReconciler
+from lockstep.controllers.imageupdateautomation import (
+    AutomationOptions,
+    ImageUpdateAutomationReconciler,
+)
 from lockstep.controllers.kustomization import (
     KustomizationOptions,
     KustomizationReconciler,
@@ -202,6 +216,7 @@ class ControllerManager:
         self._kube = kube
         self._options = options
         self.metrics = ControllerMetrics()
+        self.metrics.count_kube_requests(kube.requests)
         self.health = Health()
         self.webhooks = Webhooks(kube, no_cross_namespace_refs=options.no_cross_namespace_refs)
         """What the webhook server asks of the Receivers; it answers 503 until they are synced."""
@@ -242,7 +257,8 @@ class ControllerManager:
         receivers = Controller(
             receiver_informer, ReceiverReconciler(self._kube, receiver_informer), self.metrics
         )
-        controllers = [*sources, kustomizations, receivers]
+        images = _image_controllers(self._kube, scratch, options, self.metrics)
+        controllers = [*sources, kustomizations, receivers, *images.all]
         for controller in controllers:
             self.health.not_ready(controller.name, "cache not synced")
         watching = [
@@ -281,6 +297,67 @@ class ControllerManager:
                     await task
             await drift.stop()
             await applier.close()
+
+
+@dataclass(frozen=True)
+class ImageControllers:
+    """The image automation controllers, tied together by the scanned tags."""
+
+    repositories: Controller
+    policies: Controller
+    """Its informer's changes show each policy's newly elected image (``status.latestRef``)."""
+
+    automations: Controller
+    """ImageUpdateAutomations, enqueued when a policy of their namespace elects another image."""
+
+    @property
+    def all(self) -> list[Controller]:
+        return [self.repositories, self.policies, self.automations]
+
+
+def _image_controllers(
+    kube: KubeClient, scratch: Path, options: ManagerOptions, metrics: ControllerMetrics
+) -> ImageControllers:
+    """ImageRepository scans fill the tag store; a change of a repository's tags (its
+    first scan after a start included) enqueues the ImagePolicies that name it."""
+    tags = ImageTagStore()
+    repository_informer = _informer(kube, ImageRepositoryReconciler, options)
+    repositories = Controller(
+        repository_informer, ImageRepositoryReconciler(kube, repository_informer, tags), metrics
+    )
+    policy_informer = _informer(kube, ImagePolicyReconciler, options)
+    policy_options = ImagePolicyOptions(no_cross_namespace_refs=options.no_cross_namespace_refs)
+    policies = Controller(
+        policy_informer,
+        ImagePolicyReconciler(kube, policy_informer, repository_informer, tags, policy_options),
+        metrics,
+    )
+    tags.subscribe(partial(_follow_tags, policies))
+    automation_informer = _informer(kube, ImageUpdateAutomationReconciler, options)
+    automation_options = AutomationOptions(no_cross_namespace_refs=options.no_cross_namespace_refs)
+    updater = ImageUpdateAutomationReconciler(
+        kube, automation_informer, scratch, automation_options
+    )
+    automations = Controller(automation_informer, updater, metrics)
+    policy_informer.subscribe(partial(_follow_elections, updater, automations.queue))
+    return ImageControllers(repositories, policies, automations)
+
+
+def _follow_tags(policies: Controller, repository: ObjectKey) -> None:
+    """A repository's tags changed: the policies that elect from it elect again."""
+    for key in policies_for_repository(repository, policies.informer.items()):
+        policies.queue.add(key)
+
+
+def _follow_elections(
+    updater: ImageUpdateAutomationReconciler, queue: WorkQueue[ObjectKey], change: Change
+) -> None:
+    """A policy elected another image: the automations of its namespace apply it now."""
+    before = ((change.previous or {}).get("status") or {}).get("latestRef")
+    after = (change.object.get("status") or {}).get("latestRef")
+    if after != before:
+        for key in updater.in_namespace(change.key[0]):
+            queue.add(key)
 
 
 def _follow_artifacts(

@@ -1,8 +1,10 @@
 """Loopback OCI registry: Debian's ``docker-registry`` (distribution 2.8) on 127.0.0.1.
 
 `OciRegistry` writes a config for filesystem storage under a given directory, with
-deletes enabled and no authentication, starts the registry on a free port and returns
-once ``GET /v2/`` answers 200. It runs through `LoopbackProcess` from `loopback.py`.
+deletes enabled and no authentication (or, given an htpasswd file of bcrypt hashes,
+HTTP basic authentication), starts the registry on a free port and returns once
+``GET /v2/`` answers: 200, or 401 with authentication. It runs through
+`LoopbackProcess` from `loopback.py`.
 
 Called by the integration-test fixtures (tests/ground/servers.py) and meant for the
 ``lockstep dev`` sandbox. The config is written as JSON, which the registry's YAML
@@ -25,8 +27,10 @@ from lockstep.dev.loopback import LOOPBACK, LoopbackProcess, LoopbackServer, fre
 class OciRegistry(LoopbackServer):
     """A distribution registry storing blobs under ``<root>/storage``."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, htpasswd: Path | None = None) -> None:
+        """With `htpasswd`, every request needs basic auth by a user of that file."""
         self.root = root
+        self.htpasswd = htpasswd
         self.storage_dir = root / "storage"
         self._port: int | None = None
         self._process: LoopbackProcess | None = None
@@ -47,7 +51,8 @@ class OciRegistry(LoopbackServer):
         port = free_port()
         config = self.root / "config.yml"
         config.parent.mkdir(parents=True, exist_ok=True)
-        config.write_text(json.dumps(_registry_config(port, self.storage_dir), indent=2))
+        settings = _registry_config(port, self.storage_dir, self.htpasswd)
+        config.write_text(json.dumps(settings, indent=2))
         env = {key: value for key, value in os.environ.items() if not key.startswith("REGISTRY_")}
         self._process = LoopbackProcess(
             "docker-registry",
@@ -55,7 +60,7 @@ class OciRegistry(LoopbackServer):
             self.root / "registry.log",
             env=env,
         )
-        self._process.start(lambda: _api_answers(port))
+        self._process.start(lambda: _api_answers(port, self.htpasswd is not None))
         self._port = port
 
     def stop(self) -> None:
@@ -66,8 +71,8 @@ class OciRegistry(LoopbackServer):
         self._port = None
 
 
-def _registry_config(port: int, storage_dir: Path) -> dict[str, object]:
-    return {
+def _registry_config(port: int, storage_dir: Path, htpasswd: Path | None) -> dict[str, object]:
+    config: dict[str, object] = {
         "version": "0.1",
         "log": {"level": "info"},
         "storage": {
@@ -80,13 +85,16 @@ def _registry_config(port: int, storage_dir: Path) -> dict[str, object]:
             "secret": secrets.token_hex(16),
         },
     }
+    if htpasswd is not None:
+        config["auth"] = {"htpasswd": {"realm": "lockstep", "path": str(htpasswd)}}
+    return config
 
 
-def _api_answers(port: int) -> bool:
+def _api_answers(port: int, authenticated: bool) -> bool:
     connection = http.client.HTTPConnection(LOOPBACK, port, timeout=1)
     try:
         connection.request("GET", "/v2/")
-        return connection.getresponse().status == 200
+        return connection.getresponse().status == (401 if authenticated else 200)
     except OSError:
         return False
     finally:

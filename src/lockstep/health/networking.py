@@ -2,8 +2,9 @@
 
 A ``LoadBalancer`` Service is current once its load balancer reports at least
 one ingress address; every other Service type is current as soon as it exists.
-An Ingress is current once its controller publishes an address in
-``status.loadBalancer.ingress``, as kstatus requires.
+An Ingress is current as soon as it exists, as with kstatus, which has no rule for
+Ingresses: Flux's ``wait`` does not wait for an ingress controller to publish an
+address, and clusters without one must still become Ready.
 
 Registered in :mod:`lockstep.health.dispatch`.
 """
@@ -31,4 +32,4 @@ def service_health(obj: KubeObject) -> Health:
 def ingress_health(obj: KubeObject) -> Health:
     if addresses := _addresses(obj):
         return current(f"served at {', '.join(addresses)}")
-    return in_progress("waiting for the ingress controller to publish an address")
+    return current("no address published")

@@ -5,6 +5,9 @@ marked values in YAML files are rewritten to it.
   write, alphabetical and numerical ordering, ``filterTags`` with ``extract``.
 - :mod:`lockstep.images.setters`: ``# {"$imagepolicy": "ns:name"}`` markers, and the
   ``:tag`` / ``:name`` / ``:digest`` forms, rewritten in place, every other byte kept.
+- :mod:`lockstep.images.message`: the commit message from Flux's Go template (with
+  :mod:`lockstep.images.gotemplate`, Go's text/template and sprig in Python).
+- :mod:`lockstep.images.update`: the Setters strategy over the YAML files of a folder.
 
 Imports nothing of lockstep; called by the image controllers and the CLI.
 """

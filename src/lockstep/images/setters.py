@@ -42,7 +42,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
@@ -190,17 +190,25 @@ def find_markers(text: str, *, source_name: str | None = None) -> list[Marker]:
 
 
 def rewrite(
-    text: str, policies: Mapping[tuple[str, str], ImageRef], *, source_name: str | None = None
+    text: str,
+    policies: Mapping[tuple[str, str], ImageRef],
+    *,
+    source_name: str | None = None,
+    in_scope: Callable[[PolicyKey], bool] | None = None,
 ) -> Rewritten:
     """Set every marked value of ``text`` from the latest images of ``policies``, keyed
     by ``(namespace, name)``.
 
-    Raises :class:`SetterError`, listing every problem of the file, when any marker
+    Markers naming a policy that ``in_scope`` rejects are another automation's (another
+    namespace, a policy its selector leaves out): they are left as written, unreported.
+    Raises :class:`SetterError`, listing every problem of the file, when any other marker
     cannot be applied: the caller then keeps the file unchanged.
     """
     markers, problems = _scan(text, source_name)
     edits: list[tuple[Marker, str]] = []
     for marker in markers:
+        if in_scope is not None and not in_scope(marker.policy):
+            continue
         image = policies.get(marker.policy)
         if image is None:
             problems.append(_problem(marker.line, _NO_POLICY, source_name, marker.policy))

@@ -6,7 +6,8 @@ custom resources it has never seen, and must not lose fields it does not model.
 Requests are made by lightkube's async client over generic (dictionary) resource
 classes; the kind → resource mapping comes from the API server's discovery
 documents, cached per group-version and refreshed when a kind is missing (a CRD
-may have been installed since).
+may have been installed since). Every request is counted by verb
+(:mod:`lockstep.kube.requests`).
 
 Called by ``lockstep install``, the ``dev`` sandbox and, later, every controller.
 """
@@ -40,6 +41,7 @@ from lockstep.kube.errors import (
     from_transport_error,
 )
 from lockstep.kube.impersonation import ImpersonatingTransport
+from lockstep.kube.requests import CountingTransport, RequestCounts, cluster_transport
 
 KubeObject = dict[str, Any]
 """A Kubernetes object as a JSON-like dictionary."""
@@ -121,13 +123,21 @@ class KubeClient:
     """An async client for one cluster (one kubeconfig context)."""
 
     def __init__(
-        self, config: Any, *, field_manager: str = FIELD_MANAGER, impersonate: str | None = None
+        self,
+        config: Any,
+        *,
+        field_manager: str = FIELD_MANAGER,
+        impersonate: str | None = None,
+        requests: RequestCounts | None = None,
     ) -> None:
         self._config = config
         self._server = str(config.cluster.server)
         self._field_manager = field_manager
         self.user = impersonate
-        transport = ImpersonatingTransport(config, impersonate) if impersonate else None
+        self.requests = requests if requests is not None else RequestCounts()
+        """Requests sent by this client and the impersonating clients made from it."""
+        inner = ImpersonatingTransport(config, impersonate) if impersonate else None
+        transport = CountingTransport(inner or cluster_transport(config), self.requests)
         self._api = AsyncClient(config=config, field_manager=field_manager, transport=transport)
         # lightkube annotates the field with the sync transport type, but its async
         # client passes it to httpx's AsyncClient, which needs an async one.
@@ -165,7 +175,12 @@ class KubeClient:
     def impersonating(self, user: str) -> KubeClient:
         """A new client for the same cluster whose requests are made as ``user``
         (see :mod:`lockstep.kube.impersonation`); close it when done."""
-        return KubeClient(self._config, field_manager=self._field_manager, impersonate=user)
+        return KubeClient(
+            self._config,
+            field_manager=self._field_manager,
+            impersonate=user,
+            requests=self.requests,
+        )
 
     async def close(self) -> None:
         await self._api.close()

@@ -1,16 +1,22 @@
 """Prometheus metrics of the controllers, and the health state behind /healthz and /readyz.
 
 One :class:`ControllerMetrics` per process: reconcile durations by controller and
-result, reconcile errors by controller, and work queue depth by controller.
-Reconcilers' outcomes are recorded by the controller manager; the HTTP server in
-:mod:`lockstep.web.server` exposes them in the Prometheus text format.
+result, reconcile errors by controller, work queue depth by controller, and the
+requests sent to the API server by verb (counted by the Kubernetes client, read at
+each scrape). Reconcilers' outcomes are recorded by the controller manager; the
+HTTP server in :mod:`lockstep.web.server` exposes them in the Prometheus text format.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from lockstep.kube.requests import RequestCounts
 
 RECONCILE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -45,6 +51,10 @@ class ControllerMetrics:
             registry=self.registry,
         )
 
+    def count_kube_requests(self, counts: RequestCounts) -> None:
+        """Export ``counts`` as ``lockstep_kube_requests_total{verb, dry_run}``."""
+        self.registry.register(_KubeRequests(counts))
+
     def observe(self, controller: str, result: str, seconds: float) -> None:
         self.reconcile_duration.labels(controller=controller, result=result).observe(seconds)
         if result != "success":
@@ -52,6 +62,23 @@ class ControllerMetrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _KubeRequests(Collector):
+    """The Kubernetes client's request counts, as a counter family read at scrape time."""
+
+    def __init__(self, counts: RequestCounts) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "lockstep_kube_requests",
+            "Requests sent to the Kubernetes API server, by verb as the API server names it.",
+            labels=["verb", "dry_run"],
+        )
+        for (verb, dry_run), count in sorted(self._counts.snapshot().items()):
+            family.add_metric([verb, "true" if dry_run else "false"], count)
+        yield family
 
 
 @dataclass

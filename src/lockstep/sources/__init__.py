@@ -23,5 +23,7 @@ and maps :mod:`lockstep.sources.errors` to conditions. The modules:
 - ``oci_push``: Flux-format artifacts written: packing a folder, push, tag, list;
 - ``registry_client``: the part of the OCI distribution API that sources need;
 - ``registry_auth``: docker config credentials and the registry's auth challenge;
+- ``image_names``: container image names (``spec.image``) and their canonical form;
+- ``image_scan``: the tags of an image repository, and the digest of a tag;
 - ``cosign``: cosign key-based signatures: verify, sign, cosign's key files.
 """

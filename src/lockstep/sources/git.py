@@ -12,7 +12,9 @@ The GitRepository reconciler calls, from its thread pool:
    for :class:`lockstep.sources.store.ArtifactStore` to pack.
 
 Errors are the hierarchy of :mod:`lockstep.sources.errors`; libgit2's messages carry
-no error classes, so `_translate` sorts them by their text.
+no error classes, so `_translate` sorts them by their text. :mod:`lockstep.sources.git_push`,
+which clones and pushes for image automation, runs its network calls in a
+`remote_session` too, so both share the settings below.
 
 Three settings of libgit2 are process-wide, and are handled here:
 
@@ -107,7 +109,7 @@ def resolve_ref(
         return resolve_commit(ref.commit)
     with (
         tempfile.TemporaryDirectory(prefix="lockstep-ls-remote-") as scratch,
-        _remote_session(url, auth, timeout, ref.describe()) as session,
+        remote_session(url, auth, timeout, ref.describe()) as session,
     ):
         remote = pygit2.init_repository(scratch, bare=True).remotes.create_anonymous(url)
         heads = session.run(lambda callbacks: remote.list_heads(callbacks=callbacks))
@@ -147,7 +149,7 @@ def checkout(
             if resolved.fetch_ref
             else _FETCHED_REFS_ALL
         )
-        with _remote_session(url, auth, timeout, ref_label) as session:
+        with remote_session(url, auth, timeout, ref_label) as session:
             transfer = session.run(
                 lambda callbacks: remote.fetch(refspecs, callbacks=callbacks, depth=fetch_depth)
             )
@@ -229,7 +231,7 @@ def _update_submodules(
         submodule = repo.submodules[path]
         submodule_url = submodule.url or url
         label = f"submodule {path} of {ref_label}"
-        with _remote_session(submodule_url, auth, timeout, label) as session:
+        with remote_session(submodule_url, auth, timeout, label) as session:
             session.run(partial(_clone_submodule, submodule))
         _update_submodules(submodule.open(), submodule_url, auth, timeout, ref_label)
 
@@ -247,7 +249,8 @@ def _remove_git_links(dest: Path) -> None:
 
 
 class _Callbacks(pygit2.RemoteCallbacks):
-    """Credentials, bearer header, SSH host-key verdict and deadline of one network operation."""
+    """Credentials, bearer header, SSH host-key verdict, push verdicts and deadline of one
+    network operation."""
 
     def __init__(self, auth: GitAuth | None, url: str, deadline: float, timeout: float) -> None:
         super().__init__()
@@ -296,6 +299,11 @@ class _Callbacks(pygit2.RemoteCallbacks):
             )
         return True
 
+    def push_update_reference(self, refname: str, message: str | None) -> None:
+        # libgit2 reports a ref the server refused here, and nowhere else.
+        if message is not None:
+            raise SourceError(f"{redact_url(self._url)} refused the push to {refname}: {message}")
+
     def transfer_progress(self, stats: TransferProgress) -> None:
         self._check_deadline()
 
@@ -310,7 +318,7 @@ class _Callbacks(pygit2.RemoteCallbacks):
             )
 
 
-class _Session:
+class Session:
     """Runs the libgit2 calls of one network operation, each with fresh callbacks.
 
     Fresh callbacks per call, so that credentials rejected once are not offered again
@@ -338,9 +346,9 @@ class _Session:
 
 
 @contextmanager
-def _remote_session(
+def remote_session(
     url: str, auth: GitAuth | None, timeout: float, ref_label: str
-) -> Iterator[_Session]:
+) -> Iterator[Session]:
     """Set libgit2's socket timeouts and, for SSH, its known_hosts, for one operation."""
     deadline = time.monotonic() + timeout
     milliseconds = max(1, int(timeout * 1000))
@@ -349,7 +357,7 @@ def _remote_session(
     with ExitStack() as stack:
         if isinstance(auth, SshKey):
             stack.enter_context(_known_hosts_home(auth, deadline, url))
-        yield _Session(url, auth, timeout, deadline, ref_label)
+        yield Session(url, auth, timeout, deadline, ref_label)
 
 
 @contextmanager

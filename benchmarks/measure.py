@@ -1,0 +1,138 @@
+"""What a workload costs over a window: engine CPU, memory, reconciles and API requests.
+
+A :class:`Meter` takes a snapshot when it starts and one when it stops, and
+:class:`Usage` holds the differences:
+
+- requests the engine sent, by verb (``lockstep_kube_requests_total``, counted by
+  its Kubernetes client; dry-runs apart as ``APPLY (dry-run)``);
+- requests the API server served from every client, by verb
+  (``apiserver_request_total``): the engine's, the harness's own (also counted, as
+  ``harness_requests``), and the control plane's controllers and kwok;
+- reconciles by controller, and the engine's CPU time (children included) and
+  peak memory.
+
+Used by the workloads; percentiles of latency samples are :func:`percentiles`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Self
+
+from benchmarks.engine import Engine
+from benchmarks.ground import Ground
+from benchmarks.prometheus import Samples
+
+ENGINE_REQUESTS = "lockstep_kube_requests_total"
+APISERVER_REQUESTS = "apiserver_request_total"
+RECONCILES = "lockstep_reconcile_duration_seconds_count"
+
+
+@dataclass(frozen=True)
+class Usage:
+    """The differences between two snapshots."""
+
+    seconds: float
+    engine_cpu_seconds: float
+    engine_peak_rss_mib: float
+    """Peak of the engine process alone since it started (VmHWM)."""
+    engine_tree_peak_rss_mib: float
+    """Peak of the engine and its children (``kubectl kustomize``), sampled every 0.2 s."""
+    engine_requests: dict[str, int]
+    apiserver_requests: dict[str, int]
+    harness_requests: int
+    reconciles: dict[str, int]
+
+    @property
+    def engine_requests_total(self) -> int:
+        return sum(self.engine_requests.values())
+
+    @property
+    def apiserver_requests_total(self) -> int:
+        return sum(self.apiserver_requests.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "engine_requests_total": self.engine_requests_total,
+            "apiserver_requests_total": self.apiserver_requests_total,
+        }
+
+
+@dataclass
+class Snapshot:
+    at: float
+    engine: Samples
+    engine_cpu: float
+    apiserver: Samples
+    harness_requests: int
+
+    @classmethod
+    async def take(cls, ground: Ground, engine: Engine) -> Self:
+        return cls(
+            at=time.monotonic(),
+            engine=await asyncio.to_thread(engine.metrics),
+            engine_cpu=engine.cpu_seconds(),
+            apiserver=await ground.apiserver_metrics(),
+            harness_requests=ground.kube.requests.total(),
+        )
+
+
+class Meter:
+    """Measures one window of a workload against one engine."""
+
+    def __init__(self, ground: Ground, engine: Engine, start: Snapshot) -> None:
+        self._ground = ground
+        self._engine = engine
+        self._start = start
+
+    @classmethod
+    async def start(cls, ground: Ground, engine: Engine) -> Self:
+        engine.sampler.reset()
+        return cls(ground, engine, await Snapshot.take(ground, engine))
+
+    async def stop(self) -> Usage:
+        end = await Snapshot.take(self._ground, self._engine)
+        start = self._start
+        engine = end.engine.since(start.engine)
+        apiserver = end.apiserver.since(start.apiserver)
+        return Usage(
+            seconds=round(end.at - start.at, 3),
+            engine_cpu_seconds=round(end.engine_cpu - start.engine_cpu, 3),
+            engine_peak_rss_mib=round(self._engine.peak_rss_mib(), 1),
+            engine_tree_peak_rss_mib=round(self._engine.sampler.peak_mib, 1),
+            engine_requests=_engine_verbs(engine),
+            apiserver_requests=_counts(apiserver.by(APISERVER_REQUESTS, "verb")),
+            harness_requests=end.harness_requests - start.harness_requests,
+            reconciles=_counts(engine.by(RECONCILES, "controller")),
+        )
+
+
+def _engine_verbs(samples: Samples) -> dict[str, int]:
+    counts = _counts(samples.by(ENGINE_REQUESTS, "verb", dry_run="false"))
+    for verb, count in _counts(samples.by(ENGINE_REQUESTS, "verb", dry_run="true")).items():
+        counts[f"{verb} (dry-run)"] = count
+    return dict(sorted(counts.items()))
+
+
+def _counts(sums: dict[str, float]) -> dict[str, int]:
+    return {key: round(value) for key, value in sums.items() if round(value)}
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    """p50, p95, max and mean of latencies in seconds, as milliseconds."""
+    ordered = sorted(samples)
+    if not ordered:
+        return {"samples": 0}
+    p95 = ordered[math.ceil(0.95 * len(ordered)) - 1]
+    return {
+        "samples": len(ordered),
+        "p50_ms": round(statistics.median(ordered) * 1000, 1),
+        "p95_ms": round(p95 * 1000, 1),
+        "max_ms": round(ordered[-1] * 1000, 1),
+        "mean_ms": round(statistics.fmean(ordered) * 1000, 1),
+    }
