@@ -7,7 +7,8 @@ runs, a :class:`TreeSampler` thread adds up the resident memory of the engine
 and of its children (``kubectl kustomize`` runs as a child per build) five times
 a second and keeps the peak; the engine's own peak comes exact from the kernel
 (``VmHWM``). CPU time counts the engine and its children that have exited
-(``utime + stime + cutime + cstime``).
+(``utime + stime + cutime + cstime``). With a profile folder, py-spy samples the
+engine from start to stop (:mod:`benchmarks.profile`).
 
 Used by the workloads through :meth:`benchmarks.ground.Ground.start_engine`.
 """
@@ -24,6 +25,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks.profile import Profiler
 from benchmarks.prometheus import Samples, parse_samples
 from lockstep.dev.loopback import free_port
 
@@ -46,14 +48,18 @@ class Engine:
     folder: Path
     metrics_addr: str
     receiver_addr: str
+    profiler: Profiler | None = None
     sampler: TreeSampler = field(init=False)
 
     def __post_init__(self) -> None:
         self.sampler = TreeSampler(self.process.pid)
 
     @classmethod
-    def start(cls, kubeconfig: Path, folder: Path, *extra: str) -> Engine:
-        """Start ``lockstep run`` (``extra`` are more of its options) and wait until ready."""
+    def start(
+        cls, kubeconfig: Path, folder: Path, *extra: str, profile_to: Path | None = None
+    ) -> Engine:
+        """Start ``lockstep run`` (``extra`` are more of its options) and wait until ready;
+        with ``profile_to``, profile it into that folder until it stops."""
         folder.mkdir(parents=True, exist_ok=True)
         storage, metrics, receiver = (f"127.0.0.1:{free_port()}" for _ in range(3))
         command = [
@@ -80,7 +86,8 @@ class Engine:
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
-        engine = cls(process, folder, metrics, receiver)
+        profiler = Profiler.attach(process.pid, profile_to, folder.name) if profile_to else None
+        engine = cls(process, folder, metrics, receiver, profiler)
         engine.sampler.start()
         try:
             engine._wait_ready()
@@ -125,6 +132,9 @@ class Engine:
             self.sampler.stop()
         if code != 0:
             raise EngineError(f"lockstep run exited with {code}:\n{self.log_tail()}")
+        if self.profiler is not None:
+            summary = self.profiler.finish(f"profile of lockstep run ({self.folder.name})")
+            sys.stderr.write(f"profile of {self.folder.name}: {summary}\n")
 
     def log_tail(self, characters: int = 3000) -> str:
         return self.log.read_text(errors="replace")[-characters:]
@@ -188,6 +198,15 @@ def _children(pid: int) -> list[int]:
     for task in Path(f"/proc/{pid}/task").iterdir():
         children.extend(int(c) for c in (task / "children").read_text().split())
     return children
+
+
+def cpu_seconds_of(pid: int) -> float:
+    """CPU time (user and system) of process ``pid`` so far; 0 when it is gone."""
+    try:
+        fields = _stat_fields(pid)
+    except OSError:
+        return 0.0
+    return sum(int(value) for value in fields[11:13]) / _TICKS_PER_SECOND
 
 
 def _stat_fields(pid: int) -> list[str]:

@@ -32,7 +32,7 @@ from lightkube import KubeConfig
 from lightkube.config.client_adapter import AsyncClient as http_client_for
 from lightkube.config.client_adapter import ConnectionParams
 
-from benchmarks.engine import Engine
+from benchmarks.engine import Engine, cpu_seconds_of
 from benchmarks.prometheus import Samples, parse_samples
 from lockstep.dev.cluster import LocalCluster
 from lockstep.dev.gitserver import GitServer, ServedRepo, WorkingCopy
@@ -58,11 +58,22 @@ class Ground:
     """A running control plane and Git server for one benchmark run."""
 
     def __init__(
-        self, folder: Path, cluster: LocalCluster, git: GitServer, *, settle: bool
+        self,
+        folder: Path,
+        cluster: LocalCluster,
+        git: GitServer,
+        *,
+        settle: bool,
+        sizes: tuple[int, ...] = (),
+        profile_to: Path | None = None,
     ) -> None:
         self.folder = folder
         self.settle = settle
         """Wait for each namespace to be gone before going on (not in a smoke run)."""
+        self.sizes = sizes
+        """The Ns of W1 and W5 when the runner was given some (``--sizes``); else their own."""
+        self.profile_to = profile_to
+        """Where each engine's profile goes (``--profile``); ``None``: engines are not profiled."""
         self.cluster = cluster
         self.git = git
         self.kube = KubeClient.from_kubeconfig(
@@ -76,7 +87,13 @@ class Ground:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def started(cls, *, settle: bool = True) -> AsyncIterator[Self]:
+    async def started(
+        cls,
+        *,
+        settle: bool = True,
+        sizes: tuple[int, ...] = (),
+        profile_to: Path | None = None,
+    ) -> AsyncIterator[Self]:
         """A fresh ground, torn down when the block ends.
 
         With ``settle``, leaving a namespace waits until the control plane has deleted it
@@ -91,7 +108,9 @@ class Ground:
             await asyncio.to_thread(cluster.up, lambda _message: None, lambda *_progress: None)
             try:
                 with GitServer(folder / "git") as git:
-                    ground = cls(folder, cluster, git, settle=settle)
+                    ground = cls(
+                        folder, cluster, git, settle=settle, sizes=sizes, profile_to=profile_to
+                    )
                     async with ground.kube, ground._raw:
                         ground.kubernetes_version = await ground.kube.server_version()
                         await asyncio.to_thread(ground.install_crds)
@@ -104,6 +123,13 @@ class Ground:
         answer = await self._raw.get("/metrics")
         answer.raise_for_status()
         return parse_samples(answer.text)
+
+    def control_plane_cpu(self) -> dict[str, float]:
+        """CPU seconds used so far by each component of the control plane (kube-apiserver,
+        etcd, kube-controller-manager, kube-scheduler, kwok-controller)."""
+        return {
+            name: cpu_seconds_of(pid) for name, pid in sorted(self.cluster.component_pids().items())
+        }
 
     def install_crds(self) -> None:
         done = subprocess.run(
@@ -131,6 +157,7 @@ class Ground:
             "--concurrent",
             str(CONCURRENT),
             *extra,
+            profile_to=self.profile_to,
         )
         try:
             yield engine

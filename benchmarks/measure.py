@@ -9,7 +9,9 @@ A :class:`Meter` takes a snapshot when it starts and one when it stops, and
   (``apiserver_request_total``): the engine's, the harness's own (also counted, as
   ``harness_requests``), and the control plane's controllers and kwok;
 - reconciles by controller, and the engine's CPU time (children included) and
-  peak memory.
+  peak memory;
+- the CPU time of each component of the control plane, which shares the machine
+  with the engine.
 
 Used by the workloads; percentiles of latency samples are :func:`percentiles`.
 """
@@ -46,6 +48,8 @@ class Usage:
     apiserver_requests: dict[str, int]
     harness_requests: int
     reconciles: dict[str, int]
+    control_plane_cpu_seconds: dict[str, float]
+    """By component: kube-apiserver, etcd, kube-controller-manager..."""
 
     @property
     def engine_requests_total(self) -> int:
@@ -70,6 +74,7 @@ class Snapshot:
     engine_cpu: float
     apiserver: Samples
     harness_requests: int
+    control_plane_cpu: dict[str, float]
 
     @classmethod
     async def take(cls, ground: Ground, engine: Engine) -> Self:
@@ -79,6 +84,7 @@ class Snapshot:
             engine_cpu=engine.cpu_seconds(),
             apiserver=await ground.apiserver_metrics(),
             harness_requests=ground.kube.requests.total(),
+            control_plane_cpu=ground.control_plane_cpu(),
         )
 
 
@@ -109,6 +115,10 @@ class Meter:
             apiserver_requests=_counts(apiserver.by(APISERVER_REQUESTS, "verb")),
             harness_requests=end.harness_requests - start.harness_requests,
             reconciles=_counts(engine.by(RECONCILES, "controller")),
+            control_plane_cpu_seconds={
+                name: round(seconds - start.control_plane_cpu.get(name, 0.0), 2)
+                for name, seconds in end.control_plane_cpu.items()
+            },
         )
 
 

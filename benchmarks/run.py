@@ -13,8 +13,14 @@ W1 to W5 share one fresh local control plane and Git server (:mod:`benchmarks.gr
 Each workload returns plain data; this runner adds the machine's facts and writes
 ``benchmarks/results/<name>.json`` and ``<name>.md``, then ``summary.md`` with the
 tables of every result file there. A quick run writes under ``benchmarks/results/quick/``
-(not committed) so smoke runs never overwrite figures. A workload that fails writes
-nothing, and the runner exits with 1 after the others have run.
+and a run with other Ns (``--sizes 100,300``, for W1 and W5) under
+``benchmarks/results/custom/`` (neither is committed), so that such runs never overwrite
+the reference figures. A workload that fails writes nothing, and the runner exits with 1
+after the others have run.
+
+``--profile`` samples every engine the workloads start with py-spy and writes, in
+``profiles/`` of the results folder, one text summary per engine (committed) beside its
+raw stacks (not committed); see :mod:`benchmarks.profile`.
 """
 
 from __future__ import annotations
@@ -109,7 +115,7 @@ def _revision() -> str:
 
     def git(*args: str) -> str:
         done = subprocess.run(
-            ["git", *args], cwd=Path(__file__).parent, capture_output=True, text=True
+            ["git", *args], cwd=Path(__file__).parent.parent, capture_output=True, text=True
         )
         return done.stdout.strip() if done.returncode == 0 else ""
 
@@ -186,11 +192,17 @@ def write_summary(folder: Path) -> None:
 
 
 async def run_on_ground(
-    keys: list[str], folder: Path, machine: dict[str, Any], quick: bool
+    keys: list[str],
+    folder: Path,
+    machine: dict[str, Any],
+    quick: bool,
+    sizes: tuple[int, ...] = (),
+    profile: bool = False,
 ) -> list[str]:
     """Run the cluster workloads ``keys`` on one fresh ground; the keys that failed."""
     failed = []
-    async with Ground.started(settle=not quick) as ground:
+    profile_to = folder / "profiles" if profile else None
+    async with Ground.started(settle=not quick, sizes=sizes, profile_to=profile_to) as ground:
         machine = {**machine, "kubernetes": ground.kubernetes_version}
         for key in keys:
             workload = CLUSTER_WORKLOADS[key]
@@ -218,12 +230,28 @@ def main() -> int:
         default=",".join(ORDER),
         help=f"comma-separated workloads to run, of {', '.join(ORDER)} (default: all)",
     )
+    parser.add_argument(
+        "--sizes",
+        default="",
+        help="comma-separated Ns for W1 and W5 instead of their own (results go to custom/)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample each engine with py-spy; summaries go to profiles/ of the results folder",
+    )
     args = parser.parse_args()
+    try:
+        sizes = tuple(int(size) for size in args.sizes.split(",") if size.strip())
+    except ValueError:
+        parser.error(f"--sizes takes whole numbers separated by commas, not {args.sizes!r}")
+    if any(size < 1 for size in sizes):
+        parser.error("--sizes takes numbers of Kustomizations, at least 1")
     selected = [key.strip() for key in args.only.split(",") if key.strip()]
     unknown = [key for key in selected if key not in ORDER]
     if unknown:
         parser.error(f"unknown workload {', '.join(unknown)}; choose among {', '.join(ORDER)}")
-    folder = RESULTS / "quick" if args.quick else RESULTS
+    folder = RESULTS / ("quick" if args.quick else "custom" if sizes else "")
     folder.mkdir(parents=True, exist_ok=True)
     machine = machine_facts()
     failed: list[str] = []
@@ -236,7 +264,9 @@ def main() -> int:
     on_ground = [key for key in ORDER if key in selected and key in CLUSTER_WORKLOADS]
     if on_ground:
         started = time.monotonic()
-        failed = asyncio.run(run_on_ground(on_ground, folder, machine, args.quick))
+        failed = asyncio.run(
+            run_on_ground(on_ground, folder, machine, args.quick, sizes, args.profile)
+        )
         sys.stdout.write(f"\n(all on the control plane: {time.monotonic() - started:.0f} s)\n")
     write_summary(folder)
     if failed:

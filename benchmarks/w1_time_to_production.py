@@ -1,14 +1,15 @@
 """W1, time to production: N Kustomizations of Flux's benchmark application, created at
 once, until every one is Ready.
 
-For each N (100, 500, 1000; 10 in a quick run) a fresh engine and a namespace: the
+For each N (100, 500, 1000; 10 in a quick run; or the runner's ``--sizes``) a fresh engine and a namespace: the
 application is pushed to one Git repository and its GitRepository made Ready first
 (not timed). Then the N Kustomizations are created, eight requests in flight, and
 the clock runs from the first creation until the last Kustomization reports Ready
 for its generation — with ``wait``, so every Deployment, Service, ServiceAccount and
 Ingress was applied and found healthy. Each Kustomization's own time to Ready is
 kept too. Over the same window: the engine's CPU time, peak memory, and requests as
-counted by its client and by the API server (:mod:`benchmarks.measure`).
+counted by its client and by the API server, and the CPU time of the control plane's
+components, which share the machine (:mod:`benchmarks.measure`).
 
 Anchor: Flux 2.9 takes 26 s for 100, 2m0s for 500 and 4m13s for 1000 on a 16-core
 runner, with 223 MiB for kustomize-controller. Run by ``benchmarks/run.py``.
@@ -45,7 +46,7 @@ def timeout_for(size: int) -> float:
 
 
 async def run(ground: Ground, quick: bool) -> dict[str, Any]:
-    sizes = QUICK_SIZES if quick else SIZES
+    sizes = ground.sizes or (QUICK_SIZES if quick else SIZES)
     return {"concurrent": CONCURRENT, "runs": [await rollout(ground, size) for size in sizes]}
 
 
@@ -122,11 +123,13 @@ def table(result: dict[str, Any]) -> str:
         "W1 time to production: N Kustomizations (Deployment scaled to 0, ServiceAccount,",
         "Service, Ingress each; wait, prune, impersonation) created at once, until all Ready;",
         f"lockstep run --concurrent {result['concurrent']}. Requests over the window: the",
-        "engine's own (client-side) and all the API server served (every client).",
+        "engine's own (client-side) and all the API server served (every client). CPU of the",
+        "control plane over the window: API server / etcd / controller-manager.",
         "",
         "| N | all Ready | p50 / p95 per Kustomization | Kustomizations/s | engine CPU (+ kustomize) | "
-        "peak RSS engine (+ kustomize) | engine requests (per Kustomization) | API server requests |",
-        "|---|---|---|---|---|---|---|---|",
+        "peak RSS engine (+ kustomize) | engine requests (per Kustomization) | API server requests "
+        "| control plane CPU |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for run in result["runs"]:
         usage, ready = run["usage"], run["time_to_ready"]
@@ -137,6 +140,14 @@ def table(result: dict[str, Any]) -> str:
             f" | {usage['engine_cpu_seconds']:.1f} s"
             f" | {usage['engine_peak_rss_mib']:.0f} MiB ({usage['engine_tree_peak_rss_mib']:.0f} MiB)"
             f" | {usage['engine_requests_total']} ({run['engine_requests_per_kustomization']})"
-            f" | {usage['apiserver_requests_total']} |"
+            f" | {usage['apiserver_requests_total']}"
+            f" | {_control_plane(usage.get('control_plane_cpu_seconds') or {})} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _control_plane(cpu: dict[str, float]) -> str:
+    if not cpu:
+        return "-"
+    parts = ("kube-apiserver", "etcd", "kube-controller-manager")
+    return " / ".join(f"{cpu.get(part, 0.0):.1f} s" for part in parts)

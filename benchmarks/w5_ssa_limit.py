@@ -28,7 +28,9 @@ FIELD_MANAGER = "lockstep-bench-ssa"
 
 
 async def run(ground: Ground, quick: bool) -> dict[str, Any]:
-    sizes = w1_time_to_production.QUICK_SIZES if quick else w1_time_to_production.SIZES
+    sizes = ground.sizes or (
+        w1_time_to_production.QUICK_SIZES if quick else w1_time_to_production.SIZES
+    )
     return {"concurrent": CONCURRENT, "runs": [await apply_loop(ground, size) for size in sizes]}
 
 

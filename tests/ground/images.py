@@ -9,12 +9,12 @@ only hash format the registry accepts.
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import bcrypt
 import pytest
 import yaml
 
@@ -85,13 +85,8 @@ def push_tags(
 
 def htpasswd_line(user: BasicAuth) -> str:
     """``user:<bcrypt hash>`` at the lowest cost, so the registry answers quickly."""
-    with warnings.catch_warnings():
-        # The crypt module is deprecated; it is the one bcrypt at hand (via libxcrypt).
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import crypt
-
-        salt = crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)
-        return f"{user.username}:{crypt.crypt(user.password, salt)}\n"
+    hashed = bcrypt.hashpw(user.password.encode(), bcrypt.gensalt(rounds=4)).decode()
+    return f"{user.username}:{hashed}\n"
 
 
 @contextmanager

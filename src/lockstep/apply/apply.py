@@ -1,15 +1,21 @@
 """The apply verb: staged server-side apply of a set of objects, writing only what drifted.
 
-For each stage (see :mod:`lockstep.apply.sort`): read the live objects, dry-run
-every object of the stage, and only when all dry-runs pass, write the objects
+For each stage (see :mod:`lockstep.apply.sort`): dry-run every object of the
+stage, read the live ones, and only when all dry-runs pass, write the objects
 that drifted; then wait for the stage's CRDs and Namespaces before the next
 stage, whose objects may need them to be validated at all. Before a stage
 writes anything, the objects of the later stages are dry-run too, as far as they
 can be before the earlier stages exist, so that a revision the API server
 refuses (an invalid object, an account without rights) leaves nothing written.
 
-Planning an object also takes its ignored fields from the live object
-(:mod:`lockstep.apply.ignore`), notes whether kubectl's fields are to be taken
+An object is dry-run before it is read: the dry-run of one that does not exist yet
+answers without a resourceVersion, and such an object is to be created, with no
+read at all. Only an object that exists is read, to compare it with its dry-run.
+An object with ignored fields is read first instead, since its dry-run needs
+their live values (:mod:`lockstep.apply.ignore`), and so is one whose dry-run
+fails, since the live object tells what the failure means (skipped, recreated).
+
+Planning an object also takes its ignored fields from the live object, notes whether kubectl's fields are to be taken
 over first (:mod:`lockstep.apply.takeover`), and, when an immutable field
 changes, whether it is to be deleted and created again
 (:mod:`lockstep.apply.recreate`). A recreated object is reported ``created``,
@@ -27,7 +33,7 @@ from typing import TypeVar
 
 from lockstep.apply.changeset import Action, ApplyError, ChangeSet
 from lockstep.apply.diff import has_drifted
-from lockstep.apply.ignore import IgnoreRule, keep_ignored_fields
+from lockstep.apply.ignore import IgnoreRule, ignored_pointers, keep_ignored_fields
 from lockstep.apply.objects import (
     Owner,
     is_force_enabled,
@@ -145,7 +151,7 @@ async def _apply_stage(
 
 
 async def _plan(kube: KubeClient, desired: KubeObject, options: ApplyOptions) -> _Planned | str:
-    """Decide the action for one object by reading and dry-running it; a string is a failure."""
+    """Decide the action for one object by dry-running and reading it; a string is a failure."""
     ref = ObjectRef.of(desired)
     if is_reconcile_disabled(desired) or is_ssa_ignored(desired):
         return _Planned(desired, Action.SKIPPED)
@@ -156,6 +162,31 @@ async def _plan(kube: KubeClient, desired: KubeObject, options: ApplyOptions) ->
             f"{ref} namespace not specified; set metadata.namespace in the manifest "
             "or spec.targetNamespace on the Kustomization"
         )
+    if ignored_pointers(desired, options.ignore_rules):
+        return await _plan_from_live(kube, desired, options)
+    try:
+        result = await kube.apply(desired, force=options.force, dry_run=True)
+    except KubeError:
+        return await _plan_from_live(kube, desired, options)
+    if not (result.get("metadata") or {}).get("resourceVersion"):
+        return _Planned(desired, Action.CREATED)
+    try:
+        live = await kube.get(ref)
+    except NotFound:
+        # Deleted since its dry-run: the apply creates it again, as declared.
+        return _Planned(desired, Action.CREATED)
+    except KubeError as error:
+        return f"{ref} read failed: {error.message}"
+    if is_reconcile_disabled(live) or is_ssa_ignored(live) or is_if_not_present(desired):
+        return _Planned(desired, Action.SKIPPED)
+    return _plan_checked_update(kube, desired, live, result)
+
+
+async def _plan_from_live(
+    kube: KubeClient, desired: KubeObject, options: ApplyOptions
+) -> _Planned | str:
+    """Decide the action for one object by reading it first, then dry-running it."""
+    ref = ObjectRef.of(desired)
     try:
         live: KubeObject | None = await kube.get(ref)
     except NotFound:
@@ -197,7 +228,14 @@ async def _plan_update(
         if failure := await replacement_failure(kube, desired):
             return failure
         return _Planned(desired, Action.CREATED, replaces=str(live["metadata"]["uid"]))
-    merge = is_ssa_merge(desired) or is_ssa_merge(live)
+    return _plan_checked_update(kube, applied, live, result)
+
+
+def _plan_checked_update(
+    kube: KubeClient, applied: KubeObject, live: KubeObject, result: KubeObject
+) -> _Planned:
+    """The action for an existing object whose dry-run as ``applied`` gave ``result``."""
+    merge = is_ssa_merge(applied) or is_ssa_merge(live)
     taking_over = not merge and needs_take_over(live, kube.field_manager)
     # A take-over is a write even when the dry-run shows no change: the dry-run ran
     # while kubectl still co-owned the fields that the apply after it will remove.

@@ -78,7 +78,7 @@ ANNOTATION_POINTER = "/metadata/annotations/" + RECONCILE_REQUEST_ANNOTATION.rep
 REQUEST_ATTEMPTS = 3
 EVENT_WAIT_SECONDS = 1.0
 """How long to look for the Event listing a reconciliation's changes: the engine
-records it just after the status that ends the wait."""
+records it just before the status that ends the wait, and a list may lag a moment."""
 EVENT_POLL_SECONDS = 0.2
 
 

@@ -22,8 +22,15 @@ Hand-written because no library reads managedFields this way: the field sets
 (``fieldsV1``) are walked here, and a list item keyed ``k:{"name":"web"}`` is
 turned into its index in the object so it can be compared with JSON pointers.
 
+The watches also tell the Kustomization reconciler when it may trust that
+nothing drifted: :meth:`DriftWatcher.watch_epoch` changes whenever a watch had
+to list again (changes it then sees folded together, as a difference, may hide
+drift) and is ``None`` while a kind is not watched yet; and
+:meth:`DriftWatcher.cached` hands out the watched copy of an object, so the
+health of objects nobody touched is read without asking the API server.
+
 Started and fed by the controller manager; the Kustomization reconciler calls
-:meth:`DriftWatcher.track` with every inventory it writes.
+:meth:`DriftWatcher.track` with every inventory before it applies it.
 """
 
 from __future__ import annotations
@@ -40,6 +47,9 @@ from lockstep.apply.objects import OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL
 from lockstep.apply.pointer import parse_pointer
 from lockstep.kube import FIELD_MANAGER, KubeClient, KubeObject, ObjectRef
 from lockstep.runtime.informer import Change, Informer, ObjectKey
+
+WatchEpoch = tuple[tuple[str, str, int], ...]
+"""(apiVersion, kind, lists) of watched kinds: changes when one of them lists again."""
 
 _log = logging.getLogger(__name__)
 
@@ -173,11 +183,15 @@ class DriftWatcher:
         self._ignored = ignored
         self._on_drift = on_drift
         self._informers: dict[tuple[str, str], Informer] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._expected_deletions: set[str] = set()
+        self._inventories: dict[ObjectKey, frozenset[str]] = {}
 
-    def track(self, entries: Iterable[InventoryEntry]) -> None:
-        """Watch the kinds of ``entries`` (those not watched yet)."""
+    def track(self, owner: ObjectKey, entries: Iterable[InventoryEntry]) -> None:
+        """``owner`` is about to apply ``entries``: watch their kinds (those not watched
+        yet), and count them as its objects before its status says so."""
+        entries = list(entries)
+        self._inventories[owner] = frozenset(entry.id for entry in entries)
         for entry in entries:
             ref = entry.ref
             kind = (ref.api_version, ref.kind)
@@ -188,20 +202,45 @@ class DriftWatcher:
             )
             informer.subscribe(self._changed)
             self._informers[kind] = informer
-            self._tasks.append(
-                asyncio.create_task(informer.run(), name=f"drift-{ref.api_version}-{ref.kind}")
+            self._tasks[kind] = asyncio.create_task(
+                informer.run(), name=f"drift-{ref.api_version}-{ref.kind}"
             )
+
+    def forget(self, owner: ObjectKey) -> None:
+        """``owner`` is gone, and so is what :meth:`track` recorded for it."""
+        self._inventories.pop(owner, None)
 
     def expect_deletion(self, entries: Iterable[InventoryEntry]) -> None:
         """lockstep is about to delete these objects itself: their deletion is not drift."""
         self._expected_deletions.update(entry.id for entry in entries)
+
+    def watch_epoch(self, refs: Iterable[ObjectRef]) -> WatchEpoch | None:
+        """A value that stays the same as long as the kinds of ``refs`` are watched without
+        a break that could hide drift; ``None`` while one is not watched and listed yet
+        (or its watch stopped)."""
+        epoch = []
+        for kind in sorted({(ref.api_version, ref.kind) for ref in refs}):
+            informer = self._informers.get(kind)
+            if informer is None or not informer.lists or self._tasks[kind].done():
+                return None
+            epoch.append((*kind, informer.lists))
+        return tuple(epoch)
+
+    def cached(self, ref: ObjectRef) -> KubeObject | None:
+        """The watched copy of ``ref``; ``None`` when its kind is not watched and listed
+        yet, or it is not among the objects carrying an owner label."""
+        informer = self._informers.get((ref.api_version, ref.kind))
+        if informer is None or not informer.lists:
+            return None
+        # A cluster-scoped object is cached without a namespace, whatever the ref says.
+        return informer.get((ref.namespace, ref.name)) or informer.get(("", ref.name))
 
     @property
     def watched_kinds(self) -> list[tuple[str, str]]:
         return sorted(self._informers)
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        for task in self._tasks.values():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -217,7 +256,9 @@ class DriftWatcher:
             self._expected_deletions.discard(entry_id)
             return
         owner = self._owners(owner_key)
-        if owner is None or not _in_inventory(owner, entry_id):
+        if owner is None or not (
+            entry_id in self._inventories.get(owner_key, ()) or _in_inventory(owner, entry_id)
+        ):
             return
         if change.type == "DELETED":
             self._on_drift(owner_key, f"{ObjectRef.of(change.object)} was deleted")

@@ -25,6 +25,22 @@ failure reason Flux reports:
    until healthy, failed or ``spec.timeout`` (``HealthCheckFailed``); a new
    source artifact cancels the wait and the new revision is applied at once.
 
+When nothing changed, a reconcile is a check that costs no build and no API
+request but the reads of ``postBuild.substituteFrom`` and decryption Secrets,
+whose changes must be seen (:mod:`lockstep.controllers.kustomization_cache`):
+the source is read from the source controllers' cache, the build from the
+previous one when its inputs are the same, and when the objects, revision, generation, inventory and
+``requestedAt`` are those of the last successful apply and the drift watches
+reported nothing since, apply and prune are skipped (every object
+``unchanged``) and health is judged from the watched copies. Unlike Flux, which
+dry-runs every object at every interval, lockstep relies on its drift watches
+(:mod:`lockstep.controllers.drift`) to know the cluster still holds what it
+applied. Such a check writes no status unless something in it changed:
+``status.history`` records applies and failures, not clean checks. A new
+revision, a spec change, a ``requestedAt`` request, reported drift, a drift
+watch that had to list again, a failed reconcile and a restart of lockstep each
+lead to a full apply.
+
 Run by the controller manager; downloading, extracting and rendering run in a thread.
 """
 
@@ -36,7 +52,7 @@ import hashlib
 import tarfile
 import tempfile
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,6 +74,7 @@ from lockstep.apply import (
     Action,
     ApplyError,
     ChangeSet,
+    ChangeSetEntry,
     IgnoreRule,
     InventoryEntry,
     Owner,
@@ -71,6 +88,12 @@ from lockstep.apply import (
 )
 from lockstep.controllers.drift import DriftWatcher
 from lockstep.controllers.kustomization_build import render_objects
+from lockstep.controllers.kustomization_cache import (
+    AppliedState,
+    Build,
+    BuildFingerprint,
+    KustomizationMemory,
+)
 from lockstep.controllers.kustomization_dependencies import (
     DependencyNotReady,
     check_dependencies,
@@ -79,6 +102,7 @@ from lockstep.controllers.kustomization_dependencies import (
 from lockstep.controllers.kustomization_health import (
     HealthCheckFailed,
     HealthWaitCancelled,
+    cached_health,
     health_check_refs,
     wait_healthy,
 )
@@ -127,11 +151,18 @@ class KustomizationOptions:
     """Refuse a ``sourceRef`` or ``dependsOn`` in another namespace (multi-tenant clusters)."""
 
 
+SourceLookup = Callable[[ObjectKey], KubeObject | None]
+"""Reads a source object of one kind from a source controller's cache."""
+
+
 @dataclass(frozen=True)
 class _Applied:
     revision: str
     changeset: ChangeSet
     digest: str
+    state: AppliedState
+    checked_only: bool
+    """Nothing was applied: the cluster was found as the last apply left it."""
 
 
 class KustomizationReconciler:
@@ -149,6 +180,9 @@ class KustomizationReconciler:
         scratch: Path,
         options: KustomizationOptions | None = None,
         drift: DriftWatcher | None = None,
+        *,
+        sources: Mapping[str, SourceLookup] | None = None,
+        memory: KustomizationMemory | None = None,
     ) -> None:
         self._kube = kube
         self._events = EventRecorder(kube)
@@ -157,6 +191,8 @@ class KustomizationReconciler:
         self._scratch = scratch
         self._options = options or KustomizationOptions()
         self.drift = drift
+        self._sources = sources or {}
+        self._memory = memory or KustomizationMemory()
         self._impersonating: dict[str, KubeClient] = {}
         self._new_artifact: dict[ObjectKey, asyncio.Event] = {}
 
@@ -199,6 +235,7 @@ class KustomizationReconciler:
     async def reconcile(self, key: ObjectKey) -> Outcome:
         obj = self._cache.get(key)
         if obj is None:
+            self._forget(key)
             return Success()
         try:
             kustomization = Kustomization.model_validate(obj)
@@ -238,9 +275,11 @@ class KustomizationReconciler:
         try:
             applied = await self._run(kustomization, status)
         except HealthWaitCancelled:
+            self._memory.mark_dirty(key)
             await self._write_status(obj, status)
             return Success(requeue_after=0)
         except StageFailed as failure:
+            self._memory.mark_dirty(key)
             return await self._failed(kustomization, obj, status, failure, started)
         finally:
             self._new_artifact.pop(key, None)
@@ -251,19 +290,24 @@ class KustomizationReconciler:
             generation=generation,
             now=datetime.now(UTC),
         )
-        status.history = record_snapshot(
-            status.history,
-            digest=applied.digest,
-            revision=applied.revision,
-            started=started,
-            finished=datetime.now(UTC),
-            outcome=ConditionReason.RECONCILIATION_SUCCEEDED,
-        )
-        await self._write_status(obj, status)
+        if not applied.checked_only:
+            status.history = record_snapshot(
+                status.history,
+                digest=applied.digest,
+                revision=applied.revision,
+                started=started,
+                finished=datetime.now(UTC),
+                outcome=ConditionReason.RECONCILIATION_SUCCEEDED,
+            )
         changed = [entry for entry in applied.changeset.entries if entry.action != Action.UNCHANGED]
         if changed:
+            # Before the status: whoever waits for Ready (``lockstep reconcile``) then finds
+            # the Event listing the changes.
             summary = ", ".join(map(str, changed))
             await self._events.record(obj, "Normal", "ReconciliationSucceeded", summary)
+        await self._write_status(obj, status)
+        if not applied.checked_only:
+            self._memory.applied(key, applied.state)
         return Success(requeue_after=duration_seconds(spec.interval))
 
     async def _failed(
@@ -303,7 +347,11 @@ class KustomizationReconciler:
         return TransientFailure(max_delay=duration_seconds(spec.retry_interval or spec.interval))
 
     async def _run(self, kustomization: Kustomization, status: KustomizationStatus) -> _Applied:
-        """The pipeline; returns the applied revision, what changed and the objects' digest."""
+        """The pipeline; returns the applied revision, what changed and the objects' digest.
+
+        Apply and prune are skipped, every object ``unchanged``, when the cluster is as
+        the last full apply left it (see :mod:`lockstep.controllers.kustomization_cache`).
+        """
         artifact = await self._source_artifact(kustomization)
         status.last_attempted_revision = artifact.revision
         overrides = _health_overrides(kustomization)
@@ -318,13 +366,60 @@ class KustomizationReconciler:
             raise StageFailed(
                 ConditionReason.BUILD_FAILED, f"{_name(kustomization)}: {error}"
             ) from error
-        objects = await asyncio.to_thread(self._build, kustomization, artifact, inputs)
-        digest = objects_digest(objects)
+        build = await self._build_once(kustomization, artifact, inputs)
+        objects = list(build.objects)
         revision = artifact.revision or ""
-        changeset = await self._apply(kube, kustomization, objects, status, digest)
+        key = _key(kustomization)
+        state = self._state(kustomization, status, revision, build)
+        checked_only = self._memory.is_clean(key, state)
+        if checked_only:
+            changeset = ChangeSet(
+                [ChangeSetEntry(ObjectRef.of(o), Action.UNCHANGED) for o in objects]
+            )
+        else:
+            self._memory.applying(key)
+            changeset = await self._apply(kube, kustomization, objects, status, build.digest)
+            # The inventory as written now; the watches as they were before the apply, so
+            # that a watch listing again during it does not vouch for it.
+            state = replace(state, inventory=_inventory(status))
         if kustomization.spec.wait or kustomization.spec.health_checks:
-            await self._check_health(kube, kustomization, objects, status, overrides, digest)
-        return _Applied(revision, changeset, digest)
+            await self._check_health(
+                kube, kustomization, objects, status, overrides, build.digest, cached=checked_only
+            )
+        return _Applied(revision, changeset, build.digest, state, checked_only)
+
+    async def _build_once(
+        self, kustomization: Kustomization, artifact: Artifact, inputs: BuildInputs
+    ) -> Build:
+        """The objects of this artifact with these inputs, built at most once in a row."""
+        key = _key(kustomization)
+        fingerprint = BuildFingerprint.of(kustomization, artifact, inputs)
+        build = self._memory.build(key, fingerprint)
+        if build is None:
+            objects = await asyncio.to_thread(self._build, kustomization, artifact, inputs)
+            build = Build(tuple(objects), objects_digest(objects))
+            self._memory.remember_build(key, fingerprint, build)
+        return build
+
+    def _state(
+        self,
+        kustomization: Kustomization,
+        status: KustomizationStatus,
+        revision: str,
+        build: Build,
+    ) -> AppliedState:
+        """The reconcile about to happen, as the last full apply is remembered."""
+        metadata = kustomization.metadata
+        refs = [ObjectRef.of(obj) for obj in build.objects]
+        return AppliedState(
+            uid=metadata.uid,
+            generation=metadata.generation,
+            revision=revision,
+            digest=build.digest,
+            requested_at=metadata.annotations.get(RECONCILE_REQUEST_ANNOTATION),
+            inventory=_inventory(status),
+            watch=self.drift.watch_epoch(refs) if self.drift is not None else None,
+        )
 
     async def _apply(
         self,
@@ -357,6 +452,11 @@ class KustomizationReconciler:
             recreate_immutable=kustomization.spec.force,
             ignore_rules=ignore_rules(kustomization),
         )
+        new = [InventoryEntry.of(ObjectRef.of(obj)) for obj in objects]
+        if self.drift is not None:
+            # Before the apply: an object deleted right after it is created is drift
+            # although the status does not list it yet.
+            self.drift.track(_key(kustomization), new)
         try:
             changeset = await apply_all(kube, objects, options)
         except ApplyError as error:
@@ -365,9 +465,6 @@ class KustomizationReconciler:
                 f"{_name(kustomization)}: {error}",
                 digest=digest,
             ) from error
-        new = [InventoryEntry.of(ObjectRef.of(obj)) for obj in objects]
-        if self.drift is not None:
-            self.drift.track(new)
         status.inventory = ResourceInventory(entries=[_entry_model(e) for e in new])
         if kustomization.spec.prune:
             stale = stale_entries(old, new)
@@ -394,7 +491,10 @@ class KustomizationReconciler:
         status: KustomizationStatus,
         overrides: Mapping[GroupKind, HealthCheck],
         digest: str,
+        *,
+        cached: bool,
     ) -> None:
+        """Wait until healthy; with ``cached``, first judge the watched copies."""
         spec = kustomization.spec
         generation = kustomization.metadata.generation
         applied = [ObjectRef.of(obj) for obj in objects]
@@ -405,15 +505,20 @@ class KustomizationReconciler:
                 f"{_name(kustomization)}: {refs}",
                 digest=digest,
             )
-        key = (kustomization.metadata.namespace or "", kustomization.metadata.name)
+        health = (
+            cached_health(self.drift.cached, refs, overrides)
+            if cached and self.drift is not None
+            else None
+        )
         try:
-            health = await wait_healthy(
-                kube,
-                refs,
-                overrides,
-                within=_timeout(kustomization),
-                new_artifact=self._new_artifact[key],
-            )
+            if health is None:
+                health = await wait_healthy(
+                    kube,
+                    refs,
+                    overrides,
+                    within=_timeout(kustomization),
+                    new_artifact=self._new_artifact[_key(kustomization)],
+                )
         except HealthWaitCancelled:
             status.conditions = set_condition(
                 status.conditions,
@@ -488,10 +593,15 @@ class KustomizationReconciler:
         ref = kustomization.spec.source_ref
         namespace = ref.namespace or kustomization.metadata.namespace or ""
         self._check_namespaces(kustomization)
+        cache = self._sources.get(ref.kind)
+        source = cache((namespace, ref.name)) if cache is not None else None
         try:
-            source = await self._kube.get(
-                ObjectRef(SOURCE_API_VERSION, ref.kind, ref.name, namespace)
-            )
+            # Not cached: a kind without a controller here, another namespace than the
+            # watched one, or a source that does not exist.
+            if source is None:
+                source = await self._kube.get(
+                    ObjectRef(SOURCE_API_VERSION, ref.kind, ref.name, namespace)
+                )
         except NotFound as error:
             raise StageFailed(
                 ConditionReason.ARTIFACT_FAILED,
@@ -539,6 +649,7 @@ class KustomizationReconciler:
         Deletes that fail keep the finalizer and are retried; WaitForTermination
         keeps it until the objects are gone (their own finalizers done).
         """
+        self._forget(_key(kustomization))
         if FINALIZER not in kustomization.metadata.finalizers:
             return Success()
         spec = kustomization.spec
@@ -566,6 +677,11 @@ class KustomizationReconciler:
                 return Success(requeue_after=TERMINATION_POLL_SECONDS)
         await self._remove_finalizer(obj)
         return Success()
+
+    def _forget(self, key: ObjectKey) -> None:
+        self._memory.forget(key)
+        if self.drift is not None:
+            self.drift.forget(key)
 
     async def _add_finalizer(self, obj: KubeObject) -> None:
         metadata = obj.get("metadata") or {}
@@ -653,6 +769,14 @@ def _download(artifact: Artifact, tarball: Path, root: Path) -> None:
         )
     with tarfile.open(tarball, mode="r:gz") as archive:
         archive.extractall(root, filter="data")
+
+
+def _key(kustomization: Kustomization) -> ObjectKey:
+    return (kustomization.metadata.namespace or "", kustomization.metadata.name)
+
+
+def _inventory(status: KustomizationStatus) -> tuple[tuple[str, str], ...]:
+    return tuple((e.id, e.version) for e in (status.inventory.entries if status.inventory else []))
 
 
 def _name(kustomization: Kustomization) -> str:

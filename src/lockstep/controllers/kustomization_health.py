@@ -8,6 +8,10 @@ The wait ends when all are healthy; early when one has Failed; at the timeout;
 or as soon as the source has a new artifact, so a fix pushed during a long wait
 is applied at once instead of after the timeout (:class:`HealthWaitCancelled`).
 
+When nothing was applied (the reconciler found the cluster as it left it),
+:func:`cached_health` first judges the copies the drift watches keep; only when
+one is missing or not healthy is the API server polled.
+
 Called by the Kustomization reconciler.
 """
 
@@ -15,14 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from lockstep.api.kustomize import HealthCheckReference, Kustomization
 from lockstep.health import GroupKind, Health, HealthCheck, HealthState, aggregate, evaluate
 from lockstep.health.result import in_progress
-from lockstep.kube import KubeClient, KubeError, NotFound, ObjectRef
+from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
 
 HEALTH_POLL_SECONDS = 1.0
+
+CachedObjects = Callable[[ObjectRef], KubeObject | None]
+"""Looks up the watched copy of an object; ``None`` when there is none."""
 
 
 class HealthCheckFailed(Exception):
@@ -97,6 +104,18 @@ async def wait_healthy(
         except TimeoutError:
             continue
         raise HealthWaitCancelled()
+
+
+def cached_health(
+    cached: CachedObjects, refs: Sequence[ObjectRef], overrides: Mapping[GroupKind, HealthCheck]
+) -> Health | None:
+    """The aggregate health of ``refs`` read from watched copies when all are there and
+    healthy; ``None`` otherwise, and the caller waits with :func:`wait_healthy`."""
+    objects = [cached(ref) for ref in refs]
+    if any(obj is None for obj in objects):
+        return None
+    health = aggregate([evaluate(obj, overrides) for obj in objects if obj is not None])
+    return health if health.healthy else None
 
 
 async def _health(

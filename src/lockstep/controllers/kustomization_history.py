@@ -1,12 +1,15 @@
 """``status.history`` of a Kustomization: the last reconciliations, one snapshot per desired state.
 
 A snapshot is keyed by the digest of the built objects, so reapplying the same
-objects (a drift repair, an interval) counts up the newest snapshot, while a new
-build starts a new one. Most recent first, at most :data:`HISTORY_LIMIT`; each
-records the source revision, when it was first and last reconciled, how long
-the last reconciliation took, and its outcome (the Ready reason).
+objects (a drift repair, a requested reconcile) counts up the newest snapshot,
+while a new build starts a new one. Most recent first, at most
+:data:`HISTORY_LIMIT`; each records the source revision, when it was first and
+last reconciled, how long the last reconciliation took, and its outcome (the
+Ready reason). The history records applies and failures: a reconcile that found
+the cluster as the last apply left it, and applied nothing, records nothing.
 
-Called by the Kustomization reconciler once per reconciliation that built objects.
+Called by the Kustomization reconciler once per reconciliation that built
+objects and applied them or failed.
 """
 
 from __future__ import annotations

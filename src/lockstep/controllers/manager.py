@@ -52,6 +52,7 @@ from lockstep.controllers.kustomization import (
     KustomizationReconciler,
     ignored_pointers_of,
 )
+from lockstep.controllers.kustomization_cache import KustomizationMemory
 from lockstep.controllers.ocirepository import OCIRepositoryReconciler
 from lockstep.controllers.receiver import ReceiverReconciler, Webhooks
 from lockstep.kube import KubeClient, KubeObject
@@ -237,8 +238,9 @@ class ControllerManager:
         ]
         informer = _informer(self._kube, KustomizationReconciler, options)
         queue: WorkQueue[ObjectKey] = WorkQueue()
+        memory = KustomizationMemory()
         drift = DriftWatcher(
-            self._kube, informer.get, ignored_pointers_of, partial(_repair_drift, queue)
+            self._kube, informer.get, ignored_pointers_of, partial(_repair_drift, queue, memory)
         )
         applier = KustomizationReconciler(
             self._kube,
@@ -247,6 +249,8 @@ class ControllerManager:
             scratch,
             KustomizationOptions(no_cross_namespace_refs=options.no_cross_namespace_refs),
             drift,
+            sources={source.reconciler.kind: source.informer.get for source in sources},
+            memory=memory,
         )
         kustomizations = Controller(informer, applier, self.metrics, queue)
         for source in sources:
@@ -371,8 +375,12 @@ def _follow_artifacts(
             queue.add(key)
 
 
-def _repair_drift(queue: WorkQueue[ObjectKey], key: ObjectKey, what: str) -> None:
+def _repair_drift(
+    queue: WorkQueue[ObjectKey], memory: KustomizationMemory, key: ObjectKey, what: str
+) -> None:
+    """Someone changed an object of the Kustomization at ``key``: apply it in full now."""
     _log.info("Kustomization %s/%s: %s; reconciling", key[0], key[1], what)
+    memory.mark_dirty(key)
     queue.add(key)
 
 

@@ -6,6 +6,19 @@ controller, which plays the kubelet of simulated nodes so that Pods are schedule
 and become Ready without a container runtime. kwokctl's ``binary`` runtime starts
 and stops the processes; everything listens on 127.0.0.1 only.
 
+Two settings differ from the components' defaults, so that the sandbox holds what
+a real cluster holds and is paced by the machine, not by a client-side limit:
+
+- Services get their addresses from ``SERVICE_CLUSTER_IP_RANGE`` (65534 of them)
+  instead of the API server's default ``10.0.0.0/24``, whose 254 addresses would
+  refuse the 255th Service;
+- each controller of the controller manager may send up to
+  ``CONTROLLER_MANAGER_QPS`` requests a second instead of 20 (burst 30). A
+  Deployment is healthy only once the deployment controller has written its
+  status, after creating its ReplicaSet; with a thousand applied at once, a
+  client-side limit of 20 a second, rather than the machine, would decide when
+  the last one is ready. Production clusters raise it for the same reason.
+
 State lives under the user's state directory (``$LOCKSTEP_STATE_DIR`` overrides
 it): kwokctl's working folder, its configuration, and the kubeconfig that ``up``
 writes. ``up`` is idempotent; ``down`` deletes the cluster with its data and
@@ -35,6 +48,9 @@ DEFAULT_NAME = "lockstep"
 DEFAULT_PORT = 46443
 NODE_NAME = "kwok-node-0"
 READY_TIMEOUT_SECONDS = 60.0
+SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16"
+CONTROLLER_MANAGER_QPS = 500
+CONTROLLER_MANAGER_BURST = 1000
 
 
 class ClusterError(Exception):
@@ -150,6 +166,21 @@ class LocalCluster:
             "kind": "KwokctlConfiguration",
             "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
             "options": options,
+            "componentsPatches": [
+                {
+                    "name": "kube-apiserver",
+                    "extraArgs": [
+                        {"key": "service-cluster-ip-range", "value": SERVICE_CLUSTER_IP_RANGE}
+                    ],
+                },
+                {
+                    "name": "kube-controller-manager",
+                    "extraArgs": [
+                        {"key": "kube-api-qps", "value": str(CONTROLLER_MANAGER_QPS)},
+                        {"key": "kube-api-burst", "value": str(CONTROLLER_MANAGER_BURST)},
+                    ],
+                },
+            ],
         }
         self.directory.mkdir(parents=True, exist_ok=True)
         self._config_path.write_text(yaml.safe_dump(document, sort_keys=True))
@@ -207,13 +238,19 @@ class LocalCluster:
                 await asyncio.sleep(0.25)
         return await self._probe()
 
-    def _wait_for_processes_to_exit(self) -> None:
+    def component_pids(self) -> dict[str, int]:
+        """The process id of each component (``kube-apiserver``, ``etcd``...) as kwokctl
+        recorded it when it started them; empty when the cluster is not running."""
         pids_dir = self._kwok_workdir / "clusters" / self.name / "pids"
-        pids = [
-            int(p.read_text().strip())
-            for p in pids_dir.glob("*.pid")
-            if p.read_text().strip().isdigit()
-        ]
+        found = {}
+        for path in pids_dir.glob("*.pid"):
+            text = path.read_text().strip()
+            if text.isdigit():
+                found[path.stem] = int(text)
+        return found
+
+    def _wait_for_processes_to_exit(self) -> None:
+        pids = list(self.component_pids().values())
         deadline = time.monotonic() + 30
         while any(_alive(pid) for pid in pids):
             if time.monotonic() > deadline:

@@ -6,7 +6,11 @@ custom resources it has never seen, and must not lose fields it does not model.
 Requests are made by lightkube's async client over generic (dictionary) resource
 classes; the kind → resource mapping comes from the API server's discovery
 documents, cached per group-version and refreshed when a kind is missing (a CRD
-may have been installed since). Every request is counted by verb
+may have been installed since). Discovery does not depend on the user, so a
+client and the clients impersonating from it share one cache (:class:`Discovery`),
+and callers that miss the same group-version together share one request: a
+reconciler that starts by applying a hundred objects asks once, not a hundred
+times, for the core API's large document. Every request is counted by verb
 (:mod:`lockstep.kube.requests`).
 
 Called by ``lockstep install``, the ``dev`` sandbox and, later, every controller.
@@ -14,6 +18,7 @@ Called by ``lockstep install``, the ``dev`` sandbox and, later, every controller
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import json
 from collections.abc import AsyncIterator, Awaitable, Mapping
@@ -102,6 +107,15 @@ class WatchEvent:
         return str((self.object.get("metadata") or {}).get("resourceVersion", ""))
 
 
+class Discovery:
+    """What discovery said, by group-version, and the discovery requests under way."""
+
+    def __init__(self) -> None:
+        self.resources: dict[str, dict[str, ResourceInfo]] = {}
+        self.classes: dict[ResourceInfo, type[Any]] = {}
+        self.pending: dict[str, asyncio.Future[dict[str, ResourceInfo]]] = {}
+
+
 def _split_api_version(api_version: str) -> tuple[str, str]:
     group, _, version = api_version.rpartition("/")
     return group, version
@@ -129,22 +143,30 @@ class KubeClient:
         field_manager: str = FIELD_MANAGER,
         impersonate: str | None = None,
         requests: RequestCounts | None = None,
+        discovery: Discovery | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
     ) -> None:
+        """``transport`` carries the requests instead of a TLS connection set up from
+        ``config`` (a mock, in tests); it does not add the impersonation header."""
         self._config = config
         self._server = str(config.cluster.server)
         self._field_manager = field_manager
         self.user = impersonate
         self.requests = requests if requests is not None else RequestCounts()
         """Requests sent by this client and the impersonating clients made from it."""
-        inner = ImpersonatingTransport(config, impersonate) if impersonate else None
-        transport = CountingTransport(inner or cluster_transport(config), self.requests)
-        self._api = AsyncClient(config=config, field_manager=field_manager, transport=transport)
+        if transport is None:
+            transport = (
+                ImpersonatingTransport(config, impersonate)
+                if impersonate
+                else cluster_transport(config)
+            )
+        counting = CountingTransport(transport, self.requests)
+        self._api = AsyncClient(config=config, field_manager=field_manager, transport=counting)
         # lightkube annotates the field with the sync transport type, but its async
         # client passes it to httpx's AsyncClient, which needs an async one.
-        params = ConnectionParams(transport=transport)  # type: ignore[arg-type]
+        params = ConnectionParams(transport=counting)  # type: ignore[arg-type]
         self._http = http_client_for(config, params)
-        self._discovered: dict[str, dict[str, ResourceInfo]] = {}
-        self._classes: dict[ResourceInfo, type[Any]] = {}
+        self._discovery = discovery if discovery is not None else Discovery()
 
     @classmethod
     def from_kubeconfig(
@@ -180,6 +202,7 @@ class KubeClient:
             field_manager=self._field_manager,
             impersonate=user,
             requests=self.requests,
+            discovery=self._discovery,
         )
 
     async def close(self) -> None:
@@ -199,10 +222,9 @@ class KubeClient:
 
     async def resource_info(self, api_version: str, kind: str) -> ResourceInfo:
         """Map apiVersion + kind to its resource, asking discovery when not cached."""
-        info = self._discovered.get(api_version, {}).get(kind)
+        info = self._discovery.resources.get(api_version, {}).get(kind)
         if info is None:
-            self._discovered[api_version] = await self._discover(api_version)
-            info = self._discovered[api_version].get(kind)
+            info = (await self._rediscover(api_version)).get(kind)
         if info is None:
             raise NotFound(f'the API server has no kind "{kind}" in "{api_version}"', code=404)
         return info
@@ -443,13 +465,30 @@ class KubeClient:
 
     async def _resource_class(self, api_version: str, kind: str) -> type[Any]:
         info = await self.resource_info(api_version, kind)
-        resource = self._classes.get(info)
+        resource = self._discovery.classes.get(info)
         if resource is None:
             base = GenericNamespacedResource if info.namespaced else GenericGlobalResource
             api_info = create_api_info(info.group, info.version, info.kind, info.plural)
             resource = type(info.kind, (base,), {"_api_info": api_info})
-            self._classes[info] = resource
+            self._discovery.classes[info] = resource
         return resource
+
+    async def _rediscover(self, api_version: str) -> dict[str, ResourceInfo]:
+        """Ask discovery about ``api_version`` again, or join the request already under way."""
+        discovery = self._discovery
+        pending = discovery.pending.get(api_version)
+        if pending is None:
+            pending = asyncio.ensure_future(self._discover(api_version))
+            discovery.pending[api_version] = pending
+
+            def done(future: asyncio.Future[dict[str, ResourceInfo]]) -> None:
+                discovery.pending.pop(api_version, None)
+                if not future.cancelled() and future.exception() is None:
+                    discovery.resources[api_version] = future.result()
+
+            pending.add_done_callback(done)
+        # A caller that is cancelled leaves the request to the others waiting for it.
+        return await asyncio.shield(pending)
 
     async def _discover(self, api_version: str) -> dict[str, ResourceInfo]:
         group, version = _split_api_version(api_version)

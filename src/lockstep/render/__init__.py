@@ -15,6 +15,7 @@ and maps :mod:`lockstep.render.errors` to the ``BuildFailed`` reason. The module
 - ``documents``: YAML text to validated objects, with file and line in every error;
 - ``references``: remote bases and paths leaving the artifact are refused;
 - ``kustomize``: plain-directory generation, the spec's options, ``kubectl kustomize``;
+- ``cache``: builds kept by content, so that the same build runs Kustomize once;
 - ``sops``: SOPS decryption with age keys, of generator inputs and of built objects;
 - ``substitute``: ``${var}`` substitution with Flux's rules.
 """

@@ -11,7 +11,9 @@ build and to read what ``kubectl kustomize`` printed, and by
 
 YAML is read the way Kubernetes reads it: timestamps stay strings (PyYAML's safe
 loader would turn ``2024-01-01`` into a ``date``, which the API would then receive as a
-different value, or not at all since it is not JSON).
+different value, or not at all since it is not JSON). It is read with libyaml, the C
+parser that PyYAML's wheels include: every object of every build and substitution goes
+through here, and PyYAML's parser in Python is about eight times slower.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from lockstep.render.errors import DuplicateObject, InvalidManifest
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 
 
-class _ManifestLoader(yaml.SafeLoader):
+class _ManifestLoader(yaml.CSafeLoader):
     """The safe loader without the implicit timestamp type."""
 
 

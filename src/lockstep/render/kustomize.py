@@ -23,6 +23,11 @@ kustomize-controller does:
 Steps 5 to 7 share one time limit, ``timeout``. The copy, with any plaintext that step 5
 wrote, is deleted when the build ends, whether it succeeded or not.
 
+A build without decryption keys is kept in :mod:`lockstep.render.cache`, by the content
+of the artifact, the path and the options: the next build of the same files with the
+same options (another Kustomization of the same source) takes the objects from there
+and starts neither the copy nor Kustomize.
+
 Called by the Kustomization reconciler from a thread pool, since it blocks on a
 subprocess and the disk; the reconciler then runs :func:`lockstep.render.substitute.substitute`.
 """
@@ -36,12 +41,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from lockstep.render.cache import BUILD_CACHE, BuildCache, build_key
 from lockstep.render.documents import Document, load_documents, parse_documents, reject_duplicates
 from lockstep.render.errors import BuildTimeout, ForbiddenReference, InvalidPath, KustomizeFailed
 from lockstep.render.process import run_until
@@ -114,12 +120,40 @@ class BuildOptions:
     """
 
 
-def build_kustomization(root: Path, path: str, options: BuildOptions) -> list[dict[str, Any]]:
+def build_kustomization(
+    root: Path, path: str, options: BuildOptions, cache: BuildCache | None = BUILD_CACHE
+) -> list[dict[str, Any]]:
     """The objects of ``root/path``, built as Flux builds them; see the module docstring.
 
     ``path`` is ``spec.path``: relative to the artifact root ``root``, which is also where
-    a leading ``/`` points. Raises a :class:`lockstep.render.errors.RenderError`.
+    a leading ``/`` points. ``cache`` keeps builds for the next same one (``None``: always
+    build). Raises a :class:`lockstep.render.errors.RenderError`.
     """
+    if cache is None or options.decryption_keys:
+        objects = _build(root, path, options)
+    else:
+        key = build_key(root, path, _shaping_options(options))
+        cached = cache.get_or_claim(key)
+        if cached is None:
+            try:
+                objects = _build(root, path, options)
+                cache.put(key, objects)
+            finally:
+                cache.release(key)
+        else:
+            objects = cached
+    _set_common_metadata(objects, options.common_labels, options.common_annotations)
+    return objects
+
+
+def _shaping_options(options: BuildOptions) -> str:
+    """The options that change Kustomize's output, as text; the time limit does not, and
+    common metadata is set after the build."""
+    return repr(replace(options, timeout=0, common_labels={}, common_annotations={}))
+
+
+def _build(root: Path, path: str, options: BuildOptions) -> list[dict[str, Any]]:
+    """Steps 1 to 7 of the module docstring, less the common metadata."""
     deadline = time.monotonic() + options.timeout
     identities = age_identities(options.decryption_keys)
     with tempfile.TemporaryDirectory(prefix="lockstep-render-") as scratch:
@@ -141,9 +175,7 @@ def build_kustomization(root: Path, path: str, options: BuildOptions) -> list[di
         decryptor.decrypt_generator_inputs(check_references(folder, copy), copy)
         output = _run_kustomize(folder, copy, options.timeout, deadline)
         objects = parse_documents(output, f"{shown} (kustomize output)")
-        objects = decryptor.decrypt_objects(objects)
-    _set_common_metadata(objects, options.common_labels, options.common_annotations)
-    return objects
+        return decryptor.decrypt_objects(objects)
 
 
 def _path_folder(root: Path, path: str) -> Path:

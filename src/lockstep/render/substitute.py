@@ -22,7 +22,8 @@ left unexpanded, so a manifest never reaches the cluster half-substituted.
 Like Flux, the substitution runs on each object's YAML text, which is parsed again
 afterwards: a value ``123`` substituted into ``replicas: ${n}`` becomes a number, and a
 field that must stay a string needs the ``${quote}${n}${quote}`` idiom of the Flux docs
-(with ``quote: '"'``). The engine is a few lines of Python: Flux's (a Go envsubst
+(with ``quote: '"'``). The text is written and read again with libyaml (PyYAML's C
+emitter and parser), the costliest part of substitution. The engine is a few lines of Python: Flux's (a Go envsubst
 library) cannot be called from Python, and these rules need no more than a regex.
 """
 
@@ -106,7 +107,7 @@ def _substitution_disabled(obj: dict[str, Any]) -> bool:
 
 def _substitute_object(obj: dict[str, Any], variables: Mapping[str, str]) -> dict[str, Any]:
     subject = describe(obj)
-    text = yaml.safe_dump(obj, sort_keys=False, width=_DUMP_WIDTH)
+    text = yaml.dump(obj, Dumper=yaml.CSafeDumper, sort_keys=False, width=_DUMP_WIDTH)
     secret = obj["kind"] == "Secret" and obj["apiVersion"] == "v1"
     substituted = _substitute_text(text, variables, subject=subject, secret=secret)
     try:

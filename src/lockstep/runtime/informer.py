@@ -78,6 +78,9 @@ class Informer:
         self._subscribers: list[Subscriber] = []
         self._synced = asyncio.Event()
         self._version = ""
+        self.lists = 0
+        """How often a list filled the cache: more than once means a watch expired and the
+        changes made meanwhile were reported folded together, as a difference to the list."""
 
     def subscribe(self, subscriber: Subscriber) -> None:
         """Call ``subscriber`` for every change, starting with the first list.
@@ -135,6 +138,7 @@ class Informer:
                 self._objects[key] = item
                 self._publish(Change("MODIFIED", key, item, previous=known))
         self._version = version
+        self.lists += 1
         self._synced.set()
 
     async def _watch(self) -> None:

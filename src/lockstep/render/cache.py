@@ -1,0 +1,153 @@
+"""Kustomize outputs kept by content: the same build of the same files runs Kustomize once.
+
+Many Kustomizations often build the same path of the same artifact with the same
+options and differ only in their postBuild variables (Flux's own benchmark: a
+thousand copies of one application). Substitution runs after the build, so the
+build's output does not depend on the variables and can be shared; each build
+would otherwise start ``kubectl kustomize``, which costs tens of milliseconds of
+CPU and tens of MiB of memory every time.
+
+A build is identified by :func:`build_key`: a digest of every file, folder and
+symbolic link of the extracted artifact (names, contents, link targets), the path,
+and the options that shape Kustomize's output. Nothing else goes into a build:
+remote bases are refused, and plugins and Helm are not enabled. A changed file is
+a different key, so an entry never goes stale; old entries leave when the cache is
+full, least recently used first. Entries are kept as JSON text, compact and
+returned as fresh objects that the caller may change.
+
+Builds that decrypt (with age keys) are never kept, so that no decrypted value
+outlives the build that needed it; failed builds are not kept either.
+
+A build that is under way is claimed (:meth:`BuildCache.get_or_claim`): the same
+build asked for meanwhile waits for it instead of starting Kustomize too, so the
+reconcilers that start together on a new revision run one ``kubectl kustomize``,
+not one each, and memory does not peak with their copies.
+
+Used by :func:`lockstep.render.kustomize.build_kustomization`, from the
+reconcilers' thread pool: the cache is thread-safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+"""The JSON text of all the entries together, at most: 32 MiB."""
+
+
+def build_key(root: Path, path: str, options_text: str) -> str:
+    """The identity of a build of ``root/path`` with options written as ``options_text``."""
+    digest = hashlib.sha256()
+    for part in (path, options_text):
+        digest.update(part.encode() + b"\0")
+    digest.update(tree_digest(root).encode())
+    return digest.hexdigest()
+
+
+def tree_digest(root: Path) -> str:
+    """A digest of the tree under ``root``: names, file contents and link targets, in order."""
+    digest = hashlib.sha256()
+    for folder, subfolders, files in os.walk(root):
+        subfolders.sort()
+        here = Path(folder)
+        relative = here.relative_to(root).as_posix()
+        digest.update(b"D\0" + relative.encode() + b"\0")
+        for name in [*sorted(files), *(s for s in subfolders if (here / s).is_symlink())]:
+            entry = here / name
+            digest.update(f"{relative}/{name}".encode() + b"\0")
+            if entry.is_symlink():
+                digest.update(b"L\0" + os.readlink(entry).encode() + b"\0")
+            elif entry.is_file():
+                content = entry.read_bytes()
+                digest.update(b"F%d\0" % len(content) + content)
+    return digest.hexdigest()
+
+
+class BuildCache:
+    """Build outputs by :func:`build_key`, at most ``max_bytes`` of JSON text in all."""
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[str, str] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self._building: dict[str, threading.Event] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: str) -> list[dict[str, Any]] | None:
+        """A fresh copy of the objects built under ``key``, or ``None``."""
+        with self._lock:
+            text = self._entries.get(key)
+            if text is None:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+        objects: list[dict[str, Any]] = json.loads(text)
+        return objects
+
+    def get_or_claim(self, key: str) -> list[dict[str, Any]] | None:
+        """Like :meth:`get`, but when the objects are not kept yet, wait for a build of
+        ``key`` under way in another thread; ``None`` when there is none, and then this
+        caller builds: it must call :meth:`release` when done, whatever the outcome."""
+        while True:
+            with self._lock:
+                building = self._building.get(key)
+                if building is None and key not in self._entries:
+                    self._building[key] = threading.Event()
+                    self.misses += 1
+                    return None
+            if building is None:
+                objects = self.get(key)
+                if objects is not None:
+                    return objects
+                continue
+            # The builder's own time limit bounds this wait; if it fails, one of the
+            # waiters claims the build in turn.
+            building.wait()
+
+    def release(self, key: str) -> None:
+        """The build claimed by :meth:`get_or_claim` is over (kept with :meth:`put`, or failed)."""
+        with self._lock:
+            building = self._building.pop(key, None)
+        if building is not None:
+            building.set()
+
+    def put(self, key: str, objects: list[dict[str, Any]]) -> None:
+        """Keep ``objects`` under ``key``, unless JSON cannot hold them exactly or they are
+        larger than the whole cache."""
+        try:
+            text = json.dumps(objects, separators=(",", ":"))
+        except (TypeError, ValueError):
+            return
+        if len(text) > self.max_bytes or json.loads(text) != objects:
+            # Too large to keep, or YAML gave values JSON would change (a number as a
+            # mapping key): such builds are simply run every time.
+            return
+        with self._lock:
+            previous = self._entries.pop(key, None)
+            self._bytes -= len(previous) if previous is not None else 0
+            self._entries[key] = text
+            self._bytes += len(text)
+            while self._bytes > self.max_bytes:
+                _, evicted = self._entries.popitem(last=False)
+                self._bytes -= len(evicted)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+BUILD_CACHE = BuildCache()
+"""The cache of the process: every build of the engine (or of one CLI command) shares it."""
