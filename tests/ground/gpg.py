@@ -64,6 +64,15 @@ def generate_key(home: Path, user_id: str, subkey: bool) -> GpgKey:
     return GpgKey(user_id, primary, subkeys[-1] if subkeys else primary, public_key)
 
 
+def stop_agent(home: Path) -> None:
+    """Stop the agent gpg started for ``home``; it would outlive the tests."""
+    subprocess.run(
+        ["gpgconf", "--kill", "gpg-agent"],
+        env={**os.environ, "GNUPGHOME": str(home)},
+        check=False,
+    )
+
+
 @pytest.fixture(scope="module")
 def gnupg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GnuPG]:
     home = tmp_path_factory.mktemp("gnupg")
@@ -75,12 +84,7 @@ def gnupg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GnuPG]:
             mallory=generate_key(home, MALLORY, subkey=False),
         )
     finally:
-        # gpg started an agent for this home; it would outlive the tests.
-        subprocess.run(
-            ["gpgconf", "--kill", "gpg-agent"],
-            env={**os.environ, "GNUPGHOME": str(home)},
-            check=False,
-        )
+        stop_agent(home)
 
 
 @pytest.fixture

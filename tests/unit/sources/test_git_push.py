@@ -15,6 +15,7 @@ from pathlib import Path
 import pysequoia
 import pytest
 
+from ground.gpg import stop_agent
 from lockstep.dev.gitserver import WorkingCopy, run_git
 from lockstep.sources.errors import InvalidSecret, SourceError
 from lockstep.sources.git_push import (
@@ -324,13 +325,16 @@ def encrypted_key(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     home.chmod(0o700)
     gpg = ["gpg", "--batch", "--homedir", str(home), "--pinentry-mode", "loopback"]
     secret = ["--passphrase", "s3cret"]
-    subprocess.run(
-        [*gpg, *secret, "--quick-gen-key", "Bot <bot@x.invalid>", "ed25519", "sign", "never"],
-        check=True,
-        capture_output=True,
-    )
-    exported = [*gpg, *secret, "--export-secret-keys", "--armor"]
-    return subprocess.run(exported, check=True, capture_output=True).stdout
+    try:
+        subprocess.run(
+            [*gpg, *secret, "--quick-gen-key", "Bot <bot@x.invalid>", "ed25519", "sign", "never"],
+            check=True,
+            capture_output=True,
+        )
+        exported = [*gpg, *secret, "--export-secret-keys", "--armor"]
+        return subprocess.run(exported, check=True, capture_output=True).stdout
+    finally:
+        stop_agent(home)
 
 
 def test_an_encrypted_key_needs_its_passphrase(encrypted_key: bytes) -> None:
