@@ -3,12 +3,15 @@
 The fixture installs the CRDs, starts the engine as a subprocess on free
 loopback ports (artifacts, metrics, Receiver webhooks) with its own artifact
 folder, and stops it with SIGTERM at the end of the module, checking that it
-exits cleanly. Its log is kept next to the artifacts, and shown when a test
-fails to help explain why.
+exits cleanly. Before it stops, it lets the engine finish the Kustomizations
+of the namespaces the module's tests deleted, so that no module starts with
+the previous one's deletions still pending. Its log is kept next to the
+artifacts, and shown when a test fails to help explain why.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -18,6 +21,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -104,7 +108,57 @@ def crds_installed(kubeconfig: Path) -> Path:
 def engine(crds_installed: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     running = start_engine(crds_installed, tmp_path_factory.mktemp("engine"))
     yield running
-    stop_engine(running)
+    try:
+        wait_for_deletions(crds_installed, running)
+    finally:
+        stop_engine(running)
+
+
+DELETIONS_WITHIN_SECONDS = 60
+
+
+def _kubectl_items(kubeconfig: Path, *args: str) -> list[dict[str, Any]]:
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "kubectl"), "--kubeconfig", str(kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    items: list[dict[str, Any]] = json.loads(done.stdout)["items"]
+    return items
+
+
+def pending_deletions(kubeconfig: Path) -> list[str]:
+    """The Kustomizations still held in namespaces being deleted, as ``namespace/name``."""
+    terminating = {
+        item["metadata"]["name"]
+        for item in _kubectl_items(kubeconfig, "get", "namespaces", "-o", "json")
+        if item.get("status", {}).get("phase") == "Terminating"
+    }
+    if not terminating:
+        return []
+    return [
+        f"{item['metadata']['namespace']}/{item['metadata']['name']}"
+        for item in _kubectl_items(
+            kubeconfig, "get", "kustomizations.kustomize.toolkit.fluxcd.io", "-A", "-o", "json"
+        )
+        if item["metadata"]["namespace"] in terminating
+    ]
+
+
+def wait_for_deletions(kubeconfig: Path, engine: Engine) -> None:
+    """Wait until the engine has released every Kustomization of a namespace being
+    deleted; fail naming those it has not."""
+    deadline = time.monotonic() + DELETIONS_WITHIN_SECONDS
+    while pending := pending_deletions(kubeconfig):
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"Kustomizations of deleted namespaces still held after "
+                f"{DELETIONS_WITHIN_SECONDS}s: {', '.join(pending)}\n"
+                f"{engine.log.read_text()[-3000:]}"
+            )
+        time.sleep(0.5)
 
 
 def _wait_ready(engine: Engine) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ground.artifacts import condition
-from ground.engine import Engine, start_engine, stop_engine
+from ground.engine import Engine, start_engine, stop_engine, wait_for_deletions
 from ground.gitops import Scenario, config_map
 
 pytestmark = pytest.mark.integration
@@ -23,7 +23,10 @@ def strict_engine(
         crds_installed, tmp_path_factory.mktemp("engine"), "--no-cross-namespace-refs"
     )
     yield running
-    stop_engine(running)
+    try:
+        wait_for_deletions(crds_installed, running)
+    finally:
+        stop_engine(running)
 
 
 async def test_sources_in_other_namespaces_are_refused(

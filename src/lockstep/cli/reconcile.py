@@ -360,8 +360,13 @@ def _reconcile_with_source(timeout: str) -> Operation:
             str(source_ref.get("name", "")),
             str(source_ref.get("namespace") or target.namespace),
         )
-        await _request_and_wait(kube, source, timeout, resume=False)
-        await _request_and_wait(kube, target, timeout, resume=False)
+        # The source's new revision may be applied before the Kustomization's own request
+        # lands; its changes still answer this command, so they are looked for from the
+        # source's request on.
+        source_requested_at = await _request_and_wait(kube, source, timeout, resume=False)
+        await _request_and_wait(
+            kube, target, timeout, resume=False, changes_from=source_requested_at
+        )
 
     return operation
 
@@ -373,7 +378,17 @@ async def _suspend(kube: KubeClient, target: Target) -> None:
     console.print(f"[green]✓[/] {target} suspended")
 
 
-async def _request_and_wait(kube: KubeClient, target: Target, within: str, *, resume: bool) -> None:
+async def _request_and_wait(
+    kube: KubeClient,
+    target: Target,
+    within: str,
+    *,
+    resume: bool,
+    changes_from: str | None = None,
+) -> str:
+    """Request a reconciliation of ``target``, wait for its answer and print it; the
+    changes printed are those recorded from ``changes_from`` (default: this request) on.
+    Returns the request's time."""
     obj = await fetch(kube, target.kind, target.name, target.namespace)
     if is_suspended(obj) and not resume:
         raise _suspended(target)
@@ -395,8 +410,9 @@ async def _request_and_wait(kube: KubeClient, target: Target, within: str, *, re
     summary = outcome(verdict.object, before=obj)
     console.print(f"[green]✓[/] {target.kind.noun} {target.name} {verb}: {escape(summary)}")
     if target.kind is KUSTOMIZATION:
-        for change in await _changes(kube, target, requested_at):
+        for change in await _changes(kube, target, changes_from or requested_at):
             console.print(f"  {escape(change)}")
+    return requested_at
 
 
 def _suspended(target: Target) -> UserError:

@@ -578,6 +578,18 @@ class KustomizationReconciler:
                 "references are disabled on this engine; move it to the Kustomization's namespace",
             )
 
+    async def _account_exists(self, kustomization: Kustomization) -> bool:
+        """Whether ``spec.serviceAccountName`` (when set) exists in the namespace."""
+        account = kustomization.spec.service_account_name
+        if not account:
+            return True
+        ref = ObjectRef("v1", "ServiceAccount", account, kustomization.metadata.namespace or "")
+        try:
+            await self._kube.get(ref)
+        except NotFound:
+            return False
+        return True
+
     async def _client_for(self, kustomization: Kustomization) -> KubeClient:
         """lockstep's own client, or one acting as ``spec.serviceAccountName``."""
         account = kustomization.spec.service_account_name
@@ -661,6 +673,18 @@ class KustomizationReconciler:
         entries = [
             InventoryEntry(e.id, e.version) for e in (inventory.entries if inventory else [])
         ]
+        if delete and entries and not await self._account_exists(kustomization):
+            # Nothing could be deleted as an account that no longer exists (deleting the
+            # namespace removes it first); as Flux, the objects are left and named.
+            await self._events.record(
+                obj,
+                "Warning",
+                ConditionReason.PRUNE_FAILED,
+                f"{_name(kustomization)}: service account "
+                f"{kustomization.spec.service_account_name} no longer exists; left in place: "
+                f"{_listed(entries)}",
+            )
+            delete = False
         if delete and entries:
             kube = await self._client_for(kustomization)
             owner = Owner(kustomization.metadata.name, kustomization.metadata.namespace or "")
@@ -725,6 +749,18 @@ def _health_overrides(kustomization: Kustomization) -> Mapping[GroupKind, Health
         raise StageFailed(
             ConditionReason.HEALTH_CHECK_FAILED, f"{_name(kustomization)}: {error}"
         ) from error
+
+
+def _listed(entries: list[InventoryEntry], shown: int = 10) -> str:
+    """The first ``shown`` objects of ``entries``, and how many more there are."""
+    names = []
+    for entry in entries[:shown]:
+        try:
+            names.append(str(entry.ref))
+        except ValueError:
+            names.append(entry.id)
+    more = len(entries) - shown
+    return ", ".join(names) + (f" and {more} more" if more > 0 else "")
 
 
 async def _any_left(kube: KubeClient, entries: list[InventoryEntry]) -> bool:
