@@ -7,7 +7,15 @@ import asyncio
 import pytest
 
 from ground.wait import eventually
-from lockstep.kube import Conflict, Invalid, KubeClient, NotFound, ObjectRef, WatchEvent
+from lockstep.kube import (
+    Conflict,
+    Invalid,
+    KubeClient,
+    KubeError,
+    NotFound,
+    ObjectRef,
+    WatchEvent,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -169,3 +177,62 @@ async def test_replace_with_a_stale_resource_version_conflicts(
     assert newer["data"] == {"colour": "green"}
     with pytest.raises(Conflict, match="the object has been modified"):
         await kube.replace({**created, "data": {"colour": "red"}})
+
+
+async def test_watching_a_kind_no_longer_served_is_not_found(
+    kube: KubeClient, namespace: str
+) -> None:
+    group = f"{namespace}.lockstep.dev"
+    crd = ObjectRef("apiextensions.k8s.io/v1", "CustomResourceDefinition", f"gadgets.{group}")
+    await kube.apply(
+        {
+            "apiVersion": crd.api_version,
+            "kind": crd.kind,
+            "metadata": {"name": crd.name},
+            "spec": {
+                "group": group,
+                "scope": "Namespaced",
+                "names": {"kind": "Gadget", "plural": "gadgets", "singular": "gadget"},
+                "versions": [
+                    {
+                        "name": "v1",
+                        "served": True,
+                        "storage": True,
+                        "schema": {
+                            "openAPIV3Schema": {
+                                "type": "object",
+                                "x-kubernetes-preserve-unknown-fields": True,
+                            }
+                        },
+                    }
+                ],
+            },
+        }
+    )
+
+    async def listed() -> str | None:
+        try:
+            return (await kube.list_with_version(f"{group}/v1", "Gadget", namespace=namespace))[1]
+        except KubeError:  # not served yet, or its storage still starting (429)
+            return None
+
+    version = await eventually(listed, bool, within=30, what="Gadget CRD served")
+    await kube.delete(crd)
+
+    async def watch_once() -> None:
+        async for _event in kube.watch(
+            f"{group}/v1", "Gadget", namespace=namespace, resource_version=version or ""
+        ):
+            pass
+
+    async def refused() -> bool:
+        try:
+            await asyncio.wait_for(watch_once(), timeout=5)
+        except NotFound:
+            return True
+        except TimeoutError:
+            return False
+        return False
+
+    # The API server answers "404 page not found", plain text, once the group is gone.
+    assert await eventually(refused, bool, within=30, what="the watch refused as NotFound")

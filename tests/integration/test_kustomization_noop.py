@@ -1,15 +1,22 @@
 """Reconciles where nothing changed: no API request beyond a couple, no status write,
 and still drift repaired, substitution variables followed, and a requested
-reconcile applied in full."""
+reconcile applied in full. And a first apply whose objects are healthy as written
+reads none of them back to judge their health.
+
+The tests count the engine's requests, so each lets the engine finish its deleted
+namespace before the next one starts.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from ground.engine import Engine
+from ground.engine import Engine, wait_for_deletions
 from ground.gitops import Scenario, config_map
 from ground.wait import eventually
 from lockstep.kube import ObjectRef
@@ -22,6 +29,13 @@ WINDOW_SECONDS = 10
 RECONCILES = (
     'lockstep_reconcile_duration_seconds_count{controller="kustomization",result="success"}'
 )
+
+
+@pytest.fixture(autouse=True)
+def _deletions_finished(engine: Engine, kubeconfig: Path) -> Iterator[None]:
+    """After the test's namespace is deleted, wait until the engine has released it."""
+    yield
+    wait_for_deletions(kubeconfig, engine)
 
 
 def _sample_sum(engine: Engine, prefix: str, *labels: str) -> float:
@@ -70,6 +84,24 @@ async def _twenty_config_maps(engine: Engine, scenario: Scenario, **spec: object
     await scenario.ready("apps")
     # The first apply starts the watches of its kinds; the second is the one they vouch for.
     await _reconciled(engine, 2)
+
+
+async def test_objects_healthy_as_written_are_not_read_again(
+    engine: Engine, scenario: Scenario
+) -> None:
+    reads = _requests(engine, 'verb="GET"')
+    scenario.commit(
+        {
+            f"apps/cm-{index}.yaml": config_map(f"cm-{index}", index=str(index))
+            for index in range(OBJECTS)
+        }
+    )
+    await scenario.source(interval="1h")
+    await scenario.kustomization("apps", "./apps", wait=True)
+    await scenario.ready("apps")
+    assert _requests(engine, 'verb="GET"') - reads < OBJECTS, (
+        "the health wait judged the objects as the apply returned them"
+    )
 
 
 async def test_noop_reconciles_send_at_most_two_requests_and_write_nothing(

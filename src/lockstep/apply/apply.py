@@ -95,13 +95,14 @@ class _Planned:
     ``desired`` is the object as it will be applied (ignored fields taken from the
     live one); ``take_over`` merges kubectl's field managers into lockstep's first;
     ``replaces`` is the uid of a live object to delete first, because an immutable
-    field changes.
+    field changes; ``live`` is the object as read, when it was.
     """
 
     desired: KubeObject
     action: Action
     take_over: bool = False
     replaces: str = ""
+    live: KubeObject | None = None
 
     @property
     def ref(self) -> ObjectRef:
@@ -146,7 +147,9 @@ async def _apply_stage(
         raise ApplyError("; ".join(failures), changeset)
     for planned in (outcome for outcome in outcomes if isinstance(outcome, _Planned)):
         if planned.action in (Action.CREATED, Action.CONFIGURED):
-            await _write(kube, planned, options, changeset)
+            changeset.observed[planned.ref] = await _write(kube, planned, options, changeset)
+        elif planned.action is Action.UNCHANGED and planned.live is not None:
+            changeset.observed[planned.ref] = planned.live
         changeset.add(planned.ref, planned.action)
 
 
@@ -241,13 +244,14 @@ def _plan_checked_update(
     # while kubectl still co-owned the fields that the apply after it will remove.
     drifted = taking_over or has_drifted(result, live)
     action = Action.CONFIGURED if drifted else Action.UNCHANGED
-    return _Planned(applied, action, take_over=taking_over)
+    return _Planned(applied, action, take_over=taking_over, live=live)
 
 
 async def _write(
     kube: KubeClient, planned: _Planned, options: ApplyOptions, changeset: ChangeSet
-) -> None:
-    """Delete the object first or take over its fields when planned so, then apply it."""
+) -> KubeObject:
+    """Delete the object first or take over its fields when planned so, then apply it;
+    the object as the API server stored it."""
     ref = planned.ref
     if planned.replaces:
         try:
@@ -270,7 +274,7 @@ async def _write(
             message = f"{ref} take-over of kubectl's fields failed: {error.message}"
             raise ApplyError(message, changeset) from error
     try:
-        await kube.apply(planned.desired, force=options.force)
+        return await kube.apply(planned.desired, force=options.force)
     except KubeError as error:
         raise ApplyError(f"{ref} apply failed: {error.message}", changeset) from error
 

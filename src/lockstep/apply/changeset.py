@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from lockstep.apply.inventory import InventoryEntry
-from lockstep.kube import ObjectRef
+from lockstep.kube import KubeObject, ObjectRef
 
 
 class Action(StrEnum):
@@ -63,10 +63,16 @@ class ChangeSetFailure:
 
 @dataclass
 class ChangeSet:
-    """Entries in the order the objects were handled, and the objects that failed."""
+    """Entries in the order the objects were handled, and the objects that failed.
+
+    ``observed`` holds each applied object as the API server answered its write, or as
+    it was read when nothing was to be written: the freshest copy there is, from which
+    a health check can start without reading it again.
+    """
 
     entries: list[ChangeSetEntry] = field(default_factory=list)
     failures: list[ChangeSetFailure] = field(default_factory=list)
+    observed: dict[ObjectRef, KubeObject] = field(default_factory=dict)
 
     def add(self, ref: ObjectRef, action: Action) -> None:
         self.entries.append(ChangeSetEntry(ref, action))

@@ -384,7 +384,14 @@ class KustomizationReconciler:
             state = replace(state, inventory=_inventory(status))
         if kustomization.spec.wait or kustomization.spec.health_checks:
             await self._check_health(
-                kube, kustomization, objects, status, overrides, build.digest, cached=checked_only
+                kube,
+                kustomization,
+                objects,
+                status,
+                overrides,
+                build.digest,
+                cached=checked_only,
+                observed=changeset.observed,
             )
         return _Applied(revision, changeset, build.digest, state, checked_only)
 
@@ -493,8 +500,10 @@ class KustomizationReconciler:
         digest: str,
         *,
         cached: bool,
+        observed: Mapping[ObjectRef, KubeObject],
     ) -> None:
-        """Wait until healthy; with ``cached``, first judge the watched copies."""
+        """Wait until healthy; with ``cached``, first judge the watched copies; objects
+        ``observed`` healthy by the apply are not read again."""
         spec = kustomization.spec
         generation = kustomization.metadata.generation
         applied = [ObjectRef.of(obj) for obj in objects]
@@ -518,6 +527,7 @@ class KustomizationReconciler:
                     overrides,
                     within=_timeout(kustomization),
                     new_artifact=self._new_artifact[_key(kustomization)],
+                    observed=observed,
                 )
         except HealthWaitCancelled:
             status.conditions = set_condition(

@@ -8,9 +8,12 @@ The wait ends when all are healthy; early when one has Failed; at the timeout;
 or as soon as the source has a new artifact, so a fix pushed during a long wait
 is applied at once instead of after the timeout (:class:`HealthWaitCancelled`).
 
-When nothing was applied (the reconciler found the cluster as it left it),
-:func:`cached_health` first judges the copies the drift watches keep; only when
-one is missing or not healthy is the API server polled.
+Right after an apply, the objects as the API server answered the apply (or as
+the apply read them) are judged first, and only those not healthy yet are read;
+an object once healthy is not read again during the wait. When nothing was
+applied (the reconciler found the cluster as it left it), :func:`cached_health`
+first judges the copies the drift watches keep; only when one is missing or not
+healthy is the API server polled.
 
 Called by the Kustomization reconciler.
 """
@@ -86,15 +89,32 @@ async def wait_healthy(
     within: float,
     new_artifact: asyncio.Event,
     poll: float = HEALTH_POLL_SECONDS,
+    observed: Mapping[ObjectRef, KubeObject] | None = None,
 ) -> Health:
     """Poll ``refs`` until all are healthy and return their aggregate health.
 
+    ``observed`` holds copies as fresh as a read (what an apply answered): those healthy
+    there are not read. Only the objects not healthy yet are read at each poll.
     Raises :class:`HealthCheckFailed` when one has failed or after ``within`` seconds, and
     :class:`HealthWaitCancelled` when ``new_artifact`` is set.
     """
     deadline = time.monotonic() + within
+    healthy: dict[ObjectRef, Health] = {}
+    for ref, obj in (observed or {}).items():
+        judged = evaluate(obj, overrides)
+        if judged.state == HealthState.CURRENT:
+            healthy[ref] = judged
     while True:
-        health = aggregate([await _health(kube, ref, overrides) for ref in refs])
+        judged_now = {
+            ref: healthy[ref] if ref in healthy else await _health(kube, ref, overrides)
+            for ref in refs
+        }
+        healthy.update(
+            (ref, judged)
+            for ref, judged in judged_now.items()
+            if judged.state == HealthState.CURRENT
+        )
+        health = aggregate([judged_now[ref] for ref in refs])
         if health.state == HealthState.CURRENT:
             return health
         if health.state == HealthState.FAILED or time.monotonic() >= deadline:

@@ -41,6 +41,7 @@ from lightkube.types import PatchType
 from lockstep.kube.errors import (
     KubeError,
     NotFound,
+    ServerError,
     from_api_error,
     from_status,
     from_transport_error,
@@ -370,12 +371,18 @@ class KubeClient:
         try:
             async with self._http.stream("GET", path, params=params, timeout=timeout) as response:
                 if response.status_code >= 400:
-                    body = json.loads(await response.aread() or b"{}")
-                    raise from_status(body, response.status_code)
+                    raise from_status(
+                        _status_document(await response.aread()), response.status_code
+                    )
                 async for line in response.aiter_lines():
                     if not line.strip():
                         continue
-                    event = json.loads(line)
+                    try:
+                        event = json.loads(line)
+                    except ValueError as error:
+                        raise ServerError(
+                            f"{path}: unreadable watch event: {line[:200]}"
+                        ) from error
                     if event.get("type") == "ERROR":
                         raise from_status(event.get("object") or {}, 500)
                     yield WatchEvent(type=event["type"], object=event["object"])
@@ -414,7 +421,7 @@ class KubeClient:
         except httpx2.TransportError as error:
             raise from_transport_error(error, self._server) from error
         if response.status_code >= 400:
-            raise from_status(response.json(), response.status_code)
+            raise from_status(_status_document(response.content), response.status_code)
         return bool((response.json().get("status") or {}).get("allowed"))
 
     async def delete(self, ref: ObjectRef) -> None:
@@ -535,3 +542,15 @@ class KubeClient:
 def _plain(result: Any) -> KubeObject:
     plain: KubeObject = result.to_dict() if hasattr(result, "to_dict") else dict(result)
     return plain
+
+
+def _status_document(body: bytes) -> dict[str, Any]:
+    """The ``Status`` an error response carries; its text as the message when it is not
+    one (``404 page not found`` for a group-version no longer served)."""
+    try:
+        document = json.loads(body or b"{}")
+    except ValueError:
+        document = None
+    if isinstance(document, dict):
+        return document
+    return {"message": body.decode(errors="replace").strip()[:500]}
