@@ -87,7 +87,7 @@ from lockstep.apply import (
     stale_entries,
 )
 from lockstep.controllers.drift import DriftWatcher
-from lockstep.controllers.kustomization_build import render_objects
+from lockstep.controllers.kustomization_build import kept_objects, render_objects
 from lockstep.controllers.kustomization_cache import (
     AppliedState,
     Build,
@@ -117,6 +117,7 @@ from lockstep.health import (
 )
 from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
 from lockstep.kube.impersonation import service_account_user
+from lockstep.render.cache import ARTIFACT_TREES, tree_digest
 from lockstep.render.errors import RenderError
 from lockstep.runtime.events import EventRecorder
 from lockstep.runtime.informer import ObjectKey
@@ -645,6 +646,19 @@ class KustomizationReconciler:
         self, kustomization: Kustomization, artifact: Artifact, inputs: BuildInputs
     ) -> list[KubeObject]:
         spec = kustomization.spec
+        path = spec.path or "./"
+        # An artifact seen before whose build is kept (other Kustomizations of the same
+        # source build the same folder) needs neither a download nor an extraction.
+        tree = ARTIFACT_TREES.get(artifact.digest) if artifact.digest else None
+        if tree is not None:
+            try:
+                kept = kept_objects(kustomization, tree, path, inputs)
+            except RenderError as error:
+                raise StageFailed(
+                    ConditionReason.BUILD_FAILED, f"{_name(kustomization)}: {error}"
+                ) from error
+            if kept is not None:
+                return kept
         with tempfile.TemporaryDirectory(prefix="build-", dir=self._scratch) as scratch:
             root = Path(scratch) / "artifact"
             try:
@@ -654,8 +668,11 @@ class KustomizationReconciler:
                     ConditionReason.ARTIFACT_FAILED,
                     f"{_name(kustomization)}: cannot fetch artifact {artifact.url}: {error}",
                 ) from error
+            tree = tree_digest(root)
+            if artifact.digest:
+                ARTIFACT_TREES.put(artifact.digest, tree)
             try:
-                objects = render_objects(kustomization, root, spec.path or "./", inputs)
+                objects = render_objects(kustomization, root, path, inputs, tree=tree)
             except RenderError as error:
                 raise StageFailed(
                     ConditionReason.BUILD_FAILED, f"{_name(kustomization)}: {error}"

@@ -17,17 +17,44 @@ from pathlib import Path
 from lockstep.api.kustomize import Kustomization
 from lockstep.controllers.kustomization_inputs import BuildInputs
 from lockstep.kube import KubeObject
-from lockstep.render.kustomize import BuildOptions, Image, Patch, PatchTarget, build_kustomization
+from lockstep.render.kustomize import (
+    BuildOptions,
+    Image,
+    Patch,
+    PatchTarget,
+    build_kustomization,
+    kept_build,
+)
 from lockstep.render.substitute import substitute
 
 
 def render_objects(
-    kustomization: Kustomization, root: Path, path: str, inputs: BuildInputs
+    kustomization: Kustomization,
+    root: Path,
+    path: str,
+    inputs: BuildInputs,
+    *,
+    tree: str | None = None,
 ) -> list[KubeObject]:
-    """The objects of ``root/path`` as ``kustomization`` asks for them, substituted."""
-    objects = build_kustomization(root, path, build_options(kustomization, inputs))
+    """The objects of ``root/path`` as ``kustomization`` asks for them, substituted;
+    ``tree`` is the digest of ``root`` when known
+    (:func:`lockstep.render.cache.tree_digest`)."""
+    objects = build_kustomization(root, path, build_options(kustomization, inputs), tree=tree)
+    return _substituted(objects, inputs)
+
+
+def kept_objects(
+    kustomization: Kustomization, tree: str, path: str, inputs: BuildInputs
+) -> list[KubeObject] | None:
+    """What :func:`render_objects` gives for the tree whose digest is ``tree``, when its
+    build is kept; ``None`` when the files are needed to build it."""
+    objects = kept_build(tree, path, build_options(kustomization, inputs))
+    return None if objects is None else _substituted(objects, inputs)
+
+
+def _substituted(objects: list[KubeObject], inputs: BuildInputs) -> list[KubeObject]:
     if inputs.variables is not None:
-        objects = substitute(objects, inputs.variables)
+        return substitute(objects, inputs.variables)
     return objects
 
 

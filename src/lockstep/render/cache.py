@@ -23,8 +23,13 @@ build asked for meanwhile waits for it instead of starting Kustomize too, so the
 reconcilers that start together on a new revision run one ``kubectl kustomize``,
 not one each, and memory does not peak with their copies.
 
+An artifact's tree digest is also remembered by the artifact's own digest
+(:class:`TreeDigests`): a tarball with that digest always extracts to that tree,
+so the build of an artifact seen before is found by its key without downloading
+or extracting the artifact again.
+
 Used by :func:`lockstep.render.kustomize.build_kustomization`, from the
-reconcilers' thread pool: the cache is thread-safe.
+reconcilers' thread pool: both caches are thread-safe.
 """
 
 from __future__ import annotations
@@ -41,12 +46,21 @@ DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 """The JSON text of all the entries together, at most: 32 MiB."""
 
 
+DEFAULT_MAX_TREES = 1024
+"""Artifact digests whose tree digest is remembered, at most."""
+
+
 def build_key(root: Path, path: str, options_text: str) -> str:
     """The identity of a build of ``root/path`` with options written as ``options_text``."""
+    return build_key_of_tree(tree_digest(root), path, options_text)
+
+
+def build_key_of_tree(tree: str, path: str, options_text: str) -> str:
+    """:func:`build_key` of the tree whose :func:`tree_digest` is ``tree``."""
     digest = hashlib.sha256()
     for part in (path, options_text):
         digest.update(part.encode() + b"\0")
-    digest.update(tree_digest(root).encode())
+    digest.update(tree.encode())
     return digest.hexdigest()
 
 
@@ -149,5 +163,32 @@ class BuildCache:
         return len(self._entries)
 
 
+class TreeDigests:
+    """The :func:`tree_digest` of artifacts by the artifact's digest, the most recent
+    ``max_entries``."""
+
+    def __init__(self, max_entries: int = DEFAULT_MAX_TREES) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, artifact_digest: str) -> str | None:
+        with self._lock:
+            tree = self._entries.get(artifact_digest)
+            if tree is not None:
+                self._entries.move_to_end(artifact_digest)
+            return tree
+
+    def put(self, artifact_digest: str, tree: str) -> None:
+        with self._lock:
+            self._entries[artifact_digest] = tree
+            self._entries.move_to_end(artifact_digest)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+
 BUILD_CACHE = BuildCache()
 """The cache of the process: every build of the engine (or of one CLI command) shares it."""
+
+ARTIFACT_TREES = TreeDigests()
+"""The tree digests of the artifacts the process extracted."""

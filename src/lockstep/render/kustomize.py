@@ -47,7 +47,7 @@ from typing import Any
 
 import yaml
 
-from lockstep.render.cache import BUILD_CACHE, BuildCache, build_key
+from lockstep.render.cache import BUILD_CACHE, BuildCache, build_key_of_tree, tree_digest
 from lockstep.render.documents import Document, load_documents, parse_documents, reject_duplicates
 from lockstep.render.errors import BuildTimeout, ForbiddenReference, InvalidPath, KustomizeFailed
 from lockstep.render.process import run_until
@@ -121,18 +121,24 @@ class BuildOptions:
 
 
 def build_kustomization(
-    root: Path, path: str, options: BuildOptions, cache: BuildCache | None = BUILD_CACHE
+    root: Path,
+    path: str,
+    options: BuildOptions,
+    cache: BuildCache | None = BUILD_CACHE,
+    *,
+    tree: str | None = None,
 ) -> list[dict[str, Any]]:
     """The objects of ``root/path``, built as Flux builds them; see the module docstring.
 
     ``path`` is ``spec.path``: relative to the artifact root ``root``, which is also where
     a leading ``/`` points. ``cache`` keeps builds for the next same one (``None``: always
-    build). Raises a :class:`lockstep.render.errors.RenderError`.
+    build); ``tree`` is the :func:`~lockstep.render.cache.tree_digest` of ``root`` when
+    the caller knows it. Raises a :class:`lockstep.render.errors.RenderError`.
     """
     if cache is None or options.decryption_keys:
         objects = _build(root, path, options)
     else:
-        key = build_key(root, path, _shaping_options(options))
+        key = build_key_of_tree(tree or tree_digest(root), path, _shaping_options(options))
         cached = cache.get_or_claim(key)
         if cached is None:
             try:
@@ -143,6 +149,19 @@ def build_kustomization(
         else:
             objects = cached
     _set_common_metadata(objects, options.common_labels, options.common_annotations)
+    return objects
+
+
+def kept_build(
+    tree: str, path: str, options: BuildOptions, cache: BuildCache | None = BUILD_CACHE
+) -> list[dict[str, Any]] | None:
+    """The objects :func:`build_kustomization` gives for the tree whose digest is
+    ``tree``, when that build is kept; ``None`` when it is not (or cannot be)."""
+    if cache is None or options.decryption_keys:
+        return None
+    objects = cache.get(build_key_of_tree(tree, path, _shaping_options(options)))
+    if objects is not None:
+        _set_common_metadata(objects, options.common_labels, options.common_annotations)
     return objects
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lockstep.render.cache import BuildCache, tree_digest
+from lockstep.render.cache import BuildCache, TreeDigests, tree_digest
 from lockstep.render.errors import InvalidManifest
-from lockstep.render.kustomize import BuildOptions, build_kustomization
+from lockstep.render.kustomize import BuildOptions, build_kustomization, kept_build
 from unit.render.trees import config_map, write
 
 
@@ -122,6 +122,36 @@ def test_builds_that_decrypt_are_never_kept(tmp_path: Path) -> None:
 
     assert len(cache) == 0
     assert (cache.misses, cache.hits) == (0, 0)
+
+
+def test_a_kept_build_is_found_by_the_tree_digest_alone(tmp_path: Path) -> None:
+    write(tmp_path, {"app/cm.yaml": config_map("one", colour="blue")})
+    cache = BuildCache()
+    tree = tree_digest(tmp_path)
+    labelled = BuildOptions(common_labels={"team": "a"})
+
+    assert kept_build(tree, "app", BuildOptions(), cache) is None, "nothing built yet"
+    build_kustomization(tmp_path, "app", BuildOptions(), cache, tree=tree)
+    kept = kept_build(tree, "app", labelled, cache)
+
+    assert kept is not None
+    assert kept[0]["data"] == {"colour": "blue"}
+    assert kept[0]["metadata"]["labels"] == {"team": "a"}
+    assert kept_build(tree, "other", BuildOptions(), cache) is None
+    assert kept_build("0" * 64, "app", BuildOptions(), cache) is None
+    decrypting = BuildOptions(decryption_keys=("AGE-SECRET-KEY-1UNUSED",))
+    assert kept_build(tree, "app", decrypting, cache) is None, "never for a decrypting build"
+
+
+def test_tree_digests_keep_the_most_recent_artifacts() -> None:
+    trees = TreeDigests(max_entries=2)
+    trees.put("sha256:a", "tree-a")
+    trees.put("sha256:b", "tree-b")
+    assert trees.get("sha256:a") == "tree-a"
+    trees.put("sha256:c", "tree-c")
+
+    assert trees.get("sha256:b") is None
+    assert (trees.get("sha256:a"), trees.get("sha256:c")) == ("tree-a", "tree-c")
 
 
 def test_the_least_recently_used_entries_leave_when_the_cache_is_full() -> None:
