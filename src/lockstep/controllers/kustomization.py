@@ -529,6 +529,7 @@ class KustomizationReconciler:
                     within=_timeout(kustomization),
                     new_artifact=self._new_artifact[_key(kustomization)],
                     observed=observed,
+                    cached=self.drift.cached if self.drift is not None else None,
                 )
         except HealthWaitCancelled:
             status.conditions = set_condition(

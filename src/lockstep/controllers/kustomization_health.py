@@ -9,8 +9,11 @@ or as soon as the source has a new artifact, so a fix pushed during a long wait
 is applied at once instead of after the timeout (:class:`HealthWaitCancelled`).
 
 Right after an apply, the objects as the API server answered the apply (or as
-the apply read them) are judged first, and only those not healthy yet are read;
-an object once healthy is not read again during the wait. When nothing was
+the apply read them) are judged first; those not healthy yet are then judged
+from the drift watches' copies as soon as these show the change (a Deployment's
+controller reporting the rollout), and read from the API server only once per
+second while the watches have not shown it; an object once healthy is not read
+again during the wait. When nothing was
 applied (the reconciler found the cluster as it left it), :func:`cached_health`
 first judges the copies the drift watches keep; only when one is missing or not
 healthy is the API server polled.
@@ -30,6 +33,9 @@ from lockstep.health.result import in_progress
 from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
 
 HEALTH_POLL_SECONDS = 1.0
+
+CACHE_POLL_SECONDS = 0.1
+"""How often watched copies are looked at while waiting: no request, a few dict reads."""
 
 CachedObjects = Callable[[ObjectRef], KubeObject | None]
 """Looks up the watched copy of an object; ``None`` when there is none."""
@@ -90,40 +96,71 @@ async def wait_healthy(
     new_artifact: asyncio.Event,
     poll: float = HEALTH_POLL_SECONDS,
     observed: Mapping[ObjectRef, KubeObject] | None = None,
+    cached: CachedObjects | None = None,
 ) -> Health:
-    """Poll ``refs`` until all are healthy and return their aggregate health.
+    """Wait until ``refs`` are all healthy and return their aggregate health.
 
     ``observed`` holds copies as fresh as a read (what an apply answered): those healthy
-    there are not read. Only the objects not healthy yet are read at each poll.
+    there are not read, and the others are first read ``poll`` seconds later. ``cached``
+    looks up watched copies, checked every :data:`CACHE_POLL_SECONDS`: one of the
+    object last seen (same uid) at the same generation or later that is healthy ends the
+    wait for that object without a read. An object not healthy yet is read every
+    ``poll`` seconds; once healthy it is not read again.
     Raises :class:`HealthCheckFailed` when one has failed or after ``within`` seconds, and
     :class:`HealthWaitCancelled` when ``new_artifact`` is set.
     """
-    deadline = time.monotonic() + within
-    healthy: dict[ObjectRef, Health] = {}
-    for ref, obj in (observed or {}).items():
-        judged = evaluate(obj, overrides)
-        if judged.state == HealthState.CURRENT:
-            healthy[ref] = judged
+    started = time.monotonic()
+    deadline = started + within
+    seen: dict[ObjectRef, KubeObject] = dict(observed or {})
+    judged: dict[ObjectRef, Health] = {ref: evaluate(obj, overrides) for ref, obj in seen.items()}
+    # The copies an apply answered count as reads: the next read is one poll later.
+    read_at: dict[ObjectRef, float] = dict.fromkeys(seen, started)
     while True:
-        judged_now = {
-            ref: healthy[ref] if ref in healthy else await _health(kube, ref, overrides)
-            for ref in refs
-        }
-        healthy.update(
-            (ref, judged)
-            for ref, judged in judged_now.items()
-            if judged.state == HealthState.CURRENT
-        )
-        health = aggregate([judged_now[ref] for ref in refs])
+        now = time.monotonic()
+        for ref in refs:
+            if ref in judged and judged[ref].state == HealthState.CURRENT:
+                continue
+            watched = cached(ref) if cached is not None else None
+            if watched is not None and _as_recent(watched, seen.get(ref)):
+                health = evaluate(watched, overrides)
+                if health.state == HealthState.CURRENT:
+                    judged[ref] = health
+                    continue
+            if now - read_at.get(ref, -poll) >= poll:
+                read_at[ref] = now
+                judged[ref], copy = await _health(kube, ref, overrides)
+                if copy is not None:
+                    seen[ref] = copy
+        health = aggregate([judged[ref] for ref in refs])
         if health.state == HealthState.CURRENT:
             return health
         if health.state == HealthState.FAILED or time.monotonic() >= deadline:
             raise HealthCheckFailed(health)
         try:
-            await asyncio.wait_for(new_artifact.wait(), timeout=poll)
+            await asyncio.wait_for(
+                new_artifact.wait(), timeout=CACHE_POLL_SECONDS if cached is not None else poll
+            )
         except TimeoutError:
             continue
         raise HealthWaitCancelled()
+
+
+def _as_recent(watched: KubeObject, seen: KubeObject | None) -> bool:
+    """Whether a watched copy describes the object last seen at its latest spec or later:
+    the same uid and no older generation (a watch may still hold a copy from before the
+    apply)."""
+    if seen is None:
+        return True
+    watched_meta, seen_meta = watched.get("metadata") or {}, seen.get("metadata") or {}
+    if watched_meta.get("uid") != seen_meta.get("uid"):
+        return False
+    watched_generation, seen_generation = (
+        watched_meta.get("generation"),
+        seen_meta.get("generation"),
+    )
+    if isinstance(seen_generation, int):
+        return isinstance(watched_generation, int) and watched_generation >= seen_generation
+    return True
 
 
 def cached_health(
@@ -140,10 +177,12 @@ def cached_health(
 
 async def _health(
     kube: KubeClient, ref: ObjectRef, overrides: Mapping[GroupKind, HealthCheck]
-) -> Health:
+) -> tuple[Health, KubeObject | None]:
+    """The health of ``ref`` as read now, and the copy read (``None`` when there is none)."""
     try:
-        return evaluate(await kube.get(await resolve(kube, ref)), overrides)
+        obj = await kube.get(await resolve(kube, ref))
     except NotFound:
-        return in_progress(f"{ref}: not found")
+        return in_progress(f"{ref}: not found"), None
     except KubeError as error:
-        return in_progress(f"{ref}: cannot be read: {error.message}")
+        return in_progress(f"{ref}: cannot be read: {error.message}"), None
+    return evaluate(obj, overrides), obj

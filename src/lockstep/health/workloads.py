@@ -2,7 +2,11 @@
 
 A workload is current when its controller has rolled every replica to the latest
 template and they are all ready and available; until then it is in progress,
-with a message counting what is missing. The one failure is a Deployment whose
+with a message counting what is missing. A Deployment is current only once its
+controller says so too, as kstatus reads it: ``Available=True``, and (when it has
+a progress deadline, which the API server sets by default) ``Progressing=True``
+with reason ``NewReplicaSetAvailable``; a Deployment its controller has not seen
+yet has neither, even scaled to zero. The one failure is a Deployment whose
 ``Progressing`` condition reports ``ProgressDeadlineExceeded``: Kubernetes has
 given up on the rollout, so waiting longer cannot help.
 
@@ -19,6 +23,10 @@ from lockstep.health.conditions import (
     status_of,
 )
 from lockstep.health.result import Health, KubeObject, current, failed, in_progress
+
+NO_PROGRESS_DEADLINE = 2**31 - 1
+"""``spec.progressDeadlineSeconds`` meaning "none": the controller then never sets
+``Progressing`` (and an omitted field reads as this too)."""
 
 
 def _replica_shortfall(counts: list[tuple[str, int]], desired: int) -> Health | None:
@@ -48,9 +56,24 @@ def deployment_health(obj: KubeObject) -> Health:
         return shortfall
     if (surplus := int_field(status, "replicas") - desired) > 0:
         return in_progress(f"{surplus} old replicas pending termination")
+    deadline = int_field(obj.get("spec") or {}, "progressDeadlineSeconds", NO_PROGRESS_DEADLINE)
+    if deadline != NO_PROGRESS_DEADLINE and not (
+        progressing
+        and progressing.get("status") == "True"
+        and progressing.get("reason") == "NewReplicaSetAvailable"
+    ):
+        return in_progress(
+            f"rollout not complete: {explain(progressing)}"
+            if progressing
+            else "not seen by the deployment controller yet"
+        )
     available = find_condition(obj, "Available")
-    if available and available.get("status") == "False":
-        return in_progress(f"not available: {explain(available)}")
+    if not available or available.get("status") != "True":
+        return in_progress(
+            f"not available: {explain(available)}"
+            if available
+            else "not seen by the deployment controller yet"
+        )
     return current(f"{desired} replicas up to date and available")
 
 

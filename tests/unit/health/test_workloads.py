@@ -87,9 +87,42 @@ def test_deployment_without_status_yet_is_in_progress() -> None:
     assert health.message == "Deployment/apps/web: 0 of 2 replicas created"
 
 
-def test_deployment_scaled_to_zero_is_current() -> None:
-    obj = kube_object("apps/v1", "Deployment", "web", spec={"replicas": 0}, status={})
+def test_deployment_scaled_to_zero_is_current_once_its_controller_says_so() -> None:
+    assert evaluate(deployment(0)).state is HealthState.CURRENT
+
+
+def test_deployment_not_seen_by_its_controller_is_in_progress_even_scaled_to_zero() -> None:
+    # As the API server stores a new one: defaults set, no status yet.
+    obj = kube_object(
+        "apps/v1",
+        "Deployment",
+        "web",
+        spec={"replicas": 0, "progressDeadlineSeconds": 600},
+        status={},
+    )
+    health = evaluate(obj)
+    assert health.state is HealthState.IN_PROGRESS
+    assert health.message == "Deployment/apps/web: not seen by the deployment controller yet"
+
+
+def test_deployment_rollout_not_complete_until_the_new_replica_set_is_available() -> None:
+    obj = deployment(
+        conditions=[
+            condition("Available", "True", "MinimumReplicasAvailable"),
+            condition("Progressing", "True", "ReplicaSetUpdated"),
+        ]
+    )
+    obj["spec"]["progressDeadlineSeconds"] = 600
+    health = evaluate(obj)
+    assert health.state is HealthState.IN_PROGRESS
+    assert "rollout not complete: ReplicaSetUpdated" in health.message
+
+
+def test_deployment_without_progress_deadline_needs_only_to_be_available() -> None:
+    obj = deployment(conditions=[condition("Available", "True", "MinimumReplicasAvailable")])
     assert evaluate(obj).state is HealthState.CURRENT
+    obj["status"]["conditions"] = []
+    assert evaluate(obj).message == "Deployment/apps/web: not seen by the deployment controller yet"
 
 
 def statefulset(**status: Any) -> dict[str, Any]:
