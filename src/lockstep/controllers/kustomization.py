@@ -120,7 +120,7 @@ from lockstep.kube.impersonation import service_account_user
 from lockstep.render.cache import ARTIFACT_TREES, tree_digest
 from lockstep.render.errors import RenderError
 from lockstep.runtime.events import EventRecorder
-from lockstep.runtime.informer import ObjectKey
+from lockstep.runtime.informer import Change, ObjectKey
 from lockstep.runtime.queue import Outcome, Success, TransientFailure
 from lockstep.sources.store import ArtifactStore
 
@@ -196,15 +196,22 @@ class KustomizationReconciler:
         self._memory = memory or KustomizationMemory()
         self._impersonating: dict[str, KubeClient] = {}
         self._new_artifact: dict[ObjectKey, asyncio.Event] = {}
+        # The dependencies of each cached Kustomization that has some, kept as the cache
+        # changes (this subscriber runs before the controller's, which asks for
+        # dependents): a change of readiness then costs no scan of every Kustomization.
+        self._depends_on: dict[ObjectKey, tuple[ObjectKey, ...]] = {}
+        cache.subscribe(self._index_dependencies)
+
+    def _index_dependencies(self, change: Change) -> None:
+        dependencies = () if change.type == "DELETED" else kustomization_dependencies(change.object)
+        if dependencies:
+            self._depends_on[change.key] = tuple(dependencies)
+        else:
+            self._depends_on.pop(change.key, None)
 
     def dependents(self, key: ObjectKey) -> list[ObjectKey]:
-        """The Kustomizations in the cache whose ``spec.dependsOn`` names the one at ``key``."""
-        found = []
-        for obj in self._cache.items():
-            if key in kustomization_dependencies(obj):
-                metadata = obj.get("metadata") or {}
-                found.append((str(metadata.get("namespace")), str(metadata.get("name"))))
-        return found
+        """The cached Kustomizations whose ``spec.dependsOn`` names the one at ``key``."""
+        return [dependent for dependent, keys in self._depends_on.items() if key in keys]
 
     def using_source(self, source_kind: str, key: ObjectKey) -> list[ObjectKey]:
         """The Kustomizations in the cache whose ``spec.sourceRef`` names the source at ``key``."""
