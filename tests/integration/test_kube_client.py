@@ -236,3 +236,8 @@ async def test_watching_a_kind_no_longer_served_is_not_found(
 
     # The API server answers "404 page not found", plain text, once the group is gone.
     assert await eventually(refused, bool, within=30, what="the watch refused as NotFound")
+    # So do reads and lists of that kind: NotFound too (pruning takes it as already gone).
+    with pytest.raises(NotFound):
+        await kube.get(ObjectRef(f"{group}/v1", "Gadget", "g", namespace))
+    with pytest.raises(NotFound):
+        await kube.list_with_version(f"{group}/v1", "Gadget", namespace=namespace)

@@ -339,6 +339,8 @@ class KubeClient:
             return items, listing.resourceVersion
         except ApiError as error:
             raise from_api_error(error) from error
+        except httpx2.HTTPStatusError as error:
+            raise _from_response(error.response) from error
         except httpx2.TransportError as error:
             raise from_transport_error(error, self._server) from error
 
@@ -535,6 +537,10 @@ class KubeClient:
             return await request
         except ApiError as error:
             raise from_api_error(error) from error
+        except httpx2.HTTPStatusError as error:
+            # An error whose body is not a Status (``404 page not found`` for a group
+            # no longer served), which lightkube passes on as it came.
+            raise _from_response(error.response) from error
         except httpx2.TransportError as error:
             raise from_transport_error(error, self._server) from error
 
@@ -542,6 +548,15 @@ class KubeClient:
 def _plain(result: Any) -> KubeObject:
     plain: KubeObject = result.to_dict() if hasattr(result, "to_dict") else dict(result)
     return plain
+
+
+def _from_response(response: httpx2.Response) -> KubeError:
+    """The error an HTTP error response stands for, whatever its body."""
+    try:
+        body = response.content
+    except httpx2.ResponseNotRead:
+        body = b""
+    return from_status(_status_document(body), response.status_code)
 
 
 def _status_document(body: bytes) -> dict[str, Any]:
