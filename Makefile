@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 APT_PACKAGES := git lighttpd docker-registry openssh-server gnupg
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help install apt venv controlplane lint typecheck layers check unit integration test demo clean bench bench-quick
+.PHONY: help install apt venv controlplane lint typecheck layers check unit integration test demo clean bench bench-quick flux flux-oracle
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -57,6 +57,12 @@ unit: venv ## Unit tests: pure logic, no servers.
 
 integration: install ## Integration tests on the real control plane and loopback servers.
 	$(VENV)/bin/pytest tests/integration -q
+
+flux: venv ## Build Flux's source- and kustomize-controller from their pinned Go modules (cached).
+	$(PYTHON) -m lockstep.dev.flux
+
+flux-oracle: install flux ## Migration from Flux and status parity, against Flux's own controllers.
+	$(VENV)/bin/pytest tests/oracle -q
 
 test: install check unit bench-quick integration ## Install everything and run all checks, tests and a benchmark smoke run (what CI runs).
 

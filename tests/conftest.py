@@ -7,4 +7,6 @@ pytest_plugins = [
     "ground.gpg",
     "ground.gitops",
     "ground.images",
+    "ground.tls",
+    "ground.relays",
 ]

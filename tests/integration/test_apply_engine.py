@@ -11,18 +11,26 @@ from lockstep.apply import (
     Action,
     ApplyError,
     ChangeSet,
+    GroupAnnotations,
     InventoryEntry,
     Owner,
+    OwnerLabels,
     apply_all,
     default_apply_options,
     default_prune_options,
+    kustomization_owner,
+    plan_all,
     prune,
 )
 from lockstep.kube import KubeClient, KubeObject, NotFound, ObjectRef
 
 pytestmark = pytest.mark.integration
 
-OWNER = Owner("apps", "flux-system")
+OWNER = kustomization_owner("apps", "flux-system")
+OWNER_LABELS = {
+    "kustomize.toolkit.fluxcd.io/name": "apps",
+    "kustomize.toolkit.fluxcd.io/namespace": "flux-system",
+}
 
 
 def _config_map(namespace: str, name: str, colour: str, **annotations: str) -> KubeObject:
@@ -105,7 +113,7 @@ async def test_a_crd_and_its_custom_resource_in_one_set_then_only_drift_is_writt
         f"Widget/{namespace}/w": Action.CREATED,
     }
     live_widget = await kube.get(ObjectRef.of(widget))
-    assert live_widget["metadata"]["labels"] == OWNER.labels()
+    assert live_widget["metadata"]["labels"] == OWNER_LABELS
 
     before = await _resource_versions(kube, objects)
     again = await apply_all(kube, objects, options)
@@ -235,7 +243,9 @@ async def test_prune_deletes_only_our_objects_and_honours_prune_disabled(
     ours = _config_map(namespace, "ours", "blue")
     kept = _config_map(namespace, "kept", "blue", prune="disabled")
     await apply_all(kube, [ours, kept], default_apply_options(OWNER))
-    await kube.apply(Owner("other", "flux-system").label(_config_map(namespace, "theirs", "red")))
+    await kube.apply(
+        kustomization_owner("other", "flux-system").mark(_config_map(namespace, "theirs", "red"))
+    )
     stale = [
         InventoryEntry.of(ObjectRef("v1", "ConfigMap", name, namespace))
         for name in ("ours", "kept", "theirs", "gone")
@@ -257,7 +267,7 @@ async def test_prune_deletes_only_our_objects_and_honours_prune_disabled(
 
 async def test_a_failed_delete_is_reported_not_raised(kube: KubeClient) -> None:
     default = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}
-    await kube.apply(OWNER.label(default))
+    await kube.apply(OWNER.mark(default))
     try:
         changeset = await prune(
             kube, [InventoryEntry.of(ObjectRef.of(default))], default_prune_options(OWNER)
@@ -270,3 +280,90 @@ async def test_a_failed_delete_is_reported_not_raised(kube: KubeClient) -> None:
     assert failed.subject == "Namespace/default"
     assert failed.message.startswith("delete failed: ")
     assert "may not be deleted" in failed.message
+
+
+HELM = "helm.toolkit.fluxcd.io"
+
+
+def _helm_owner(name: str) -> Owner:
+    return Owner(
+        field_manager="helm-controller",
+        marking=OwnerLabels(HELM, name, "flux-system"),
+        annotations=GroupAnnotations(HELM),
+        recreate_hint="set spec.upgrade.force: true on the HelmRelease",
+    )
+
+
+async def test_another_owner_marks_applies_and_prunes_as_itself(
+    kube: KubeClient, namespace: str
+) -> None:
+    owner = _helm_owner("podinfo")
+    options = default_apply_options(owner)
+    await kube.apply(_config_map(namespace, "hands-off", "red"))
+    hands_off = _config_map(namespace, "hands-off", "blue")
+    hands_off["metadata"]["annotations"] = {f"{HELM}/reconcile": "disabled"}
+    kept = _config_map(namespace, "kept", "blue")
+    kept["metadata"]["annotations"] = {f"{HELM}/prune": "disabled"}
+    objects = [
+        _config_map(namespace, "ours", "blue"),
+        kept,
+        _config_map(namespace, "flux-off", "blue", reconcile="disabled"),
+        hands_off,
+    ]
+
+    changeset = await apply_all(kube, objects, options)
+
+    assert _actions(changeset) == {
+        f"ConfigMap/{namespace}/ours": Action.CREATED,
+        f"ConfigMap/{namespace}/kept": Action.CREATED,
+        f"ConfigMap/{namespace}/flux-off": Action.CREATED,
+        f"ConfigMap/{namespace}/hands-off": Action.SKIPPED,
+    }
+    ours = await kube.get(ObjectRef("v1", "ConfigMap", "ours", namespace))
+    assert ours["metadata"]["labels"] == {
+        f"{HELM}/name": "podinfo",
+        f"{HELM}/namespace": "flux-system",
+    }
+    assert [entry["manager"] for entry in ours["metadata"]["managedFields"]] == ["helm-controller"]
+    untouched = await kube.get(ObjectRef("v1", "ConfigMap", "hands-off", namespace))
+    assert untouched["data"] == {"colour": "red"}
+
+    await kube.apply(_helm_owner("other").mark(_config_map(namespace, "theirs", "red")))
+    stale = [
+        InventoryEntry.of(ObjectRef("v1", "ConfigMap", name, namespace))
+        for name in ("ours", "kept", "theirs")
+    ]
+    pruned = await prune(kube, stale, default_prune_options(owner))
+    assert _actions(pruned) == {
+        f"ConfigMap/{namespace}/ours": Action.DELETED,
+        f"ConfigMap/{namespace}/kept": Action.SKIPPED,
+        f"ConfigMap/{namespace}/theirs": Action.SKIPPED,
+    }
+
+
+async def test_the_plan_is_what_the_apply_then_does_and_costs_no_write(
+    kube: KubeClient, namespace: str
+) -> None:
+    options = default_apply_options(OWNER)
+    await apply_all(kube, [_config_map(namespace, "same", "blue")], options)
+    await apply_all(kube, [_config_map(namespace, "changed", "blue")], options)
+    objects = [
+        _config_map(namespace, "same", "blue"),
+        _config_map(namespace, "changed", "green"),
+        _config_map(namespace, "new", "blue"),
+        _config_map(namespace, "off", "blue", reconcile="disabled"),
+    ]
+    before = await _resource_versions(kube, objects[:2])
+
+    plan = await plan_all(kube, objects, options)
+
+    assert await _resource_versions(kube, objects[:2]) == before, "planning writes nothing"
+    with pytest.raises(NotFound):
+        await kube.get(ObjectRef("v1", "ConfigMap", "new", namespace))
+    changeset = await apply_all(kube, objects, options)
+    assert {str(p.ref): p.action for p in plan.objects} == _actions(changeset)
+    assert _actions(changeset)[f"ConfigMap/{namespace}/changed"] is Action.CONFIGURED
+    changed = next(p for p in plan.objects if p.ref.name == "changed")
+    live = await kube.get(changed.ref)
+    assert changed.merged is not None
+    assert changed.merged["data"] == live["data"]

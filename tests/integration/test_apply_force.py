@@ -10,15 +10,15 @@ from lockstep.apply import (
     Action,
     ApplyError,
     ChangeSet,
-    Owner,
     apply_all,
     default_apply_options,
+    kustomization_owner,
 )
 from lockstep.kube import KubeClient, KubeObject, NotFound, ObjectRef
 
 pytestmark = pytest.mark.integration
 
-OWNER = Owner("apps", "flux-system")
+OWNER = kustomization_owner("apps", "flux-system")
 FORCE = "kustomize.toolkit.fluxcd.io/force"
 HINT = (
     "set spec.force: true on the Kustomization or annotate the object "

@@ -11,16 +11,16 @@ from ground.gitops import kubectl
 from lockstep.apply import (
     Action,
     IgnoreRule,
-    Owner,
     Selector,
     apply_all,
     default_apply_options,
+    kustomization_owner,
 )
 from lockstep.kube import KubeClient, KubeObject, ObjectRef
 
 pytestmark = pytest.mark.integration
 
-OWNER = Owner("apps", "flux-system")
+OWNER = kustomization_owner("apps", "flux-system")
 
 
 def _deployment(namespace: str) -> KubeObject:

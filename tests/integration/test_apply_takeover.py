@@ -8,12 +8,16 @@ from pathlib import Path
 import pytest
 
 from ground.gitops import kubectl
-from lockstep.apply import Action, Owner, apply_all, default_apply_options
+from lockstep.apply import Action, apply_all, default_apply_options, kustomization_owner
 from lockstep.kube import KubeClient, KubeObject, ObjectRef
 
 pytestmark = pytest.mark.integration
 
-OWNER = Owner("apps", "flux-system")
+OWNER = kustomization_owner("apps", "flux-system")
+OWNER_LABELS = {
+    "kustomize.toolkit.fluxcd.io/name": "apps",
+    "kustomize.toolkit.fluxcd.io/namespace": "flux-system",
+}
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
@@ -51,7 +55,7 @@ async def test_fields_kubectl_applied_and_git_dropped_are_removed(
     ]
     live = await kube.get(ref)
     assert live["data"] == {"a": "1"}
-    assert live["metadata"]["labels"] == OWNER.labels()
+    assert live["metadata"]["labels"] == OWNER_LABELS
     assert LAST_APPLIED not in (live["metadata"].get("annotations") or {})
     assert _managers(live) == {"lockstep"}
 
@@ -72,6 +76,6 @@ async def test_an_object_annotated_ssa_merge_keeps_what_kubectl_set(
     assert [entry.action for entry in changeset.entries] == [Action.CONFIGURED]
     live = await kube.get(ref)
     assert live["data"] == {"a": "1", "b": "2"}
-    assert live["metadata"]["labels"] == {"team": "payments", **OWNER.labels()}
+    assert live["metadata"]["labels"] == {"team": "payments", **OWNER_LABELS}
     assert LAST_APPLIED in live["metadata"]["annotations"]
     assert _managers(live) == {"kubectl-client-side-apply", "lockstep"}

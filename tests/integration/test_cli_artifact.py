@@ -281,7 +281,8 @@ def test_registry_failures_are_one_line_with_what_to_do(
         f"error: oci://{oci_registry.host}/nothing-here does not exist on the registry\n"
     )
 
-    https = lockstep("list", "artifacts", f"oci://{oci_repository}")
+    not_private = f"oci://127.0.0.2:{oci_registry.host.rsplit(':', 1)[1]}/app"
+    https = lockstep("list", "artifacts", not_private)
     assert https.returncode == 1
     assert https.stderr.splitlines()[1].endswith("; for a plain-HTTP registry add --insecure")
 

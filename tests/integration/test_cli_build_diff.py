@@ -12,7 +12,8 @@ import yaml
 
 from ground.engine import Engine, lockstep_command
 from ground.gitops import Scenario, config_map
-from lockstep.kube import ObjectRef
+from ground.wait import eventually
+from lockstep.kube import KubeObject, ObjectRef
 
 pytestmark = pytest.mark.integration
 
@@ -80,3 +81,95 @@ async def test_build_and_diff_a_local_folder(engine: Engine, scenario: Scenario)
     )
     assert missing.returncode == 2
     assert f"Kustomization nope not found in namespace {namespace}" in missing.stderr
+
+
+JOB = """\
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: migrate
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: migrate
+          image: migrate:{tag}
+"""
+FROZEN = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: frozen
+  annotations:
+    kustomize.toolkit.fluxcd.io/reconcile: disabled
+data:
+  colour: red
+"""
+
+
+def _managers(obj: KubeObject) -> set[str]:
+    return {entry["manager"] for entry in obj["metadata"].get("managedFields") or []}
+
+
+async def test_diff_plans_as_the_apply_does(engine: Engine, scenario: Scenario) -> None:
+    """Take-over, an immutable change without and with spec.force, a reconcile-disabled
+    object: what diff reports is what the apply of the same folder then does."""
+    namespace = scenario.namespace
+    scenario.commit(
+        {
+            "apps/job.yaml": JOB.format(tag="1"),
+            "apps/frozen.yaml": config_map("frozen", colour="blue"),
+        }
+    )
+    await scenario.source()
+    await scenario.kustomization("apps", "./apps")
+    await scenario.ready("apps")
+    job = ObjectRef("batch/v1", "Job", "migrate", namespace)
+    first_uid = (await scenario.kube.get(job))["metadata"]["uid"]
+    await scenario.kubectl("apply", "-f", "-", stdin=config_map("adopted", a="1", b="2"))
+    folder = scenario.work.path / "apps"
+    common = ["apps", "-n", namespace, "--path", str(folder)]
+
+    scenario.work.write("apps/job.yaml", JOB.format(tag="2"))
+    scenario.work.write("apps/frozen.yaml", FROZEN)
+    scenario.work.write("apps/adopted.yaml", config_map("adopted", a="1"))
+
+    refused = await _lockstep(scenario.kubeconfig, "diff", "kustomization", *common)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert f"Job/{namespace}/migrate dry-run failed: spec.template is immutable" in refused.stderr
+    assert "set spec.force: true on the Kustomization" in refused.stderr
+    assert f"ConfigMap/{namespace}/frozen skipped (reconcile disabled)" in refused.stdout
+    assert f"ConfigMap/{namespace}/adopted drifted (the fields kubectl set" in refused.stdout
+
+    await scenario.kustomization("apps", "./apps", force=True)
+    forced = await _lockstep(scenario.kubeconfig, "diff", "kustomization", *common)
+    assert forced.returncode == 1, forced.stdout + forced.stderr
+    assert (
+        f"Job/{namespace}/migrate would be recreated (spec.template is immutable)" in forced.stdout
+    )
+    assert f"ConfigMap/{namespace}/frozen skipped (reconcile disabled)" in forced.stdout
+    assert f"ConfigMap/{namespace}/adopted drifted (the fields kubectl set" in forced.stdout
+    assert (await scenario.kube.get(job))["metadata"]["uid"] == first_uid, "diff writes nothing"
+
+    scenario.work.commit("what diff showed")
+    scenario.work.push()
+    recreated = await eventually(
+        lambda: scenario.get(job),
+        lambda obj: obj is not None and obj["metadata"]["uid"] != first_uid,
+        what="the Job recreated",
+    )
+    assert recreated["spec"]["template"]["spec"]["containers"][0]["image"] == "migrate:2"
+    applied = await eventually(
+        lambda: scenario.kube.get(ObjectRef("v1", "ConfigMap", "adopted", namespace)),
+        lambda obj: obj["data"] == {"a": "1"},
+        what="the ConfigMap kubectl created, applied from Git",
+    )
+    assert _managers(applied) == {"lockstep"}, "kubectl's fields were taken over"
+    frozen = await scenario.kube.get(ObjectRef("v1", "ConfigMap", "frozen", namespace))
+    assert frozen["data"] == {"colour": "blue"}, "a reconcile-disabled object is left alone"
+    await scenario.ready("apps")
+
+    settled = await _lockstep(scenario.kubeconfig, "diff", "kustomization", *common)
+    assert settled.returncode == 0, settled.stdout + settled.stderr
+    assert settled.stdout.strip() == f"► ConfigMap/{namespace}/frozen skipped (reconcile disabled)"

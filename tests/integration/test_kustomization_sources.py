@@ -1,4 +1,5 @@
-"""A Kustomization on an OCIRepository (an artifact pushed in Flux's format), and suspend."""
+"""A Kustomization on an OCIRepository (an artifact pushed in Flux's format) with the
+artifact's origin revision in its status, and suspend."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from ground.engine import Engine
 from ground.gitops import Scenario, config_map
-from ground.oci import push
+from ground.oci import ANNOTATIONS, REVISION_ANNOTATION, push
 from ground.wait import eventually
 from lockstep.dev.registry import OciRegistry
 from lockstep.kube import ObjectRef
@@ -49,6 +50,12 @@ async def test_applies_an_oci_artifact(
     )
     ready = await scenario.ready("apps")
     assert ready["status"]["lastAppliedRevision"] == f"v1.0.0@{digest}"
+    origin = ANNOTATIONS[REVISION_ANNOTATION]
+    assert ready["status"]["lastAppliedOriginRevision"] == origin
+    assert ready["status"]["history"][0]["metadata"] == {
+        "revision": f"v1.0.0@{digest}",
+        "originRevision": origin,
+    }
     live = await scenario.kube.get(ObjectRef("v1", "ConfigMap", "settings", scenario.namespace))
     assert live["data"] == {"colour": "blue"}
 

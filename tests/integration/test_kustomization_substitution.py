@@ -9,6 +9,7 @@ import pytest
 
 from ground.engine import Engine
 from ground.gitops import Scenario
+from ground.wait import eventually
 from lockstep.kube import ObjectRef
 
 pytestmark = pytest.mark.integration
@@ -82,3 +83,45 @@ async def test_missing_substitute_from_names_the_object(engine: Engine, scenario
         f"Secret/{scenario.namespace}/absent (postBuild.substituteFrom) does not exist" in message
     )
     assert await scenario.gone(ObjectRef("v1", "ConfigMap", "settings", scenario.namespace))
+
+
+async def test_an_undefined_variable_without_default_fails_the_build(
+    engine: Engine, scenario: Scenario
+) -> None:
+    scenario.commit({"apps/settings.yaml": TEMPLATE})
+    await scenario.source()
+    await scenario.kustomization(
+        "apps", "./apps", postBuild={"substitute": {"cluster_name": "c1", "tier": "t"}}
+    )
+    failed = await scenario.failed("apps", "strict mode")
+    message = failed["status"]["conditions"][0]["message"]
+    assert (
+        f"ConfigMap/{scenario.namespace}/settings: postBuild substitution failed: "
+        'variable not set (strict mode): "db_password"'
+    ) in message
+    assert "BuildFailed" in str(failed["status"]["conditions"])
+
+
+async def test_substitute_strategy_always_expands_without_variables(
+    engine: Engine, scenario: Scenario
+) -> None:
+    scenario.commit(
+        {
+            "apps/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\n"
+            "data: {region: '${region:=eu-west-1}'}\n"
+        }
+    )
+    await scenario.source()
+    settings = ObjectRef("v1", "ConfigMap", "settings", scenario.namespace)
+    await scenario.kustomization("apps", "./apps", postBuild={"substitute": {}})
+    await scenario.ready("apps")
+    assert (await scenario.kube.get(settings))["data"]["region"] == "${region:=eu-west-1}", (
+        "without variables nothing is substituted"
+    )
+
+    await scenario.kustomization("apps", "./apps", postBuild={"substituteStrategy": "Always"})
+    await eventually(
+        lambda: scenario.kube.get(settings),
+        lambda cm: cm["data"]["region"] == "eu-west-1",
+        what="the default substituted",
+    )

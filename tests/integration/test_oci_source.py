@@ -55,15 +55,25 @@ HELM_CHART_MEDIA_TYPE = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 
 
 class CountingTransport(httpx2.BaseTransport):
-    """httpx2's transport, noting each request as ``METHOD /path``."""
+    """httpx2's transport, noting each request the registry answered as ``METHOD /path``.
+
+    ``insecure`` tries HTTPS first, as Flux does; against this plain-HTTP registry that
+    attempt ends in the TLS handshake, and is noted in ``handshakes_failed`` instead.
+    """
 
     def __init__(self) -> None:
         self.requests: list[str] = []
+        self.handshakes_failed = 0
         self._inner = httpx2.HTTPTransport()
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        try:
+            response = self._inner.handle_request(request)
+        except httpx2.ConnectError:
+            self.handshakes_failed += 1
+            raise
         self.requests.append(f"{request.method} {request.url.path}")
-        return self._inner.handle_request(request)
+        return response
 
 
 def options(transport: httpx2.BaseTransport | None = None) -> RegistryOptions:
@@ -144,6 +154,7 @@ def test_a_poll_that_finds_the_same_digest_costs_one_request(
     assert again.revision == by_range.revision == first.revision
     assert by_tag.requests == [f"HEAD /v2/{name}/manifests/v1.1.0"]
     assert by_semver.requests == [f"GET /v2/{name}/tags/list", f"HEAD /v2/{name}/manifests/v1.1.0"]
+    assert by_tag.handshakes_failed == by_semver.handshakes_failed == 1, "HTTPS tried once"
 
 
 def test_extract_writes_the_files_and_returns_the_annotations(
@@ -209,7 +220,7 @@ def test_a_missing_tag_or_repository_is_named(
 def test_a_closed_port_is_unreachable() -> None:
     url = f"oci://127.0.0.1:{free_port()}/app"
 
-    with pytest.raises(Unreachable, match=f"cannot reach {url} over HTTP for tag latest"):
+    with pytest.raises(Unreachable, match=f"cannot reach {url} over HTTPS or HTTP for tag latest"):
         resolve_oci(url, OciRef(), options())
 
 

@@ -57,9 +57,16 @@ def remove_condition(conditions: Sequence[Condition], kind: str) -> list[Conditi
 
 
 def mark_ready(
-    conditions: Sequence[Condition], message: str, *, generation: int | None, now: datetime
+    conditions: Sequence[Condition],
+    message: str,
+    *,
+    generation: int | None,
+    now: datetime,
+    reason: str = ConditionReason.RECONCILIATION_SUCCEEDED,
 ) -> list[Condition]:
-    """The reconciliation succeeded: Ready=True, no Reconciling, no Stalled."""
+    """The reconciliation succeeded: Ready=True, no Reconciling, no Stalled.
+
+    ``reason`` is the kind's own: Flux's source kinds write ``Succeeded``."""
     result = remove_condition(
         remove_condition(conditions, ConditionType.RECONCILING), ConditionType.STALLED
     )
@@ -67,7 +74,7 @@ def mark_ready(
         result,
         ConditionType.READY,
         "True",
-        ConditionReason.RECONCILIATION_SUCCEEDED,
+        reason,
         message,
         generation=generation,
         now=now,

@@ -1,10 +1,14 @@
-"""CustomResourceDefinitions generated from the API models.
+"""CustomResourceDefinitions generated from the kind table and the API models.
 
 The CLI and the local control plane install these before any controller
-starts. Each schema is the model's pydantic JSON schema rewritten into the
-structural OpenAPI v3 subset Kubernetes requires: references inlined, Optional
-turned into a plain optional property, free-form maps marked to keep unknown
-fields, and only the defaults declared with `meta.server_default` kept.
+starts: one per kind of `kinds.KINDS`, Flux's complete set. Each schema is the
+model's pydantic JSON schema rewritten into the structural OpenAPI v3 subset
+Kubernetes requires: references inlined, Optional turned into a plain optional
+property, free-form maps marked to keep unknown fields, and only the defaults
+declared with `meta.server_default` kept. A kind without a model gets an open
+schema instead (`spec` and `status` keep every field), so that objects written
+for Flux's schema lose nothing. Each CRD carries the `lockstep.io/reconciled`
+label, saying whether lockstep reconciles the kind or only serves it.
 """
 
 import copy
@@ -12,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from lockstep.api.kinds import KINDS, KindInfo, PrinterColumn
+from lockstep.api.kinds import KINDS, RECONCILED_LABEL, KindInfo, PrinterColumn
 from lockstep.api.meta import SERVER_DEFAULT_MARK, ApiObject
 
 NULL_SCHEMA = {"type": "null"}
@@ -52,6 +56,8 @@ TOP_LEVEL_FIELDS = {
 }
 """Fields the API server owns: the schema only states their types."""
 
+OPEN_OBJECT = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+
 
 class SchemaGenerationError(ValueError):
     """A model uses a construct that has no structural OpenAPI form."""
@@ -74,7 +80,7 @@ def manifests_yaml(manifests: list[dict[str, Any]]) -> str:
 
 def crd_manifest(info: KindInfo) -> dict[str, Any]:
     """The CustomResourceDefinition of one kind, every served version sharing one schema."""
-    schema = openapi_schema(info.model)
+    schema = openapi_schema(info.model) if info.model is not None else open_schema(info)
     names: dict[str, Any] = {
         "kind": info.kind,
         "listKind": f"{info.kind}List",
@@ -87,28 +93,32 @@ def crd_manifest(info: KindInfo) -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": info.crd_name},
+        "metadata": {
+            "name": info.crd_name,
+            "labels": {RECONCILED_LABEL: "true" if info.reconciled else "false"},
+        },
         "spec": {
             "group": info.group,
             "names": names,
             "scope": "Namespaced",
             # Versions share one schema, so objects convert by rewriting apiVersion.
             "conversion": {"strategy": "None"},
-            "versions": [
-                {
-                    "name": version,
-                    "served": True,
-                    "storage": version == info.storage_version,
-                    "schema": {"openAPIV3Schema": copy.deepcopy(schema)},
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": [
-                        _printer_column(column) for column in info.printer_columns
-                    ],
-                }
-                for version in info.served_versions
-            ],
+            "versions": [_version(info, version, schema) for version in info.served_versions],
         },
     }
+
+
+def _version(info: KindInfo, version: str, schema: dict[str, Any]) -> dict[str, Any]:
+    served: dict[str, Any] = {
+        "name": version,
+        "served": True,
+        "storage": version == info.storage_version,
+        "schema": {"openAPIV3Schema": copy.deepcopy(schema)},
+        "additionalPrinterColumns": [_printer_column(column) for column in info.printer_columns],
+    }
+    if info.status_subresource:
+        served["subresources"] = {"status": {}}
+    return served
 
 
 def openapi_schema(model: type[ApiObject]) -> dict[str, Any]:
@@ -119,6 +129,26 @@ def openapi_schema(model: type[ApiObject]) -> dict[str, Any]:
     schema["properties"].update(copy.deepcopy(TOP_LEVEL_FIELDS))
     schema["required"] = [name for name in schema["required"] if name not in TOP_LEVEL_FIELDS]
     return schema
+
+
+def open_schema(info: KindInfo) -> dict[str, Any]:
+    """The schema of a kind lockstep has no model of: `spec` (and `status`, for kinds
+    with a status) keep every field, so nothing Flux's schema allows is pruned."""
+    properties: dict[str, Any] = copy.deepcopy(TOP_LEVEL_FIELDS)
+    properties["spec"] = {
+        **OPEN_OBJECT,
+        "description": f"Desired state of the {info.kind}, as Flux's API defines it.",
+    }
+    if info.status_subresource:
+        properties["status"] = {
+            **OPEN_OBJECT,
+            "description": f"Observed state of the {info.kind}, as Flux's API defines it.",
+        }
+    return {
+        "type": "object",
+        "description": f"A Flux {info.kind}; lockstep keeps its fields as written.",
+        "properties": properties,
+    }
 
 
 def _structural(node: dict[str, Any], definitions: dict[str, Any], path: str) -> dict[str, Any]:

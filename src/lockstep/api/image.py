@@ -34,6 +34,20 @@ DEFAULT_TAG_EXCLUSION = r"^.*\.sig$"
 """Tags left out of scans by default: cosign signatures."""
 
 
+class NamespaceSelector(ApiModel):
+    """Namespaces whose labels include all of `matchLabels`."""
+
+    match_labels: dict[str, str] = Field(default_factory=dict)
+    """Labels the namespace must carry with exactly these values."""
+
+
+class AccessFrom(ApiModel):
+    """Which other namespaces may refer to an object (Flux's cross-namespace ACL)."""
+
+    namespace_selectors: list[NamespaceSelector]
+    """Namespaces matching any of these selectors are granted access."""
+
+
 class ImageRepositorySpec(ApiModel):
     """Desired state of an ImageRepository: which image to scan for tags, and how often."""
 
@@ -49,14 +63,26 @@ class ImageRepositorySpec(ApiModel):
     secret_ref: LocalObjectReference | None = None
     """Secret of type kubernetes.io/dockerconfigjson with registry credentials."""
 
+    service_account_name: str | None = None
+    """ServiceAccount whose `imagePullSecrets` hold registry credentials too."""
+
     cert_secret_ref: LocalObjectReference | None = None
     """Secret with a client certificate (`tls.crt`, `tls.key`) and/or a CA (`ca.crt`)."""
 
+    proxy_secret_ref: LocalObjectReference | None = None
+    """Secret with the proxy to reach the registry through: `address`, and optionally
+    `username` and `password`."""
+
     insecure: bool = False
-    """Whether to talk plain HTTP to the registry."""
+    """Whether to fall back to plain HTTP when HTTPS cannot connect."""
+
+    access_from: AccessFrom | None = None
+    """Namespaces whose ImagePolicies may use this repository; only its own without it."""
 
     provider: Literal["generic", "aws", "azure", "gcp"] = server_default("generic")
-    """Where registry credentials come from; `generic` uses `secretRef`."""
+    """Where registry credentials come from: `generic` uses `secretRef` and the
+    ServiceAccount's pull secrets; `aws`, `azure` and `gcp` need cloud identity, not
+    supported yet."""
 
     exclusion_list: Annotated[list[str], Field(max_length=25)] = server_default(
         [DEFAULT_TAG_EXCLUSION]

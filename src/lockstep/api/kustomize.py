@@ -26,8 +26,9 @@ class SourceReference(ApiModel):
     api_version: str | None = None
     """Group and version of the source; the served version of its kind when omitted."""
 
-    kind: Literal["GitRepository", "OCIRepository", "Bucket"]
-    """Kind of the source."""
+    kind: Literal["GitRepository", "OCIRepository", "Bucket", "ExternalArtifact"]
+    """Kind of the source; Bucket and ExternalArtifact are accepted and reported as not
+    supported yet (Stalled)."""
 
     name: str
     """Name of the source."""
@@ -146,6 +147,10 @@ class DependencyReference(ApiModel):
     namespace: str | None = None
     """Namespace of the object; the Kustomization's namespace when omitted."""
 
+    ready_expr: str | None = None
+    """CEL expression over `self` (this Kustomization) and `dep` (the dependency) that
+    decides readiness instead of the built-in check."""
+
 
 class HealthCheckExpressions(ApiModel):
     """CEL expressions that compute the health of objects of one kind."""
@@ -190,7 +195,12 @@ class SubstituteReference(ApiModel):
 
 
 class PostBuild(ApiModel):
-    """Variable substitution on the built objects: `${var}` and `${var:=default}`."""
+    """Variable substitution on the built objects: `${var}`, `${var:=default}` and the
+    other bash forms of Flux's envsubst."""
+
+    substitute_strategy: Literal["WithVariables", "Always"] | None = None
+    """`WithVariables` (default): substitute only when at least one variable is defined;
+    `Always`: also without variables, for expressions with defaults."""
 
     substitute: dict[str, str] = Field(default_factory=dict)
     """Variables and their values; these win over `substituteFrom`."""
@@ -207,6 +217,10 @@ class Decryption(ApiModel):
 
     secret_ref: LocalObjectReference | None = None
     """Secret holding the private keys."""
+
+    service_account_name: str | None = None
+    """Service account whose cloud identity authenticates to a cloud KMS; not supported
+    yet: keys must be given in `secretRef`."""
 
 
 class KustomizationSpec(ApiModel):
@@ -265,6 +279,15 @@ class KustomizationSpec(ApiModel):
 
     components: list[str] = Field(default_factory=list)
     """Paths of kustomize components to include, relative to `path`."""
+
+    ignore_missing_components: bool = False
+    """Whether components that the source does not hold are left out instead of failing."""
+
+    build_metadata: list[Literal["originAnnotations", "transformerAnnotations"]] = Field(
+        default_factory=list
+    )
+    """Kustomize build metadata to add to the objects: `originAnnotations`
+    (`config.kubernetes.io/origin`) and `transformerAnnotations`."""
 
     common_metadata: CommonMetadata | None = None
     """Labels and annotations set on every applied object."""
@@ -335,6 +358,10 @@ class KustomizationStatus(ObjectStatus):
 
     last_applied_revision: str | None = None
     """Revision of the source artifact last applied successfully."""
+
+    last_applied_origin_revision: str | None = None
+    """Origin revision (`org.opencontainers.image.revision` of an OCI artifact) of the
+    artifact last applied successfully."""
 
     last_attempted_revision: str | None = None
     """Revision of the source artifact last attempted."""

@@ -22,6 +22,12 @@ from lockstep.api.meta import (
 GitVerificationMode = Literal["head", "HEAD", "Tag", "TagAndHEAD"]
 """Which Git objects to verify; `head` is the legacy spelling of `HEAD`."""
 
+GitProvider = Literal["generic", "aws", "azure", "github"]
+"""Where a GitRepository's credentials come from."""
+
+OCIProvider = Literal["generic", "aws", "azure", "gcp"]
+"""Where registry credentials come from; `generic` is `secretRef` and ServiceAccount pull secrets."""
+
 
 class GitRepositoryRef(ApiModel):
     """The Git reference to check out.
@@ -80,6 +86,17 @@ class GitRepositorySpec(ApiModel):
     """Secret with credentials: `username` and `password` or `bearerToken` for
     HTTPS, `identity` and `known_hosts` for SSH."""
 
+    provider: GitProvider | None = None
+    """Where credentials come from: `generic` (the default) uses `secretRef`; `aws`,
+    `azure` and `github` need cloud identity or a GitHub App, not supported yet."""
+
+    service_account_name: str | None = None
+    """ServiceAccount whose identity authenticates to the `aws` or `azure` provider."""
+
+    proxy_secret_ref: LocalObjectReference | None = None
+    """Secret with the proxy to reach the Git server through: `address`, and
+    optionally `username` and `password`."""
+
     interval: Duration
     """How often to check the repository for new commits."""
 
@@ -123,6 +140,9 @@ class GitRepositoryStatus(SourceStatus):
 
     included_artifacts: list[Artifact] = Field(default_factory=list)
     """Artifacts of the included repositories, in the order of `spec.include`."""
+
+    observed_recurse_submodules: bool = False
+    """Whether the current artifact was built with submodules."""
 
     observed_include: list[GitRepositoryInclude] = Field(default_factory=list)
     """The includes the current artifact was built with."""
@@ -206,17 +226,26 @@ class OCIRepositorySpec(ApiModel):
     layer_selector: OCILayerSelector | None = None
     """Which layer to use; the first layer when omitted."""
 
-    provider: Literal["generic", "aws", "azure", "gcp"] = server_default("generic")
-    """Where registry credentials come from; `generic` uses `secretRef`."""
+    provider: OCIProvider = server_default("generic")
+    """Where registry credentials come from: `generic` uses `secretRef` and the
+    ServiceAccount's pull secrets; `aws`, `azure` and `gcp` need cloud identity, not
+    supported yet."""
 
     secret_ref: LocalObjectReference | None = None
     """Secret of type kubernetes.io/dockerconfigjson with registry credentials."""
 
+    service_account_name: str | None = None
+    """ServiceAccount whose `imagePullSecrets` hold registry credentials too."""
+
     cert_secret_ref: LocalObjectReference | None = None
     """Secret with a client certificate (`tls.crt`, `tls.key`) and/or a CA (`ca.crt`)."""
 
+    proxy_secret_ref: LocalObjectReference | None = None
+    """Secret with the proxy to reach the registry through: `address`, and optionally
+    `username` and `password`."""
+
     insecure: bool = False
-    """Whether to talk plain HTTP to the registry."""
+    """Whether to accept any TLS certificate and fall back to plain HTTP."""
 
     ignore: str | None = None
     """Paths to leave out of the artifact, in .gitignore syntax; applied after the default exclusions."""

@@ -8,105 +8,34 @@ writes anything, the objects of the later stages are dry-run too, as far as they
 can be before the earlier stages exist, so that a revision the API server
 refuses (an invalid object, an account without rights) leaves nothing written.
 
-An object is dry-run before it is read: the dry-run of one that does not exist yet
-answers without a resourceVersion, and such an object is to be created, with no
-read at all. Only an object that exists is read, to compare it with its dry-run.
-An object with ignored fields is read first instead, since its dry-run needs
-their live values (:mod:`lockstep.apply.ignore`), and so is one whose dry-run
-fails, since the live object tells what the failure means (skipped, recreated).
-
-Planning an object also takes its ignored fields from the live object, notes whether kubectl's fields are to be taken
-over first (:mod:`lockstep.apply.takeover`), and, when an immutable field
-changes, whether it is to be deleted and created again
-(:mod:`lockstep.apply.recreate`). A recreated object is reported ``created``,
-like Flux does: the object in the cluster is a new one.
+What each object needs is decided by :mod:`lockstep.apply.plan` before the
+stage writes anything: created, configured (its kubectl fields taken over first,
+or deleted first to be created again when an immutable field changes), unchanged
+or skipped.
 
 Called by the Kustomization reconciler (and anything else that applies a set).
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Iterable
-from dataclasses import dataclass
-from typing import TypeVar
+from collections.abc import Iterable
 
 from lockstep.apply.changeset import Action, ApplyError, ChangeSet
-from lockstep.apply.diff import has_drifted
-from lockstep.apply.ignore import IgnoreRule, ignored_pointers, keep_ignored_fields
-from lockstep.apply.objects import (
-    Owner,
-    is_force_enabled,
-    is_if_not_present,
-    is_reconcile_disabled,
-    is_ssa_ignored,
-    is_ssa_merge,
+from lockstep.apply.options import ApplyOptions
+from lockstep.apply.plan import (
+    CRD_KIND,
+    PlannedObject,
+    bounded,
+    defined_kind,
+    dry_run,
+    group_kind,
+    plan_stage,
 )
-from lockstep.apply.recreate import immutable_failure, is_immutable_error, replacement_failure
+from lockstep.apply.recreate import is_immutable_error
 from lockstep.apply.sort import split_into_stages
-from lockstep.apply.takeover import needs_take_over, take_over
+from lockstep.apply.takeover import take_over
 from lockstep.apply.wait import wait_for_definitions, wait_until_deleted
 from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
-
-T = TypeVar("T")
-
-CRD_KIND = "CustomResourceDefinition"
-
-# Reads and dry-runs of a stage go out together, but bounded, so a set of a
-# thousand objects does not hit the API server with a thousand requests at once.
-CONCURRENT_REQUESTS = 8
-
-
-@dataclass(frozen=True)
-class ApplyOptions:
-    """How :func:`apply_all` applies a set.
-
-    ``owner``: the Kustomization whose labels every object gets.
-    ``force``: take over fields other field managers own instead of failing on conflicts
-    (server-side apply's force; it never deletes anything).
-    ``wait_timeout`` / ``wait_interval``: how long, and how often, to poll for a stage's
-    CRDs to be Established and Namespaces Active before the next stage; the interval
-    also paces the wait for a recreated object's deletion.
-    ``recreate_immutable``: delete and create again an object whose change the API server
-    refuses because a field is immutable (Flux's ``spec.force``); an object annotated
-    ``kustomize.toolkit.fluxcd.io/force: enabled`` is recreated whatever this says.
-    ``recreate_timeout``: how long a deleted object may take to be gone (finalizers may
-    hold it) before the set fails instead of creating it again.
-    ``ignore_rules``: fields left as they are in the cluster (see :mod:`lockstep.apply.ignore`).
-    """
-
-    owner: Owner
-    force: bool = True
-    wait_timeout: float = 60.0
-    wait_interval: float = 0.5
-    recreate_immutable: bool = False
-    recreate_timeout: float = 60.0
-    ignore_rules: tuple[IgnoreRule, ...] = ()
-
-
-def default_apply_options(owner: Owner) -> ApplyOptions:
-    return ApplyOptions(owner=owner)
-
-
-@dataclass(frozen=True)
-class _Planned:
-    """What a stage will do with one object, decided before anything is written.
-
-    ``desired`` is the object as it will be applied (ignored fields taken from the
-    live one); ``take_over`` merges kubectl's field managers into lockstep's first;
-    ``replaces`` is the uid of a live object to delete first, because an immutable
-    field changes; ``live`` is the object as read, when it was.
-    """
-
-    desired: KubeObject
-    action: Action
-    take_over: bool = False
-    replaces: str = ""
-    live: KubeObject | None = None
-
-    @property
-    def ref(self) -> ObjectRef:
-        return ObjectRef.of(self.desired)
 
 
 async def apply_all(
@@ -114,7 +43,7 @@ async def apply_all(
 ) -> ChangeSet:
     """Apply ``objects`` stage by stage; raise :class:`ApplyError` naming the objects at fault."""
     changeset = ChangeSet()
-    stages = split_into_stages(options.owner.label(obj) for obj in objects)
+    stages = split_into_stages(options.owner.mark(obj) for obj in objects)
     for index, stage in enumerate(stages):
         later = [obj for next_stage in stages[index + 1 :] for obj in next_stage]
         await _apply_stage(kube, stage, later, options, changeset)
@@ -133,122 +62,24 @@ async def _apply_stage(
     options: ApplyOptions,
     changeset: ChangeSet,
 ) -> None:
-    outcomes = await _bounded(_plan(kube, obj, options) for obj in stage)
-    failures = [outcome for outcome in outcomes if isinstance(outcome, str)]
-    writes = any(
-        isinstance(o, _Planned) and o.action in (Action.CREATED, Action.CONFIGURED)
-        for o in outcomes
-    )
-    if writes and not failures:
+    plan = await plan_stage(kube, stage, options)
+    failures = [str(failure) for failure in plan.failures]
+    if plan.writes and not failures:
         # Before writing this stage, check the later stages as far as they can be
         # checked yet, so that a revision they refuse leaves nothing written.
         failures = await _preflight(kube, stage, later, options)
     if failures:
         raise ApplyError("; ".join(failures), changeset)
-    for planned in (outcome for outcome in outcomes if isinstance(outcome, _Planned)):
-        if planned.action in (Action.CREATED, Action.CONFIGURED):
+    for planned in plan.objects:
+        if planned.writes:
             changeset.observed[planned.ref] = await _write(kube, planned, options, changeset)
         elif planned.action is Action.UNCHANGED and planned.live is not None:
             changeset.observed[planned.ref] = planned.live
         changeset.add(planned.ref, planned.action)
 
 
-async def _plan(kube: KubeClient, desired: KubeObject, options: ApplyOptions) -> _Planned | str:
-    """Decide the action for one object by dry-running and reading it; a string is a failure."""
-    ref = ObjectRef.of(desired)
-    if is_reconcile_disabled(desired) or is_ssa_ignored(desired):
-        return _Planned(desired, Action.SKIPPED)
-    if not ref.namespace and await _is_namespaced(kube, ref):
-        # Applied as is, it would land in the client's default namespace while the
-        # inventory recorded none; Flux refuses it the same way.
-        return (
-            f"{ref} namespace not specified; set metadata.namespace in the manifest "
-            "or spec.targetNamespace on the Kustomization"
-        )
-    if ignored_pointers(desired, options.ignore_rules):
-        return await _plan_from_live(kube, desired, options)
-    try:
-        result = await kube.apply(desired, force=options.force, dry_run=True)
-    except KubeError:
-        return await _plan_from_live(kube, desired, options)
-    if not (result.get("metadata") or {}).get("resourceVersion"):
-        return _Planned(desired, Action.CREATED)
-    try:
-        live = await kube.get(ref)
-    except NotFound:
-        # Deleted since its dry-run: the apply creates it again, as declared.
-        return _Planned(desired, Action.CREATED)
-    except KubeError as error:
-        return f"{ref} read failed: {error.message}"
-    if is_reconcile_disabled(live) or is_ssa_ignored(live) or is_if_not_present(desired):
-        return _Planned(desired, Action.SKIPPED)
-    return _plan_checked_update(kube, desired, live, result)
-
-
-async def _plan_from_live(
-    kube: KubeClient, desired: KubeObject, options: ApplyOptions
-) -> _Planned | str:
-    """Decide the action for one object by reading it first, then dry-running it."""
-    ref = ObjectRef.of(desired)
-    try:
-        live: KubeObject | None = await kube.get(ref)
-    except NotFound:
-        live = None
-    except KubeError as error:
-        return f"{ref} read failed: {error.message}"
-    if live is None:
-        try:
-            await kube.apply(desired, force=options.force, dry_run=True)
-        except KubeError as error:
-            return f"{ref} dry-run failed: {error.message}"
-        return _Planned(desired, Action.CREATED)
-    if is_reconcile_disabled(live) or is_ssa_ignored(live) or is_if_not_present(desired):
-        return _Planned(desired, Action.SKIPPED)
-    return await _plan_update(kube, desired, live, options)
-
-
-async def _is_namespaced(kube: KubeClient, ref: ObjectRef) -> bool:
-    try:
-        return (await kube.resource_info(ref.api_version, ref.kind)).namespaced
-    except KubeError:
-        # An unknown kind is reported by its dry-run, with the API server's words.
-        return False
-
-
-async def _plan_update(
-    kube: KubeClient, desired: KubeObject, live: KubeObject, options: ApplyOptions
-) -> _Planned | str:
-    ref = ObjectRef.of(desired)
-    applied = keep_ignored_fields(desired, live, options.ignore_rules)
-    try:
-        result = await kube.apply(applied, force=options.force, dry_run=True)
-    except KubeError as error:
-        if not is_immutable_error(error):
-            return f"{ref} dry-run failed: {error.message}"
-        if not (options.recreate_immutable or is_force_enabled(desired) or is_force_enabled(live)):
-            return immutable_failure(ref, error)
-        # The new object is created as declared: there is no live value left to keep.
-        if failure := await replacement_failure(kube, desired):
-            return failure
-        return _Planned(desired, Action.CREATED, replaces=str(live["metadata"]["uid"]))
-    return _plan_checked_update(kube, applied, live, result)
-
-
-def _plan_checked_update(
-    kube: KubeClient, applied: KubeObject, live: KubeObject, result: KubeObject
-) -> _Planned:
-    """The action for an existing object whose dry-run as ``applied`` gave ``result``."""
-    merge = is_ssa_merge(applied) or is_ssa_merge(live)
-    taking_over = not merge and needs_take_over(live, kube.field_manager)
-    # A take-over is a write even when the dry-run shows no change: the dry-run ran
-    # while kubectl still co-owned the fields that the apply after it will remove.
-    drifted = taking_over or has_drifted(result, live)
-    action = Action.CONFIGURED if drifted else Action.UNCHANGED
-    return _Planned(applied, action, take_over=taking_over, live=live)
-
-
 async def _write(
-    kube: KubeClient, planned: _Planned, options: ApplyOptions, changeset: ChangeSet
+    kube: KubeClient, planned: PlannedObject, options: ApplyOptions, changeset: ChangeSet
 ) -> KubeObject:
     """Delete the object first or take over its fields when planned so, then apply it;
     the object as the API server stored it."""
@@ -269,12 +100,14 @@ async def _write(
             raise ApplyError(f"{ref} recreate failed: {still_there}", changeset)
     if planned.take_over:
         try:
-            await take_over(kube, ref)
+            await take_over(kube, ref, options.owner.field_manager)
         except KubeError as error:
             message = f"{ref} take-over of kubectl's fields failed: {error.message}"
             raise ApplyError(message, changeset) from error
     try:
-        return await kube.apply(planned.desired, force=options.force)
+        return await kube.apply(
+            planned.desired, force=options.force, field_manager=options.owner.field_manager
+        )
     except KubeError as error:
         raise ApplyError(f"{ref} apply failed: {error.message}", changeset) from error
 
@@ -288,12 +121,12 @@ async def _preflight(
     (the CRD may add or change their schema), and so are failures because a kind
     or a namespace does not exist yet: an earlier stage is about to create it.
     """
-    defined = {_defined_kind(obj) for obj in [*stage, *later] if obj.get("kind") == CRD_KIND}
-    checkable = [obj for obj in later if _group_kind(obj) not in defined]
+    defined = {defined_kind(obj) for obj in [*stage, *later] if obj.get("kind") == CRD_KIND}
+    checkable = [obj for obj in later if group_kind(obj) not in defined]
 
     async def check(obj: KubeObject) -> str:
         try:
-            await kube.apply(obj, force=options.force, dry_run=True)
+            await dry_run(kube, obj, options)
         except NotFound:
             return ""
         except KubeError as error:
@@ -302,23 +135,4 @@ async def _preflight(
             return f"{ObjectRef.of(obj)} dry-run failed: {error.message}"
         return ""
 
-    return [failure for failure in await _bounded(check(obj) for obj in checkable) if failure]
-
-
-def _defined_kind(crd: KubeObject) -> tuple[str, str]:
-    spec = crd.get("spec") or {}
-    return str(spec.get("group", "")), str((spec.get("names") or {}).get("kind", ""))
-
-
-def _group_kind(obj: KubeObject) -> tuple[str, str]:
-    return str(obj.get("apiVersion", "")).rpartition("/")[0], str(obj.get("kind", ""))
-
-
-async def _bounded(calls: Iterable[Awaitable[T]]) -> list[T]:
-    limit = asyncio.Semaphore(CONCURRENT_REQUESTS)
-
-    async def run(call: Awaitable[T]) -> T:
-        async with limit:
-            return await call
-
-    return await asyncio.gather(*(run(call) for call in calls))
+    return [failure for failure in await bounded(check(obj) for obj in checkable) if failure]

@@ -3,14 +3,15 @@
 A Job's ``spec.template``, a Deployment's ``spec.selector`` or a Service's
 ``spec.clusterIP`` cannot change once set; the dry-run of such a change fails
 with 422 Invalid. When recreation is asked for (:class:`ApplyOptions`
-``recreate_immutable``, Flux's ``spec.force``, or the annotation
-``kustomize.toolkit.fluxcd.io/force: enabled`` on the object), the object is
+``recreate_immutable``, Flux's ``spec.force``, or the owner's annotation on
+the object, ``kustomize.toolkit.fluxcd.io/force: enabled`` for Flux), the object is
 first validated as a new one, so that a replacement that would be refused too
 never costs the original; only when every dry-run of the stage has passed is the
 live object deleted, waited for until it is gone, and created again by apply.
-Otherwise the set fails with a message naming the fields and what to do.
+Otherwise the set fails with a message naming the fields and what to do (the
+owner's ``recreate_hint``).
 
-Called by :mod:`lockstep.apply.apply`.
+Called by :mod:`lockstep.apply.plan`.
 """
 
 from __future__ import annotations
@@ -31,11 +32,6 @@ _FIELD_ERROR = re.compile(
     r"|Not found|Too long|Too many|Internal error)"
 )
 
-RECREATE_HINT = (
-    "set spec.force: true on the Kustomization or annotate the object "
-    "kustomize.toolkit.fluxcd.io/force: enabled to recreate it"
-)
-
 
 def is_immutable_error(error: KubeError) -> bool:
     return isinstance(error, Invalid) and _IMMUTABLE.search(error.message) is not None
@@ -52,13 +48,14 @@ def immutable_fields(message: str) -> list[str]:
     return fields
 
 
-def immutable_failure(ref: ObjectRef, error: KubeError) -> str:
-    """``Job/apps/migrate dry-run failed: spec.template is immutable; set spec.force ...``."""
+def immutable_failure(ref: ObjectRef, error: KubeError, hint: str) -> str:
+    """``Job/apps/migrate dry-run failed: spec.template is immutable; <hint>``, where the
+    hint says how the owner asks for recreation (``set spec.force: true ...``)."""
     fields = immutable_fields(error.message)
     if not fields:
-        return f"{ref} dry-run failed: {error.message}; {RECREATE_HINT}"
+        return f"{ref} dry-run failed: {error.message}; {hint}"
     verb = "is" if len(fields) == 1 else "are"
-    return f"{ref} dry-run failed: {', '.join(fields)} {verb} immutable; {RECREATE_HINT}"
+    return f"{ref} dry-run failed: {', '.join(fields)} {verb} immutable; {hint}"
 
 
 async def replacement_failure(kube: KubeClient, desired: Mapping[str, Any]) -> str:

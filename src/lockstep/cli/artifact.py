@@ -13,7 +13,9 @@ artifacts from the command line, as ``flux push artifact`` and its siblings make
 - ``list artifacts oci://REPO`` shows each tag with its digest, source, revision and
   creation time; cosign's signature tags are left out.
 
-Credentials come from ``--creds user:password``; ``--insecure`` speaks plain HTTP. Every
+Credentials come from ``--creds user:password``; ``--insecure`` accepts any TLS
+certificate and falls back to plain HTTP, which localhost, 127.0.0.1, ::1 and private
+(RFC 1918) registries get without it, as with ``flux push artifact``. Every
 failure ends as one line naming the artifact or registry and what to do, exit code 1.
 
 Registered on the ``lockstep`` command by :mod:`lockstep.cli.main`.
@@ -73,7 +75,7 @@ from lockstep.sources.oci_push import (
     push_artifact,
     tag_artifact,
 )
-from lockstep.sources.registry_client import OciUrl, RegistryOptions
+from lockstep.sources.registry_client import OciUrl, RegistryOptions, plain_http_allowed
 
 push_app = typer.Typer(help="Push artifacts to OCI registries.", no_args_is_help=True)
 pull_app = typer.Typer(help="Pull artifacts from OCI registries.", no_args_is_help=True)
@@ -89,7 +91,12 @@ CredsOption = Annotated[
 ]
 InsecureOption = Annotated[
     bool,
-    typer.Option("--insecure", "--insecure-registry", help="Plain HTTP instead of HTTPS."),
+    typer.Option(
+        "--insecure",
+        "--insecure-registry",
+        help="Accept any TLS certificate and fall back to plain HTTP. Loopback and private "
+        "addresses fall back to HTTP without it.",
+    ),
 ]
 
 
@@ -306,7 +313,10 @@ def _ignore_patterns(values: list[str] | None) -> tuple[str, ...]:
 
 
 def _registry_options(creds: str | None, insecure: bool) -> RegistryOptions:
-    return RegistryOptions(auth=parse_creds(creds) if creds else None, insecure=insecure)
+    """As ``flux push artifact --insecure-registry``: HTTP allowed, TLS not verified."""
+    return RegistryOptions(
+        auth=parse_creds(creds) if creds else None, insecure=insecure, skip_tls_verify=insecure
+    )
 
 
 def _reference(url: str, *, digest_allowed: bool = True) -> ArtifactReference:
@@ -433,7 +443,7 @@ def _registry_errors(subject: str, location: OciUrl, options: RegistryOptions) -
         ) from error
     except Unreachable as error:
         hint = "check the address and that the registry is up"
-        if not options.insecure:
+        if not options.insecure and not plain_http_allowed(location.registry):
             hint += "; for a plain-HTTP registry add --insecure"
         raise UserError(f"cannot reach the registry {registry} for {subject}", hint=hint) from error
     except RepositoryNotFound as error:

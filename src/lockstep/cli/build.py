@@ -8,12 +8,15 @@ code path, with the owner labels the controller sets. The folder is built as the
 artifact of its Git repository (the nearest enclosing folder with ``.git``), so
 overlays may use ``../base`` inside the repository, as they do in the cluster.
 
-``diff`` then asks the API server what applying would do: a server-side dry-run per
-object (ignore rules honoured), compared with the live object as the apply engine
-compares them; objects to create, objects that change (a coloured unified diff),
-and inventory objects that would be pruned. Secret values are masked in every
-output. Exit codes: 0 no changes, 1 changes, 2 or more an error, so it can gate a
-pull request.
+``diff`` then asks the apply engine what applying would do
+(:func:`lockstep.apply.diff_all`, the planning the controller's apply runs, with the
+controller's options): objects to create, objects that change (a coloured unified
+diff; kubectl's fields taken over), objects recreated because an immutable field
+changes (``spec.force``), objects skipped as their annotations ask, and inventory
+objects that would be pruned. An object the apply would refuse (an immutable
+field without ``spec.force``) is an error naming it. Secret values are masked in
+every output. Exit codes: 0 no changes, 1 changes, 2 or more an error, so it can
+gate a pull request.
 
 Registered on the ``lockstep`` command by :mod:`lockstep.cli.main`.
 """
@@ -33,12 +36,10 @@ from pydantic import ValidationError
 from rich.markup import escape
 
 from lockstep.api.kustomize import Kustomization
-from lockstep.apply import InventoryEntry, Owner, stale_entries
-from lockstep.apply.diff import comparable, has_drifted
-from lockstep.apply.ignore import keep_ignored_fields
+from lockstep.apply import Action, InventoryEntry, ObjectDiff, diff_all, stale_entries
 from lockstep.cli.context import UserError, console, state
 from lockstep.cli.objects import namespace_or_default
-from lockstep.controllers.kustomization import API_VERSION, KIND, ignore_rules
+from lockstep.controllers.kustomization import API_VERSION, KIND, StageFailed, apply_options
 from lockstep.controllers.kustomization_build import render_objects
 from lockstep.controllers.kustomization_inputs import BuildInputs, InputUnavailable, build_inputs
 from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
@@ -172,6 +173,8 @@ async def _render(
         if kustomization_file
         else await _from_cluster(kube, name, namespace)
     )
+    # A Kustomization read from a file without a namespace is the one in --namespace.
+    kustomization.metadata.namespace = kustomization.metadata.namespace or namespace
     try:
         inputs = BuildInputs() if dry_run else await build_inputs(kube, kustomization)
     except InputUnavailable as error:
@@ -180,8 +183,8 @@ async def _render(
         objects = await asyncio.to_thread(_render_folder, kustomization, path, inputs)
     except RenderError as error:
         raise UserError(f"{KIND} {namespace}/{name}: {error}") from error
-    owner = Owner(kustomization.metadata.name, kustomization.metadata.namespace or namespace)
-    return Rendered(kustomization, [owner.label(obj) for obj in objects])
+    owner = apply_options(kustomization).owner
+    return Rendered(kustomization, [owner.mark(obj) for obj in objects])
 
 
 async def _diff_command(
@@ -189,46 +192,54 @@ async def _diff_command(
 ) -> bool:
     async with kube:
         rendered = await _render(kube, name, namespace, path, kustomization_file, False)
-        rules = ignore_rules(rendered.kustomization)
-        changed = False
-        for obj in rendered.objects:
-            changed |= await _diff_object(kube, obj, rules)
-        status = rendered.kustomization.status
-        old = [
-            InventoryEntry(e.id, e.version)
-            for e in (status.inventory.entries if status and status.inventory else [])
-        ]
-        new = [InventoryEntry.of(ObjectRef.of(obj)) for obj in rendered.objects]
-        if rendered.kustomization.spec.prune:
-            for entry in stale_entries(old, new):
-                console.print(f"[red]► {escape(str(entry.ref))} deleted[/]")
-                changed = True
-        return changed
+        kustomization = rendered.kustomization
+        try:
+            options = apply_options(kustomization)
+        except StageFailed as error:
+            raise UserError(str(error)) from error
+        stale: list[InventoryEntry] = []
+        if kustomization.spec.prune:
+            status = kustomization.status
+            old = [
+                InventoryEntry(e.id, e.version)
+                for e in (status.inventory.entries if status and status.inventory else [])
+            ]
+            stale = stale_entries(
+                old, [InventoryEntry.of(ObjectRef.of(o)) for o in rendered.objects]
+            )
+        diff = await diff_all(kube, rendered.objects, options, stale)
+        for entry in diff.objects:
+            _print_entry(entry)
+        if diff.failures:
+            raise UserError(
+                "; ".join(diff.failures),
+                hint="diff applies nothing; the Kustomization's apply would fail the same way",
+            )
+        return diff.changes
 
 
-async def _diff_object(kube: KubeClient, desired: KubeObject, rules: Any) -> bool:
-    ref = ObjectRef.of(desired)
-    try:
-        live: KubeObject | None = await kube.get(ref)
-    except NotFound:
-        live = None
-    applied = keep_ignored_fields(desired, live, rules) if live is not None else desired
-    try:
-        result = await kube.apply(applied, dry_run=True)
-    except KubeError as error:
-        raise UserError(f"{ref} dry-run failed: {error.message}") from error
-    if live is None:
-        console.print(f"[green]► {escape(str(ref))} created[/]")
-        return True
-    if not has_drifted(result, live):
-        return False
-    console.print(f"[yellow]► {escape(str(ref))} drifted[/]")
-    before = _yaml(_masked(comparable(live), result))
-    after = _yaml(_masked(comparable(result), live))
+def _print_entry(entry: ObjectDiff) -> None:
+    subject = escape(str(entry.ref))
+    note = f" ({escape(entry.note)})" if entry.note else ""
+    if entry.recreated:
+        console.print(f"[yellow]► {subject} would be recreated{note}[/]")
+    elif entry.action is Action.CREATED:
+        console.print(f"[green]► {subject} created{note}[/]")
+    elif entry.action is Action.DELETED:
+        console.print(f"[red]► {subject} deleted[/]")
+    elif entry.action is Action.SKIPPED:
+        console.print(f"[dim]► {subject} skipped{note}[/]")
+    elif entry.action is Action.CONFIGURED:
+        console.print(f"[yellow]► {subject} drifted{note}[/]")
+        _print_changes(entry.live or {}, entry.merged or {})
+
+
+def _print_changes(live: KubeObject, merged: KubeObject) -> None:
+    before = _yaml(_masked(live, merged))
+    after = _yaml(_masked(merged, live))
     for line in difflib.unified_diff(before, after, "live", "merged", lineterm=""):
         colour = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
         console.print(f"[{colour}]{escape(line)}[/]")
-    return True
 
 
 async def _from_cluster(kube: KubeClient, name: str, namespace: str) -> Kustomization:

@@ -1,11 +1,17 @@
 """``lockstep check``: can lockstep run on this cluster, and is it installed?
 
 Three checks, each one line with a mark: the Kubernetes version is one lockstep
-supports; every CRD lockstep serves is installed and Established; the current
-user may do what the engine does (asked with SelfSubjectAccessReviews: read and
-watch everything, apply anywhere, write the status of lockstep's kinds, hold a
-Lease). Exit 0 when all pass, 1 when one fails; ``--pre`` skips the CRD check,
-for before ``lockstep install``.
+supports; which of Flux's kinds the cluster serves; the current user may do what
+the engine does (asked with SelfSubjectAccessReviews: read and watch everything,
+apply anywhere, write the status of lockstep's kinds, hold a Lease). Exit 0 when
+all pass, 1 when one fails; ``--pre`` skips the kinds check, for before
+``lockstep install``.
+
+The kinds check lists the kinds served and reconciled, those served but not
+reconciled by lockstep yet (Flux's controllers may reconcile them), and the
+absent ones, whose CRD is not installed (a warning: lockstep runs with any
+subset, and starts a kind's controller once its CRD appears). It fails when a
+CRD is not Established or when no kind lockstep reconciles is served.
 
 Registered on the ``lockstep`` command by :mod:`lockstep.cli.main`.
 """
@@ -19,9 +25,10 @@ from typing import Annotated
 
 import typer
 
-from lockstep.api.crds import crd_manifests
+from lockstep.api.kinds import KINDS, RECONCILED_KINDS, KindInfo
 from lockstep.cli.context import console, state
-from lockstep.kube import KubeClient, KubeError, NotFound, ObjectRef
+from lockstep.kube import KubeClient, KubeError
+from lockstep.runtime.served import CRD_API_VERSION, CRD_KIND, is_established, served_by
 
 MINIMUM_VERSION = (1, 30)
 
@@ -31,8 +38,7 @@ PERMISSIONS = (
     ("watch", "*", "*"),
     ("patch", "*", "*"),
     ("delete", "*", "*"),
-    ("patch", "kustomize.toolkit.fluxcd.io", "kustomizations/status"),
-    ("patch", "source.toolkit.fluxcd.io", "gitrepositories/status"),
+    *(("patch", info.group, f"{info.plural}/status") for info in RECONCILED_KINDS),
     ("create", "coordination.k8s.io", "leases"),
     ("create", "", "events"),
 )
@@ -42,6 +48,8 @@ PERMISSIONS = (
 class Result:
     passed: bool
     message: str
+    warning: bool = False
+    """Worth knowing, but not a failure."""
 
 
 def check(
@@ -60,11 +68,16 @@ def check(
     """
     results = asyncio.run(_check(state(ctx).kube_client(), pre))
     for result in results:
-        mark = "[green]✓[/]" if result.passed else "[red]✗[/]"
-        console.print(f"{mark} {result.message}")
+        console.print(f"{_mark(result)} {result.message}")
     if not all(result.passed for result in results):
         raise typer.Exit(1)
     console.print("[green]✓[/] all checks passed")
+
+
+def _mark(result: Result) -> str:
+    if not result.passed:
+        return "[red]✗[/]"
+    return "[yellow]![/]" if result.warning else "[green]✓[/]"
 
 
 async def _check(kube: KubeClient, pre: bool) -> list[Result]:
@@ -86,33 +99,51 @@ async def _version(kube: KubeClient) -> Result:
 
 
 async def _crds(kube: KubeClient) -> list[Result]:
-    missing, pending = [], []
-    for manifest in crd_manifests():
-        name = manifest["metadata"]["name"]
-        try:
-            crd = await kube.get(
-                ObjectRef("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
-            )
-        except NotFound:
-            missing.append(name)
-            continue
-        conditions = (crd.get("status") or {}).get("conditions") or []
-        if not any(
-            c.get("type") == "Established" and c.get("status") == "True" for c in conditions
-        ):
-            pending.append(name)
-    if missing:
-        return [
-            Result(
-                False,
-                f"CRD {missing[0]} (and {len(missing) - 1} more) not installed; run lockstep install",
-            )
-        ]
+    try:
+        crds = await kube.list(CRD_API_VERSION, CRD_KIND)
+    except KubeError as error:
+        return [Result(False, f"cannot list the CustomResourceDefinitions: {error.message}")]
+    pending = sorted(
+        crd["metadata"]["name"]
+        for crd in crds
+        if crd["metadata"]["name"] in {info.crd_name for info in KINDS} and not is_established(crd)
+    )
     if pending:
         return [
             Result(False, f"CRD {pending[0]} is not Established; kubectl describe crd {pending[0]}")
         ]
-    return [Result(True, f"{len(crd_manifests())} CRDs installed and Established")]
+    return kinds_report({pair for crd in crds for pair in served_by(crd)})
+
+
+def kinds_report(served: set[tuple[str, str]]) -> list[Result]:
+    """What the cluster serves of Flux's kinds, given the ``(apiVersion, kind)`` pairs it serves."""
+    present = [info for info in KINDS if (info.api_version, info.kind) in served]
+    absent = [info for info in KINDS if info not in present]
+    reconciled = [info for info in present if info.reconciled]
+    if not reconciled:
+        return [Result(False, "no kind lockstep reconciles is served; run lockstep install --crds")]
+    results = [Result(True, f"served and reconciled: {_kinds(reconciled)}")]
+    only_served = [info for info in present if not info.reconciled]
+    if only_served:
+        results.append(
+            Result(True, f"served, not reconciled by lockstep yet: {_kinds(only_served)}")
+        )
+    if absent:
+        results.append(
+            Result(
+                True,
+                f"absent (no CRD serves them): {_kinds(absent)}; lockstep runs without them "
+                "and starts a kind's controller once its CRD is installed (lockstep install --crds)",
+                warning=True,
+            )
+        )
+    else:
+        results.append(Result(True, f"{len(KINDS)} CRDs installed and Established"))
+    return results
+
+
+def _kinds(infos: list[KindInfo]) -> str:
+    return ", ".join(info.kind for info in infos)
 
 
 async def _permissions(kube: KubeClient) -> Result:

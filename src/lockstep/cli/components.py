@@ -16,6 +16,7 @@ from typing import Any
 
 from lockstep import __version__
 from lockstep.api.crds import crd_manifests
+from lockstep.apply.owners import KUSTOMIZATION_ANNOTATIONS
 
 DEFAULT_NAMESPACE = "flux-system"
 """Flux's namespace, so repositories that reference ``flux-system`` objects work unchanged."""
@@ -23,7 +24,7 @@ DEFAULT_IMAGE = f"ghcr.io/lockstep/lockstep:{__version__}"
 NAME = "lockstep"
 METRICS_PORT = 8080
 ARTIFACT_PORT = 9090
-PRUNE_ANNOTATION = "kustomize.toolkit.fluxcd.io/prune"
+PRUNE_ANNOTATION = KUSTOMIZATION_ANNOTATIONS.key("prune")
 LABELS = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": NAME}
 
 

@@ -39,6 +39,7 @@ from lockstep.cli.objects import (
     namespace_or_default,
 )
 from lockstep.cli.reconcile import outcome
+from lockstep.cli.secrets import secret_app
 from lockstep.cli.waiting import TimedOut, TimeoutOption, wait_until_settled
 from lockstep.kube import KubeClient, NotFound, ObjectRef
 
@@ -67,11 +68,12 @@ def _bare_flag(arg: str, flags: set[str]) -> str:
 
 
 create_app = typer.Typer(
-    help="Create or update sources and Kustomizations, or print them with --export.",
+    help="Create or update sources, Kustomizations and Secrets, or print them with --export.",
     no_args_is_help=True,
 )
 source_app = typer.Typer(help="Create or update a source.", no_args_is_help=True)
 create_app.add_typer(source_app, name="source")
+create_app.add_typer(secret_app, name="secret")
 
 NameArgument = Annotated[str, typer.Argument(help="Name of the object.")]
 IntervalOption = Annotated[

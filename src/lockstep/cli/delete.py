@@ -1,4 +1,4 @@
-"""``lockstep delete``: remove a source or a Kustomization, and wait until it is gone.
+"""``lockstep delete``: remove an object of any kind lockstep serves, and wait until it is gone.
 
 Nothing is asked. A Kustomization carries lockstep's finalizer, through which the
 engine prunes what it applied (per ``spec.prune`` and ``deletionPolicy``) before
@@ -12,13 +12,14 @@ Registered on the ``lockstep`` command by :mod:`lockstep.cli.main`.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from collections.abc import Callable
 
 import typer
 
 from lockstep.api.meta import duration_seconds
 from lockstep.cli.context import UserError, console, state
 from lockstep.cli.objects import (
+    FLUX_KINDS,
     GIT_REPOSITORY,
     KUSTOMIZATION,
     OCI_REPOSITORY,
@@ -27,63 +28,33 @@ from lockstep.cli.objects import (
     fetch,
     namespace_or_default,
 )
+from lockstep.cli.verbs import NameArgument, described, register_per_kind
 from lockstep.cli.waiting import TimedOut, TimeoutOption, wait_until_gone
 from lockstep.kube import KubeClient
 
-delete_app = typer.Typer(help="Delete sources and Kustomizations.", no_args_is_help=True)
-source_app = typer.Typer(help="Delete a source.", no_args_is_help=True)
-delete_app.add_typer(source_app, name="source")
+delete_app = typer.Typer(help="Delete an object lockstep reconciles.", no_args_is_help=True)
 
-NameArgument = Annotated[str, typer.Argument(help="Name of the object.")]
-
-
-@source_app.command("git")
-def delete_git(
-    ctx: typer.Context,
-    name: NameArgument,
-    namespace: NamespaceOption = None,
-    timeout: TimeoutOption = "5m",
-) -> None:
-    """Delete a GitRepository and its artifact.
-
-    Example:
-
-      lockstep delete source git podinfo -n flux-system
-    """
-    _delete(ctx, GIT_REPOSITORY, name, namespace, timeout)
+DELETE_SUMMARIES = {
+    GIT_REPOSITORY.kind: "Delete a GitRepository and its artifact.",
+    OCI_REPOSITORY.kind: "Delete an OCIRepository and its artifact.",
+    KUSTOMIZATION.kind: "Delete a Kustomization; with prune enabled, what it applied goes too.",
+}
 
 
-@source_app.command("oci")
-def delete_oci(
-    ctx: typer.Context,
-    name: NameArgument,
-    namespace: NamespaceOption = None,
-    timeout: TimeoutOption = "5m",
-) -> None:
-    """Delete an OCIRepository and its artifact.
+def _delete_command(kind: FluxKind) -> Callable[..., None]:
+    def delete(
+        ctx: typer.Context,
+        name: NameArgument,
+        namespace: NamespaceOption = None,
+        timeout: TimeoutOption = "5m",
+    ) -> None:
+        _delete(ctx, kind, name, namespace, timeout)
 
-    Example:
-
-      lockstep delete source oci manifests -n flux-system
-    """
-    _delete(ctx, OCI_REPOSITORY, name, namespace, timeout)
+    described(delete, DELETE_SUMMARIES.get(kind.kind, f"Delete a {kind.kind}."), kind, "delete")
+    return delete
 
 
-@delete_app.command("kustomization")
-@delete_app.command("ks", hidden=True)
-def delete_kustomization(
-    ctx: typer.Context,
-    name: NameArgument,
-    namespace: NamespaceOption = None,
-    timeout: TimeoutOption = "5m",
-) -> None:
-    """Delete a Kustomization; with prune enabled, what it applied goes too (alias: ks).
-
-    Example:
-
-      lockstep delete kustomization apps -n flux-system
-    """
-    _delete(ctx, KUSTOMIZATION, name, namespace, timeout)
+register_per_kind(delete_app, "delete", FLUX_KINDS, _delete_command)
 
 
 def _delete(

@@ -25,7 +25,7 @@ from lockstep.cli.context import UserError, console
 from lockstep.cli.install import apply_crds
 from lockstep.controllers.manager import ControllerManager, ManagerOptions
 from lockstep.dev.cluster import LocalCluster, state_root
-from lockstep.dev.gitserver import GitServer, WorkingCopy
+from lockstep.dev.gitserver import GitServer, WorkingCopy, run_git
 from lockstep.dev.loopback import free_port
 from lockstep.kube import KubeClient, KubeObject
 from lockstep.web import server
@@ -37,6 +37,12 @@ KUSTOMIZATIONS: tuple[tuple[str, str, list[dict[str, str]]], ...] = (
     ("apps-production", "./apps/production", [{"name": "infrastructure"}]),
 )
 INTERVAL = "10m"
+DEMO_GIT_CONFIG = (
+    ("user.name", "lockstep demo"),
+    ("user.email", "demo@lockstep.invalid"),
+    ("branch.main.remote", "origin"),
+    ("branch.main.merge", "refs/heads/main"),
+)
 
 
 def examples_folder() -> Path:
@@ -67,6 +73,32 @@ def _commit_examples(work: WorkingCopy, examples: Path) -> None:
             work.write(path.relative_to(examples).as_posix(), path.read_bytes())
     work.commit("lockstep demo: infrastructure and apps")
     work.push()
+    # The tour's plain `git commit` and `git push` need an author and an upstream.
+    for key, value in DEMO_GIT_CONFIG:
+        run_git(["config", key, value], work.path)
+
+
+def tour(cluster: LocalCluster, work: WorkingCopy) -> list[tuple[str, str]]:
+    """The steps suggested once everything is Ready: (what it shows, the shell command)."""
+    return [
+        ("", f"export KUBECONFIG={cluster.kubeconfig}"),
+        ("", "kubectl get deploy,svc,greetings -n demo-production"),
+        ("", f"cd {work.path}"),
+        (
+            "change the image tag, then commit and push: applied within seconds",
+            "sed -i 's/nginx:1.27/nginx:1.28/' apps/base/deployment.yaml"
+            " && git commit -qam 'new image' && git push -q",
+        ),
+        (
+            "drift is reverted within about a second, without waiting for the interval",
+            "kubectl -n demo-production scale deploy/web --replicas=5",
+        ),
+        (
+            "a file removed from Git (and from its kustomization.yaml) is pruned",
+            "git rm -q apps/base/greeting.yaml && sed -i '/greeting.yaml/d' apps/base/kustomization.yaml"
+            " && git commit -qam 'no greeting' && git push -q",
+        ),
+    ]
 
 
 def _declarations(url: str) -> list[KubeObject]:
@@ -169,18 +201,8 @@ def _ready(item: dict[str, Any]) -> tuple[str, str]:
 
 def _print_what_to_try(cluster: LocalCluster, work: WorkingCopy) -> None:
     console.print("\n[green]✓[/] every Kustomization is Ready. Try, in another terminal:\n")
-    console.print(f"  export KUBECONFIG={cluster.kubeconfig}")
-    console.print("  kubectl get deploy,svc,greetings -n demo-production")
-    console.print(f"  cd {work.path}")
-    console.print("  # change the image tag, then commit and push: applied within seconds")
-    console.print("  sed -i 's/nginx:1.27/nginx:1.28/' apps/base/deployment.yaml")
-    console.print(
-        "  git -c user.name=you -c user.email=you@example.com commit -qam 'new image' && git push -q"
-    )
-    console.print("  # drift is reverted within about a second, without waiting for the interval")
-    console.print("  kubectl -n demo-production scale deploy/web --replicas=5")
-    console.print("  # a file removed from Git is pruned")
-    console.print(
-        "  git rm -q apps/base/greeting.yaml && git -c user.name=you -c user.email=you@example.com commit -qm 'no greeting' && git push -q"
-    )
+    for explanation, command in tour(cluster, work):
+        if explanation:
+            console.print(f"  # {explanation}", markup=False, highlight=False, soft_wrap=True)
+        console.print(f"  {command}", markup=False, highlight=False, soft_wrap=True)
     console.print("\nCtrl-C stops the engine; lockstep dev cluster down removes the cluster.")

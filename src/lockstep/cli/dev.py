@@ -77,13 +77,22 @@ def start_cluster(cluster: LocalCluster) -> ClusterStatus:
 def cluster_up(
     name: NameOption = DEFAULT_NAME,
     port: Annotated[
-        int, typer.Option(help="API server port on 127.0.0.1 (0 picks a free one).")
-    ] = DEFAULT_PORT,
+        int | None,
+        typer.Option(
+            help=f"API server port on 127.0.0.1 (0 picks a free one); default {DEFAULT_PORT} "
+            "for the default cluster, a free one for a cluster named otherwise.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start the local control plane, building it on first use; safe to run again.
 
     Example: lockstep dev cluster up
+
+    Example (a second cluster beside it): lockstep dev cluster up --name staging
     """
+    if port is None:
+        port = DEFAULT_PORT if name == DEFAULT_NAME else 0
     cluster = LocalCluster(name, port=port)
     status = start_cluster(cluster)
     console.print(
@@ -134,15 +143,34 @@ def cluster_status(name: NameOption = DEFAULT_NAME) -> None:
 
 
 @cluster_app.command("kubeconfig")
-def cluster_kubeconfig(name: NameOption = DEFAULT_NAME) -> None:
-    """Print the path of the local cluster's kubeconfig.
+def cluster_kubeconfig(
+    name: NameOption = DEFAULT_NAME,
+    inline: Annotated[
+        bool,
+        typer.Option(
+            "--inline",
+            help="Print the kubeconfig itself, certificates included, instead of its path "
+            "(for a kubeconfig Secret of a Kustomization on another cluster).",
+        ),
+    ] = False,
+) -> None:
+    """Print the path of the local cluster's kubeconfig, or with --inline the kubeconfig.
 
     Example: export KUBECONFIG=$(lockstep dev cluster kubeconfig)
+
+    Example: lockstep dev cluster kubeconfig --name staging --inline > staging.yaml &&
+    kubectl create secret generic staging-kubeconfig --from-file=value=staging.yaml
     """
     cluster = LocalCluster(name)
     if not cluster.kubeconfig.is_file():
         raise UserError(f"cluster {name} has no kubeconfig yet", hint="lockstep dev cluster up")
-    typer.echo(str(cluster.kubeconfig))
+    if not inline:
+        typer.echo(str(cluster.kubeconfig))
+        return
+    try:
+        typer.echo(cluster.portable_kubeconfig(), nl=False)
+    except (ClusterError, OSError) as error:
+        raise UserError(str(error), hint=f"lockstep dev cluster up --name {name}") from error
 
 
 @cluster_app.command("build")

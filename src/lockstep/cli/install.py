@@ -1,15 +1,19 @@
 """``lockstep install``: put lockstep on a cluster.
 
-The CRDs come from :func:`lockstep.api.crds.crd_manifests`, generated from the
-typed models, and the engine's manifests from :mod:`lockstep.cli.components`;
-they are server-side applied with lockstep's field manager, the CRDs first, and
-the command waits until the API server reports each CRD Established and lists
-its objects, so that any command run next finds the kinds served.
+The CRDs come from :func:`lockstep.api.crds.crd_manifests`: Flux's complete set,
+generated from the kind table and the typed models, so that Flux's own
+controllers start against them too. The engine's manifests come from
+:mod:`lockstep.cli.components`. They are server-side applied with lockstep's field
+manager, the CRDs first, and the command waits until the API server reports each
+CRD Established and lists its objects, so that any command run next finds the
+kinds served. A CRD already installed (by Flux) keeps the versions its objects were
+stored at, no longer served, as the API server requires until they are migrated.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from typing import Annotated, Any
 
@@ -19,6 +23,7 @@ from lockstep.api.crds import crd_manifests, manifests_yaml
 from lockstep.cli.components import DEFAULT_IMAGE, DEFAULT_NAMESPACE, all_manifests
 from lockstep.cli.context import UserError, console, state
 from lockstep.kube import KubeClient, NotFound, ObjectRef, ServerError
+from lockstep.runtime.served import CRD_API_VERSION, CRD_KIND, is_established
 
 ESTABLISHED_TIMEOUT_SECONDS = 60.0
 
@@ -77,16 +82,14 @@ async def apply_manifests(kube: KubeClient, manifests: list[dict[str, Any]]) -> 
 async def apply_crds(kube: KubeClient, manifests: list[dict[str, Any]]) -> None:
     """Server-side apply the CRDs, then wait until each is Established and served."""
     for manifest in manifests:
-        await kube.apply(manifest)
+        await kube.apply(await _keeping_stored_versions(kube, manifest))
         console.print(f"[dim]•[/] {manifest['metadata']['name']} applied")
     pending = {manifest["metadata"]["name"] for manifest in manifests}
     deadline = time.monotonic() + ESTABLISHED_TIMEOUT_SECONDS
     while pending:
         for name in sorted(pending):
-            crd = await kube.get(
-                ObjectRef("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
-            )
-            if _established(crd) and await _listed(kube, crd):
+            crd = await kube.get(ObjectRef(CRD_API_VERSION, CRD_KIND, name))
+            if is_established(crd) and await _listed(kube, crd):
                 pending.discard(name)
         if pending and time.monotonic() > deadline:
             raise UserError(
@@ -98,9 +101,25 @@ async def apply_crds(kube: KubeClient, manifests: list[dict[str, Any]]) -> None:
             await asyncio.sleep(0.2)
 
 
-def _established(crd: dict[str, Any]) -> bool:
-    conditions = (crd.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+async def _keeping_stored_versions(kube: KubeClient, manifest: dict[str, Any]) -> dict[str, Any]:
+    """``manifest``, plus each version objects are stored at in the installed CRD that
+    it does not list, not served: the API server refuses a CRD without them."""
+    ref = ObjectRef(CRD_API_VERSION, CRD_KIND, manifest["metadata"]["name"])
+    try:
+        live = await kube.get(ref)
+    except NotFound:
+        return manifest
+    versions = manifest["spec"]["versions"]
+    listed = {version["name"] for version in versions}
+    stored = (live.get("status") or {}).get("storedVersions") or []
+    kept = [
+        {**copy.deepcopy(versions[0]), "name": name, "served": False, "storage": False}
+        for name in stored
+        if name not in listed
+    ]
+    if not kept:
+        return manifest
+    return {**manifest, "spec": {**manifest["spec"], "versions": [*versions, *kept]}}
 
 
 async def _listed(kube: KubeClient, crd: dict[str, Any]) -> bool:

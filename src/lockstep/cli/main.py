@@ -14,12 +14,26 @@ from typing import Annotated
 import typer
 
 from lockstep import __version__
-from lockstep.cli import artifact, bootstrap, build, check, dev, images, install, keys
+from lockstep.cli import (
+    artifact,
+    bootstrap,
+    build,
+    check,
+    dev,
+    images,
+    install,
+    keys,
+    logs,
+    stats,
+    uninstall,
+    version,
+)
 from lockstep.cli import run as run_command
 from lockstep.cli.context import CliState, UserError, console, error_console
 from lockstep.cli.create import create_app
 from lockstep.cli.delete import delete_app
 from lockstep.cli.events import events
+from lockstep.cli.export import export_app
 from lockstep.cli.get import get_app
 from lockstep.cli.reconcile import reconcile_app, resume_app, suspend_app
 from lockstep.cli.trace import trace
@@ -44,6 +58,9 @@ app = typer.Typer(
 app.add_typer(dev.app, name="dev")
 app.command(name="install")(install.install)
 app.command(name="check")(check.check)
+app.command(name="stats")(stats.stats)
+app.command(name="uninstall")(uninstall.uninstall)
+app.command(name="version")(version.version)
 app.add_typer(bootstrap.app, name="bootstrap")
 app.add_typer(build.build_app, name="build")
 app.add_typer(build.diff_app, name="diff")
@@ -51,12 +68,14 @@ app.command(name="run")(run_command.run)
 app.add_typer(get_app, name="get")
 app.add_typer(tree_app, name="tree")
 app.command(name="events")(events)
+app.command(name="logs")(logs.logs)
 app.command(name="trace")(trace)
 app.add_typer(reconcile_app, name="reconcile")
 app.add_typer(suspend_app, name="suspend")
 app.add_typer(resume_app, name="resume")
 app.add_typer(create_app, name="create")
 app.add_typer(delete_app, name="delete")
+app.add_typer(export_app, name="export")
 app.add_typer(artifact.push_app, name="push")
 app.add_typer(artifact.pull_app, name="pull")
 app.add_typer(artifact.tag_app, name="tag")
@@ -91,7 +110,7 @@ def main(
         ),
     ] = False,
 ) -> None:
-    """lockstep: a GitOps engine compatible with Flux and Argo CD."""
+    """lockstep: a GitOps engine that serves the Flux toolkit APIs."""
     ctx.obj = CliState(kubeconfig=kubeconfig, context=context, verbose=verbose)
 
 

@@ -50,6 +50,10 @@ class FluxKind:
     """How the verbs name it: ``kustomization``, ``source git``, ``image update``."""
     get_command: str
     """The ``lockstep`` command that lists objects of this kind."""
+    aliases: tuple[str, ...] = ()
+    """Other words for the last word of ``command``: ``ks`` for ``kustomization``."""
+    has_source: bool = False
+    """Whether its objects name a source (``spec.sourceRef``) that ``--with-source`` reconciles."""
 
     @property
     def noun(self) -> str:
@@ -60,41 +64,55 @@ class FluxKind:
         return ObjectRef(self.api_version, self.kind, name, namespace)
 
 
-def _storage_api_version(kind: str) -> str:
-    info = next(info for info in KINDS if info.kind == kind)
-    return f"{info.group}/{info.storage_version}"
+def _get_command(info: KindInfo) -> str:
+    """The ``lockstep get`` command that lists a kind: ``get sources git``, ``get ks``."""
+    family, _, last = info.command.rpartition(" ")
+    if family:
+        return f"get {family}s {last}"
+    return f"get {info.short_names[0] if info.short_names else info.plural}"
 
 
-GIT_REPOSITORY = FluxKind(
-    "GitRepository", _storage_api_version("GitRepository"), "source git", "get sources git"
-)
-OCI_REPOSITORY = FluxKind(
-    "OCIRepository", _storage_api_version("OCIRepository"), "source oci", "get sources oci"
-)
-KUSTOMIZATION = FluxKind(
-    "Kustomization", _storage_api_version("Kustomization"), "kustomization", "get ks"
-)
-RECEIVER = FluxKind("Receiver", _storage_api_version("Receiver"), "receiver", "get receivers")
-IMAGE_REPOSITORY = FluxKind(
-    "ImageRepository",
-    _storage_api_version("ImageRepository"),
-    "image repository",
-    "get images repository",
-)
-IMAGE_POLICY = FluxKind(
-    "ImagePolicy", _storage_api_version("ImagePolicy"), "image policy", "get images policy"
-)
-IMAGE_UPDATE_AUTOMATION = FluxKind(
-    "ImageUpdateAutomation",
-    _storage_api_version("ImageUpdateAutomation"),
-    "image update",
-    "get images update",
-)
+def flux_kind(info: KindInfo) -> FluxKind:
+    """How the commands spell a kind of the kind table."""
+    single_word = " " not in info.command
+    return FluxKind(
+        kind=info.kind,
+        api_version=info.api_version,
+        command=info.command,
+        get_command=_get_command(info),
+        aliases=info.short_names if single_word else (),
+        has_source=info.has_source,
+    )
 
-SOURCE_KINDS = (GIT_REPOSITORY, OCI_REPOSITORY)
-IMAGE_KINDS = (IMAGE_REPOSITORY, IMAGE_POLICY, IMAGE_UPDATE_AUTOMATION)
-# In the order ``flux get all`` lists them: sources, image automation, then the rest.
-FLUX_KINDS = (*SOURCE_KINDS, *IMAGE_KINDS, KUSTOMIZATION, RECEIVER)
+
+def _family_order(info: KindInfo) -> int:
+    # In the order ``flux get all`` lists them: sources, image automation, then the rest.
+    return (
+        0 if info.command.startswith("source ") else 1 if info.command.startswith("image ") else 2
+    )
+
+
+FLUX_KINDS = tuple(
+    flux_kind(info) for info in sorted(KINDS, key=_family_order) if info.reconciled and info.command
+)
+"""Every kind lockstep reconciles, as the commands spell it; the per-kind verbs are made
+for each (:mod:`lockstep.cli.verbs`), so a kind added to the table gets them all."""
+
+
+def _flux_kind_of(kind: str) -> FluxKind:
+    return next(flux for flux in FLUX_KINDS if flux.kind == kind)
+
+
+GIT_REPOSITORY = _flux_kind_of("GitRepository")
+OCI_REPOSITORY = _flux_kind_of("OCIRepository")
+KUSTOMIZATION = _flux_kind_of("Kustomization")
+RECEIVER = _flux_kind_of("Receiver")
+IMAGE_REPOSITORY = _flux_kind_of("ImageRepository")
+IMAGE_POLICY = _flux_kind_of("ImagePolicy")
+IMAGE_UPDATE_AUTOMATION = _flux_kind_of("ImageUpdateAutomation")
+
+SOURCE_KINDS = tuple(kind for kind in FLUX_KINDS if kind.command.startswith("source "))
+IMAGE_KINDS = tuple(kind for kind in FLUX_KINDS if kind.command.startswith("image "))
 
 
 def source_kind(kind: str) -> FluxKind:

@@ -30,11 +30,14 @@ from lockstep.api.meta import RECONCILE_REQUEST_ANNOTATION, duration_seconds
 from lockstep.cli.context import UserError, console, state
 from lockstep.cli.events import event_time, is_about, lockstep_events
 from lockstep.cli.objects import (
+    FLUX_KINDS,
     GIT_REPOSITORY,
+    IMAGE_POLICY,
     IMAGE_REPOSITORY,
     IMAGE_UPDATE_AUTOMATION,
     KUSTOMIZATION,
     OCI_REPOSITORY,
+    RECEIVER,
     FluxKind,
     NamespaceOption,
     fetch,
@@ -43,6 +46,7 @@ from lockstep.cli.objects import (
     source_kind,
 )
 from lockstep.cli.output import parse_timestamp
+from lockstep.cli.verbs import NameArgument, described, register_per_kind
 from lockstep.cli.waiting import TimedOut, TimeoutOption, wait_until_settled
 from lockstep.kube import Invalid, KubeClient, KubeObject, ObjectRef
 
@@ -54,26 +58,7 @@ resume_app = typer.Typer(
     help="Let lockstep reconcile a suspended object again, and wait for the result.",
     no_args_is_help=True,
 )
-reconcile_source_app = typer.Typer(help="Reconcile a source.", no_args_is_help=True)
-suspend_source_app = typer.Typer(help="Suspend a source.", no_args_is_help=True)
-resume_source_app = typer.Typer(help="Resume a source.", no_args_is_help=True)
-reconcile_app.add_typer(reconcile_source_app, name="source")
-suspend_app.add_typer(suspend_source_app, name="source")
-resume_app.add_typer(resume_source_app, name="source")
-reconcile_image_app = typer.Typer(
-    help="Scan an image repository or run an image update automation.", no_args_is_help=True
-)
-suspend_image_app = typer.Typer(
-    help="Suspend an image repository or an image update automation.", no_args_is_help=True
-)
-resume_image_app = typer.Typer(
-    help="Resume an image repository or an image update automation.", no_args_is_help=True
-)
-reconcile_app.add_typer(reconcile_image_app, name="image")
-suspend_app.add_typer(suspend_image_app, name="image")
-resume_app.add_typer(resume_image_app, name="image")
 
-NameArgument = Annotated[str, typer.Argument(help="Name of the object.")]
 ANNOTATION_POINTER = "/metadata/annotations/" + RECONCILE_REQUEST_ANNOTATION.replace("/", "~1")
 REQUEST_ATTEMPTS = 3
 EVENT_WAIT_SECONDS = 1.0
@@ -96,234 +81,78 @@ class Target:
         return f"lockstep events --for {self.kind.kind}/{self.name} -n {self.namespace}"
 
 
-@reconcile_source_app.command("git")
-def reconcile_git(
-    ctx: typer.Context,
-    name: NameArgument,
-    namespace: NamespaceOption = None,
-    timeout: TimeoutOption = "5m",
-) -> None:
-    """Fetch a GitRepository now; print the revision it stored.
-
-    Example:
-
-      lockstep reconcile source git podinfo -n flux-system
-    """
-    _run(ctx, GIT_REPOSITORY, name, namespace, _reconcile(timeout))
-
-
-@reconcile_source_app.command("oci")
-def reconcile_oci(
-    ctx: typer.Context,
-    name: NameArgument,
-    namespace: NamespaceOption = None,
-    timeout: TimeoutOption = "5m",
-) -> None:
-    """Pull an OCIRepository now; print the revision it stored.
-
-    Example:
-
-      lockstep reconcile source oci manifests -n flux-system --timeout 2m
-    """
-    _run(ctx, OCI_REPOSITORY, name, namespace, _reconcile(timeout))
+RECONCILE_SUMMARIES = {
+    GIT_REPOSITORY.kind: "Fetch a GitRepository now; print the revision it stored.",
+    OCI_REPOSITORY.kind: "Pull an OCIRepository now; print the revision it stored.",
+    KUSTOMIZATION.kind: (
+        "Apply a Kustomization now; print the applied revision and what changed."
+        " Exits 0 when it is Ready, 1 with the engine's message when it fails."
+    ),
+    IMAGE_REPOSITORY.kind: "Scan an ImageRepository's tags now; print how many the scan found.",
+    IMAGE_POLICY.kind: "Elect an ImagePolicy's image now; print the image it elected.",
+    IMAGE_UPDATE_AUTOMATION.kind: (
+        "Run an ImageUpdateAutomation now; print the commit it pushed, or that there was none."
+    ),
+}
 
 
-@reconcile_app.command("kustomization")
-@reconcile_app.command("ks", hidden=True)
-def reconcile_kustomization(
-    ctx: typer.Context,
-    name: NameArgument,
-    namespace: NamespaceOption = None,
-    with_source: Annotated[
-        bool, typer.Option("--with-source", help="Reconcile the source first.")
-    ] = False,
-    timeout: TimeoutOption = "5m",
-) -> None:
-    """Apply a Kustomization now; print the applied revision and what changed (alias: ks).
+def _reconcile_command(kind: FluxKind) -> Callable[..., None]:
+    if kind.has_source:
 
-    Exits 0 when it is Ready, 1 with the engine's message when it fails.
+        def reconcile_with_source(
+            ctx: typer.Context,
+            name: NameArgument,
+            namespace: NamespaceOption = None,
+            with_source: Annotated[
+                bool, typer.Option("--with-source", help="Reconcile the source first.")
+            ] = False,
+            timeout: TimeoutOption = "5m",
+        ) -> None:
+            operation = _reconcile_with_source(timeout) if with_source else _reconcile(timeout)
+            _run(ctx, kind, name, namespace, operation)
 
-    Example:
+        command: Callable[..., None] = reconcile_with_source
+    else:
 
-      lockstep reconcile kustomization apps -n flux-system --with-source
-    """
-    operation = _reconcile_with_source(timeout) if with_source else _reconcile(timeout)
-    _run(ctx, KUSTOMIZATION, name, namespace, operation)
+        def reconcile(
+            ctx: typer.Context,
+            name: NameArgument,
+            namespace: NamespaceOption = None,
+            timeout: TimeoutOption = "5m",
+        ) -> None:
+            _run(ctx, kind, name, namespace, _reconcile(timeout))
 
-
-@reconcile_image_app.command("repository")
-def reconcile_image_repository(
-    ctx: typer.Context,
-    name: NameArgument,
-    namespace: NamespaceOption = None,
-    timeout: TimeoutOption = "5m",
-) -> None:
-    """Scan an ImageRepository's tags now; print how many the scan found.
-
-    Example:
-
-      lockstep reconcile image repository podinfo -n flux-system
-    """
-    _run(ctx, IMAGE_REPOSITORY, name, namespace, _reconcile(timeout))
+        command = reconcile
+    summary = RECONCILE_SUMMARIES.get(kind.kind, f"Reconcile a {kind.kind} now.")
+    described(command, summary, kind, "reconcile")
+    return command
 
 
-@reconcile_image_app.command("update")
-def reconcile_image_update(
-    ctx: typer.Context,
-    name: NameArgument,
-    namespace: NamespaceOption = None,
-    timeout: TimeoutOption = "5m",
-) -> None:
-    """Run an ImageUpdateAutomation now; print the commit it pushed, or that there was none.
+def _suspend_command(kind: FluxKind) -> Callable[..., None]:
+    def suspend(ctx: typer.Context, name: NameArgument, namespace: NamespaceOption = None) -> None:
+        _run(ctx, kind, name, namespace, _suspend)
 
-    Example:
-
-      lockstep reconcile image update flux-system -n flux-system
-    """
-    _run(ctx, IMAGE_UPDATE_AUTOMATION, name, namespace, _reconcile(timeout))
+    described(suspend, f"Stop reconciling a {kind.kind} until it is resumed.", kind, "suspend")
+    return suspend
 
 
-@suspend_source_app.command("git")
-def suspend_git(ctx: typer.Context, name: NameArgument, namespace: NamespaceOption = None) -> None:
-    """Stop fetching a GitRepository until it is resumed.
+def _resume_command(kind: FluxKind) -> Callable[..., None]:
+    def resume(
+        ctx: typer.Context,
+        name: NameArgument,
+        namespace: NamespaceOption = None,
+        timeout: TimeoutOption = "5m",
+    ) -> None:
+        _run(ctx, kind, name, namespace, _reconcile(timeout, resume=True))
 
-    Example:
-
-      lockstep suspend source git podinfo -n flux-system
-    """
-    _run(ctx, GIT_REPOSITORY, name, namespace, _suspend)
-
-
-@suspend_source_app.command("oci")
-def suspend_oci(ctx: typer.Context, name: NameArgument, namespace: NamespaceOption = None) -> None:
-    """Stop pulling an OCIRepository until it is resumed.
-
-    Example:
-
-      lockstep suspend source oci manifests -n flux-system
-    """
-    _run(ctx, OCI_REPOSITORY, name, namespace, _suspend)
+    summary = f"Resume a suspended {kind.kind} and wait until it is reconciled."
+    described(resume, summary, kind, "resume")
+    return resume
 
 
-@suspend_app.command("kustomization")
-@suspend_app.command("ks", hidden=True)
-def suspend_kustomization(
-    ctx: typer.Context, name: NameArgument, namespace: NamespaceOption = None
-) -> None:
-    """Stop applying a Kustomization (and repairing drift) until it is resumed (alias: ks).
-
-    Example:
-
-      lockstep suspend kustomization apps -n flux-system
-    """
-    _run(ctx, KUSTOMIZATION, name, namespace, _suspend)
-
-
-@suspend_image_app.command("repository")
-def suspend_image_repository(
-    ctx: typer.Context, name: NameArgument, namespace: NamespaceOption = None
-) -> None:
-    """Stop scanning an ImageRepository until it is resumed.
-
-    Example:
-
-      lockstep suspend image repository podinfo -n flux-system
-    """
-    _run(ctx, IMAGE_REPOSITORY, name, namespace, _suspend)
-
-
-@suspend_image_app.command("update")
-def suspend_image_update(
-    ctx: typer.Context, name: NameArgument, namespace: NamespaceOption = None
-) -> None:
-    """Stop an ImageUpdateAutomation from committing until it is resumed.
-
-    Example:
-
-      lockstep suspend image update flux-system -n flux-system
-    """
-    _run(ctx, IMAGE_UPDATE_AUTOMATION, name, namespace, _suspend)
-
-
-@resume_source_app.command("git")
-def resume_git(
-    ctx: typer.Context,
-    name: NameArgument,
-    namespace: NamespaceOption = None,
-    timeout: TimeoutOption = "5m",
-) -> None:
-    """Resume a suspended GitRepository and wait until it has fetched.
-
-    Example:
-
-      lockstep resume source git podinfo -n flux-system
-    """
-    _run(ctx, GIT_REPOSITORY, name, namespace, _reconcile(timeout, resume=True))
-
-
-@resume_source_app.command("oci")
-def resume_oci(
-    ctx: typer.Context,
-    name: NameArgument,
-    namespace: NamespaceOption = None,
-    timeout: TimeoutOption = "5m",
-) -> None:
-    """Resume a suspended OCIRepository and wait until it has pulled.
-
-    Example:
-
-      lockstep resume source oci manifests -n flux-system
-    """
-    _run(ctx, OCI_REPOSITORY, name, namespace, _reconcile(timeout, resume=True))
-
-
-@resume_app.command("kustomization")
-@resume_app.command("ks", hidden=True)
-def resume_kustomization(
-    ctx: typer.Context,
-    name: NameArgument,
-    namespace: NamespaceOption = None,
-    timeout: TimeoutOption = "5m",
-) -> None:
-    """Resume a suspended Kustomization and wait until it is applied (alias: ks).
-
-    Example:
-
-      lockstep resume kustomization apps -n flux-system
-    """
-    _run(ctx, KUSTOMIZATION, name, namespace, _reconcile(timeout, resume=True))
-
-
-@resume_image_app.command("repository")
-def resume_image_repository(
-    ctx: typer.Context,
-    name: NameArgument,
-    namespace: NamespaceOption = None,
-    timeout: TimeoutOption = "5m",
-) -> None:
-    """Resume a suspended ImageRepository and wait until it has scanned.
-
-    Example:
-
-      lockstep resume image repository podinfo -n flux-system
-    """
-    _run(ctx, IMAGE_REPOSITORY, name, namespace, _reconcile(timeout, resume=True))
-
-
-@resume_image_app.command("update")
-def resume_image_update(
-    ctx: typer.Context,
-    name: NameArgument,
-    namespace: NamespaceOption = None,
-    timeout: TimeoutOption = "5m",
-) -> None:
-    """Resume a suspended ImageUpdateAutomation and wait until it has run.
-
-    Example:
-
-      lockstep resume image update flux-system -n flux-system
-    """
-    _run(ctx, IMAGE_UPDATE_AUTOMATION, name, namespace, _reconcile(timeout, resume=True))
+register_per_kind(reconcile_app, "reconcile", FLUX_KINDS, _reconcile_command)
+register_per_kind(suspend_app, "suspend", FLUX_KINDS, _suspend_command)
+register_per_kind(resume_app, "resume", FLUX_KINDS, _resume_command)
 
 
 Operation = Callable[[KubeClient, Target], Awaitable[None]]
@@ -432,6 +261,12 @@ def outcome(obj: KubeObject, *, before: KubeObject | None = None) -> str:
         return f"applied revision {status.get('lastAppliedRevision') or '(none)'}"
     if kind == IMAGE_REPOSITORY.kind:
         return f"scan fetched {(status.get('lastScanResult') or {}).get('tagCount', 0)} tags"
+    if kind == IMAGE_POLICY.kind:
+        ref = status.get("latestRef") or {}
+        image = f"{ref.get('name')}:{ref.get('tag')}" if ref else status.get("latestImage")
+        return f"elected image {image or '(none)'}"
+    if kind == RECEIVER.kind:
+        return f"serving {status.get('webhookPath') or '(no webhook path yet)'}"
     if kind == IMAGE_UPDATE_AUTOMATION.kind:
         # Comparing commits rather than times needs no agreement between clocks.
         pushed = status.get("lastPushCommit")

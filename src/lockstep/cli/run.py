@@ -25,32 +25,47 @@ from lockstep.controllers.manager import ControllerManager, ManagerOptions
 from lockstep.dev.cluster import state_root
 from lockstep.kube import KubeClient
 from lockstep.runtime.leader import LeaderElector, LeadershipLost
+from lockstep.runtime.logcontext import LoggedObject, ObjectLogFilter
 from lockstep.web import receiver, server
 
 LEASE_NAME = "lockstep-leader-election"
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per log record: time, level, logger, message."""
+    """One JSON object per log record: time, level, logger, message, and the object being
+    reconciled as Flux's controllers name it (``controllerKind``, ``name``, ``namespace``)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, object] = {
             "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        about = getattr(record, "object_ref", None)
+        if isinstance(about, LoggedObject):
+            entry.update(controllerKind=about.kind, name=about.name, namespace=about.namespace)
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return json.dumps(entry)
 
 
+class TextFormatter(logging.Formatter):
+    """One line per record; the object being reconciled, when there is one, in brackets."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        about = getattr(record, "object_ref", None)
+        return f"{line} [{about}]" if isinstance(about, LoggedObject) else line
+
+
 def configure_logging(json_lines: bool, verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    if json_lines:
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.addFilter(ObjectLogFilter())
+    handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO, handlers=[handler], force=True
     )
@@ -102,6 +117,14 @@ def run(
             help="Refuse Kustomizations whose source or dependencies are in another namespace.",
         ),
     ] = False,
+    lenient_substitution: Annotated[
+        bool,
+        typer.Option(
+            "--lenient-substitution",
+            help="Substitute undefined postBuild variables with empty strings instead of "
+            "failing the build (Flux's StrictPostBuildSubstitutions=false).",
+        ),
+    ] = False,
 ) -> None:
     """Run the lockstep controllers until stopped (SIGTERM or Ctrl-C stop gracefully).
 
@@ -118,6 +141,7 @@ def run(
         storage_addr=storage_addr,
         max_artifact_bytes=max_artifact_size * 1024 * 1024,
         no_cross_namespace_refs=no_cross_namespace_refs,
+        strict_substitution=not lenient_substitution,
     )
     election = Election(leader_election_namespace) if leader_elect else None
     addresses = Addresses(metrics=metrics_addr, receiver=receiver_addr)

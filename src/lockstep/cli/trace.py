@@ -25,7 +25,8 @@ from rich.table import Table
 from rich.text import Text
 
 from lockstep.apply import inventory_id
-from lockstep.apply.objects import OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL
+from lockstep.apply.owners import KUSTOMIZATION_NAME_LABEL as OWNER_NAME_LABEL
+from lockstep.apply.owners import KUSTOMIZATION_NAMESPACE_LABEL as OWNER_NAMESPACE_LABEL
 from lockstep.cli.context import UserError, state
 from lockstep.cli.objects import (
     KUSTOMIZATION,

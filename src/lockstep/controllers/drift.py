@@ -29,7 +29,11 @@ drift) and is ``None`` while a kind is not watched yet; and
 :meth:`DriftWatcher.cached` hands out the watched copy of an object, so the
 health of objects nobody touched is read without asking the API server.
 
-Started and fed by the controller manager; the Kustomization reconciler calls
+One watcher watches one cluster. The controller manager makes the local
+cluster's; the Kustomization reconciler has one made with
+:meth:`DriftWatcher.for_cluster` for each remote cluster it applies to (see
+:mod:`lockstep.runtime.clusters`), whose objects name their Kustomization on the
+local cluster in their owner labels. The reconciler calls
 :meth:`DriftWatcher.track` with every inventory before it applies it.
 """
 
@@ -43,9 +47,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from lockstep.apply import InventoryEntry
-from lockstep.apply.objects import OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL
+from lockstep.apply.owners import KUSTOMIZATION_FIELD_MANAGER as FIELD_MANAGER
+from lockstep.apply.owners import KUSTOMIZATION_NAME_LABEL as OWNER_NAME_LABEL
+from lockstep.apply.owners import KUSTOMIZATION_NAMESPACE_LABEL as OWNER_NAMESPACE_LABEL
 from lockstep.apply.pointer import parse_pointer
-from lockstep.kube import FIELD_MANAGER, KubeClient, KubeObject, ObjectRef
+from lockstep.kube import KubeClient, KubeObject, ObjectRef
 from lockstep.runtime.informer import Change, Informer, ObjectKey
 
 WatchEpoch = tuple[tuple[str, str, int], ...]
@@ -186,6 +192,10 @@ class DriftWatcher:
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._expected_deletions: set[str] = set()
         self._inventories: dict[ObjectKey, frozenset[str]] = {}
+
+    def for_cluster(self, kube: KubeClient) -> DriftWatcher:
+        """A watcher of the cluster ``kube`` talks to, reporting to the same owners."""
+        return DriftWatcher(kube, self._owners, self._ignored, self._on_drift)
 
     def track(self, owner: ObjectKey, entries: Iterable[InventoryEntry]) -> None:
         """``owner`` is about to apply ``entries``: watch their kinds (those not watched

@@ -1,14 +1,22 @@
 """The GitRepository reconciler: a Git ref → a packed artifact in the store.
 
-The outer shell (cache, suspend, conditions, status, events) is
-:class:`~lockstep.controllers.source.SourceReconciler`. The pipeline here:
+The outer shell (cache, finalizer, suspend, conditions, status, events) is
+:class:`~lockstep.controllers.source.SourceReconciler` in the one reconciler shell. The pipeline here:
 resolve the ref on the remote (one ref advertisement), gather the artifacts of
 ``spec.include``, and only when that revision and those includes are not already
 the current artifact, check it out shallowly, copy the includes in, pack and store.
 
 A poll that finds the same revision costs one remote ref lookup: no fetch, no new
 artifact and, because conditions keep their transition times and the computed
-status is then identical, no status write.
+status is then identical, no status write. The artifact file is ``<commit>.tar.gz``,
+as Flux names it.
+
+Fields that need what lockstep has not got are refused with Stalled, never ignored:
+``spec.provider`` ``aws``, ``azure`` and ``github`` (cloud identity, a GitHub App), and
+``ca.crt``/``tls.crt``/``tls.key`` in the Secret of an https URL (libgit2 trusts CAs
+process-wide and has no client certificates), and ``spec.proxySecretRef`` (the bundled
+libgit2 ignores proxies). ``spec.serviceAccountName`` serves only the cloud providers,
+as in Flux.
 
 Called by :class:`lockstep.controllers.manager.ControllerManager` from a work
 queue worker; the Git and packing work runs in a thread.
@@ -29,11 +37,10 @@ from lockstep.api.meta import (
     duration_seconds,
 )
 from lockstep.api.source import GitRepository, GitRepositoryInclude, GitRepositoryStatus
-from lockstep.controllers.source import Failure, SourceReconciler, failure_of
-from lockstep.kube import KubeObject
+from lockstep.controllers.shell import Failure
+from lockstep.controllers.source import SourceReconciler, unsupported_provider
 from lockstep.runtime.informer import ObjectKey
-from lockstep.sources import errors
-from lockstep.sources.credentials import GitAuth, auth_from_secret
+from lockstep.sources.credentials import GitAuth, auth_from_secret, url_scheme
 from lockstep.sources.git import checkout, resolve_ref
 from lockstep.sources.ignore import IgnoreRules
 from lockstep.sources.include import include_artifact, inside
@@ -41,6 +48,16 @@ from lockstep.sources.refs import GitRef, ResolvedRef
 from lockstep.sources.verify import TrustedKeys, Verified, verify_checkout
 
 KIND = "GitRepository"
+
+UNSUPPORTED_TLS_SECRET = "UnsupportedSecretKeys"
+"""Reason of Ready=False and Stalled for a Secret with TLS keys for an https URL."""
+
+UNSUPPORTED_PROXY = "UnsupportedProxy"
+"""Reason of Ready=False and Stalled for ``spec.proxySecretRef``, which libgit2 ignores."""
+
+TLS_SECRET_KEYS = frozenset({"ca.crt", "tls.crt", "tls.key", "caFile", "certFile", "keyFile"})
+"""Keys Flux reads for HTTPS: libgit2 trusts CAs process-wide and has no client
+certificates, so lockstep refuses them rather than ignore them."""
 
 
 class IncludeUnavailable(Exception):
@@ -70,26 +87,25 @@ class GitRepositoryReconciler(SourceReconciler[GitRepository, GitRepositoryStatu
 
     kind = KIND
     name = "gitrepository"
+    model = GitRepository
+    status_model = GitRepositoryStatus
     failure_conditions = (
         *SourceReconciler.failure_conditions,
         ConditionType.INCLUDE_UNAVAILABLE,
     )
 
-    def parse(self, obj: KubeObject) -> GitRepository:
-        return GitRepository.model_validate(obj)
-
-    def current_status(self, source: GitRepository) -> GitRepositoryStatus:
-        return source.status.model_copy(deep=True) if source.status else GitRepositoryStatus()
-
     async def build(self, source: GitRepository, status: GitRepositoryStatus) -> Artifact:
         try:
             built = await self._reconcile_artifact(source, status)
         except IncludeUnavailable as error:
-            raise Failure(ConditionType.INCLUDE_UNAVAILABLE, str(error)) from error
-        except errors.SourceError as error:
-            raise failure_of(error) from error
+            raise Failure(
+                ConditionType.INCLUDE_UNAVAILABLE,
+                str(error),
+                condition=ConditionType.INCLUDE_UNAVAILABLE,
+            ) from error
         status.included_artifacts = [included.artifact for included in built.included]
         status.observed_include = list(source.spec.include)
+        status.observed_recurse_submodules = source.spec.recurse_submodules
         status.observed_ignore = source.spec.ignore
         status.observed_sparse_checkout = list(source.spec.sparse_checkout)
         verify = source.spec.verify
@@ -181,6 +197,7 @@ class GitRepositoryReconciler(SourceReconciler[GitRepository, GitRepositoryStatu
             current.revision == resolved.revision
             and status.observed_ignore == repository.spec.ignore
             and status.observed_sparse_checkout == list(repository.spec.sparse_checkout)
+            and status.observed_recurse_submodules == repository.spec.recurse_submodules
             and status.observed_include == list(repository.spec.include)
             and [a.digest for a in status.included_artifacts]
             == [i.artifact.digest for i in included]
@@ -234,16 +251,40 @@ class GitRepositoryReconciler(SourceReconciler[GitRepository, GitRepositoryStatu
                 resolved.revision,
                 tree,
                 ignore=IgnoreRules.for_tree(tree, spec.ignore),
+                file_stem=resolved.commit,  # <commit>.tar.gz, as Flux names it
             )
         self._store.garbage_collect(KIND, namespace, name)
         return Built(stored.artifact, included, verified)
 
     async def _auth(self, repository: GitRepository) -> GitAuth | None:
-        secret_ref = repository.spec.secret_ref
-        if secret_ref is None:
+        spec = repository.spec
+        if spec.provider not in (None, "generic"):
+            needs = "a GitHub App" if spec.provider == "github" else "cloud identity"
+            raise unsupported_provider(KIND, _name(repository), spec.provider, needs)
+        if spec.proxy_secret_ref is not None:
+            raise Failure(
+                UNSUPPORTED_PROXY,
+                f"{KIND} {_name(repository)}: spec.proxySecretRef is not supported yet for Git "
+                "(libgit2, which lockstep fetches with, ignores proxies); remove it and let "
+                "the engine reach the Git server directly",
+                terminal=True,
+                condition=ConditionType.FETCH_FAILED,
+            )
+        if spec.secret_ref is None:
             return None
-        data = await self.secret_data(repository, secret_ref.name, "spec.secretRef")
-        return auth_from_secret(data, repository.spec.url)
+        data = await self.secret_data(repository, spec.secret_ref.name, "spec.secretRef")
+        tls_keys = sorted(TLS_SECRET_KEYS & {key for key, value in data.items() if value})
+        if tls_keys and url_scheme(spec.url) == "https":
+            raise Failure(
+                UNSUPPORTED_TLS_SECRET,
+                f"{KIND} {_name(repository)}: Secret {repository.metadata.namespace}/"
+                f"{spec.secret_ref.name} holds {', '.join(tls_keys)}, but lockstep cannot "
+                "use a custom CA or client certificate for Git over HTTPS yet; serve the Git "
+                "server with a certificate the system trusts and remove these keys",
+                terminal=True,
+                condition=ConditionType.FETCH_FAILED,
+            )
+        return auth_from_secret(data, spec.url)
 
 
 def _name(repository: GitRepository) -> str:

@@ -9,6 +9,8 @@ HEAD on the registry, with the repository's credentials), and reports it as
 clients read) in the one stored status. When the elected image changes, the one
 before it becomes ``observedPreviousRef``.
 
+A repository in another namespace is used only when its ``spec.accessFrom`` selects
+the policy's namespace by its labels (Flux's ACL); otherwise AccessDenied.
 A policy that cannot elect says why on Ready=False: DependencyNotReady while its
 repository does not exist, has not been scanned or has no tags; Flux's ``Failure``
 when no tag qualifies; InvalidPolicy (Stalled) for a rule that cannot be used. The
@@ -16,7 +18,8 @@ last elected image stays in the status meanwhile. After a restart the tag store 
 empty until the first scans: a policy whose repository was scanned before waits
 for them silently instead of turning Ready=False.
 
-The manager runs it on the ImagePolicy informer and enqueues the policies that name
+It runs in the one reconciler shell (:mod:`lockstep.controllers.shell`); the manager
+runs it on the ImagePolicy informer and enqueues the policies that name
 a repository (:func:`policies_for_repository`) whenever the store's tags for it
 change. Only ``digestReflectionPolicy: Always`` reconciles on a timer, every
 ``spec.interval``, to see a tag that moved to another digest.
@@ -27,7 +30,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import ClassVar, Literal, Protocol
+from typing import ClassVar, Literal
 
 import httpx2
 from pydantic import ValidationError
@@ -35,22 +38,13 @@ from pydantic import ValidationError
 from lockstep.api.conditions import find_condition
 from lockstep.api.image import ImagePolicy, ImagePolicyStatus, ImageRef, ImageRepository
 from lockstep.api.meta import ConditionReason, ConditionType, duration_seconds
-from lockstep.controllers.image_status import (
-    DEPENDENCY_NOT_READY,
-    READ_OPERATION_FAILED,
-    ImageFailure,
-    StatusWriter,
-    invalid_object_message,
-    mark_image_failed,
-    mark_image_ready,
-    prepared_status,
-)
+from lockstep.controllers.image_status import DEPENDENCY_NOT_READY, READ_OPERATION_FAILED
 from lockstep.controllers.image_tags import ImageTagStore, ScannedTags
 from lockstep.controllers.imagerepository import registry_options
+from lockstep.controllers.shell import WAITING, Failure, Ready, ReconcilerShell, Waiting
 from lockstep.images.policy import InvalidPolicyError, TagPolicy, policy_from_spec, select_tag
-from lockstep.kube import KubeClient, KubeObject
-from lockstep.runtime.informer import ObjectKey, object_key
-from lockstep.runtime.queue import Outcome, Success, TerminalFailure, TransientFailure
+from lockstep.kube import KubeClient, KubeError, KubeObject, ObjectRef
+from lockstep.runtime.informer import ObjectCache, ObjectKey, object_key
 from lockstep.sources import errors
 from lockstep.sources.image_names import parse_image_name
 from lockstep.sources.image_scan import resolve_digest
@@ -76,12 +70,6 @@ class ImagePolicyOptions:
 
     no_cross_namespace_refs: bool = False
     """Refuse an ``imageRepositoryRef`` in another namespace (multi-tenant clusters)."""
-
-
-class Cache(Protocol):
-    """An informer's cached objects."""
-
-    def get(self, key: ObjectKey) -> KubeObject | None: ...
 
 
 @dataclass(frozen=True)
@@ -156,79 +144,68 @@ def policies_for_repository(
     return [object_key(policy) for policy in policies if repository_key(policy) == repository]
 
 
-class ImagePolicyReconciler:
+class ImagePolicyReconciler(ReconcilerShell[ImagePolicy, ImagePolicyStatus]):
     """Keeps each ImagePolicy's latest image current with its repository's tags."""
 
     kind: ClassVar[str] = KIND
     api_version: ClassVar[str] = API_VERSION
     name: ClassVar[str] = "imagepolicy"
+    model = ImagePolicy
+    status_model = ImagePolicyStatus
 
     def __init__(
         self,
         kube: KubeClient,
-        cache: Cache,
-        repositories: Cache,
+        cache: ObjectCache,
+        repositories: ObjectCache,
         tags: ImageTagStore,
         options: ImagePolicyOptions,
         transport: httpx2.BaseTransport | None = None,
     ) -> None:
         """``repositories`` is the ImageRepository informer; ``transport`` is where registry
         requests go, None for the network."""
-        self._kube = kube
-        self._cache = cache
+        super().__init__(kube, cache)
         self._repositories = repositories
         self._tags = tags
         self._options = options
         self._transport = transport
-        self._writer = StatusWriter(kube)
 
-    def dependents(self, key: ObjectKey) -> list[ObjectKey]:
-        """No ImagePolicy depends on another."""
-        return []
+    def interval(self, obj: ImagePolicy) -> float | None:
+        """Only ``digestReflectionPolicy: Always`` looks again by itself, to see a tag that
+        moved to another digest; otherwise new tags enqueue the policy."""
+        if obj.spec.digest_reflection_policy == "Always" and obj.spec.interval is not None:
+            return duration_seconds(obj.spec.interval)
+        return None
 
-    async def reconcile(self, key: ObjectKey) -> Outcome:
-        obj = self._cache.get(key)
-        if obj is None:
-            return Success()
-        try:
-            policy = ImagePolicy.model_validate(obj)
-        except ValidationError as error:
-            await self._writer.record_invalid(obj, invalid_object_message(KIND, obj, error))
-            return TerminalFailure()
-        if policy.spec.suspend:
-            return Success()
-        current = policy.status.model_copy(deep=True) if policy.status else None
-        status = prepared_status(policy, current or ImagePolicyStatus())
-        try:
-            rule = self._checked_rule(policy, obj)
-            found = self._scanned_tags(policy)
-            if found is None:
-                return Success()
-            repository, scanned = found
-            tag = self._elected_tag(policy, scanned, rule)
-            elected = await self._with_digest(policy, repository, scanned, tag, status.latest_ref)
-        except ImageFailure as failure:
-            await self._writer.write(obj, mark_image_failed(policy, status, failure))
-            return _failure_outcome(policy, failure)
-        status = record_election(status, elected)
-        await self._writer.write(obj, mark_image_ready(policy, status, election_message(status)))
-        return Success(requeue_after=_digest_interval(policy))
+    async def pipeline(self, obj: ImagePolicy, status: ImagePolicyStatus) -> Ready | Waiting:
+        rule = self._checked_rule(obj)
+        found = await self._scanned_tags(obj)
+        if found is None:
+            return WAITING
+        repository, scanned = found
+        tag = self._elected_tag(obj, scanned, rule)
+        elected = await self._with_digest(obj, repository, scanned, tag, status.latest_ref)
+        return Ready(election_message(record_election(status, elected)))
 
-    def _checked_rule(self, policy: ImagePolicy, obj: KubeObject) -> TagPolicy:
+    def _checked_rule(self, policy: ImagePolicy) -> TagPolicy:
         name = _policy_name(policy)
         if policy.spec.digest_reflection_policy == "Always" and policy.spec.interval is None:
-            raise ImageFailure(
+            raise Failure(
                 INTERVAL_NOT_CONFIGURED,
                 f"{name}: spec.interval must be set when spec.digestReflectionPolicy is Always; "
                 "set how often to refresh the digest",
                 terminal=True,
             )
         try:
-            return policy_from_spec(obj.get("spec") or {})
+            return policy_from_spec(
+                policy.spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+            )
         except InvalidPolicyError as error:
-            raise ImageFailure(INVALID_POLICY, f"{name}: {error}", terminal=True) from error
+            raise Failure(INVALID_POLICY, f"{name}: {error}", terminal=True) from error
 
-    def _scanned_tags(self, policy: ImagePolicy) -> tuple[ImageRepository, ScannedTags] | None:
+    async def _scanned_tags(
+        self, policy: ImagePolicy
+    ) -> tuple[ImageRepository, ScannedTags] | None:
         """The repository and its tags; None to wait, silently, for a scan under way."""
         name = _policy_name(policy)
         ref = policy.spec.image_repository_ref
@@ -236,7 +213,7 @@ class ImagePolicyReconciler:
         key = (ref.namespace or own_namespace, ref.name)
         where = f"ImageRepository {key[0]}/{key[1]}"
         if self._options.no_cross_namespace_refs and key[0] != own_namespace:
-            raise ImageFailure(
+            raise Failure(
                 ConditionReason.ACCESS_DENIED,
                 f"{name}: {where} is in another namespace and cross-namespace references are "
                 "disabled on this engine; use an ImageRepository in the policy's namespace",
@@ -244,35 +221,64 @@ class ImagePolicyReconciler:
             )
         obj = self._repositories.get(key)
         if obj is None:
-            raise ImageFailure(
-                DEPENDENCY_NOT_READY,
+            raise _dependency_not_ready(
                 f"{name}: {where} does not exist; create it or correct spec.imageRepositoryRef",
             )
         try:
             repository = ImageRepository.model_validate(obj)
         except ValidationError as error:
-            raise ImageFailure(
-                DEPENDENCY_NOT_READY, f"{name}: {where} is invalid; correct it"
-            ) from error
+            raise _dependency_not_ready(f"{name}: {where} is invalid; correct it") from error
+        if key[0] != own_namespace:
+            await self._check_access_from(policy, repository, where)
         scanned = self._tags.get(key)
         if scanned is None:
             if _scan_expected(repository):
                 # Scanned before this process started: its first scan here refills the store
                 # and enqueues this policy. Until then the status stays as it was.
                 return None
-            raise ImageFailure(DEPENDENCY_NOT_READY, f"{name}: {where} {_not_scanned(repository)}")
+            raise _dependency_not_ready(f"{name}: {where} {_not_scanned(repository)}")
         if not scanned.tags:
-            raise ImageFailure(
-                DEPENDENCY_NOT_READY,
+            raise _dependency_not_ready(
                 f"{name}: {where} has no tags (after its exclusion list); push an image to "
                 f"{scanned.image}",
             )
         return repository, scanned
 
+    async def _check_access_from(
+        self, policy: ImagePolicy, repository: ImageRepository, where: str
+    ) -> None:
+        """Flux's cross-namespace ACL: the repository's ``spec.accessFrom`` must select the
+        policy's namespace by its labels; without ``accessFrom``, no other namespace may."""
+        name = _policy_name(policy)
+        own = policy.metadata.namespace or ""
+        access = repository.spec.access_from
+        if access is None or not access.namespace_selectors:
+            raise Failure(
+                ConditionReason.ACCESS_DENIED,
+                f"{name}: {where} is in another namespace and has no spec.accessFrom; add "
+                f"spec.accessFrom.namespaceSelectors to it that match namespace {own}",
+            )
+        try:
+            namespace = await self._kube.get(ObjectRef("v1", "Namespace", own, ""))
+        except KubeError as error:
+            raise Failure(
+                READ_OPERATION_FAILED, f"{name}: cannot read the labels of namespace {own}: {error}"
+            ) from error
+        labels = (namespace.get("metadata") or {}).get("labels") or {}
+        if not any(
+            all(labels.get(key) == value for key, value in selector.match_labels.items())
+            for selector in access.namespace_selectors
+        ):
+            raise Failure(
+                ConditionReason.ACCESS_DENIED,
+                f"{name}: spec.accessFrom of {where} selects no namespace with the labels of "
+                f"namespace {own}; label the namespace or widen spec.accessFrom",
+            )
+
     def _elected_tag(self, policy: ImagePolicy, scanned: ScannedTags, rule: TagPolicy) -> str:
         selection = select_tag(scanned.tags, rule)
         if selection.tag is None:
-            raise ImageFailure(
+            raise Failure(
                 NO_TAG_ELECTED,
                 f"{_policy_name(policy)}: no tag of {scanned.image} qualifies: {selection.reason}",
             )
@@ -295,10 +301,10 @@ class ImagePolicyReconciler:
             image = parse_image_name(scanned.image)
             options = await registry_options(self._kube, repository, image, self._transport)
             digest = await asyncio.to_thread(resolve_digest, image, tag, options)
-        except ImageFailure as failure:
-            raise ImageFailure(failure.reason, f"{what}: {failure}") from failure
+        except Failure as failure:
+            raise Failure(failure.reason, f"{what}: {failure}") from failure
         except errors.SourceError as error:
-            raise ImageFailure(READ_OPERATION_FAILED, f"{what}: {error}") from error
+            raise Failure(READ_OPERATION_FAILED, f"{what}: {error}") from error
         return elected.model_copy(update={"digest": digest})
 
 
@@ -306,21 +312,10 @@ def _policy_name(policy: ImagePolicy) -> str:
     return f"{KIND} {policy.metadata.namespace}/{policy.metadata.name}"
 
 
-def _digest_interval(policy: ImagePolicy) -> float | None:
-    """How soon to look at the digest again; None when only new tags matter."""
-    if policy.spec.digest_reflection_policy == "Always" and policy.spec.interval is not None:
-        return duration_seconds(policy.spec.interval)
-    return None
-
-
-def _failure_outcome(policy: ImagePolicy, failure: ImageFailure) -> Outcome:
-    if failure.terminal:
-        return TerminalFailure()
-    if failure.reason == DEPENDENCY_NOT_READY:
-        # The repository's next change of tags (its creation and first scan included)
-        # enqueues this policy: nothing to poll for.
-        return Success()
-    return TransientFailure(max_delay=_digest_interval(policy))
+def _dependency_not_ready(message: str) -> Failure:
+    """The repository has nothing to offer yet: its next change of tags (its creation and
+    first scan included) enqueues the policy, so there is nothing to poll for."""
+    return Failure(DEPENDENCY_NOT_READY, message, retry=False)
 
 
 def _scan_expected(repository: ImageRepository) -> bool:

@@ -13,22 +13,25 @@ A rescan that finds the same tags writes no status, so ``lastScanResult.scanTime
 when the tags last changed (Flux rewrites it at every scan). Registry failures keep the
 last scan's tags and status fields, set Ready=False (AuthenticationFailed or
 ReadOperationFailed) and are retried with backoff, at the latest after an interval.
-Cloud ``spec.provider`` credentials and ``spec.certSecretRef`` are not supported: the
-object is marked Stalled, saying so. A deleted object's tags are dropped.
+Credentials come from ``spec.secretRef`` and then the ``imagePullSecrets`` of
+``spec.serviceAccountName``; ``spec.certSecretRef`` gives a CA to trust (instead of the
+system's, as image-reflector-controller does) and a client certificate;
+``spec.proxySecretRef`` a proxy. Cloud ``spec.provider`` credentials are not supported:
+the object is marked Stalled, saying so. A deleted object's tags are dropped.
+``spec.accessFrom`` is read by the ImagePolicy controller.
 
-Run by the controller manager on the ImageRepository informer. The ImagePolicy
+Runs in the one reconciler shell (:mod:`lockstep.controllers.shell`), on the
+ImageRepository informer of the controller manager. The ImagePolicy
 controller reads the registry settings of a repository with :func:`registry_options`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 from datetime import UTC, datetime
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
 import httpx2
-from pydantic import ValidationError
 
 from lockstep.api.image import (
     DEFAULT_TAG_EXCLUSION,
@@ -38,20 +41,12 @@ from lockstep.api.image import (
     ScanResult,
 )
 from lockstep.api.meta import duration_seconds
-from lockstep.controllers.image_status import (
-    AUTHENTICATION_FAILED,
-    READ_OPERATION_FAILED,
-    ImageFailure,
-    StatusWriter,
-    invalid_object_message,
-    mark_image_failed,
-    mark_image_ready,
-    prepared_status,
-)
+from lockstep.controllers.image_status import AUTHENTICATION_FAILED, READ_OPERATION_FAILED
 from lockstep.controllers.image_tags import ImageTagStore, ScannedTags
-from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
-from lockstep.runtime.informer import ObjectKey
-from lockstep.runtime.queue import Outcome, Success, TerminalFailure, TransientFailure
+from lockstep.controllers.shell import Failure, Ready, ReconcilerShell
+from lockstep.kube import KubeClient, KubeError
+from lockstep.runtime.informer import ObjectCache, ObjectKey
+from lockstep.runtime.secrets import SecretUnavailable, pull_secrets_data, secret_data
 from lockstep.sources import errors
 from lockstep.sources.image_names import ImageName, parse_image_name
 from lockstep.sources.image_scan import (
@@ -63,6 +58,7 @@ from lockstep.sources.image_scan import (
 )
 from lockstep.sources.registry_auth import auth_from_docker_config
 from lockstep.sources.registry_client import RegistryOptions
+from lockstep.sources.transport import proxy_from_secret, tls_from_secret
 
 KIND = "ImageRepository"
 API_VERSION = "image.toolkit.fluxcd.io/v1"
@@ -76,17 +72,8 @@ EXCLUSION_LIST_INVALID = "ExclusionListInvalid"
 UNSUPPORTED_PROVIDER = "UnsupportedProvider"
 """Reason of Ready=False and Stalled for a cloud ``spec.provider``."""
 
-UNSUPPORTED_CERT_SECRET = "UnsupportedCertSecretRef"
-"""Reason of Ready=False and Stalled for ``spec.certSecretRef``, not supported yet."""
-
 MIN_TIMEOUT_SECONDS = 1.0
 """The shortest scan time limit, whatever ``spec.timeout`` says (as in Flux)."""
-
-
-class Cache(Protocol):
-    """The informer's cached ImageRepositories."""
-
-    def get(self, key: ObjectKey) -> KubeObject | None: ...
 
 
 def repository_name(repository: ImageRepository) -> str:
@@ -104,27 +91,20 @@ def exclusion_patterns(spec: ImageRepositorySpec) -> list[str]:
 
 
 def checked_image(repository: ImageRepository) -> ImageName:
-    """The image to scan; raises a terminal :class:`ImageFailure` for what lockstep cannot do."""
+    """The image to scan; raises a terminal :class:`~lockstep.controllers.shell.Failure` for what lockstep cannot do."""
     spec = repository.spec
     name = repository_name(repository)
     if spec.provider != "generic":
-        raise ImageFailure(
+        raise Failure(
             UNSUPPORTED_PROVIDER,
-            f"{name}: spec.provider '{spec.provider}' is not supported, lockstep reads no cloud "
-            "credentials; use provider generic with a docker-registry Secret in spec.secretRef",
-            terminal=True,
-        )
-    if spec.cert_secret_ref is not None:
-        raise ImageFailure(
-            UNSUPPORTED_CERT_SECRET,
-            f"{name}: spec.certSecretRef is not supported yet; remove it and serve the registry "
-            "with a certificate the system trusts",
+            f"{name}: spec.provider '{spec.provider}' needs cloud identity, not supported yet; "
+            "use provider generic with a docker-registry Secret in spec.secretRef",
             terminal=True,
         )
     try:
         return parse_image_name(spec.image)
     except errors.InvalidUrl as error:
-        raise ImageFailure(IMAGE_URL_INVALID, f"{name}: {error}", terminal=True) from error
+        raise Failure(IMAGE_URL_INVALID, f"{name}: {error}", terminal=True) from error
 
 
 async def registry_options(
@@ -133,47 +113,56 @@ async def registry_options(
     image: ImageName,
     transport: httpx2.BaseTransport | None = None,
 ) -> RegistryOptions:
-    """How to reach the registry of `repository`: its Secret's credentials, insecure, timeout."""
+    """How to reach the registry of `repository`: credentials, TLS, proxy, insecure, timeout."""
     spec = repository.spec
-    auth = None
-    if spec.secret_ref is not None:
-        data = await _secret_data(kube, repository, spec.secret_ref.name)
-        try:
-            auth = auth_from_docker_config(data, image.registry)
-        except errors.InvalidSecret as error:
-            raise ImageFailure(
-                AUTHENTICATION_FAILED, f"{repository_name(repository)}: {error}"
-            ) from error
+    namespace = repository.metadata.namespace or ""
+    try:
+        # spec.secretRef first, then the ServiceAccount's pull secrets: the first that has
+        # credentials for the registry is used, as Flux's keychain does.
+        configs = []
+        if spec.secret_ref is not None:
+            configs.append(
+                await secret_data(kube, repository, spec.secret_ref.name, "spec.secretRef")
+            )
+        if spec.service_account_name:
+            configs += await pull_secrets_data(kube, repository, spec.service_account_name)
+        auth = next(
+            (found for data in configs if (found := auth_from_docker_config(data, image.registry))),
+            None,
+        )
+        tls = proxy = None
+        if spec.cert_secret_ref is not None:
+            name = spec.cert_secret_ref.name
+            data = await secret_data(kube, repository, name, "spec.certSecretRef")
+            tls = tls_from_secret(data, f"{namespace}/{name}", keep_system_roots=False)
+        if spec.proxy_secret_ref is not None:
+            name = spec.proxy_secret_ref.name
+            data = await secret_data(kube, repository, name, "spec.proxySecretRef")
+            proxy = proxy_from_secret(data, f"{namespace}/{name}")
+    except SecretUnavailable as error:
+        raise Failure(AUTHENTICATION_FAILED, str(error)) from error
+    except errors.InvalidSecret as error:
+        raise Failure(AUTHENTICATION_FAILED, f"{repository_name(repository)}: {error}") from error
+    except KubeError as error:
+        raise Failure(
+            READ_OPERATION_FAILED,
+            f"{repository_name(repository)}: cannot read a Secret or ServiceAccount it names: {error}",
+        ) from error
     return RegistryOptions(
-        auth=auth, insecure=spec.insecure, timeout=scan_timeout(spec), transport=transport
+        auth=auth,
+        insecure=spec.insecure,
+        tls=tls,
+        proxy=proxy,
+        timeout=scan_timeout(spec),
+        transport=transport,
     )
 
 
-async def _secret_data(
-    kube: KubeClient, repository: ImageRepository, name: str
-) -> dict[str, bytes]:
-    namespace = repository.metadata.namespace or ""
-    try:
-        secret = await kube.get(ObjectRef("v1", "Secret", name, namespace))
-    except NotFound as error:
-        raise ImageFailure(
-            AUTHENTICATION_FAILED,
-            f"{repository_name(repository)}: Secret {namespace}/{name} named in spec.secretRef "
-            "does not exist; create it with 'kubectl create secret docker-registry'",
-        ) from error
-    except KubeError as error:
-        raise ImageFailure(
-            READ_OPERATION_FAILED,
-            f"{repository_name(repository)}: cannot read Secret {namespace}/{name}: {error}",
-        ) from error
-    return {key: base64.b64decode(value) for key, value in (secret.get("data") or {}).items()}
-
-
-def _read_failure(repository: ImageRepository, error: errors.SourceError) -> ImageFailure:
+def _read_failure(repository: ImageRepository, error: errors.SourceError) -> Failure:
     """The Ready reason of a registry failure: credentials, or reading."""
     refused = isinstance(error, errors.AuthenticationFailed | errors.InvalidSecret)
     reason = AUTHENTICATION_FAILED if refused else READ_OPERATION_FAILED
-    return ImageFailure(reason, f"{repository_name(repository)}: {error}")
+    return Failure(reason, f"{repository_name(repository)}: {error}")
 
 
 def record_scan(
@@ -206,68 +195,43 @@ def scan_message(image: ImageName, scan: TagScan) -> str:
     return f"found {count} tag{'' if count == 1 else 's'} in {image.canonical} (revision {scan.revision})"
 
 
-class ImageRepositoryReconciler:
+class ImageRepositoryReconciler(ReconcilerShell[ImageRepository, ImageRepositoryStatus]):
     """Scans each ImageRepository every interval and keeps its tags in the store."""
 
     kind: ClassVar[str] = KIND
     api_version: ClassVar[str] = API_VERSION
     name: ClassVar[str] = "imagerepository"
+    model = ImageRepository
+    status_model = ImageRepositoryStatus
 
     def __init__(
         self,
         kube: KubeClient,
-        cache: Cache,
+        cache: ObjectCache,
         tags: ImageTagStore,
         transport: httpx2.BaseTransport | None = None,
     ) -> None:
         """``transport`` is where registry requests go; None for the network."""
-        self._kube = kube
-        self._cache = cache
+        super().__init__(kube, cache)
         self._tags = tags
         self._transport = transport
-        self._writer = StatusWriter(kube)
 
-    def dependents(self, key: ObjectKey) -> list[ObjectKey]:
-        """ImagePolicies follow the tag store, not the repository's status."""
-        return []
+    async def forget(self, key: ObjectKey) -> None:
+        self._tags.drop(key)
 
-    async def reconcile(self, key: ObjectKey) -> Outcome:
-        obj = self._cache.get(key)
-        if obj is None:
-            self._tags.drop(key)
-            return Success()
-        try:
-            repository = ImageRepository.model_validate(obj)
-        except ValidationError as error:
-            await self._writer.record_invalid(obj, invalid_object_message(KIND, obj, error))
-            return TerminalFailure()
-        if repository.spec.suspend:
-            return Success()
-        current = repository.status.model_copy(deep=True) if repository.status else None
-        status = prepared_status(repository, current or ImageRepositoryStatus())
-        interval = duration_seconds(repository.spec.interval)
-        try:
-            image = checked_image(repository)
-            exclusions = self._exclusions(repository)
-            scan = await self._scan(repository, image, exclusions)
-        except ImageFailure as failure:
-            await self._writer.write(obj, mark_image_failed(repository, status, failure))
-            if failure.terminal:
-                return TerminalFailure()
-            # Credentials and registries are fixed elsewhere: look again at least every interval.
-            return TransientFailure(max_delay=interval)
-        self._tags.put(key, ScannedTags(repository.spec.image, scan.revision, scan.tags))
-        status = record_scan(status, image, exclusions, scan, datetime.now(UTC))
-        await self._writer.write(
-            obj, mark_image_ready(repository, status, scan_message(image, scan))
-        )
-        return Success(requeue_after=interval)
+    async def pipeline(self, obj: ImageRepository, status: ImageRepositoryStatus) -> Ready:
+        image = checked_image(obj)
+        exclusions = self._exclusions(obj)
+        scan = await self._scan(obj, image, exclusions)
+        self._tags.put(_key(obj), ScannedTags(obj.spec.image, scan.revision, scan.tags))
+        record_scan(status, image, exclusions, scan, datetime.now(UTC))
+        return Ready(scan_message(image, scan))
 
     def _exclusions(self, repository: ImageRepository) -> ExclusionList:
         try:
             return parse_exclusion_list(exclusion_patterns(repository.spec))
         except InvalidExclusionList as error:
-            raise ImageFailure(
+            raise Failure(
                 EXCLUSION_LIST_INVALID, f"{repository_name(repository)}: {error}", terminal=True
             ) from error
 
@@ -279,3 +243,7 @@ class ImageRepositoryReconciler:
             return await asyncio.to_thread(scan_tags, image, exclusions, options)
         except errors.SourceError as error:
             raise _read_failure(repository, error) from error
+
+
+def _key(obj: ImageRepository) -> ObjectKey:
+    return (obj.metadata.namespace or "", obj.metadata.name)

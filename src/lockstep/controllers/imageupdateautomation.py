@@ -28,19 +28,19 @@ cannot be applied: their files, named with the line, stay unchanged while the ot
 files are still committed. A push is told in a Normal event with the commit message,
 as Flux tells it; a failure in a Warning event, once.
 
-Run by the controller manager on the ImageUpdateAutomation informer.
+Runs in the one reconciler shell (:mod:`lockstep.controllers.shell`), on the
+ImageUpdateAutomation informer of the controller manager.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
 from pydantic import ValidationError
 
@@ -53,27 +53,19 @@ from lockstep.api.image import (
 )
 from lockstep.api.meta import (
     RECONCILE_REQUEST_ANNOTATION,
+    ApiObject,
     ConditionReason,
     ConditionType,
     duration_seconds,
 )
 from lockstep.api.source import GitRepository
 from lockstep.controllers.automation_policies import Policies, applied_policies, label_matcher
-from lockstep.controllers.image_status import (
-    ImageFailure,
-    StatusWriter,
-    invalid_object_message,
-    mark_image_failed,
-    mark_image_ready,
-    prepared_status,
-    ready_event,
-)
+from lockstep.controllers.shell import Event, Failure, Ready, ReconcilerShell
 from lockstep.images.message import TemplateError, render_commit_message
 from lockstep.images.update import TreeUpdate, UpdatePathError, update_tree
 from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
-from lockstep.runtime.events import EventRecorder
-from lockstep.runtime.informer import ObjectKey
-from lockstep.runtime.queue import Outcome, Success, TerminalFailure, TransientFailure
+from lockstep.runtime.informer import ObjectCache, ObjectKey
+from lockstep.runtime.secrets import SecretUnavailable, secret_data
 from lockstep.sources import errors
 from lockstep.sources.credentials import GitAuth, auth_from_secret
 from lockstep.sources.git import DEFAULT_TIMEOUT_SECONDS, resolve_ref
@@ -124,14 +116,6 @@ class AutomationOptions:
     """Pushes tried in one run when the branch keeps moving."""
 
 
-class Cache(Protocol):
-    """The informer's cached ImageUpdateAutomations."""
-
-    def get(self, key: ObjectKey) -> KubeObject | None: ...
-
-    def items(self) -> list[KubeObject]: ...
-
-
 @dataclass(frozen=True)
 class Target:
     """Where and how one automation commits: the GitRepository's remote and the push settings."""
@@ -163,31 +147,28 @@ def automation_name(automation: ImageUpdateAutomation) -> str:
     return f"{KIND} {automation.metadata.namespace}/{automation.metadata.name}"
 
 
-class ImageUpdateAutomationReconciler:
+class ImageUpdateAutomationReconciler(
+    ReconcilerShell[ImageUpdateAutomation, ImageUpdateAutomationStatus]
+):
     """Runs each ImageUpdateAutomation every interval: update the files, commit, push."""
 
     kind: ClassVar[str] = KIND
     api_version: ClassVar[str] = API_VERSION
     name: ClassVar[str] = "imageupdateautomation"
+    model = ImageUpdateAutomation
+    status_model = ImageUpdateAutomationStatus
 
     def __init__(
         self,
         kube: KubeClient,
-        cache: Cache,
+        cache: ObjectCache,
         scratch: Path,
         options: AutomationOptions | None = None,
     ) -> None:
         """``scratch`` holds the clones while they run; the manager empties it at start."""
-        self._kube = kube
-        self._cache = cache
+        super().__init__(kube, cache)
         self._scratch = scratch
         self._options = options or AutomationOptions()
-        self._writer = StatusWriter(kube)
-        self._events = EventRecorder(kube)
-
-    def dependents(self, key: ObjectKey) -> list[ObjectKey]:
-        """No automation depends on another."""
-        return []
 
     def in_namespace(self, namespace: str) -> list[ObjectKey]:
         """The automations of `namespace`: any of them may apply a policy of it."""
@@ -198,64 +179,28 @@ class ImageUpdateAutomationReconciler:
                 keys.append((namespace, str(metadata.get("name"))))
         return keys
 
-    async def reconcile(self, key: ObjectKey) -> Outcome:
-        obj = self._cache.get(key)
-        if obj is None:
-            return Success()
-        try:
-            automation = ImageUpdateAutomation.model_validate(obj)
-        except ValidationError as error:
-            await self._writer.record_invalid(obj, invalid_object_message(KIND, obj, error))
-            return TerminalFailure()
-        if automation.spec.suspend:
-            return Success()
-        stored = automation.status or ImageUpdateAutomationStatus()
-        status = prepared_status(automation, stored.model_copy(deep=True))
-        interval = duration_seconds(automation.spec.interval)
-        try:
-            run = await self._run(automation, stored)
-        except ImageFailure as failure:
-            await self._writer.write(obj, mark_image_failed(automation, status, failure))
-            return TerminalFailure() if failure.terminal else TransientFailure(max_delay=interval)
-        await self._report(obj, automation, _record(status, run), run)
-        if run.problems:
-            return TransientFailure(max_delay=interval)
-        return Success(requeue_after=interval)
-
-    async def _report(
-        self,
-        obj: KubeObject,
-        automation: ImageUpdateAutomation,
-        status: ImageUpdateAutomationStatus,
-        run: Run,
-    ) -> None:
-        """Write the status of a completed run. A push is told in an event with its commit
-        message, as Flux tells it, and stands for a recovery; a new failure is told too."""
-        if run.problems:
-            unapplied = ImageFailure(UPDATE_FAILED, _problems_message(automation, run.problems))
-            status = mark_image_failed(automation, status, unapplied)
-        else:
-            status = mark_image_ready(automation, status, READY_MESSAGE)
-        desired = status.model_dump(
-            mode="json", by_alias=True, exclude_none=True, exclude_defaults=True
-        )
-        previous = obj.get("status") or {}
-        if desired != previous:
-            await self._kube.apply_status({**obj, "status": desired})
+    async def pipeline(
+        self, obj: ImageUpdateAutomation, status: ImageUpdateAutomationStatus
+    ) -> Ready:
+        """Run, and report the run. A push is told in an event with its commit message, as
+        Flux tells it, and stands for a recovery."""
+        run = await self._run(obj, obj.status or ImageUpdateAutomationStatus())
+        _record(status, run)
         pushed = run.result.pushed if run.result else None
+        events: tuple[Event, ...] = ()
         if pushed is not None:
             summary = f"pushed commit '{pushed.commit[:7]}' to branch '{pushed.branch}'"
             if pushed.refspec:
                 summary += f" and refspecs '{pushed.refspec}'"
-            await self._events.record(obj, "Normal", "Succeeded", f"{summary}\n{pushed.message}")
-        event = ready_event(previous, desired)
-        if event is not None and (pushed is None or event[0] == "Warning"):
-            await self._events.record(obj, *event)
+            events = (("Normal", "Succeeded", f"{summary}\n{pushed.message}"),)
+        if run.problems:
+            raise Failure(UPDATE_FAILED, _problems_message(obj, run.problems), events=events)
+        return Ready(READY_MESSAGE, events)
 
     async def _run(
         self, automation: ImageUpdateAutomation, stored: ImageUpdateAutomationStatus
     ) -> Run:
-        """The pipeline; raises :class:`ImageFailure` for every failure a user should see."""
+        """The pipeline; raises :class:`Failure` for every failure a user should see."""
         git = _git_spec(automation)
         repository = await self._git_repository(automation)
         target = await self._target(automation, git, repository)
@@ -301,15 +246,13 @@ class ImageUpdateAutomationReconciler:
                     target.url, target.push, Path(work), apply_setters, target.auth, target.timeout
                 )
             except errors.SourceError as error:
-                raise ImageFailure(
+                raise Failure(
                     GIT_OPERATION_FAILED, f"{automation_name(automation)}: {error}"
                 ) from error
             except UpdatePathError as error:
-                raise ImageFailure(
-                    UPDATE_FAILED, f"{automation_name(automation)}: {error}"
-                ) from error
+                raise Failure(UPDATE_FAILED, f"{automation_name(automation)}: {error}") from error
             except TemplateError as error:
-                raise ImageFailure(
+                raise Failure(
                     GIT_OPERATION_FAILED,
                     f"{automation_name(automation)}: spec.git.commit.messageTemplate: {error}",
                     terminal=True,
@@ -332,7 +275,7 @@ class ImageUpdateAutomationReconciler:
         own = automation.metadata.namespace or ""
         namespace = source.namespace or own
         if self._options.no_cross_namespace_refs and namespace != own:
-            raise ImageFailure(
+            raise Failure(
                 ConditionReason.ACCESS_DENIED,
                 f"{automation_name(automation)}: cannot use GitRepository {namespace}/"
                 f"{source.name}, cross-namespace references are blocked by "
@@ -344,7 +287,7 @@ class ImageUpdateAutomationReconciler:
         try:
             return GitRepository.model_validate(obj)
         except ValidationError as error:
-            raise ImageFailure(
+            raise Failure(
                 SOURCE_MANAGER_FAILED,
                 f"{automation_name(automation)}: GitRepository {namespace}/{source.name} is "
                 f"invalid ({error.errors()[0]['msg']}); correct it",
@@ -359,7 +302,7 @@ class ImageUpdateAutomationReconciler:
         push = git.push
         branch = (push.branch if push else None) or checkout.branch
         if not branch:
-            raise ImageFailure(
+            raise Failure(
                 INVALID_SOURCE_CONFIGURATION,
                 f"{automation_name(automation)}: no branch to push to, as {checkout.describe()} "
                 "is checked out; set spec.git.push.branch or a branch in spec.git.checkout.ref",
@@ -369,7 +312,7 @@ class ImageUpdateAutomationReconciler:
             auth = await self._auth(automation, repository)
             signer = await self._signer(automation, git)
         except errors.SourceError as error:
-            raise ImageFailure(
+            raise Failure(
                 SOURCE_MANAGER_FAILED, f"{automation_name(automation)}: {error}"
             ) from error
         author = git.commit.author
@@ -394,12 +337,7 @@ class ImageUpdateAutomationReconciler:
         secret_ref = repository.spec.secret_ref
         if secret_ref is None:
             return None
-        namespace = repository.metadata.namespace or ""
-        data = await self._secret(
-            automation,
-            ObjectRef("v1", "Secret", secret_ref.name, namespace),
-            f"spec.secretRef of GitRepository {namespace}/{repository.metadata.name}",
-        )
+        data = await self._secret(automation, repository, secret_ref.name, "spec.secretRef")
         return auth_from_secret(data, repository.spec.url)
 
     async def _signer(
@@ -407,23 +345,17 @@ class ImageUpdateAutomationReconciler:
     ) -> CommitSigner | None:
         if git.commit.signing_key is None:
             return None
-        namespace, name = (
-            automation.metadata.namespace or "",
-            git.commit.signing_key.secret_ref.name,
-        )
-        data = await self._secret(
-            automation,
-            ObjectRef("v1", "Secret", name, namespace),
-            "spec.git.commit.signingKey.secretRef",
-        )
-        return CommitSigner.from_secret(data, f"{namespace}/{name}")
+        name = git.commit.signing_key.secret_ref.name
+        field = "spec.git.commit.signingKey.secretRef"
+        data = await self._secret(automation, automation, name, field)
+        return CommitSigner.from_secret(data, f"{automation.metadata.namespace}/{name}")
 
     async def _policies(self, automation: ImageUpdateAutomation) -> Policies:
         namespace = automation.metadata.namespace or ""
         try:
             selects = label_matcher(automation.spec.policy_selector)
         except ValueError as error:
-            raise ImageFailure(
+            raise Failure(
                 INVALID_POLICY_SELECTOR,
                 f"{automation_name(automation)}: spec.policySelector is invalid: {error}; "
                 "correct it",
@@ -432,7 +364,7 @@ class ImageUpdateAutomationReconciler:
         try:
             items = await self._kube.list(POLICY_API_VERSION, "ImagePolicy", namespace=namespace)
         except KubeError as error:
-            raise ImageFailure(
+            raise Failure(
                 SOURCE_MANAGER_FAILED,
                 f"{automation_name(automation)}: cannot list ImagePolicies: {error}",
             ) from error
@@ -444,16 +376,27 @@ class ImageUpdateAutomationReconciler:
                 resolve_ref, target.url, target.push.checkout, target.auth, target.timeout
             )
         except errors.SourceError as error:
-            raise ImageFailure(
+            raise Failure(
                 GIT_OPERATION_FAILED, f"{automation_name(automation)}: {error}"
             ) from error
         return resolved.revision
 
     async def _secret(
-        self, automation: ImageUpdateAutomation, ref: ObjectRef, field: str
+        self, automation: ImageUpdateAutomation, owner: ApiObject, name: str, field: str
     ) -> dict[str, bytes]:
-        secret = await self._get(automation, ref, field)
-        return {key: base64.b64decode(value) for key, value in (secret.get("data") or {}).items()}
+        """The data of the Secret ``name`` that ``field`` of ``owner`` names."""
+        try:
+            return await secret_data(self._kube, owner, name, field)
+        except SecretUnavailable as error:
+            raise Failure(
+                SOURCE_MANAGER_FAILED, f"{automation_name(automation)}: {error}"
+            ) from error
+        except KubeError as error:
+            raise Failure(
+                SOURCE_MANAGER_FAILED,
+                f"{automation_name(automation)}: cannot read Secret "
+                f"{owner.metadata.namespace}/{name}: {error}",
+            ) from error
 
     async def _get(
         self, automation: ImageUpdateAutomation, ref: ObjectRef, field: str
@@ -461,13 +404,13 @@ class ImageUpdateAutomationReconciler:
         try:
             return await self._kube.get(ref)
         except NotFound as error:
-            raise ImageFailure(
+            raise Failure(
                 SOURCE_MANAGER_FAILED,
                 f"{automation_name(automation)}: {ref.kind} {ref.namespace}/{ref.name} named in "
                 f"{field} does not exist; create it",
             ) from error
         except KubeError as error:
-            raise ImageFailure(
+            raise Failure(
                 SOURCE_MANAGER_FAILED,
                 f"{automation_name(automation)}: cannot read {ref.kind} {ref.namespace}/{ref.name}: {error}",
             ) from error
@@ -475,7 +418,7 @@ class ImageUpdateAutomationReconciler:
 
 def _git_spec(automation: ImageUpdateAutomation) -> GitUpdate:
     if automation.spec.git is None:
-        raise ImageFailure(
+        raise Failure(
             INVALID_SOURCE_CONFIGURATION,
             f"{automation_name(automation)}: a GitRepository source needs spec.git; set "
             "spec.git.commit.author.email at least",

@@ -11,8 +11,11 @@ failure reason Flux reports:
 
 1. artifact: the source named by ``spec.sourceRef`` (same namespace only with
    ``--no-cross-namespace-refs``) and its current artifact, downloaded and
-   checked against its digest (``ArtifactFailed``, ``AccessDenied``);
-2. dependencies: every ``dependsOn`` entry ready (``DependencyNotReady``);
+   checked against its digest (``ArtifactFailed``, ``AccessDenied``); a Bucket or
+   ExternalArtifact source is not supported yet (``ArtifactFailed``, Stalled);
+2. dependencies: every ``dependsOn`` entry ready, or its ``readyExpr`` true
+   (``DependencyNotReady``; a ``readyExpr`` that does not compile:
+   ``InvalidCELExpression``, Stalled);
 3. build: ``postBuild`` variables and decryption keys read from the cluster,
    ``spec.path`` rendered with Kustomize, decrypted, substituted (``BuildFailed``);
 4. apply: staged server-side apply, dry-run first, only drifted objects
@@ -24,10 +27,23 @@ failure reason Flux reports:
 6. health: with ``spec.wait`` every applied object, else ``spec.healthChecks``,
    until healthy, failed or ``spec.timeout`` (``HealthCheckFailed``); a new
    source artifact cancels the wait and the new revision is applied at once.
+   After an apply, the status Flux shows during the wait (Ready Unknown,
+   Reconciling, Healthy Unknown) is written before it starts.
+
+With ``spec.kubeConfig`` the objects go to another cluster: the one whose
+kubeconfig the named Secret holds (key ``value`` or ``value.yaml`` unless the
+reference names one), read at every reconcile from the Kustomization's
+namespace. Apply, prune, health checks, deletion, impersonation of
+``spec.serviceAccountName`` and the drift watches all happen there
+(:mod:`lockstep.runtime.clusters`); the Kustomization, its source, its
+dependencies, its postBuild and decryption Secrets and its status stay on the
+local cluster. A Secret that is missing or unusable, or a cluster that cannot
+be reached, fails the reconcile (``ReconciliationFailed``, naming the Secret)
+before anything is applied, and never falls back to the local cluster.
 
 When nothing changed, a reconcile is a check that costs no build and no API
-request but the reads of ``postBuild.substituteFrom`` and decryption Secrets,
-whose changes must be seen (:mod:`lockstep.controllers.kustomization_cache`):
+request but the reads of ``postBuild.substituteFrom``, decryption and
+kubeconfig Secrets, whose changes must be seen (:mod:`lockstep.controllers.kustomization_cache`):
 the source is read from the source controllers' cache, the build from the
 previous one when its inputs are the same, and when the objects, revision, generation, inventory and
 ``requestedAt`` are those of the last successful apply and the drift watches
@@ -51,6 +67,7 @@ import contextlib
 import hashlib
 import tarfile
 import tempfile
+import time
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -60,7 +77,13 @@ from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
-from lockstep.api.conditions import mark_failed, mark_ready, set_condition
+from lockstep.api.conditions import (
+    find_condition,
+    mark_failed,
+    mark_ready,
+    remove_condition,
+    set_condition,
+)
 from lockstep.api.kustomize import InventoryEntry as InventoryEntryModel
 from lockstep.api.kustomize import Kustomization, KustomizationStatus, ResourceInventory
 from lockstep.api.meta import (
@@ -73,20 +96,22 @@ from lockstep.api.meta import (
 from lockstep.apply import (
     Action,
     ApplyError,
+    ApplyOptions,
     ChangeSet,
     ChangeSetEntry,
     IgnoreRule,
     InventoryEntry,
-    Owner,
     Selector,
     apply_all,
     default_apply_options,
     default_prune_options,
     ignored_pointers,
+    kustomization_owner,
     prune,
     stale_entries,
 )
 from lockstep.controllers.drift import DriftWatcher
+from lockstep.controllers.image_status import invalid_object_message
 from lockstep.controllers.kustomization_build import kept_objects, render_objects
 from lockstep.controllers.kustomization_cache import (
     AppliedState,
@@ -96,6 +121,7 @@ from lockstep.controllers.kustomization_cache import (
 )
 from lockstep.controllers.kustomization_dependencies import (
     DependencyNotReady,
+    InvalidReadyExpr,
     check_dependencies,
     kustomization_dependencies,
 )
@@ -103,7 +129,9 @@ from lockstep.controllers.kustomization_health import (
     HealthCheckFailed,
     HealthWaitCancelled,
     cached_health,
+    health_check_passed,
     health_check_refs,
+    running_health_checks,
     wait_healthy,
 )
 from lockstep.controllers.kustomization_history import objects_digest, record_snapshot
@@ -119,9 +147,17 @@ from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
 from lockstep.kube.impersonation import service_account_user
 from lockstep.render.cache import ARTIFACT_TREES, tree_digest
 from lockstep.render.errors import RenderError
+from lockstep.runtime.clusters import (
+    LOCAL_CLUSTER,
+    Cluster,
+    ClusterRegistry,
+    ClusterTarget,
+    ClusterUnavailable,
+    kubeconfig_target,
+)
 from lockstep.runtime.events import EventRecorder
 from lockstep.runtime.informer import Change, ObjectKey
-from lockstep.runtime.queue import Outcome, Success, TransientFailure
+from lockstep.runtime.queue import Outcome, Success, TerminalFailure, TransientFailure
 from lockstep.sources.store import ArtifactStore
 
 KIND = "Kustomization"
@@ -131,17 +167,25 @@ FINALIZER = "finalizers.fluxcd.io"
 ALLOW_EMPTY_PRUNE = "lockstep.io/allow-empty-prune"
 DEPENDENCY_RETRY_SECONDS = 10.0
 HEALTHY_REASON = "Succeeded"
+INVALID_CEL_REASON = "InvalidCELExpression"
+ORIGIN_REVISION_ANNOTATION = "org.opencontainers.image.revision"
+"""Artifact metadata key whose value becomes ``status.lastAppliedOriginRevision``."""
+UNSUPPORTED_SOURCE_KINDS = ("Bucket", "ExternalArtifact")
 TERMINATION_POLL_SECONDS = 2.0
 
 
 class StageFailed(Exception):
     """A stage of the pipeline failed, with the reason Flux reports for it."""
 
-    def __init__(self, reason: str, message: str, *, digest: str | None = None) -> None:
+    def __init__(
+        self, reason: str, message: str, *, digest: str | None = None, terminal: bool = False
+    ) -> None:
         super().__init__(message)
         self.reason = reason
         self.digest = digest
         """Digest of the built objects, when the build got that far (for the history)."""
+        self.terminal = terminal
+        """Only a change of the spec can fix it: Stalled, and not retried."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +195,10 @@ class KustomizationOptions:
     no_cross_namespace_refs: bool = False
     """Refuse a ``sourceRef`` or ``dependsOn`` in another namespace (multi-tenant clusters)."""
 
+    strict_substitution: bool = True
+    """A postBuild variable used without default and not defined fails the build, as with
+    Flux's ``StrictPostBuildSubstitutions`` feature gate (on by default)."""
+
 
 SourceLookup = Callable[[ObjectKey], KubeObject | None]
 """Reads a source object of one kind from a source controller's cache."""
@@ -159,6 +207,7 @@ SourceLookup = Callable[[ObjectKey], KubeObject | None]
 @dataclass(frozen=True)
 class _Applied:
     revision: str
+    origin_revision: str
     changeset: ChangeSet
     digest: str
     state: AppliedState
@@ -194,8 +243,12 @@ class KustomizationReconciler:
         self.drift = drift
         self._sources = sources or {}
         self._memory = memory or KustomizationMemory()
-        self._impersonating: dict[str, KubeClient] = {}
+        self._clusters: ClusterRegistry[DriftWatcher] = ClusterRegistry(
+            kube, drift, drift.for_cluster if drift is not None else None
+        )
         self._new_artifact: dict[ObjectKey, asyncio.Event] = {}
+        self._progress: dict[ObjectKey, dict[str, Any]] = {}
+        """The status written while a reconcile still runs (:meth:`_write_progress`)."""
         # The dependencies of each cached Kustomization that has some, kept as the cache
         # changes (this subscriber runs before the controller's, which asks for
         # dependents): a change of readiness then costs no scan of every Kustomization.
@@ -237,26 +290,21 @@ class KustomizationReconciler:
             waiting.set()
 
     async def close(self) -> None:
-        for client in self._impersonating.values():
-            await client.close()
+        await self._clusters.close()
 
     async def reconcile(self, key: ObjectKey) -> Outcome:
         obj = self._cache.get(key)
         if obj is None:
-            self._forget(key)
+            await self._forget(key)
             return Success()
         try:
             kustomization = Kustomization.model_validate(obj)
         except ValidationError as error:
-            problem = error.errors()[0]
-            where = ".".join(str(part) for part in problem["loc"])
+            # Only a change of the spec can fix it: retrying would only repeat the event.
             await self._events.record(
-                obj,
-                "Warning",
-                "InvalidSpec",
-                f"{KIND} {key[0]}/{key[1]} is invalid at {where}: {problem['msg']}",
+                obj, "Warning", "InvalidSpec", invalid_object_message(KIND, obj, error)
             )
-            return TransientFailure()
+            return TerminalFailure()
         if kustomization.metadata.deletion_timestamp is not None:
             return await self._finalize(kustomization, obj)
         if kustomization.spec.suspend:
@@ -292,6 +340,7 @@ class KustomizationReconciler:
         finally:
             self._new_artifact.pop(key, None)
         status.last_applied_revision = applied.revision
+        status.last_applied_origin_revision = applied.origin_revision or None
         status.conditions = mark_ready(
             status.conditions,
             f"Applied revision: {applied.revision}",
@@ -306,6 +355,7 @@ class KustomizationReconciler:
                 started=started,
                 finished=datetime.now(UTC),
                 outcome=ConditionReason.RECONCILIATION_SUCCEEDED,
+                origin_revision=applied.origin_revision,
             )
         changed = [entry for entry in applied.changeset.entries if entry.action != Action.UNCHANGED]
         if changed:
@@ -331,7 +381,7 @@ class KustomizationReconciler:
             status.conditions,
             failure.reason,
             str(failure),
-            terminal=False,
+            terminal=failure.terminal,
             generation=kustomization.metadata.generation,
             now=datetime.now(UTC),
         )
@@ -351,6 +401,8 @@ class KustomizationReconciler:
             return Success(requeue_after=DEPENDENCY_RETRY_SECONDS)
         if str(failure) != previous_message:
             await self._events.record(obj, "Warning", failure.reason, str(failure))
+        if failure.terminal:
+            return TerminalFailure()
         spec = kustomization.spec
         return TransientFailure(max_delay=duration_seconds(spec.retry_interval or spec.interval))
 
@@ -363,13 +415,24 @@ class KustomizationReconciler:
         artifact = await self._source_artifact(kustomization)
         status.last_attempted_revision = artifact.revision
         overrides = _health_overrides(kustomization)
-        kube = await self._client_for(kustomization)
         try:
-            await check_dependencies(kustomization, artifact, self._cache, kube, overrides)
+            await check_dependencies(
+                kustomization, artifact, self._cache, self._local_client(kustomization), overrides
+            )
         except DependencyNotReady as error:
             raise StageFailed(ConditionReason.DEPENDENCY_NOT_READY, str(error)) from error
+        except InvalidReadyExpr as error:
+            raise StageFailed(
+                INVALID_CEL_REASON, f"{_name(kustomization)}: {error}", terminal=True
+            ) from error
+        cluster = await self._cluster(kustomization)
+        kube = _client_for(kustomization, cluster)
         try:
-            inputs = await build_inputs(self._kube, kustomization)
+            inputs = await build_inputs(
+                self._kube,
+                kustomization,
+                strict_substitution=self._options.strict_substitution,
+            )
         except InputUnavailable as error:
             raise StageFailed(
                 ConditionReason.BUILD_FAILED, f"{_name(kustomization)}: {error}"
@@ -378,7 +441,7 @@ class KustomizationReconciler:
         objects = list(build.objects)
         revision = artifact.revision or ""
         key = _key(kustomization)
-        state = self._state(kustomization, status, revision, build)
+        state = self._state(kustomization, status, revision, build, cluster)
         checked_only = self._memory.is_clean(key, state)
         if checked_only:
             changeset = ChangeSet(
@@ -386,13 +449,16 @@ class KustomizationReconciler:
             )
         else:
             self._memory.applying(key)
-            changeset = await self._apply(kube, kustomization, objects, status, build.digest)
+            changeset = await self._apply(
+                kube, cluster, kustomization, objects, status, build.digest
+            )
             # The inventory as written now; the watches as they were before the apply, so
             # that a watch listing again during it does not vouch for it.
             state = replace(state, inventory=_inventory(status))
         if kustomization.spec.wait or kustomization.spec.health_checks:
             await self._check_health(
                 kube,
+                cluster.watches,
                 kustomization,
                 objects,
                 status,
@@ -401,7 +467,11 @@ class KustomizationReconciler:
                 cached=checked_only,
                 observed=changeset.observed,
             )
-        return _Applied(revision, changeset, build.digest, state, checked_only)
+        else:
+            # As Flux: no health checks, no Healthy condition.
+            status.conditions = remove_condition(status.conditions, ConditionType.HEALTHY)
+        origin_revision = artifact.metadata.get(ORIGIN_REVISION_ANNOTATION, "")
+        return _Applied(revision, origin_revision, changeset, build.digest, state, checked_only)
 
     async def _build_once(
         self, kustomization: Kustomization, artifact: Artifact, inputs: BuildInputs
@@ -422,6 +492,7 @@ class KustomizationReconciler:
         status: KustomizationStatus,
         revision: str,
         build: Build,
+        cluster: Cluster[DriftWatcher],
     ) -> AppliedState:
         """The reconcile about to happen, as the last full apply is remembered."""
         metadata = kustomization.metadata
@@ -433,19 +504,20 @@ class KustomizationReconciler:
             digest=build.digest,
             requested_at=metadata.annotations.get(RECONCILE_REQUEST_ANNOTATION),
             inventory=_inventory(status),
-            watch=self.drift.watch_epoch(refs) if self.drift is not None else None,
+            watch=cluster.watches.watch_epoch(refs) if cluster.watches is not None else None,
+            cluster=cluster.target.digest,
         )
 
     async def _apply(
         self,
         kube: KubeClient,
+        cluster: Cluster[DriftWatcher],
         kustomization: Kustomization,
         objects: list[KubeObject],
         status: KustomizationStatus,
         digest: str,
     ) -> ChangeSet:
         """Apply, record the inventory, prune what is no longer declared."""
-        owner = Owner(kustomization.metadata.name, kustomization.metadata.namespace or "")
         old = [
             InventoryEntry(entry.id, entry.version)
             for entry in (status.inventory.entries if status.inventory else [])
@@ -462,30 +534,28 @@ class KustomizationReconciler:
                 f'nothing was pruned. Annotate the Kustomization {ALLOW_EMPTY_PRUNE}: "true" to prune everything',
                 digest=digest,
             )
-        options = replace(
-            default_apply_options(owner),
-            recreate_immutable=kustomization.spec.force,
-            ignore_rules=ignore_rules(kustomization),
-        )
+        options = apply_options(kustomization)
         new = [InventoryEntry.of(ObjectRef.of(obj)) for obj in objects]
-        if self.drift is not None:
+        drift = cluster.watches
+        if drift is not None:
             # Before the apply: an object deleted right after it is created is drift
             # although the status does not list it yet.
-            self.drift.track(_key(kustomization), new)
+            drift.track(_key(kustomization), new)
         try:
             changeset = await apply_all(kube, objects, options)
         except ApplyError as error:
+            where = "" if cluster.target.local else f" (on the cluster of {cluster.target})"
             raise StageFailed(
                 ConditionReason.RECONCILIATION_FAILED,
-                f"{_name(kustomization)}: {error}",
+                f"{_name(kustomization)}: {error}{where}",
                 digest=digest,
             ) from error
         status.inventory = ResourceInventory(entries=[_entry_model(e) for e in new])
         if kustomization.spec.prune:
             stale = stale_entries(old, new)
-            if self.drift is not None:
-                self.drift.expect_deletion(stale)
-            pruned = await prune(kube, stale, default_prune_options(owner))
+            if drift is not None:
+                drift.expect_deletion(stale)
+            pruned = await prune(kube, stale, default_prune_options(options.owner))
             if pruned.failures:
                 status.inventory.entries += [
                     _entry_model(InventoryEntry.of(f.ref)) for f in pruned.failures
@@ -501,6 +571,7 @@ class KustomizationReconciler:
     async def _check_health(
         self,
         kube: KubeClient,
+        drift: DriftWatcher | None,
         kustomization: Kustomization,
         objects: list[KubeObject],
         status: KustomizationStatus,
@@ -523,12 +594,13 @@ class KustomizationReconciler:
                 digest=digest,
             )
         health = (
-            cached_health(self.drift.cached, refs, overrides)
-            if cached and self.drift is not None
-            else None
+            cached_health(drift.cached, refs, overrides) if cached and drift is not None else None
         )
+        checking = time.monotonic_ns()
         try:
             if health is None:
+                if not cached:
+                    await self._write_progress(kustomization, status)
                 health = await wait_healthy(
                     kube,
                     refs,
@@ -536,7 +608,7 @@ class KustomizationReconciler:
                     within=_timeout(kustomization),
                     new_artifact=self._new_artifact[_key(kustomization)],
                     observed=observed,
-                    cached=self.drift.cached if self.drift is not None else None,
+                    cached=drift.cached if drift is not None else None,
                 )
         except HealthWaitCancelled:
             status.conditions = set_condition(
@@ -545,6 +617,18 @@ class KustomizationReconciler:
                 "Unknown",
                 ConditionReason.HEALTH_CHECK_CANCELED,
                 f"health checks of revision {status.last_attempted_revision} cancelled: the source has a new revision",
+                generation=generation,
+                now=datetime.now(UTC),
+            )
+            # As Flux: the revision was not found healthy, so Ready is no longer True.
+            source = spec.source_ref
+            status.conditions = set_condition(
+                status.conditions,
+                ConditionType.READY,
+                "False",
+                ConditionReason.HEALTH_CHECK_CANCELED,
+                f"New reconciliation triggered by {source.kind}/"
+                f"{source.namespace or kustomization.metadata.namespace}/{source.name}",
                 generation=generation,
                 now=datetime.now(UTC),
             )
@@ -564,15 +648,42 @@ class KustomizationReconciler:
                 f"{_name(kustomization)}: {failure.health.message}",
                 digest=digest,
             ) from failure
+        previous = find_condition(status.conditions, ConditionType.HEALTHY)
+        if cached and previous is not None and previous.status == "True":
+            # Nothing was applied and all is still healthy: the last wait's message stands,
+            # so that such a check writes no status.
+            return
         status.conditions = set_condition(
             status.conditions,
             ConditionType.HEALTHY,
             "True",
             HEALTHY_REASON,
-            health.message,
+            health_check_passed(time.monotonic_ns() - checking),
             generation=generation,
             now=datetime.now(UTC),
         )
+
+    async def _write_progress(
+        self, kustomization: Kustomization, status: KustomizationStatus
+    ) -> None:
+        """Write, before the health checks wait, the state Flux shows meanwhile. As in Flux,
+        the generation and the reconcile request count as handled only at the end."""
+        progress = status.model_copy(deep=True)
+        handled = kustomization.status or KustomizationStatus()
+        progress.observed_generation = handled.observed_generation
+        progress.last_handled_reconcile_at = handled.last_handled_reconcile_at
+        progress.conditions = running_health_checks(
+            progress.conditions,
+            revision=status.last_attempted_revision or "",
+            timeout=_timeout(kustomization),
+            generation=kustomization.metadata.generation,
+            now=datetime.now(UTC),
+        )
+        written = progress.model_dump(
+            mode="json", by_alias=True, exclude_none=True, exclude_defaults=True
+        )
+        await self._kube.apply_status({**kustomization.to_manifest(), "status": written})
+        self._progress[_key(kustomization)] = written
 
     def _check_namespaces(self, kustomization: Kustomization) -> None:
         """With ``--no-cross-namespace-refs``, the source and dependencies must be local."""
@@ -597,33 +708,49 @@ class KustomizationReconciler:
                 "references are disabled on this engine; move it to the Kustomization's namespace",
             )
 
-    async def _account_exists(self, kustomization: Kustomization) -> bool:
-        """Whether ``spec.serviceAccountName`` (when set) exists in the namespace."""
-        account = kustomization.spec.service_account_name
-        if not account:
-            return True
-        ref = ObjectRef("v1", "ServiceAccount", account, kustomization.metadata.namespace or "")
+    async def _cluster(self, kustomization: Kustomization) -> Cluster[DriftWatcher]:
+        """The cluster the objects go to: the local one, or the one whose kubeconfig the
+        Secret of ``spec.kubeConfig`` holds. A Secret that cannot be read or a cluster
+        that cannot be reached fails the reconcile: nothing is applied anywhere else."""
+        key = _key(kustomization)
         try:
-            await self._kube.get(ref)
-        except NotFound:
-            return False
-        return True
+            target = await self._target(kustomization)
+            return await self._clusters.use(key, target)
+        except ClusterUnavailable as error:
+            await self._clusters.release(key)
+            raise StageFailed(
+                ConditionReason.RECONCILIATION_FAILED, f"{_name(kustomization)}: {error}"
+            ) from error
 
-    async def _client_for(self, kustomization: Kustomization) -> KubeClient:
-        """lockstep's own client, or one acting as ``spec.serviceAccountName``."""
-        account = kustomization.spec.service_account_name
-        if not account:
+    async def _target(self, kustomization: Kustomization) -> ClusterTarget:
+        """Read from the Secret at every reconcile, so that new credentials are used and
+        a deleted Secret stops the applies."""
+        reference = kustomization.spec.kube_config
+        if reference is None:
+            return LOCAL_CLUSTER
+        secret = reference.secret_ref
+        namespace = kustomization.metadata.namespace or ""
+        return await kubeconfig_target(self._kube, namespace, secret.name, secret.key)
+
+    def _local_client(self, kustomization: Kustomization) -> KubeClient:
+        """The client dependencies are read with: they are on the local cluster, read as
+        ``spec.serviceAccountName`` only when the objects go there too."""
+        if kustomization.spec.kube_config is not None:
             return self._kube
-        user = service_account_user(kustomization.metadata.namespace or "", account)
-        client = self._impersonating.get(user)
-        if client is None:
-            client = self._impersonating[user] = self._kube.impersonating(user)
-        return client
+        return _client_for(kustomization, self._clusters.local)
 
     async def _source_artifact(self, kustomization: Kustomization) -> Artifact:
         ref = kustomization.spec.source_ref
         namespace = ref.namespace or kustomization.metadata.namespace or ""
         self._check_namespaces(kustomization)
+        if ref.kind in UNSUPPORTED_SOURCE_KINDS:
+            raise StageFailed(
+                ConditionReason.ARTIFACT_FAILED,
+                f"{_name(kustomization)}: sourceRef {ref.kind} {namespace}/{ref.name}: the "
+                f"{ref.kind} source kind is not supported yet by lockstep; serve these "
+                "manifests from a GitRepository or an OCIRepository",
+                terminal=True,
+            )
         cache = self._sources.get(ref.kind)
         source = cache((namespace, ref.name)) if cache is not None else None
         try:
@@ -696,8 +823,9 @@ class KustomizationReconciler:
         Deletes that fail keep the finalizer and are retried; WaitForTermination
         keeps it until the objects are gone (their own finalizers done).
         """
-        self._forget(_key(kustomization))
+        self._memory.forget(_key(kustomization))
         if FINALIZER not in kustomization.metadata.finalizers:
+            await self._forget(_key(kustomization))
             return Success()
         spec = kustomization.spec
         policy = spec.deletion_policy or "MirrorPrune"
@@ -708,7 +836,11 @@ class KustomizationReconciler:
         entries = [
             InventoryEntry(e.id, e.version) for e in (inventory.entries if inventory else [])
         ]
-        if delete and entries and not await self._account_exists(kustomization):
+        cluster = None
+        if delete and entries:
+            cluster = await self._deletion_cluster(kustomization, obj, entries)
+            delete = cluster is not None
+        if cluster is not None and not await _account_exists(kustomization, cluster.client):
             # Nothing could be deleted as an account that no longer exists (deleting the
             # namespace removes it first); as Flux, the objects are left and named.
             await self._events.record(
@@ -720,11 +852,13 @@ class KustomizationReconciler:
                 f"{_listed(entries)}",
             )
             delete = False
-        if delete and entries:
-            kube = await self._client_for(kustomization)
-            owner = Owner(kustomization.metadata.name, kustomization.metadata.namespace or "")
-            if self.drift is not None:
-                self.drift.expect_deletion(entries)
+        if delete and cluster is not None:
+            kube = _client_for(kustomization, cluster)
+            owner = kustomization_owner(
+                kustomization.metadata.name, kustomization.metadata.namespace or ""
+            )
+            if cluster.watches is not None:
+                cluster.watches.expect_deletion(entries)
             pruned = await prune(kube, stale_entries(entries, []), default_prune_options(owner))
             if pruned.failures:
                 await self._events.record(
@@ -734,13 +868,38 @@ class KustomizationReconciler:
             if policy == "WaitForTermination" and await _any_left(kube, entries):
                 # Checked again shortly, without holding a worker for the whole wait.
                 return Success(requeue_after=TERMINATION_POLL_SECONDS)
+        await self._forget(_key(kustomization))
         await self._remove_finalizer(obj)
         return Success()
 
-    def _forget(self, key: ObjectKey) -> None:
+    async def _deletion_cluster(
+        self, kustomization: Kustomization, obj: KubeObject, entries: list[InventoryEntry]
+    ) -> Cluster[DriftWatcher] | None:
+        """The cluster to delete the inventory from; ``None`` (after an event naming the
+        objects left in place, as Flux does) when it cannot be reached.
+
+        A kubeconfig Secret deleted together with the Kustomization (its namespace is
+        being deleted) leaves the cluster connected with the credentials last read from
+        it, and the objects are deleted there; never anywhere else.
+        """
+        key = _key(kustomization)
+        held = self._clusters.held(key)
+        try:
+            return await self._clusters.use(key, await self._target(kustomization))
+        except ClusterUnavailable as error:
+            if held is not None and not held.target.local:
+                return held
+            await self._events.record(
+                obj,
+                "Warning",
+                ConditionReason.PRUNE_FAILED,
+                f"{_name(kustomization)}: {error}; left in place: {_listed(entries)}",
+            )
+            return None
+
+    async def _forget(self, key: ObjectKey) -> None:
         self._memory.forget(key)
-        if self.drift is not None:
-            self.drift.forget(key)
+        await self._clusters.release(key)
 
     async def _add_finalizer(self, obj: KubeObject) -> None:
         metadata = obj.get("metadata") or {}
@@ -770,7 +929,11 @@ class KustomizationReconciler:
         desired = status.model_dump(
             mode="json", by_alias=True, exclude_none=True, exclude_defaults=True
         )
-        if desired != (obj.get("status") or {}):
+        metadata = obj.get("metadata") or {}
+        # Compared with the progress written during this reconcile, if any.
+        key = (str(metadata.get("namespace") or ""), str(metadata.get("name")))
+        written = self._progress.pop(key, None)
+        if desired != (written if written is not None else obj.get("status") or {}):
             await self._kube.apply_status({**obj, "status": desired})
 
 
@@ -784,6 +947,28 @@ def _health_overrides(kustomization: Kustomization) -> Mapping[GroupKind, Health
         raise StageFailed(
             ConditionReason.HEALTH_CHECK_FAILED, f"{_name(kustomization)}: {error}"
         ) from error
+
+
+def _client_for(kustomization: Kustomization, cluster: Cluster[DriftWatcher]) -> KubeClient:
+    """The cluster's client, or one acting as ``spec.serviceAccountName`` there."""
+    account = kustomization.spec.service_account_name
+    if not account:
+        return cluster.client
+    return cluster.as_user(service_account_user(kustomization.metadata.namespace or "", account))
+
+
+async def _account_exists(kustomization: Kustomization, kube: KubeClient) -> bool:
+    """Whether ``spec.serviceAccountName`` (when set) exists in the namespace of the
+    cluster ``kube`` talks to."""
+    account = kustomization.spec.service_account_name
+    if not account:
+        return True
+    ref = ObjectRef("v1", "ServiceAccount", account, kustomization.metadata.namespace or "")
+    try:
+        await kube.get(ref)
+    except NotFound:
+        return False
+    return True
 
 
 def _listed(entries: list[InventoryEntry], shown: int = 10) -> str:
@@ -852,6 +1037,16 @@ def _inventory(status: KustomizationStatus) -> tuple[tuple[str, str], ...]:
 
 def _name(kustomization: Kustomization) -> str:
     return f"{KIND} {kustomization.metadata.namespace}/{kustomization.metadata.name}"
+
+
+def apply_options(kustomization: Kustomization) -> ApplyOptions:
+    """How the objects of ``kustomization`` are applied; ``lockstep diff`` plans with the same."""
+    owner = kustomization_owner(kustomization.metadata.name, kustomization.metadata.namespace or "")
+    return replace(
+        default_apply_options(owner),
+        recreate_immutable=kustomization.spec.force,
+        ignore_rules=ignore_rules(kustomization),
+    )
 
 
 def ignore_rules(kustomization: Kustomization) -> tuple[IgnoreRule, ...]:

@@ -2,9 +2,12 @@
 and of ``lockstep build`` / ``lockstep diff``.
 
 Kustomize with the spec's options (``targetNamespace``, prefixes, patches, images,
-components, common metadata, SOPS keys), then postBuild substitution with the
-variables read by :mod:`lockstep.controllers.kustomization_inputs`. Raises
-:class:`lockstep.render.errors.RenderError`.
+components and ``ignoreMissingComponents``, ``buildMetadata``, common metadata, SOPS
+keys), then postBuild substitution with the variables read by
+:mod:`lockstep.controllers.kustomization_inputs`. Raises
+:class:`lockstep.render.errors.RenderError`. ``decryption.serviceAccountName`` is
+accepted, but only the age keys of ``decryption.secretRef`` decrypt: a decryption that
+fails with it set says that cloud KMS identities are not supported yet.
 
 Called by the Kustomization reconciler (on the extracted artifact) and by the CLI
 (on a local checkout).
@@ -17,6 +20,7 @@ from pathlib import Path
 from lockstep.api.kustomize import Kustomization
 from lockstep.controllers.kustomization_inputs import BuildInputs
 from lockstep.kube import KubeObject
+from lockstep.render.errors import DecryptionFailed
 from lockstep.render.kustomize import (
     BuildOptions,
     Image,
@@ -39,8 +43,22 @@ def render_objects(
     """The objects of ``root/path`` as ``kustomization`` asks for them, substituted;
     ``tree`` is the digest of ``root`` when known
     (:func:`lockstep.render.cache.tree_digest`)."""
-    objects = build_kustomization(root, path, build_options(kustomization, inputs), tree=tree)
+    try:
+        objects = build_kustomization(root, path, build_options(kustomization, inputs), tree=tree)
+    except DecryptionFailed as error:
+        raise _with_identity_hint(error, kustomization) from error.__cause__
     return _substituted(objects, inputs)
+
+
+def _with_identity_hint(error: DecryptionFailed, kustomization: Kustomization) -> DecryptionFailed:
+    decryption = kustomization.spec.decryption
+    if decryption is None or not decryption.service_account_name:
+        return error
+    return DecryptionFailed(
+        f"{error} (decryption.serviceAccountName {decryption.service_account_name}: "
+        "decrypting with a cloud KMS identity is not supported yet; give age keys in "
+        "decryption.secretRef)"
+    )
 
 
 def kept_objects(
@@ -54,7 +72,7 @@ def kept_objects(
 
 def _substituted(objects: list[KubeObject], inputs: BuildInputs) -> list[KubeObject]:
     if inputs.variables is not None:
-        return substitute(objects, inputs.variables)
+        return substitute(objects, inputs.variables, strict=inputs.strict_substitution)
     return objects
 
 
@@ -74,6 +92,8 @@ def build_options(kustomization: Kustomization, inputs: BuildInputs) -> BuildOpt
         ),
         images=tuple(Image(i.name, i.new_name, i.new_tag, i.digest) for i in spec.images),
         components=tuple(spec.components),
+        ignore_missing_components=spec.ignore_missing_components,
+        build_metadata=tuple(spec.build_metadata),
         common_labels=dict(metadata.labels) if metadata else {},
         common_annotations=dict(metadata.annotations) if metadata else {},
         decryption_keys=inputs.age_keys,

@@ -97,6 +97,10 @@ class AppliedState:
     watch: WatchEpoch | None
     """``None`` when a kind of the objects was not watched: drift could go unseen."""
 
+    cluster: str = ""
+    """Digest of the target cluster's credentials (empty: the local cluster): other
+    credentials may reach another cluster, whose watches vouch for nothing applied before."""
+
 
 class KustomizationMemory:
     """The last build, the last clean apply and the dirty marks, by Kustomization key."""

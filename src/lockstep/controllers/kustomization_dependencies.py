@@ -7,16 +7,28 @@
 - Beyond Flux, an entry may name any object by ``apiVersion`` and ``kind`` (a
   CRD, a Deployment, a database claim): it is read from the API server and must
   be healthy by the same rules as ``wait`` (``healthCheckExprs`` included).
+- An entry with ``readyExpr`` is ready when that CEL expression is true, instead
+  of the checks above (as Flux without its ``AdditiveCELDependencyCheck`` gate):
+  ``self`` is this Kustomization and ``dep`` the dependency, whole objects, with
+  the strings and optional-field extensions, e.g.
+  ``dep.status.conditions.exists(c, c.type == 'Ready' && c.status == 'True')``.
 
 A failed gate is :class:`DependencyNotReady`; the reconciler reports it and
-retries without growing backoff. Called by the Kustomization reconciler.
+retries without growing backoff. A ``readyExpr`` that does not compile, or
+does not return a bool, is :class:`InvalidReadyExpr`, which only a spec change
+fixes. Called by the Kustomization reconciler.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
+# The wheel ships .pyi stubs but no py.typed marker, so mypy will not read them.
+from cel_expr_python import cel  # type: ignore[import-untyped]
+from cel_expr_python.ext.ext_optional import ExtOptional  # type: ignore[import-untyped]
+from cel_expr_python.ext.ext_strings import ExtStrings  # type: ignore[import-untyped]
 from pydantic import ValidationError
 
 from lockstep.api.kustomize import DependencyReference, Kustomization
@@ -28,9 +40,18 @@ from lockstep.runtime.informer import ObjectKey
 
 KUSTOMIZATION_API_GROUP = "kustomize.toolkit.fluxcd.io"
 
+_READY_ENV = cel.NewEnv(
+    variables={"self": cel.Type.DYN, "dep": cel.Type.DYN},
+    extensions=[ExtOptional(), ExtStrings()],
+)
+
 
 class DependencyNotReady(Exception):
     """A dependency is missing or not ready; the message names it."""
+
+
+class InvalidReadyExpr(Exception):
+    """A ``readyExpr`` cannot be compiled or does not return a bool; the message names it."""
 
 
 def is_kustomization(dependency: DependencyReference) -> bool:
@@ -62,19 +83,23 @@ async def check_dependencies(
     kube: KubeClient,
     overrides: Mapping[GroupKind, HealthCheck],
 ) -> None:
-    """Raise :class:`DependencyNotReady` for the first dependency that is not ready."""
+    """Raise :class:`DependencyNotReady` for the first dependency that is not ready, and
+    :class:`InvalidReadyExpr` for an unusable ``readyExpr``."""
     own_namespace = kustomization.metadata.namespace or ""
+    own = cache.get((own_namespace, kustomization.metadata.name)) or kustomization.to_manifest()
     for dependency in kustomization.spec.depends_on:
         namespace = dependency.namespace or own_namespace
         if is_kustomization(dependency):
-            _check_kustomization(
-                kustomization,
-                artifact,
-                cache.get((namespace, dependency.name)),
-                (namespace, dependency.name),
-            )
+            key = (namespace, dependency.name)
+            obj = cache.get(key)
+            if dependency.ready_expr and obj is not None:
+                _check_ready_expr(
+                    dependency.ready_expr, own, obj, f"dependency '{key[0]}/{key[1]}'"
+                )
+            else:
+                _check_kustomization(kustomization, artifact, obj, key)
         else:
-            await _check_object(kube, dependency, namespace, overrides)
+            await _check_object(kube, dependency, namespace, overrides, own)
 
 
 def _check_kustomization(
@@ -104,6 +129,7 @@ async def _check_object(
     dependency: DependencyReference,
     namespace: str,
     overrides: Mapping[GroupKind, HealthCheck],
+    own: KubeObject,
 ) -> None:
     if not dependency.api_version or not dependency.kind:
         raise DependencyNotReady(
@@ -117,6 +143,9 @@ async def _check_object(
         raise DependencyNotReady(f"dependency {ref} does not exist") from error
     except KubeError as error:
         raise DependencyNotReady(f"dependency {ref} cannot be read: {error.message}") from error
+    if dependency.ready_expr:
+        _check_ready_expr(dependency.ready_expr, own, live, f"dependency {ref}")
+        return
     health = evaluate(live, overrides)
     if health.state != HealthState.CURRENT:
         raise DependencyNotReady(f"dependency {health.message}")
@@ -125,3 +154,36 @@ async def _check_object(
 def _source_key(obj: Mapping[str, Any], namespace: str) -> tuple[str, str, str]:
     ref = (obj.get("spec") or {}).get("sourceRef") or {}
     return (str(ref.get("kind")), str(ref.get("namespace") or namespace), str(ref.get("name")))
+
+
+def _check_ready_expr(source: str, own: KubeObject, dependency: KubeObject, shown: str) -> None:
+    try:
+        expression = _compile_ready_expr(source)
+    except RuntimeError as error:
+        raise InvalidReadyExpr(
+            f"{shown}: readyExpr {source!r} is invalid: {_first_line(error)}; fix the expression"
+        ) from error
+    result = expression.eval(data={"self": own, "dep": dependency})
+    value = result.value()
+    if result.type() == cel.Type.ERROR:
+        raise DependencyNotReady(f"{shown}: readyExpr {source!r} could not be evaluated: {value}")
+    if not isinstance(value, bool):
+        raise InvalidReadyExpr(f"{shown}: readyExpr {source!r} returned {value!r}, not a bool")
+    if not value:
+        raise DependencyNotReady(f"{shown} is not ready according to readyExpr eval")
+
+
+@lru_cache(maxsize=256)
+def _compile_ready_expr(source: str) -> cel.Expression:
+    """Compile ``source``; raises :class:`RuntimeError` with the CEL error."""
+    expression = _READY_ENV.compile(source)
+    returns = expression.return_type()
+    if returns not in (cel.Type.BOOL, cel.Type.DYN):
+        raise RuntimeError(f"returns {returns.name().lower()}, not bool")
+    return expression
+
+
+def _first_line(error: RuntimeError) -> str:
+    """The first line of a CEL compiler error, without the status code and input name."""
+    first = str(error).splitlines()[0] if str(error) else "invalid expression"
+    return first.removeprefix("INVALID_ARGUMENT: ").removeprefix("ERROR: <input>:")

@@ -18,6 +18,13 @@ applied (the reconciler found the cluster as it left it), :func:`cached_health`
 first judges the copies the drift watches keep; only when one is missing or not
 healthy is the API server polled.
 
+The conditions are Flux's: while a wait that follows an apply runs,
+:func:`running_health_checks` (Ready Unknown, Reconciling and Healthy Unknown with
+reason ``Progressing`` and "Running health checks for revision ... with a timeout of
+..."), written before the wait so that ``kubectl wait`` and other watchers see it;
+after it, Healthy True with :func:`health_check_passed` ("Health check passed in
+35.2ms", a Go duration).
+
 Called by the Kustomization reconciler.
 """
 
@@ -26,8 +33,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 
+from lockstep.api.conditions import set_condition
 from lockstep.api.kustomize import HealthCheckReference, Kustomization
+from lockstep.api.meta import Condition, ConditionReason, ConditionType
+from lockstep.controllers.kustomization_history import go_duration
 from lockstep.health import GroupKind, Health, HealthCheck, HealthState, aggregate, evaluate
 from lockstep.health.result import in_progress
 from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
@@ -39,6 +50,57 @@ CACHE_POLL_SECONDS = 0.1
 
 CachedObjects = Callable[[ObjectRef], KubeObject | None]
 """Looks up the watched copy of an object; ``None`` when there is none."""
+
+
+RECONCILIATION_IN_PROGRESS = "Reconciliation in progress"
+
+
+def health_check_passed(elapsed_nanoseconds: int) -> str:
+    """The message of Healthy=True: how long the health checks took."""
+    return f"Health check passed in {go_duration(elapsed_nanoseconds)}"
+
+
+def running_health_checks(
+    conditions: Sequence[Condition],
+    *,
+    revision: str,
+    timeout: float,
+    generation: int | None,
+    now: datetime,
+) -> list[Condition]:
+    """``conditions`` while the health checks of ``revision`` run, ``timeout`` in seconds."""
+    message = (
+        f"Running health checks for revision {revision} "
+        f"with a timeout of {go_duration(round(timeout * 1e9))}"
+    )
+    progressing = ConditionReason.PROGRESSING
+    result = set_condition(
+        conditions,
+        ConditionType.READY,
+        "Unknown",
+        progressing,
+        RECONCILIATION_IN_PROGRESS,
+        generation=generation,
+        now=now,
+    )
+    result = set_condition(
+        result,
+        ConditionType.RECONCILING,
+        "True",
+        progressing,
+        message,
+        generation=generation,
+        now=now,
+    )
+    return set_condition(
+        result,
+        ConditionType.HEALTHY,
+        "Unknown",
+        progressing,
+        message,
+        generation=generation,
+        now=now,
+    )
 
 
 class HealthCheckFailed(Exception):

@@ -4,7 +4,9 @@ variables and decryption keys.
 - ``postBuild.substituteFrom``: the data of each ConfigMap / Secret (Secret values
   base64-decoded), later objects winning over earlier ones, then
   ``postBuild.substitute`` winning over all; a missing object fails the build
-  unless the reference is ``optional``.
+  unless the reference is ``optional``. As in Flux, line breaks are removed from the
+  values, and substitution is off when no variable results (unless
+  ``postBuild.substituteStrategy`` is ``Always``).
 - ``decryption.secretRef``: the age private keys of the Secret's ``*.agekey``
   entries, handed to the renderer and never written anywhere.
 
@@ -38,19 +40,25 @@ class BuildInputs:
 
     variables: dict[str, str] | None = None
     age_keys: tuple[str, ...] = field(default=())
+    strict_substitution: bool = True
+    """An undefined variable without default fails the build (Flux's default since
+    kustomize-controller v1.9); else it is the empty string."""
 
 
-async def build_inputs(kube: KubeClient, kustomization: Kustomization) -> BuildInputs:
+async def build_inputs(
+    kube: KubeClient, kustomization: Kustomization, *, strict_substitution: bool = True
+) -> BuildInputs:
     """Read the variables and keys ``kustomization`` asks for; raises :class:`InputUnavailable`."""
     return BuildInputs(
         variables=await _variables(kube, kustomization),
         age_keys=await _age_keys(kube, kustomization),
+        strict_substitution=strict_substitution,
     )
 
 
 async def _variables(kube: KubeClient, kustomization: Kustomization) -> dict[str, str] | None:
     post_build = kustomization.spec.post_build
-    if post_build is None or not (post_build.substitute or post_build.substitute_from):
+    if post_build is None:
         return None
     namespace = kustomization.metadata.namespace or ""
     variables: dict[str, str] = {}
@@ -60,7 +68,9 @@ async def _variables(kube: KubeClient, kustomization: Kustomization) -> dict[str
         if obj is not None:
             variables.update(_data(obj, ref))
     variables.update(post_build.substitute)
-    return variables
+    if not variables and post_build.substitute_strategy != "Always":
+        return None
+    return {name: value.replace("\n", "") for name, value in variables.items()}
 
 
 async def _age_keys(kube: KubeClient, kustomization: Kustomization) -> tuple[str, ...]:

@@ -17,6 +17,14 @@ controllers stop. On stop it lets in-flight reconciles finish
 within the grace period, then cancels what is left: status and artifacts are
 written atomically, so a cancelled reconcile leaves nothing half-written.
 
+A cluster may serve any subset of the kinds (Flux's image automation and
+notification CRDs are optional). The manager watches the CustomResourceDefinitions
+(:class:`~lockstep.runtime.served.ServedKinds`) and runs a kind's controller only
+while its kind is served: it is started when its CRD is installed, also later,
+without a restart, and stops watching when the CRD is deleted. Readiness waits for
+the caches of the kinds that are served and reports the others as absent; a
+Kustomization whose source kind is absent finds no source, as for a missing object.
+
 Started by ``lockstep run`` (:mod:`lockstep.cli.run`).
 """
 
@@ -27,7 +35,6 @@ import contextlib
 import logging
 import shutil
 import time
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -57,8 +64,10 @@ from lockstep.controllers.ocirepository import OCIRepositoryReconciler
 from lockstep.controllers.receiver import ReceiverReconciler, Webhooks
 from lockstep.kube import KubeClient, KubeObject
 from lockstep.runtime.informer import Change, Informer, ObjectKey
+from lockstep.runtime.logcontext import logging_about
 from lockstep.runtime.metrics import ControllerMetrics, Health
 from lockstep.runtime.queue import Outcome, Success, TerminalFailure, WorkQueue
+from lockstep.runtime.served import ServedKinds, Watch, run_served
 from lockstep.sources.store import DEFAULT_MAX_CONTENT_BYTES, ArtifactStore
 
 _log = logging.getLogger(__name__)
@@ -91,6 +100,9 @@ class ManagerOptions:
 
     no_cross_namespace_refs: bool = False
     """Refuse Kustomizations whose source or dependencies are in another namespace."""
+
+    strict_substitution: bool = True
+    """An undefined postBuild variable without default fails the build (Flux's default)."""
 
 
 def needs_reconcile(change: Change) -> bool:
@@ -157,6 +169,16 @@ SOURCE_RECONCILERS: tuple[type[Reconciler], ...] = (
 """The source reconcilers ``lockstep run`` runs, one controller each; the Kustomization
 controller runs beside them and follows their artifacts."""
 
+RECONCILERS: tuple[type[Any], ...] = (
+    *SOURCE_RECONCILERS,
+    KustomizationReconciler,
+    ReceiverReconciler,
+    ImageRepositoryReconciler,
+    ImagePolicyReconciler,
+    ImageUpdateAutomationReconciler,
+)
+"""Every reconciler the manager runs: their kinds are the kind table's reconciled kinds."""
+
 
 class Controller:
     """One reconciler with its informer and work queue."""
@@ -173,6 +195,10 @@ class Controller:
         self.queue: WorkQueue[ObjectKey] = queue if queue is not None else WorkQueue()
         self._metrics = metrics
         self.informer.subscribe(self._enqueue)
+        self._watching: asyncio.Task[None] | None = None
+        self._working: asyncio.Task[None] | None = None
+        self.synced = False
+        """Whether the informer's first list filled the cache."""
 
     @classmethod
     def of(
@@ -191,6 +217,59 @@ class Controller:
     def name(self) -> str:
         return self.reconciler.name
 
+    @property
+    def kind(self) -> str:
+        return self.reconciler.kind
+
+    @property
+    def api_version(self) -> str:
+        return self.reconciler.api_version
+
+    @property
+    def cached(self) -> int:
+        """How many objects the informer holds."""
+        return len(self.informer.items())
+
+    @property
+    def watching(self) -> bool:
+        return self._watching is not None
+
+    @property
+    def working(self) -> bool:
+        return self._working is not None
+
+    def start_watching(self, synced: asyncio.Event) -> None:
+        """Run the informer; set ``synced`` once its cache is filled."""
+        self._watching = asyncio.create_task(self._watch(synced), name=f"informer-{self.name}")
+
+    async def stop_watching(self) -> None:
+        """Stop the informer (its kind is no longer served); the workers go on, idle."""
+        task, self._watching = self._watching, None
+        await _cancel(task)
+
+    def start_working(self, concurrency: int) -> None:
+        """Run the workers; the informer's changes are already queued."""
+        self._working = asyncio.create_task(
+            self.queue.run(self.work, concurrency=concurrency), name=f"workers-{self.name}"
+        )
+
+    async def stop(self) -> None:
+        """Cancel the informer and the workers (shut the queue down first to let
+        in-flight reconciles finish)."""
+        await self.stop_watching()
+        task, self._working = self._working, None
+        await _cancel(task)
+
+    async def _watch(self, synced: asyncio.Event) -> None:
+        running = asyncio.create_task(self.informer.run())
+        try:
+            await self.informer.wait_synced()
+            self.synced = True
+            synced.set()
+            await running
+        finally:
+            await _cancel(running)
+
     def _enqueue(self, change: Change) -> None:
         if needs_reconcile(change):
             self.queue.add(change.key)
@@ -201,7 +280,8 @@ class Controller:
 
     async def work(self, key: ObjectKey) -> Outcome:
         started = time.monotonic()
-        outcome = await self.reconciler.reconcile(key)
+        with logging_about(self.reconciler.kind, *key):
+            outcome = await self.reconciler.reconcile(key)
         result = "success" if isinstance(outcome, Success) else "error"
         self._metrics.observe(self.name, result, time.monotonic() - started)
         self._metrics.queue_depth.labels(controller=self.name).set(len(self.queue))
@@ -220,7 +300,8 @@ class ControllerManager:
         self.metrics.count_kube_requests(kube.requests)
         self.health = Health()
         self.webhooks = Webhooks(kube, no_cross_namespace_refs=options.no_cross_namespace_refs)
-        """What the webhook server asks of the Receivers; it answers 503 until they are synced."""
+        """What the webhook server asks of the Receivers; it answers 503 until the caches of
+        the served kinds are synced (404 for every path while Receivers are not served)."""
 
     async def run(self, stop: asyncio.Event) -> None:
         options = self._options
@@ -247,7 +328,10 @@ class ControllerManager:
             store,
             informer,
             scratch,
-            KustomizationOptions(no_cross_namespace_refs=options.no_cross_namespace_refs),
+            KustomizationOptions(
+                no_cross_namespace_refs=options.no_cross_namespace_refs,
+                strict_substitution=options.strict_substitution,
+            ),
             drift,
             sources={source.reconciler.kind: source.informer.get for source in sources},
             memory=memory,
@@ -263,30 +347,14 @@ class ControllerManager:
         )
         images = _image_controllers(self._kube, scratch, options, self.metrics)
         controllers = [*sources, kustomizations, receivers, *images.all]
-        for controller in controllers:
-            self.health.not_ready(controller.name, "cache not synced")
-        watching = [
-            asyncio.create_task(c.informer.run(), name=f"informer-{c.name}") for c in controllers
-        ]
-        working: list[asyncio.Task[None]] = []
+        watch = Watch(
+            self.health,
+            self.metrics,
+            options.concurrent,
+            on_started=partial(self.webhooks.serve_from, receiver_informer),
+        )
         try:
-            synced = asyncio.gather(*(c.informer.wait_synced() for c in controllers))
-            await _first(synced, stop.wait())
-            if not stop.is_set():
-                self.webhooks.serve_from(receiver_informer)
-                for controller in controllers:
-                    self.health.ready(controller.name)
-                    _log.info(
-                        "%s controller started, %d objects in cache",
-                        controller.reconciler.kind,
-                        len(controller.informer.items()),
-                    )
-                    working.append(
-                        asyncio.create_task(
-                            controller.queue.run(controller.work, concurrency=options.concurrent)
-                        )
-                    )
-                await stop.wait()
+            await run_served(controllers, ServedKinds(self._kube), watch, stop)
         finally:
             self.webhooks.serve_from(None)
             _log.info("stopping: letting in-flight reconciles finish")
@@ -295,10 +363,8 @@ class ControllerManager:
                     await asyncio.gather(*(c.queue.shutdown(drain=True) for c in controllers))
             except TimeoutError:
                 await asyncio.gather(*(c.queue.shutdown(drain=False) for c in controllers))
-            for task in [*working, *watching]:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            for controller in controllers:
+                await controller.stop()
             await drift.stop()
             await applier.close()
 
@@ -390,9 +456,9 @@ def _informer(kube: KubeClient, reconciler_type: type[Any], options: ManagerOpti
     )
 
 
-async def _first(*waits: Awaitable[Any]) -> None:
-    """Wait until the first of the awaitables completes; cancel the others."""
-    tasks = [asyncio.ensure_future(w) for w in waits]
-    _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    for task in pending:
+async def _cancel(task: asyncio.Task[Any] | None) -> None:
+    """Cancel ``task`` (if any) and wait until it has stopped."""
+    if task is not None:
         task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

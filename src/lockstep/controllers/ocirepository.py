@@ -1,7 +1,7 @@
 """The OCIRepository reconciler: an OCI artifact → a verified artifact in the store.
 
-The outer shell (cache, suspend, conditions, status, events) is
-:class:`~lockstep.controllers.source.SourceReconciler`. The pipeline here:
+The outer shell (cache, finalizer, suspend, conditions, status, events) is
+:class:`~lockstep.controllers.source.SourceReconciler` in the one reconciler shell. The pipeline here:
 resolve the ref to a manifest digest (one manifest request for a tag or digest,
 plus the tag list for semver); with ``spec.verify``, check its cosign signature
 before anything is pulled; and only when that digest is not already the current
@@ -23,19 +23,14 @@ from pathlib import Path
 from lockstep.api.conditions import remove_condition, set_condition
 from lockstep.api.meta import Artifact, ConditionType, duration_seconds
 from lockstep.api.source import OCIRepository, OCIRepositoryStatus
-from lockstep.controllers.source import (
-    VERIFICATION_ERROR,
-    Failure,
-    SourceReconciler,
-    failure_of,
-)
-from lockstep.kube import KubeObject
-from lockstep.sources import errors
+from lockstep.controllers.shell import Failure
+from lockstep.controllers.source import VERIFICATION_ERROR, SourceReconciler, unsupported_provider
 from lockstep.sources.cosign import public_keys_from_secret, verify_cosign
 from lockstep.sources.ignore import IgnoreRules
 from lockstep.sources.oci import OciRef, ResolvedArtifact, pull_oci, resolve_oci
 from lockstep.sources.registry_auth import auth_from_docker_config
 from lockstep.sources.registry_client import RegistryOptions, parse_oci_url
+from lockstep.sources.transport import proxy_from_secret, tls_from_secret
 
 KIND = "OCIRepository"
 
@@ -45,28 +40,21 @@ class OCIRepositoryReconciler(SourceReconciler[OCIRepository, OCIRepositoryStatu
 
     kind = KIND
     name = "ocirepository"
-
-    def parse(self, obj: KubeObject) -> OCIRepository:
-        return OCIRepository.model_validate(obj)
-
-    def current_status(self, source: OCIRepository) -> OCIRepositoryStatus:
-        return source.status.model_copy(deep=True) if source.status else OCIRepositoryStatus()
+    model = OCIRepository
+    status_model = OCIRepositoryStatus
 
     async def build(self, source: OCIRepository, status: OCIRepositoryStatus) -> Artifact:
         spec = source.spec
-        try:
-            options = await self._options(source)
-            resolved = await asyncio.to_thread(
-                resolve_oci, spec.url, OciRef.from_spec(spec.ref), options
-            )
-            verified = await self._verify(source, resolved, options)
-            current = status.artifact
-            if current is None or not self._still_current(source, status, current, resolved):
-                if current is not None and current.revision != resolved.revision:
-                    self.mark_outdated(status, resolved.revision, source.metadata.generation)
-                current = await asyncio.to_thread(self._pull_and_store, source, resolved, options)
-        except errors.SourceError as error:
-            raise failure_of(error) from error
+        options = await self._options(source)
+        resolved = await asyncio.to_thread(
+            resolve_oci, spec.url, OciRef.from_spec(spec.ref), options
+        )
+        verified = await self._verify(source, resolved, options)
+        current = status.artifact
+        if current is None or not self._still_current(source, status, current, resolved):
+            if current is not None and current.revision != resolved.revision:
+                self.mark_outdated(status, resolved.revision, source.metadata.generation)
+            current = await asyncio.to_thread(self._pull_and_store, source, resolved, options)
         status.url = current.url
         status.observed_ignore = spec.ignore
         status.observed_layer_selector = spec.layer_selector
@@ -138,18 +126,46 @@ class OCIRepositoryReconciler(SourceReconciler[OCIRepository, OCIRepositoryStatu
                 resolved.revision,
                 tree,
                 ignore=IgnoreRules.for_tree(tree, source.spec.ignore),
+                # <manifest digest hex>.tar.gz, as Flux names it
+                file_stem=resolved.digest.removeprefix("sha256:"),
             )
         self._store.garbage_collect(KIND, namespace, name)
         return stored.artifact.model_copy(update={"metadata": pulled.metadata})
 
     async def _options(self, source: OCIRepository) -> RegistryOptions:
+        """How to reach the registry: credentials, TLS and proxy, each from its Secret."""
         spec = source.spec
-        auth = None
+        if spec.provider != "generic":
+            raise unsupported_provider(KIND, _name(source), spec.provider, "cloud identity")
+        registry = parse_oci_url(spec.url).registry
+        # spec.secretRef first, then the ServiceAccount's pull secrets: the first that
+        # has credentials for the registry is used, as Flux's keychain does.
+        configs = []
         if spec.secret_ref is not None:
-            data = await self.secret_data(source, spec.secret_ref.name, "spec.secretRef")
-            auth = auth_from_docker_config(data, parse_oci_url(spec.url).registry)
+            configs.append(await self.secret_data(source, spec.secret_ref.name, "spec.secretRef"))
+        if spec.service_account_name:
+            configs += await self.pull_secrets_data(source, spec.service_account_name)
+        auth = next(
+            (found for data in configs if (found := auth_from_docker_config(data, registry))),
+            None,
+        )
+        tls = proxy = None
+        if spec.cert_secret_ref is not None:
+            name = spec.cert_secret_ref.name
+            data = await self.secret_data(source, name, "spec.certSecretRef")
+            tls = tls_from_secret(data, f"{source.metadata.namespace}/{name}")
+        if spec.proxy_secret_ref is not None:
+            name = spec.proxy_secret_ref.name
+            data = await self.secret_data(source, name, "spec.proxySecretRef")
+            proxy = proxy_from_secret(data, f"{source.metadata.namespace}/{name}")
         return RegistryOptions(
-            auth=auth, insecure=spec.insecure, timeout=duration_seconds(spec.timeout)
+            auth=auth,
+            insecure=spec.insecure,
+            # Flux skips verification for spec.insecure only without a certSecretRef.
+            skip_tls_verify=spec.insecure and tls is None,
+            tls=tls,
+            proxy=proxy,
+            timeout=duration_seconds(spec.timeout),
         )
 
 

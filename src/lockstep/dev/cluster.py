@@ -21,8 +21,10 @@ a real cluster holds and is paced by the machine, not by a client-side limit:
 
 State lives under the user's state directory (``$LOCKSTEP_STATE_DIR`` overrides
 it): kwokctl's working folder, its configuration, and the kubeconfig that ``up``
-writes. ``up`` is idempotent; ``down`` deletes the cluster with its data and
-leaves no process and no listening port behind.
+writes (:meth:`LocalCluster.portable_kubeconfig` gives it with the certificates
+inline, for a kubeconfig Secret). ``up`` is idempotent; ``down`` deletes the
+cluster with its data and leaves no process and no listening port behind.
+Several clusters of different names run side by side, each on its own port.
 
 Called by the ``lockstep dev`` commands, the test fixtures and ``make demo``.
 """
@@ -30,6 +32,7 @@ Called by the ``lockstep dev`` commands, the test fixtures and ``make demo``.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import shutil
 import subprocess
@@ -41,6 +44,7 @@ from pathlib import Path
 import platformdirs
 import yaml
 
+from lockstep.dev.loopback import free_ports
 from lockstep.dev.toolchain import ControlPlaneBinaries, ensure_binaries
 from lockstep.kube import KubeClient, KubeError, ObjectRef
 
@@ -51,6 +55,9 @@ READY_TIMEOUT_SECONDS = 60.0
 SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16"
 CONTROLLER_MANAGER_QPS = 500
 CONTROLLER_MANAGER_BURST = 1000
+
+_CLUSTER_FILES = {"certificate-authority": "certificate-authority-data"}
+_USER_FILES = {"client-certificate": "client-certificate-data", "client-key": "client-key-data"}
 
 
 class ClusterError(Exception):
@@ -97,6 +104,25 @@ class LocalCluster:
     def kubeconfig(self) -> Path:
         """Where ``up`` writes the kubeconfig of this cluster."""
         return self.directory / "kubeconfig"
+
+    def portable_kubeconfig(self) -> str:
+        """The kubeconfig with the certificate files it names written inline, so that it
+        works without this machine's files: what a kubeconfig Secret holds when a
+        Kustomization on another cluster applies to this one."""
+        try:
+            document = yaml.safe_load(self.kubeconfig.read_text())
+        except OSError as error:
+            raise ClusterError(
+                f"cluster {self.name} has no kubeconfig ({error}); run lockstep dev cluster up"
+            ) from error
+        for section, fields in (("clusters", _CLUSTER_FILES), ("users", _USER_FILES)):
+            for entry in document.get(section) or []:
+                settings = entry.get(section[:-1]) or {}
+                for field, inline in fields.items():
+                    path = settings.pop(field, None)
+                    if path:
+                        settings[inline] = base64.b64encode(Path(path).read_bytes()).decode()
+        return str(yaml.safe_dump(document, sort_keys=False))
 
     @property
     def logs(self) -> Path:
@@ -150,11 +176,18 @@ class LocalCluster:
 
     def _write_config(self, binaries: ControlPlaneBinaries) -> None:
         kubectl = shutil.which("kubectl")
+        # Ports the system hands out, not kwokctl's own picks: those count down from the
+        # same number in every kwokctl run, so clusters created at the same time (test
+        # sessions side by side) would be given the same ports.
+        api_server, etcd, etcd_peer, kwok = free_ports(4)
         options = {
             "runtime": "binary",
             "kubeVersion": binaries.kubernetes_version,
             "bindAddress": "127.0.0.1",
-            **({"kubeApiserverPort": self.port} if self.port else {}),
+            "kubeApiserverPort": self.port or api_server,
+            "etcdPort": etcd,
+            "etcdPeerPort": etcd_peer,
+            "kwokControllerPort": kwok,
             "kubeApiserverBinary": str(binaries.path("kube-apiserver")),
             "kubeControllerManagerBinary": str(binaries.path("kube-controller-manager")),
             "kubeSchedulerBinary": str(binaries.path("kube-scheduler")),

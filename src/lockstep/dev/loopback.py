@@ -37,6 +37,18 @@ def free_port() -> int:
         return port
 
 
+def free_ports(count: int) -> list[int]:
+    """Return ``count`` different TCP ports on 127.0.0.1 that nothing listens on right now."""
+    with contextlib.ExitStack() as held:
+        probes = [
+            held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            for _ in range(count)
+        ]
+        for probe in probes:
+            probe.bind((LOOPBACK, 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+
+
 def port_answers(port: int) -> bool:
     """Tell whether a TCP connection to 127.0.0.1:port is accepted."""
     try:

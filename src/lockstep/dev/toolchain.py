@@ -11,7 +11,8 @@ and renames it into place, so an interrupted build never leaves a half-filled
 cache behind.
 
 Called by :mod:`lockstep.dev.cluster` (``lockstep dev cluster up``) and by
-``make controlplane``.
+``make controlplane``; :mod:`lockstep.dev.flux` builds Flux's controllers with
+the same Go helpers.
 """
 
 from __future__ import annotations
@@ -97,17 +98,17 @@ def ensure_binaries(progress: Callable[[str, int, int], None]) -> ControlPlaneBi
     found = cached_binaries()
     if found is not None:
         return found
-    go = _go_command()
+    go = go_command()
     target = binaries_directory()
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as scratch:
         output = Path(scratch) / "bin"
         output.mkdir()
         builds = [(GO_MODULES, _version_ldflags(kubernetes_version())), (KWOK_MODULE, "-s -w")]
-        total = sum(_count_packages(go, module) for module, _ in builds)
+        total = sum(count_packages(go, module) for module, _ in builds)
         done = 0
         for module, ldflags in builds:
-            done = _build(go, module, ldflags, output, done, total, progress)
+            done = build_tools(go, module, ldflags, output, done, total, progress)
         # The etcd server's main package is the module go.etcd.io/etcd/server/v3,
         # which Go names after its last path element.
         (output / "server").rename(output / "etcd")
@@ -116,7 +117,8 @@ def ensure_binaries(progress: Callable[[str, int, int], None]) -> ControlPlaneBi
     return ControlPlaneBinaries(target, kubernetes_version())
 
 
-def _go_command() -> str:
+def go_command(what: str = "the control plane") -> str:
+    """The ``go`` command, checked to be new enough to build ``what``."""
     go = shutil.which("go")
     if go is None:
         raise ToolchainError("Go is not installed; install Go 1.26 or newer (make install does)")
@@ -125,22 +127,24 @@ def _go_command() -> str:
     if match is None or (int(match.group(1)), int(match.group(2))) < MINIMUM_GO:
         wanted = ".".join(map(str, MINIMUM_GO))
         raise ToolchainError(
-            f"Go {wanted} or newer is needed to build the control plane, found {version.strip()}"
+            f"Go {wanted} or newer is needed to build {what}, found {version.strip()}"
         )
     return go
 
 
-def _go_environment() -> dict[str, str]:
+def go_environment() -> dict[str, str]:
+    """The environment of every go command: the local toolchain, the pinned go.sum only."""
     # Never let the go command fetch another toolchain: the pinned modules build
     # with the local one, and a download would leave this machine's registries.
     return {**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=readonly"}
 
 
-def _count_packages(go: str, module: Path) -> int:
+def count_packages(go: str, module: Path) -> int:
+    """How many packages building the ``tool`` packages of ``module`` compiles."""
     listing = subprocess.run(
         [go, "list", "-deps", "tool"],
         cwd=module,
-        env=_go_environment(),
+        env=go_environment(),
         capture_output=True,
         text=True,
     )
@@ -149,7 +153,7 @@ def _count_packages(go: str, module: Path) -> int:
     return len(listing.stdout.split())
 
 
-def _build(
+def build_tools(
     go: str,
     module: Path,
     ldflags: str,
@@ -157,12 +161,17 @@ def _build(
     done: int,
     total: int,
     progress: Callable[[str, int, int], None],
+    what: str = "the control plane",
 ) -> int:
+    """Build the ``tool`` packages of ``module`` into ``output``; the packages compiled so far.
+
+    ``done`` and ``total`` carry the count across several modules for ``progress``.
+    """
     command = [go, "build", "-v", "-trimpath", "-ldflags", ldflags, "-o", f"{output}/", "tool"]
     with subprocess.Popen(
         command,
         cwd=module,
-        env=_go_environment(),
+        env=go_environment(),
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
@@ -180,7 +189,7 @@ def _build(
             progress(package, min(done, total), total)
     if build.returncode != 0:
         detail = errors[-1] if errors else f"exit code {build.returncode}"
-        raise ToolchainError(f"building the control plane in {module} failed: {detail}")
+        raise ToolchainError(f"building {what} in {module} failed: {detail}")
     return done
 
 

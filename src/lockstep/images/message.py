@@ -4,7 +4,7 @@
 The ImageUpdateAutomation controller calls :func:`render_commit_message` once it has
 rewritten the files, with the changes :func:`lockstep.images.setters.rewrite` reported
 per file. The template is Go text/template with sprig's hermetic functions (see
-:mod:`lockstep.images.gotemplate`, written by hand: no maintained Python library runs Go
+:mod:`lockstep.gotemplate`, written by hand: no maintained Python library runs Go
 templates), executed on data shaped like Flux's ``TemplateData``:
 
 - ``.AutomationObject``: the automation's namespace and name (``{{ .AutomationObject }}``
@@ -37,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from lockstep.images.gotemplate import ExecError, GoMap, GoSlice, GoStruct, ParseError, parse
+from lockstep.gotemplate import ExecError, GoMap, GoSlice, GoStruct, ParseError, parse
 from lockstep.images.setters import Change, ObjectRef
 
 __all__ = ["DEFAULT_TEMPLATE", "TemplateError", "render_commit_message"]

@@ -12,7 +12,7 @@ The steps follow Flux's image-reflector-controller:
    ``$1``, ``$$``) computes from the match the value the rule compares, while the
    original tag is what is elected. When two tags give the same value, the later wins.
 2. The rule: ``semver`` elects the highest version within the range (see
-   :mod:`lockstep.images.semver`; values that are not versions are skipped, and of
+   :mod:`lockstep.semver`; values that are not versions are skipped, and of
    equal versions the first wins); ``alphabetical`` elects the last value in
    ascending order, or with ``desc`` the first; ``numerical`` likewise by number,
    and fails when a value is not a decimal number. Numbers compare exactly, where
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, TypeAlias
 
-from lockstep.images.semver import (
+from lockstep.semver import (
     InvalidRangeError,
     Version,
     VersionRange,

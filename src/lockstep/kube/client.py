@@ -186,6 +186,23 @@ class KubeClient:
             raise KubeError(f"cannot use {where}: {error}") from error
         return cls(config, field_manager=field_manager)
 
+    @classmethod
+    def from_kubeconfig_document(
+        cls,
+        document: Mapping[str, Any],
+        *,
+        source: str,
+        field_manager: str = FIELD_MANAGER,
+    ) -> Self:
+        """Connect with a kubeconfig held in memory (one read from a Secret), with its
+        current context; ``source`` says where it came from in errors."""
+        try:
+            config = KubeConfig.from_dict(dict(document)).get()
+            # The TLS context is made here: certificates that do not load fail now.
+            return cls(config, field_manager=field_manager)
+        except (ConfigError, KeyError, TypeError, ValueError, AttributeError, OSError) as error:
+            raise KubeError(f"cannot use the kubeconfig of {source}: {error}") from error
+
     @property
     def server(self) -> str:
         return self._server
@@ -231,9 +248,15 @@ class KubeClient:
         return info
 
     async def apply(
-        self, obj: Mapping[str, Any], *, force: bool = True, dry_run: bool = False
+        self,
+        obj: Mapping[str, Any],
+        *,
+        force: bool = True,
+        dry_run: bool = False,
+        field_manager: str | None = None,
     ) -> KubeObject:
-        """Server-side apply ``obj`` with lockstep's field manager; return the live object."""
+        """Server-side apply ``obj`` with ``field_manager`` (default: this client's);
+        return the live object."""
         ref = ObjectRef.of(obj)
         resource = await self._resource_class(ref.api_version, ref.kind)
         result = await self._call(
@@ -243,7 +266,7 @@ class KubeClient:
                 dict(obj),
                 namespace=ref.namespace or None,
                 patch_type=PatchType.APPLY,
-                field_manager=self._field_manager,
+                field_manager=field_manager or self._field_manager,
                 force=force,
                 dry_run=dry_run,
             )
@@ -517,9 +540,22 @@ class KubeClient:
             if "/" not in entry["name"]
         }
 
+    async def pod_log(
+        self, namespace: str, name: str, *, container: str, tail_lines: int | None = None
+    ) -> str:
+        """The log of one container of a Pod, its last ``tail_lines`` lines when given."""
+        params = {"container": container}
+        if tail_lines is not None:
+            params["tailLines"] = str(tail_lines)
+        return await self._get_text(f"/api/v1/namespaces/{namespace}/pods/{name}/log", params)
+
     async def _get_json(self, path: str) -> dict[str, Any]:
+        document: dict[str, Any] = json.loads(await self._get_text(path))
+        return document
+
+    async def _get_text(self, path: str, params: Mapping[str, str] | None = None) -> str:
         try:
-            response = await self._http.get(path)
+            response = await self._http.get(path, params=dict(params or {}))
         except httpx2.TransportError as error:
             raise from_transport_error(error, self._server) from error
         if response.status_code == 404:
@@ -529,8 +565,7 @@ class KubeClient:
                 f"GET {path} failed: {response.status_code} {response.text[:200]}",
                 code=response.status_code,
             )
-        document: dict[str, Any] = response.json()
-        return document
+        return str(response.text)
 
     async def _call(self, request: Awaitable[T]) -> T:
         try:

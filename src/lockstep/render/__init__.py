@@ -17,5 +17,7 @@ and maps :mod:`lockstep.render.errors` to the ``BuildFailed`` reason. The module
 - ``kustomize``: plain-directory generation, the spec's options, ``kubectl kustomize``;
 - ``cache``: builds kept by content, so that the same build runs Kustomize once;
 - ``sops``: SOPS decryption with age keys, of generator inputs and of built objects;
-- ``substitute``: ``${var}`` substitution with Flux's rules.
+- ``substitute``: postBuild substitution of each object, with Flux's rules;
+- ``envsubst``: the bash-style expressions it evaluates, as Flux's envsubst library;
+- ``glob``: the patterns of ``${var#pattern}`` and its kin.
 """

@@ -11,7 +11,9 @@ kustomize-controller does:
 3. refuse remote bases and paths that leave the artifact (:mod:`lockstep.render.references`);
 4. write the spec's options into the path's kustomization file, as Flux does:
    ``namespace`` (targetNamespace), ``namePrefix`` and ``nameSuffix`` replace the file's
-   own; ``patches``, ``images`` and ``components`` are appended to its lists;
+   own; ``patches``, ``images`` and ``components`` are appended to its lists (components
+   that do not exist left out with ``ignore_missing_components``), and ``buildMetadata``
+   replaces its own;
 5. decrypt, in the copy, the SOPS-encrypted files that generators read
    (:mod:`lockstep.render.sops`, with ``decryption_keys``);
 6. run ``kubectl kustomize --load-restrictor LoadRestrictionsRootOnly``;
@@ -55,6 +57,7 @@ from lockstep.render.references import (
     check_references,
     display_path,
     find_kustomization_file,
+    is_remote,
     read_kustomization,
     resolve_entry,
 )
@@ -108,6 +111,10 @@ class BuildOptions:
     images: tuple[Image, ...] = ()
     components: tuple[str, ...] = ()
     """Component folders, relative to the path."""
+    ignore_missing_components: bool = False
+    """Leave out the components that do not exist instead of failing the build."""
+    build_metadata: tuple[str, ...] = ()
+    """Kustomize ``buildMetadata`` options; they replace the kustomization file's own."""
     common_labels: Mapping[str, str] = field(default_factory=dict)
     common_annotations: Mapping[str, str] = field(default_factory=dict)
     timeout: float = DEFAULT_BUILD_TIMEOUT
@@ -256,15 +263,31 @@ def _write_options(
     ):
         if value:
             kustomization[key] = value
-    for component in options.components:
+    components = [
+        component
+        for component in options.components
+        if not _missing_and_ignored(component, options, folder, root)
+    ]
+    for component in components:
         resolve_entry(folder, component, root, where="spec.components")
     for key, additions in (
         ("patches", [_patch_entry(patch) for patch in options.patches]),
         ("images", [_image_entry(image) for image in options.images]),
-        ("components", list(options.components)),
+        ("components", components),
     ):
         if additions:
             kustomization[key] = [*(kustomization.get(key) or []), *additions]
+    if options.build_metadata:
+        kustomization["buildMetadata"] = list(options.build_metadata)
+
+
+def _missing_and_ignored(component: str, options: BuildOptions, folder: Path, root: Path) -> bool:
+    """Whether ``component`` is left out: missing, inside the artifact, and missing ones
+    ignored. Remote ones and ones outside the artifact are kept, to be refused."""
+    if not options.ignore_missing_components or is_remote(component):
+        return False
+    target = (folder / component).resolve()
+    return target.is_relative_to(root) and not target.exists()
 
 
 def _patch_entry(patch: Patch) -> dict[str, Any]:

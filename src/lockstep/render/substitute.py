@@ -1,30 +1,26 @@
-"""postBuild variable substitution: ``${var}`` and ``${var:=default}`` in the built objects.
+"""postBuild variable substitution: ``${var}`` and the other bash forms Flux evaluates.
 
 Called by the Kustomization reconciler after :func:`lockstep.render.kustomize.build_kustomization`,
 with the variables merged from ``spec.postBuild.substituteFrom`` (later objects win) and
-``spec.postBuild.substitute`` (wins over all). Flux substitutes only when postBuild
-defines at least one variable or source of variables; that decision is the caller's,
-since it depends on the spec and not on the variables found.
+``spec.postBuild.substitute`` (wins over all). Whether to substitute at all is the
+caller's decision, as Flux's: only with ``spec.postBuild`` set, and then only when there
+is at least one variable or ``substituteStrategy`` is ``Always``.
 
-The rules are Flux's, in its default (non-strict) mode:
-
-- ``${name}`` becomes the variable's value, or the empty string when it is not defined;
-- ``${name:=default}`` becomes the value, or ``default`` when it is undefined or empty;
-- ``$${name}`` is an escape and becomes the literal text ``${name}``;
-- ``$name`` without braces is left alone, so shell scripts in ConfigMaps keep working;
-- an object labelled or annotated ``kustomize.toolkit.fluxcd.io/substitute: disabled``
-  is left as it is.
-
-Names match ``[_a-zA-Z][_a-zA-Z0-9]*``. Other bash expansions that Flux evaluates
-(``${var:1:2}``, ``${var/a/b}``, ...) are refused with `SubstitutionFailed` rather than
-left unexpanded, so a manifest never reaches the cluster half-substituted.
+The expressions are evaluated by :mod:`lockstep.render.envsubst`, with the rules of the
+envsubst library Flux uses (``${var}``, ``${var:=default}``, ``${var:-default}``,
+``${var=default}``, ``${var:offset:length}``, ``${var/old/new}``, ...; ``$$`` is a
+literal ``$``, so ``$${var}`` stays ``${var}``; ``$var`` is left alone). In strict mode
+(Flux's default since kustomize-controller v1.9, its ``StrictPostBuildSubstitutions``
+feature gate) a variable that is not defined fails the build unless the expression
+gives a default; in lenient mode it is the empty string. An object labelled or
+annotated ``kustomize.toolkit.fluxcd.io/substitute: disabled`` is left as it is.
+Variable names must match ``[_a-zA-Z][_a-zA-Z0-9]*``.
 
 Like Flux, the substitution runs on each object's YAML text, which is parsed again
 afterwards: a value ``123`` substituted into ``replicas: ${n}`` becomes a number, and a
 field that must stay a string needs the ``${quote}${n}${quote}`` idiom of the Flux docs
 (with ``quote: '"'``). The text is written and read again with libyaml (PyYAML's C
-emitter and parser), the costliest part of substitution. The engine is a few lines of Python: Flux's (a Go envsubst
-library) cannot be called from Python, and these rules need no more than a regex.
+emitter and parser), the costliest part of substitution.
 """
 
 from __future__ import annotations
@@ -36,23 +32,26 @@ from typing import Any
 import yaml
 
 from lockstep.render.documents import describe, load_documents
+from lockstep.render.envsubst import EnvsubstError, UndefinedVariable, expand
 from lockstep.render.errors import InvalidManifest, SubstitutionFailed
 
 SUBSTITUTE_KEY = "kustomize.toolkit.fluxcd.io/substitute"
 """Label or annotation that, set to ``disabled``, keeps an object out of substitution."""
 
 _VARIABLE_NAME = r"[_a-zA-Z][_a-zA-Z0-9]*"
-_EXPRESSION = re.compile(rf"\$\$\{{|\$\{{(?P<name>{_VARIABLE_NAME})(?P<operator>[^}}]*)\}}")
 
 _DUMP_WIDTH = 1 << 30
 """Wide enough that the dumper never folds a long string, which could split an expression."""
 
 
-def substitute(objects: list[dict[str, Any]], variables: Mapping[str, str]) -> list[dict[str, Any]]:
+def substitute(
+    objects: list[dict[str, Any]], variables: Mapping[str, str], *, strict: bool
+) -> list[dict[str, Any]]:
     """The objects with their variables replaced; objects with substitution disabled are kept as is.
 
-    Raises `SubstitutionFailed` for a variable name Flux would refuse, for an expression
-    other than ``${name}`` and ``${name:=default}``, and for a result that is not one object.
+    Raises `SubstitutionFailed` for a variable name Flux would refuse, an expression that
+    does not parse, an undefined variable without default when ``strict``, and a result
+    that is not one object.
     """
     invalid = sorted(name for name in variables if not re.fullmatch(_VARIABLE_NAME, name))
     if invalid:
@@ -61,55 +60,47 @@ def substitute(objects: list[dict[str, Any]], variables: Mapping[str, str]) -> l
             "and underscores, not starting with a digit: rename it in substitute or substituteFrom"
         )
     return [
-        obj if _substitution_disabled(obj) else _substitute_object(obj, variables)
+        obj if _substitution_disabled(obj) else _substitute_object(obj, variables, strict)
         for obj in objects
     ]
 
 
-def _substitute_text(text: str, variables: Mapping[str, str], *, subject: str, secret: bool) -> str:
-    """Replace the expressions of ``text``; ``subject`` names the object in error messages.
-
-    A ``secret`` text is never quoted in messages: it may hold values decrypted by
-    :mod:`lockstep.render.sops`.
-    """
-
-    def replace(match: re.Match[str]) -> str:
-        name = match["name"]
-        if name is None:
-            return "${"
-        operator = match["operator"]
-        value = variables.get(name, "")
-        if not operator:
-            return value
-        if operator.startswith(":="):
-            return value or operator[2:]
-        if secret:
-            raise SubstitutionFailed(
-                f"{subject}: a value holds an unsupported ${{...}} expression, not shown as the "
-                "object is a Secret; use ${name} or ${name:=default}, or write $${...} to keep "
-                "it literal"
+def _expanded(text: str, variables: Mapping[str, str], *, strict: bool, subject: str) -> str:
+    """``text`` substituted; ``subject`` names the object in error messages, which never
+    quote the text (it may hold values decrypted by :mod:`lockstep.render.sops`)."""
+    try:
+        return expand(text, variables, strict=strict)
+    except EnvsubstError as error:
+        if isinstance(error, UndefinedVariable):
+            name = error.variable
+            hint = (
+                "define it in postBuild.substitute or substituteFrom, give it a default "
+                f"with ${{{name}:=default}}, or write $${{{name}}} to keep it literal"
             )
+        else:
+            hint = "fix the ${...} expression, or write $${...} to keep it literal"
         raise SubstitutionFailed(
-            f"{subject}: the expression '{match[0]}' is not supported; use ${{{name}}} or "
-            f"${{{name}:=default}}, or write $${{{name}...}} to keep it literal"
-        )
-
-    return _EXPRESSION.sub(replace, text)
+            f"{subject}: postBuild substitution failed: {error}; {hint}"
+        ) from error
 
 
 def _substitution_disabled(obj: dict[str, Any]) -> bool:
     metadata = obj.get("metadata") or {}
     return any(
-        str((metadata.get(field) or {}).get(SUBSTITUTE_KEY, "")).lower() == "disabled"
+        (metadata.get(field) or {}).get(SUBSTITUTE_KEY) == "disabled"
         for field in ("labels", "annotations")
     )
 
 
-def _substitute_object(obj: dict[str, Any], variables: Mapping[str, str]) -> dict[str, Any]:
+def _substitute_object(
+    obj: dict[str, Any], variables: Mapping[str, str], strict: bool
+) -> dict[str, Any]:
     subject = describe(obj)
     text = yaml.dump(obj, Dumper=yaml.CSafeDumper, sort_keys=False, width=_DUMP_WIDTH)
-    secret = obj["kind"] == "Secret" and obj["apiVersion"] == "v1"
-    substituted = _substitute_text(text, variables, subject=subject, secret=secret)
+    if "$" not in text:
+        # Nothing to expand, and reading the text back would give the object again.
+        return obj
+    substituted = _expanded(text, variables, strict=strict, subject=subject)
     try:
         documents = load_documents(substituted, f"{subject} after substitution")
     except InvalidManifest as err:

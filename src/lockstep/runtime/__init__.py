@@ -6,13 +6,15 @@
   failure and handed to a bounded set of workers, with time from an injectable
   :mod:`~lockstep.runtime.clock`;
 - :mod:`~lockstep.runtime.leader`: leader election on a Lease for replicas;
-- :mod:`~lockstep.runtime.metrics`: Prometheus metrics and health state.
+- :mod:`~lockstep.runtime.metrics`: Prometheus metrics and health state;
+- :mod:`~lockstep.runtime.secrets`: the Secrets an object names, read and decoded.
 
 Controllers build one :class:`WorkQueue` each, feed it from an informer and
 ``run`` it with their reconcile function.
 """
 
 from lockstep.runtime.clock import Clock, LoopClock, Timer
+from lockstep.runtime.informer import ObjectCache, ObjectKey
 from lockstep.runtime.leader import LeaderElector, LeadershipLost
 from lockstep.runtime.queue import (
     Backoff,
@@ -31,6 +33,8 @@ __all__ = [
     "LeaderElector",
     "LeadershipLost",
     "LoopClock",
+    "ObjectCache",
+    "ObjectKey",
     "Outcome",
     "QueueShutDown",
     "Success",

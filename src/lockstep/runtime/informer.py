@@ -9,7 +9,8 @@ in between; when the server cannot be reached it retries with backoff. Every
 change is handed to the subscribers (controllers enqueue the object's key).
 
 Reconcilers read :meth:`Informer.get` and :meth:`Informer.items` instead of the
-API server. Called by the controller manager behind ``lockstep run``.
+API server, typed against :class:`ObjectCache`. Called by the controller manager
+behind ``lockstep run``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import logging
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from lockstep.kube import Expired, KubeClient, KubeError, KubeObject, Labels
 from lockstep.runtime.queue import Backoff
@@ -44,6 +45,17 @@ class Change:
 
 
 Subscriber = Callable[[Change], None]
+
+
+class ObjectCache(Protocol):
+    """The cached objects of one kind, as reconcilers read them: what an
+    :class:`Informer` offers, and what tests hand a reconciler instead of one."""
+
+    def get(self, key: ObjectKey) -> KubeObject | None:
+        """The object at ``key`` (namespace, name), or None when there is none."""
+
+    def items(self) -> list[KubeObject]:
+        """Every cached object."""
 
 
 def object_key(obj: Mapping[str, object]) -> ObjectKey:

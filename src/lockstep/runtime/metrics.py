@@ -1,10 +1,11 @@
 """Prometheus metrics of the controllers, and the health state behind /healthz and /readyz.
 
 One :class:`ControllerMetrics` per process: reconcile durations by controller and
-result, reconcile errors by controller, work queue depth by controller, and the
-requests sent to the API server by verb (counted by the Kubernetes client, read at
-each scrape). Reconcilers' outcomes are recorded by the controller manager; the
-HTTP server in :mod:`lockstep.web.server` exposes them in the Prometheus text format.
+result, reconcile errors by controller, work queue depth by controller, whether
+each kind is served by the API server, and the requests sent to the API server by
+verb (counted by the Kubernetes client, read at each scrape). Reconcilers'
+outcomes are recorded by the controller manager; the HTTP server in
+:mod:`lockstep.web.server` exposes them in the Prometheus text format.
 """
 
 from __future__ import annotations
@@ -50,6 +51,12 @@ class ControllerMetrics:
             ["controller"],
             registry=self.registry,
         )
+        self.kind_served = Gauge(
+            "lockstep_kind_served",
+            "1 while the API server serves the kind (its CRD is installed), 0 while its controller waits.",
+            ["kind"],
+            registry=self.registry,
+        )
 
     def count_kube_requests(self, counts: RequestCounts) -> None:
         """Export ``counts`` as ``lockstep_kube_requests_total{verb, dry_run}``."""
@@ -83,16 +90,29 @@ class _KubeRequests(Collector):
 
 @dataclass
 class Health:
-    """Liveness and readiness of the process, as the HTTP probes report them."""
+    """Liveness and readiness of the process, as the HTTP probes report them.
+
+    Readiness waits for every component with a reason in ``ready_reasons``; absent
+    kinds (their CRD is not installed, so their controller does not run) are
+    reported beside it without holding it back.
+    """
 
     live: bool = True
     ready_reasons: dict[str, str] = field(default_factory=dict)
+    absent_kinds: dict[str, str] = field(default_factory=dict)
+    """Kinds the API server does not serve, with what to do about it."""
 
     def not_ready(self, component: str, reason: str) -> None:
         self.ready_reasons[component] = reason
 
     def ready(self, component: str) -> None:
         self.ready_reasons.pop(component, None)
+
+    def absent(self, kind: str, reason: str) -> None:
+        self.absent_kinds[kind] = reason
+
+    def present(self, kind: str) -> None:
+        self.absent_kinds.pop(kind, None)
 
     @property
     def is_ready(self) -> bool:

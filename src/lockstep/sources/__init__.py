@@ -18,11 +18,12 @@ and maps :mod:`lockstep.sources.errors` to conditions. The modules:
 - ``verify``: OpenPGP signatures of the checked-out commit and tag (``spec.verify``);
 - ``ignore``: default, ``.sourceignore`` and ``spec.ignore`` exclusions;
 - ``tarball``: deterministic gzip tarballs;
-- ``store``: the content-addressed artifact store with atomic writes and GC;
+- ``store``: the artifact store (files named as Flux names them) with atomic writes and GC;
 - ``oci``: OCI artifacts: ref precedence, revisions, pulling a layer, safe extraction;
 - ``oci_push``: Flux-format artifacts written: packing a folder, push, tag, list;
 - ``registry_client``: the part of the OCI distribution API that sources need;
 - ``registry_auth``: docker config credentials and the registry's auth challenge;
+- ``transport``: TLS settings and proxies from Secrets, for the registry client;
 - ``image_names``: container image names (``spec.image``) and their canonical form;
 - ``image_scan``: the tags of an image repository, and the digest of a tag;
 - ``cosign``: cosign key-based signatures: verify, sign, cosign's key files.

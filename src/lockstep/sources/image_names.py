@@ -4,9 +4,8 @@
 ``alpine`` apart the way Docker and Flux read them: the first path component is a
 registry host when it has a dot or a port or is ``localhost``; otherwise the image is
 on Docker Hub, where a one-component name lives under ``library/``. The result knows
-its canonical name (what ``status.canonicalImageName`` reports), where the
-distribution API answers for it, and whether the registry is one that Docker tools
-talk to over plain HTTP when HTTPS fails (loopback and private addresses).
+its canonical name (what ``status.canonicalImageName`` reports) and where the
+distribution API answers for it.
 
 Used by :mod:`lockstep.sources.image_scan` and the image controllers. An unusable name
 raises :class:`lockstep.sources.errors.InvalidUrl`, its message naming ``spec.image``.
@@ -14,7 +13,6 @@ raises :class:`lockstep.sources.errors.InvalidUrl`, its message naming ``spec.im
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -29,9 +27,6 @@ _DOCKER_HUB_NAMES = frozenset({DOCKER_HUB, DOCKER_HUB_CANONICAL})
 _HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?")
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _REPOSITORY = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
-_PRIVATE_NETWORKS = tuple(
-    ipaddress.ip_network(block) for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
-)
 
 
 @dataclass(frozen=True)
@@ -54,22 +49,6 @@ class ImageName:
     def location(self) -> OciUrl:
         """Where :class:`~lockstep.sources.registry_client.RegistryClient` finds it."""
         return OciUrl(self.registry, self.repository)
-
-    @property
-    def plain_http_fallback(self) -> bool:
-        """Whether HTTP is tried when HTTPS fails, without ``spec.insecure``.
-
-        Docker tools (and so Flux) do this for ``localhost``, loopback and private
-        (RFC 1918) addresses, where registries commonly run without TLS.
-        """
-        host = self.registry.rsplit(":", 1)[0] if ":" in self.registry else self.registry
-        if host == "localhost" or host.endswith(".localhost"):
-            return True
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return False
-        return address.is_loopback or any(address in block for block in _PRIVATE_NETWORKS)
 
 
 def parse_image_name(image: str) -> ImageName:

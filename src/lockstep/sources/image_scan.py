@@ -24,12 +24,12 @@ import json
 import re
 import zlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from lockstep.sources.errors import RefNotFound, RepositoryNotFound, Unreachable
 from lockstep.sources.image_names import ImageName
-from lockstep.sources.registry_client import RegistryClient, RegistryOptions
+from lockstep.sources.registry_client import RegistryClient, RegistryOptions, plain_http_allowed
 
 LATEST_TAGS_COUNT = 10
 """How many tags ``status.lastScanResult.latestTags`` shows."""
@@ -119,26 +119,18 @@ def resolve_digest(image: ImageName, tag: str, options: RegistryOptions) -> str:
 def _on_registry(
     image: ImageName, options: RegistryOptions, call: Callable[[RegistryClient], T]
 ) -> T:
-    """`call` with a client for `image`; over HTTP if HTTPS fails where Docker tools retry so."""
+    """`call` with a client for `image`; an unreachable registry is named by the image."""
     try:
         with RegistryClient(image.location, options) as client:
             return call(client)
     except Unreachable as error:
-        if options.insecure or not image.plain_http_fallback:
-            raise Unreachable(_unreachable(image, options, error)) from error
-    plain = replace(options, insecure=True)
-    try:
-        with RegistryClient(image.location, plain) as client:
-            return call(client)
-    except Unreachable as error:
-        raise Unreachable(_unreachable(image, plain, error)) from error
-
-
-def _unreachable(image: ImageName, options: RegistryOptions, error: Unreachable) -> str:
-    scheme = "HTTP" if options.insecure else "HTTPS"
-    hint = "" if options.insecure else ", spec.insecure (for a plain HTTP registry)"
-    cause = error.__cause__ or error
-    return (
-        f"cannot reach the registry of {image.canonical} over {scheme} "
-        f"({str(cause) or type(cause).__name__}); check spec.image{hint} and that the registry is up"
-    )
+        if options.insecure or plain_http_allowed(image.registry):
+            scheme, hint = "HTTPS or HTTP", ""
+        else:
+            scheme, hint = "HTTPS", ", spec.insecure (for a plain HTTP registry)"
+        cause = error.__cause__ or error
+        raise Unreachable(
+            f"cannot reach the registry of {image.canonical} over {scheme} "
+            f"({str(cause) or type(cause).__name__}); check spec.image{hint} and that the "
+            "registry is up"
+        ) from error

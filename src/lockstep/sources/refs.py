@@ -18,9 +18,12 @@ commit and branch   ``main@sha1:<hex>``
 
 so that "has the source changed?" is one string comparison with the last artifact.
 
-Called by :mod:`lockstep.sources.git`, which does the network part. Semver ranges are
-parsed and matched by node-semver; only the Masterminds spelling of "and" as a comma,
-which Flux users write, is turned into node's space here.
+Called by :mod:`lockstep.sources.git`, which does the network part, and by
+:mod:`lockstep.sources.oci` for its semver refs. Semver ranges follow Flux's rules
+(Masterminds/semver v3, see :mod:`lockstep.semver`). Where versions tie (``v1.0.0`` and
+``1.0.0``, or builds of one version) Flux prefers the tag whose commit is newest, which
+the advertised refs do not tell; lockstep prefers the tag last in byte order, so the
+choice is at least stable.
 """
 
 from __future__ import annotations
@@ -29,9 +32,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import nodesemver  # type: ignore[import-untyped]  # the package ships no type hints
-
 from lockstep.api.source import GitRepositoryRef
+from lockstep.semver import InvalidRangeError, highest_in_range, parse_range, parse_version
 from lockstep.sources.errors import InvalidRef, NoSemverMatch, RefNotFound
 
 DEFAULT_BRANCH = "master"
@@ -130,23 +132,21 @@ def resolve_commit(commit: str) -> ResolvedRef:
 
 
 def highest_matching_tag(semver_range: str, tags: list[str], url: str) -> str:
-    """The tag with the highest version in `semver_range`; a leading ``v`` is allowed.
+    """The tag with the highest version in `semver_range`, with Flux's rules.
 
-    Tags that are not versions are skipped. Pre-releases match only ranges that name a
-    pre-release of the same version, as in Flux.
+    Tags that are not versions are skipped; a leading ``v`` is allowed. Pre-releases
+    match only an alternative of the range that names a pre-release.
     """
-    node_range = semver_range.replace(",", " ")
-    if nodesemver.valid_range(node_range, loose=True) is None:
-        raise InvalidRef(
-            f"semver range {semver_range!r} for {url} is not a valid range; write one like "
-            "'>=1.0.0 <2.0.0', '^1.2' or '~1.2.3' in spec.ref.semver"
-        )
-    versions = sorted(tag for tag in tags if nodesemver.valid(tag, loose=True) is not None)
-    best: str | None = nodesemver.max_satisfying(versions, node_range, loose=True)
+    try:
+        versions = parse_range(semver_range)
+    except InvalidRangeError as error:
+        raise InvalidRef(f"spec.ref.semver for {url}: {error}") from error
+    best = highest_in_range(versions, sorted(tags, reverse=True))
     if best is None:
+        counted = sum(parse_version(tag) is not None for tag in tags)
         raise NoSemverMatch(
             f"no tag of {url} matches semver range {semver_range!r} "
-            f"({len(versions)} of its tags are versions); push a matching tag or widen "
+            f"({counted} of its tags are versions); push a matching tag or widen "
             "spec.ref.semver"
         )
     return best

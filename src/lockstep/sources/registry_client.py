@@ -20,6 +20,14 @@ bytes or digest, retries failed requests by sleeping inside the call, and has no
 manifest HEAD, which a cheap poll needs. The subset above is small; it runs over httpx2,
 which lightkube already brings in, and whose transports let tests count requests.
 
+The scheme follows the rule of go-containerregistry, the client inside Flux's controllers
+and ``flux push artifact``: HTTPS; and with ``insecure``, or for registries that
+commonly run without TLS (`plain_http_allowed`: localhost, 127.0.0.1, ::1 and the RFC
+1918 private blocks), HTTPS first, then plain HTTP when HTTPS cannot connect, the
+scheme that answered kept for the rest of the operation. TLS takes a custom CA and a
+client certificate, or skips verification where Flux does; requests may go through a
+proxy (:mod:`lockstep.sources.transport`).
+
 Credentials and the challenge flow live in :mod:`lockstep.sources.registry_auth`. Failures are those of :mod:`lockstep.sources.errors`:
 401/403 → AuthenticationFailed, 404 → what the call names as missing, 429/5xx →
 ServerUnavailable, no connection → Unreachable, past the time limit → FetchTimeout.
@@ -29,8 +37,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import ipaddress
 import json
 import re
+import ssl
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -55,6 +65,7 @@ from lockstep.sources.errors import (
     Unreachable,
 )
 from lockstep.sources.registry_auth import DOCKER_HUB, DOCKER_HUB_API, ChallengeAuth
+from lockstep.sources.transport import ProxySettings, TlsSettings
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -72,6 +83,17 @@ MAX_TAG_PAGES = 1000
 """A tag list that pages on past this is treated as a registry fault."""
 
 _SHA256_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_REGISTRY_HOST = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(?::[0-9]{1,5})?")
+_PORT = r"(?::[0-9]{1,5})?"
+_PLAIN_HTTP_NAMES = (
+    re.compile(rf"localhost{_PORT}"),
+    re.compile(rf".*\.localhost{_PORT}"),
+    re.compile(rf"127\.0\.0\.1{_PORT}"),
+    re.compile(rf"::1|\[::1\]{_PORT}"),
+)
+_PRIVATE_NETWORKS = tuple(
+    ipaddress.ip_network(block) for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+)
 _REPOSITORY = re.compile(
     r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
 )
@@ -104,7 +126,18 @@ class RegistryOptions:
     """Credentials for the registry, from `auth_from_docker_config`; None for anonymous."""
 
     insecure: bool = False
-    """Plain HTTP instead of HTTPS, as ``spec.insecure`` asks."""
+    """Plain HTTP when HTTPS cannot connect, as ``spec.insecure`` asks. Without it, only
+    registries that `plain_http_allowed` names are tried over HTTP."""
+
+    skip_tls_verify: bool = False
+    """HTTPS without checking the server's certificate: OCIRepository's ``spec.insecure``
+    without ``certSecretRef`` and ``--insecure`` of the artifact commands, as in Flux."""
+
+    tls: TlsSettings | None = None
+    """A CA to trust and/or a client certificate, from ``spec.certSecretRef``."""
+
+    proxy: ProxySettings | None = None
+    """The proxy of ``spec.proxySecretRef``; None for a direct connection."""
 
     timeout: float = DEFAULT_TIMEOUT_SECONDS
     """Time limit in seconds for the whole operation, not for each request."""
@@ -159,7 +192,7 @@ def parse_oci_url(url: str) -> OciUrl:
             f"OCI repository URL {url!r} must look like oci://registry.example/org/repo; "
             "correct spec.url"
         )
-    if "@" in registry or not re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]+)?", registry):
+    if "@" in registry or not _REGISTRY_HOST.fullmatch(registry):
         raise InvalidUrl(
             f"{url!r} has an invalid registry host {registry!r}; write host or host:port "
             "without credentials in spec.url (credentials go in spec.secretRef)"
@@ -170,6 +203,22 @@ def parse_oci_url(url: str) -> OciUrl:
             "digits and . _ - / only, no tag or digest; put the tag in spec.ref"
         )
     return OciUrl(registry.lower(), repository)
+
+
+def plain_http_allowed(registry: str) -> bool:
+    """Whether `registry` (``host[:port]``) is tried over HTTP when HTTPS cannot connect.
+
+    go-containerregistry's rule, which Flux inherits: ``localhost`` and ``*.localhost``,
+    ``127.0.0.1`` and ``::1`` (other loopback addresses are not named), and addresses in
+    the RFC 1918 blocks 10/8, 172.16/12 and 192.168/16. Host names are not resolved.
+    """
+    if any(pattern.fullmatch(registry) for pattern in _PLAIN_HTTP_NAMES):
+        return True
+    try:
+        address = ipaddress.ip_address(registry.split(":", 1)[0])
+    except ValueError:
+        return False
+    return any(address in block for block in _PRIVATE_NETWORKS)
 
 
 def is_digest(value: str) -> bool:
@@ -192,12 +241,15 @@ class RegistryClient:
         self._options = options
         self._deadline = time.monotonic() + options.timeout
         scope = f"repository:{location.repository}:{'pull,push' if push else 'pull'}"
-        scheme = "http" if options.insecure else "https"
+        self._plain_http = False
+        self._may_fall_back = options.insecure or plain_http_allowed(location.registry)
         transport = options.transport
         self._http = httpx2.Client(
-            base_url=f"{scheme}://{location.api_host}",
+            base_url=self._base_url(),
             auth=ChallengeAuth(options.auth, scope, location.url, location.registry),
             transport=_BorrowedTransport(transport) if transport is not None else None,
+            verify=_verification(options),
+            proxy=options.proxy.url if options.proxy else None,
             follow_redirects=True,  # blobs are often served from a storage host
             headers={"User-Agent": f"lockstep/{__version__}"},
         )
@@ -324,6 +376,9 @@ class RegistryClient:
     def _manifest_path(self, reference: str) -> str:
         return f"/v2/{self.location.repository}/manifests/{reference}"
 
+    def _base_url(self) -> str:
+        return f"{'http' if self._plain_http else 'https'}://{self.location.api_host}"
+
     def _send(
         self,
         method: str,
@@ -332,22 +387,57 @@ class RegistryClient:
         headers: Mapping[str, str] | None = None,
         content: bytes | None = None,
     ) -> httpx2.Response:
-        request = self._build(method, path, what, headers, content)
         with self._transport_errors(what):
-            return self._http.send(request)
+            return self._send_once(method, path, what, headers, content, stream=False)
 
     @contextmanager
     def _stream(
         self, method: str, path: str, what: str, headers: Mapping[str, str] | None = None
     ) -> Iterator[httpx2.Response]:
         """A streamed response; errors while reading its body are translated too."""
-        request = self._build(method, path, what, headers, None)
         with self._transport_errors(what):
-            response = self._http.send(request, stream=True)
+            response = self._send_once(method, path, what, headers, None, stream=True)
             try:
                 yield response
             finally:
                 response.close()
+
+    def _send_once(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        headers: Mapping[str, str] | None,
+        content: bytes | None,
+        stream: bool,
+    ) -> httpx2.Response:
+        """One request; the first that cannot connect over HTTPS may move the client to HTTP.
+
+        Only requests to the registry itself switch: a token service or a blob storage
+        host keeps the scheme its address names.
+        """
+        request = self._build(method, path, what, headers, content)
+        try:
+            response = self._http.send(request, stream=stream)
+        except httpx2.TransportError as error:
+            if not self._may_fall_back or not self._at_registry(error, request):
+                raise
+            self._may_fall_back = False
+            self._plain_http = True
+            self._http.base_url = self._base_url()
+            request = self._build(method, path, what, headers, content)
+            return self._http.send(request, stream=stream)
+        if request.url.host == self._http.base_url.host:
+            self._may_fall_back = False  # the registry answered: keep its scheme
+        return response
+
+    def _at_registry(self, error: httpx2.TransportError, sent: httpx2.Request) -> bool:
+        """Whether `error` happened talking to the registry, not to its token service."""
+        try:
+            failed = error.request
+        except RuntimeError:
+            failed = sent
+        return failed.url.host == self._http.base_url.host
 
     def _build(
         self,
@@ -370,8 +460,10 @@ class RegistryClient:
         except httpx2.TimeoutException as error:
             raise self._timed_out(what) from error
         except httpx2.TransportError as error:
-            scheme = "HTTP" if self._options.insecure else "HTTPS"
-            hint = "" if self._options.insecure else ", spec.insecure (for a plain HTTP registry)"
+            if self._plain_http:
+                scheme, hint = "HTTPS or HTTP", ""
+            else:
+                scheme, hint = "HTTPS", ", spec.insecure (for a plain HTTP registry)"
             raise Unreachable(
                 f"cannot reach {self.location.url} over {scheme} for {what} "
                 f"({error or type(error).__name__}); check spec.url{hint} and that the "
@@ -437,6 +529,13 @@ class _BorrowedTransport(httpx2.BaseTransport):
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         return self._transport.handle_request(request)
+
+
+def _verification(options: RegistryOptions) -> ssl.SSLContext | bool:
+    """What httpx2 checks the server's certificate with."""
+    if options.tls is not None:
+        return options.tls.ssl_context()
+    return not options.skip_tls_verify
 
 
 def _accept_manifests() -> dict[str, str]:

@@ -2,10 +2,15 @@
 
 Layout under the store's root, one folder per source object::
 
-    <kind in lower case>/<namespace>/<name>/<sha256 hex>.tar.gz
+    <kind in lower case>/<namespace>/<name>/<hex>.tar.gz
 
-The file name is the digest of the file, so identical content is stored once and an
-unchanged source keeps its URL. A tarball is written to a temporary file in the same
+The file is named as Flux's source-controller names it when the caller says so: a
+GitRepository's by its commit id, an OCIRepository's by the hex of its manifest digest;
+otherwise by the sha256 of the file. Content identical to the file of that name is not
+written again, so an unchanged source keeps its URL and its file. Different content
+under the same name (a commit packed with other ignore rules) replaces the file
+atomically; a reader holding the old status then fails its digest check and retries.
+A tarball is written to a temporary file in the same
 folder (``.incoming-*.partial``), flushed to disk and then renamed into place, so a
 crash at any moment leaves either no artifact or a whole one: readers and
 `ArtifactStore.list_artifacts` never see a partial file.
@@ -42,7 +47,9 @@ STRAY_TEMP_AGE_SECONDS = 60.0
 
 _TEMP_PREFIX = ".incoming-"
 _TEMP_SUFFIX = ".partial"
-_ARTIFACT_NAME = re.compile(r"^[0-9a-f]{64}\.tar\.gz$")
+_FILE_STEM = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+_ARTIFACT_NAME = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})\.tar\.gz$")
+_HASH_CHUNK_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -76,12 +83,16 @@ class ArtifactStore:
         revision: str,
         source_dir: Path,
         ignore: IgnoreRules | None = None,
+        file_stem: str | None = None,
     ) -> StoredArtifact:
         """Pack `source_dir` (less what `ignore` excludes) and store it atomically.
 
-        Raises `TooLarge` when the content exceeds `max_content_bytes`; nothing is
-        stored then.
+        `file_stem` names the file (``<file_stem>.tar.gz``): 40 or 64 lower-case hex
+        digits, such as a commit id; the sha256 of the tarball when None. Raises
+        `TooLarge` when the content exceeds `max_content_bytes`; nothing is stored then.
         """
+        if file_stem is not None and not _FILE_STEM.match(file_stem):
+            raise ValueError(f"{file_stem!r} cannot name an artifact: 40 or 64 hex digits only")
         folder = self._source_folder(kind, namespace, name)
         folder.mkdir(parents=True, exist_ok=True)
         descriptor, temp_name = tempfile.mkstemp(
@@ -101,8 +112,8 @@ class ArtifactStore:
                 raw.flush()
                 os.fchmod(raw.fileno(), 0o644)  # mkstemp creates 0600; the file is public
                 os.fsync(raw.fileno())
-            final_path = folder / f"{digesting.hexdigest()}.tar.gz"
-            reused = final_path.exists()
+            final_path = folder / f"{file_stem or digesting.hexdigest()}.tar.gz"
+            reused = final_path.exists() and _sha256_of(final_path) == digesting.hexdigest()
             if reused:
                 os.utime(final_path)  # now the newest artifact, so GC keeps it
             else:
@@ -209,6 +220,14 @@ class _DigestingWriter:
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()
+
+
+def _sha256_of(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with path.open("rb") as stored:
+        while chunk := stored.read(_HASH_CHUNK_BYTES):
+            hasher.update(chunk)
+    return hasher.hexdigest()
 
 
 def _fsync_folder(folder: Path) -> None:

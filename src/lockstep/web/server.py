@@ -2,11 +2,14 @@
 
 - The artifact server (``--storage-addr``) serves the artifacts of the store
   read-only at the URLs written to ``status.artifact.url``: only finished
-  artifacts (``<kind>/<namespace>/<name>/<sha256>.tar.gz`` inside the store's
+  artifacts (``<kind>/<namespace>/<name>/<hex id>.tar.gz`` inside the store's
   root); temporary files and work folders are 404.
 - The metrics server (``--metrics-addr``) serves ``/metrics`` in the Prometheus
-  text format, ``/healthz`` (the process runs) and ``/readyz`` (caches synced and,
-  with leader election, the lease question settled).
+  text format, ``/healthz`` (the process runs) and ``/readyz`` (the caches of the
+  served kinds synced and, with leader election, the lease question settled). The
+  body of ``/readyz`` lists, one per line, what readiness waits for, then the
+  kinds whose CRD is not installed (``absent: <kind>: ...``), which do not hold
+  readiness back.
 
 The third server, the Receiver webhooks (``--receiver-addr``), is
 :mod:`lockstep.web.receiver`; :func:`start` serves all three.
@@ -25,7 +28,9 @@ from aiohttp import web
 from lockstep.runtime.metrics import ControllerMetrics, Health
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-ARTIFACT_PATH = re.compile(r"[a-z0-9.-]+/[a-z0-9.-]+/[a-z0-9.-]+/[0-9a-f]{64}\.tar\.gz")
+ARTIFACT_PATH = re.compile(
+    r"[a-z0-9.-]+/[a-z0-9.-]+/[a-z0-9.-]+/(?:[0-9a-f]{40}|[0-9a-f]{64})\.tar\.gz"
+)
 
 
 def artifact_app(root: Path) -> web.Application:
@@ -64,12 +69,15 @@ def metrics_app(metrics: ControllerMetrics, health: Health) -> web.Application:
         )
 
     async def readyz(_: web.Request) -> web.Response:
+        absent = "".join(
+            f"absent: {kind}: {reason}\n" for kind, reason in sorted(health.absent_kinds.items())
+        )
         if health.is_ready:
-            return web.Response(text="ok\n")
+            return web.Response(text="ok\n" + absent)
         reasons = "".join(
             f"{component}: {reason}\n" for component, reason in sorted(health.ready_reasons.items())
         )
-        return web.Response(status=503, text=reasons)
+        return web.Response(status=503, text=reasons + absent)
 
     app = web.Application()
     app.router.add_get("/metrics", exposition)

@@ -1,4 +1,5 @@
-"""The generated CRDs follow Kubernetes' structural schema rules and serve Flux's names."""
+"""The generated CRDs are Flux's complete set: structural schemas, Flux's names, versions
+and columns, and open schemas for the kinds lockstep does not model yet."""
 
 from collections.abc import Iterator
 from typing import Any
@@ -8,7 +9,7 @@ import pytest
 import yaml
 
 from lockstep.api.crds import SchemaGenerationError, crd_manifests, crds_yaml, openapi_schema
-from lockstep.api.kinds import KINDS, KindInfo
+from lockstep.api.kinds import KINDS, RECONCILED_LABEL, KindInfo
 from lockstep.api.meta import ApiModel, ApiObject
 
 SCALAR_TYPES = {"string", "integer", "number", "boolean"}
@@ -26,6 +27,26 @@ NON_STRUCTURAL_KEYWORDS = {
 
 CRDS = {crd["spec"]["names"]["kind"]: crd for crd in crd_manifests()}
 KIND_IDS = [info.kind for info in KINDS]
+UNMODELLED = [info.kind for info in KINDS if info.model is None]
+WITH_STATUS = [info.kind for info in KINDS if info.status_subresource]
+
+FLUX_CRDS = {
+    "gitrepositories.source.toolkit.fluxcd.io",
+    "ocirepositories.source.toolkit.fluxcd.io",
+    "helmrepositories.source.toolkit.fluxcd.io",
+    "helmcharts.source.toolkit.fluxcd.io",
+    "buckets.source.toolkit.fluxcd.io",
+    "externalartifacts.source.toolkit.fluxcd.io",
+    "kustomizations.kustomize.toolkit.fluxcd.io",
+    "helmreleases.helm.toolkit.fluxcd.io",
+    "imagerepositories.image.toolkit.fluxcd.io",
+    "imagepolicies.image.toolkit.fluxcd.io",
+    "imageupdateautomations.image.toolkit.fluxcd.io",
+    "receivers.notification.toolkit.fluxcd.io",
+    "alerts.notification.toolkit.fluxcd.io",
+    "providers.notification.toolkit.fluxcd.io",
+}
+"""The CRDs of a Flux 2.x installation with every controller."""
 
 
 def walk(schema: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
@@ -135,10 +156,12 @@ def test_every_schema_is_valid_json_schema_with_valid_defaults(kind: str) -> Non
 def test_every_property_is_described(kind: str) -> None:
     schema = schemas(CRDS[kind])[0]
     spec_and_status = {
-        "spec": schema["properties"]["spec"],
-        "status": schema["properties"]["status"],
+        name: schema["properties"][name]
+        for name in ("spec", "status")
+        if name in schema["properties"]
     }
 
+    assert "spec" in spec_and_status
     for name, top in spec_and_status.items():
         for path, node in walk(top, name):
             unnamed_scalar = node["type"] in SCALAR_TYPES and path.endswith(("[]", "{}"))
@@ -155,6 +178,13 @@ def test_every_property_is_described(kind: str) -> None:
         ("ImagePolicy", ["v1beta2", "v1"], "v1"),
         ("ImageUpdateAutomation", ["v1beta2", "v1"], "v1"),
         ("Receiver", ["v1"], "v1"),
+        ("HelmRepository", ["v1"], "v1"),
+        ("HelmChart", ["v1"], "v1"),
+        ("Bucket", ["v1"], "v1"),
+        ("ExternalArtifact", ["v1"], "v1"),
+        ("HelmRelease", ["v2"], "v2"),
+        ("Alert", ["v1beta3"], "v1beta3"),
+        ("Provider", ["v1beta3"], "v1beta3"),
     ],
 )
 def test_each_kind_is_served_in_its_flux_versions_with_one_storage_version(
@@ -175,7 +205,7 @@ def test_versions_share_one_schema_and_need_no_conversion(kind: str) -> None:
     assert crd["spec"]["conversion"] == {"strategy": "None"}
 
 
-@pytest.mark.parametrize("kind", KIND_IDS)
+@pytest.mark.parametrize("kind", WITH_STATUS)
 def test_every_version_has_a_status_subresource_and_ready_columns(kind: str) -> None:
     for version in versions(CRDS[kind]):
         columns = {column["name"]: column for column in version["additionalPrinterColumns"]}
@@ -203,6 +233,16 @@ def test_every_version_has_a_status_subresource_and_ready_columns(kind: str) -> 
         ("ImagePolicy", ["Image", "Tag", "Ready", "Status", "Age"]),
         ("ImageUpdateAutomation", ["Ready", "Status", "Last run", "Age"]),
         ("Receiver", ["Age", "Ready", "Status"]),
+        ("HelmRepository", ["URL", "Age", "Ready", "Status"]),
+        (
+            "HelmChart",
+            ["Chart", "Version", "Source Kind", "Source Name", "Age", "Ready", "Status"],
+        ),
+        ("Bucket", ["Endpoint", "Age", "Ready", "Status"]),
+        ("ExternalArtifact", ["Age", "Ready", "Status", "Source"]),
+        ("HelmRelease", ["Age", "Ready", "Status"]),
+        ("Alert", ["Age"]),
+        ("Provider", ["Age"]),
     ],
 )
 def test_printer_columns_are_in_flux_order(kind: str, column_names: list[str]) -> None:
@@ -226,6 +266,13 @@ def test_printer_columns_are_in_flux_order(kind: str, column_names: list[str]) -
             "fluxcd-images",
         ),
         ("Receiver", "receivers", None, "fluxcd-notifications"),
+        ("HelmRepository", "helmrepositories", ["helmrepo"], "fluxcd-sources"),
+        ("HelmChart", "helmcharts", ["hc"], "fluxcd-sources"),
+        ("Bucket", "buckets", None, "fluxcd-sources"),
+        ("ExternalArtifact", "externalartifacts", ["ea"], "fluxcd-sources"),
+        ("HelmRelease", "helmreleases", ["hr"], "fluxcd-appliers"),
+        ("Alert", "alerts", None, "fluxcd-notifications"),
+        ("Provider", "providers", None, "fluxcd-notifications"),
     ],
 )
 def test_names_match_flux(
@@ -277,6 +324,76 @@ def test_yaml_output_is_deterministic_and_loads_back_to_the_manifests() -> None:
 
 def kind_info(kind: str) -> KindInfo:
     return next(info for info in KINDS if info.kind == kind)
+
+
+def test_the_complete_flux_crd_set_is_generated() -> None:
+    assert {crd["metadata"]["name"] for crd in crd_manifests()} == FLUX_CRDS
+    assert len(crd_manifests()) == len(FLUX_CRDS)
+
+
+@pytest.mark.parametrize("kind", ["Alert", "Provider"])
+def test_alerts_and_providers_have_no_status_as_in_flux(kind: str) -> None:
+    for version in versions(CRDS[kind]):
+        assert "subresources" not in version
+        assert "status" not in version["schema"]["openAPIV3Schema"]["properties"]
+
+
+def test_kinds_without_a_model_are_the_ones_not_reconciled() -> None:
+    assert sorted(UNMODELLED) == sorted(info.kind for info in KINDS if not info.reconciled)
+    assert sorted(UNMODELLED) == [
+        "Alert",
+        "Bucket",
+        "ExternalArtifact",
+        "HelmChart",
+        "HelmRelease",
+        "HelmRepository",
+        "Provider",
+    ]
+
+
+@pytest.mark.parametrize("kind", KIND_IDS)
+def test_each_crd_says_whether_lockstep_reconciles_its_kind(kind: str) -> None:
+    expected = "true" if kind_info(kind).reconciled else "false"
+
+    assert CRDS[kind]["metadata"]["labels"] == {RECONCILED_LABEL: expected}
+
+
+@pytest.mark.parametrize("kind", UNMODELLED)
+def test_kinds_without_a_model_keep_spec_and_status_open(kind: str) -> None:
+    for schema in schemas(CRDS[kind]):
+        for name in ("spec", "status"):
+            if name == "status" and not kind_info(kind).status_subresource:
+                continue
+            node = schema["properties"][name]
+            assert node["type"] == "object"
+            assert node["x-kubernetes-preserve-unknown-fields"] is True
+            assert node.keys() <= {"type", "x-kubernetes-preserve-unknown-fields", "description"}
+        assert "required" not in schema
+
+
+@pytest.mark.parametrize("kind", UNMODELLED)
+def test_objects_of_unmodelled_kinds_validate_with_any_flux_fields(kind: str) -> None:
+    info = kind_info(kind)
+    manifest = {
+        "apiVersion": info.api_version,
+        "kind": kind,
+        "metadata": {"name": "any", "namespace": "flux-system"},
+        "spec": {
+            "interval": "5m",
+            "chart": {"spec": {"chart": "podinfo", "version": ">=6.0.0"}},
+            "values": {"replicaCount": 2, "nested": [{"a": True}]},
+            "eventSources": [{"kind": "Kustomization", "name": "*"}],
+        },
+    }
+    schema = find_crd_schema(info)
+
+    assert list(jsonschema.Draft202012Validator(schema).iter_errors(manifest)) == []
+
+
+def find_crd_schema(info: KindInfo) -> dict[str, Any]:
+    [storage] = [v for v in versions(CRDS[info.kind]) if v["storage"]]
+    schema: dict[str, Any] = storage["schema"]["openAPIV3Schema"]
+    return schema
 
 
 def test_crd_names_come_from_the_registry() -> None:
@@ -346,3 +463,13 @@ def test_fields_without_structural_form_are_refused_by_name(
 ) -> None:
     with pytest.raises(SchemaGenerationError, match=message):
         openapi_schema(model)
+
+
+@pytest.mark.parametrize("kind", [info.kind for info in KINDS if info.model is not None])
+def test_each_model_writes_the_kind_and_version_of_the_table(kind: str) -> None:
+    info = kind_info(kind)
+    assert info.model is not None
+    fields = info.model.model_fields
+
+    assert fields["kind"].default == info.kind
+    assert fields["api_version"].default == info.api_version

@@ -280,5 +280,5 @@ def test_find_kind_knows_every_served_version() -> None:
 
 
 def test_find_kind_names_what_it_does_not_serve() -> None:
-    with pytest.raises(LookupError, match=r"HelmRelease at helm\.toolkit\.fluxcd\.io/v2"):
-        find_kind("helm.toolkit.fluxcd.io/v2", "HelmRelease")
+    with pytest.raises(LookupError, match=r"HelmRelease at helm\.toolkit\.fluxcd\.io/v2beta1"):
+        find_kind("helm.toolkit.fluxcd.io/v2beta1", "HelmRelease")

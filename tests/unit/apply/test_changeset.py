@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lockstep.apply import Action, ChangeSet, Owner
+from lockstep.apply import Action, ChangeSet
 from lockstep.kube import ObjectRef
 
 WEB = ObjectRef("apps/v1", "Deployment", "web", "apps")
@@ -31,22 +31,3 @@ def test_entries_carry_inventory_id_subject_and_version() -> None:
     assert entry.subject == "Deployment/apps/web"
     assert entry.inventory_entry.version == "v1"
     assert changeset.with_action(Action.SKIPPED)[0].subject == "ClusterRole/reader"
-
-
-def test_owner_labels_are_added_to_a_copy_and_checked() -> None:
-    owner = Owner("apps", "flux-system")
-    desired = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "c", "labels": {"a": "b"}},
-    }
-    labelled = owner.label(desired)
-    assert labelled["metadata"]["labels"] == {
-        "a": "b",
-        "kustomize.toolkit.fluxcd.io/name": "apps",
-        "kustomize.toolkit.fluxcd.io/namespace": "flux-system",
-    }
-    assert desired["metadata"]["labels"] == {"a": "b"}
-    assert owner.owns(labelled)
-    assert not owner.owns(desired)
-    assert not Owner("other", "flux-system").owns(labelled)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lockstep.apply.owners import KUSTOMIZATION_RECREATE_HINT
 from lockstep.apply.recreate import immutable_failure, immutable_fields, is_immutable_error
 from lockstep.kube import Conflict, Invalid, ObjectRef
 
@@ -41,18 +42,18 @@ def test_the_immutable_fields_are_read_from_the_message() -> None:
 
 
 def test_the_failure_names_object_and_fields_and_says_what_to_do() -> None:
-    assert immutable_failure(JOB_REF, Invalid(JOB, code=422)) == (
+    assert immutable_failure(JOB_REF, Invalid(JOB, code=422), KUSTOMIZATION_RECREATE_HINT) == (
         "Job/apps/migrate dry-run failed: spec.template is immutable; "
         "set spec.force: true on the Kustomization or annotate the object "
         "kustomize.toolkit.fluxcd.io/force: enabled to recreate it"
     )
-    two = immutable_failure(JOB_REF, Invalid(DEPLOYMENT, code=422))
+    two = immutable_failure(JOB_REF, Invalid(DEPLOYMENT, code=422), KUSTOMIZATION_RECREATE_HINT)
     assert two.startswith("Job/apps/migrate dry-run failed: spec.selector, spec.strategy are ")
 
 
 def test_without_a_field_the_server_message_is_kept() -> None:
     message = "admission webhook denied: immutable field changed"
-    assert immutable_failure(JOB_REF, Invalid(message, code=422)) == (
+    assert immutable_failure(JOB_REF, Invalid(message, code=422), KUSTOMIZATION_RECREATE_HINT) == (
         f"Job/apps/migrate dry-run failed: {message}; set spec.force: true on the "
         "Kustomization or annotate the object kustomize.toolkit.fluxcd.io/force: enabled "
         "to recreate it"

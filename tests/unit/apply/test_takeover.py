@@ -6,7 +6,13 @@ from typing import Any, cast
 
 import pytest
 
-from lockstep.apply.takeover import merge_field_sets, needs_take_over, take_over, take_over_patch
+from lockstep.apply.takeover import (
+    drops_fields,
+    merge_field_sets,
+    needs_take_over,
+    take_over,
+    take_over_patch,
+)
 from lockstep.kube import Invalid, KubeClient, KubeObject, ObjectRef
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -114,8 +120,6 @@ def test_the_annotation_alone_is_removed_without_touching_managers() -> None:
 class _Racing:
     """A client whose object changes under the first ``losses`` patches (their test fails)."""
 
-    field_manager = "lockstep"
-
     def __init__(self, losses: int) -> None:
         self.losses = losses
         self.patches: list[list[KubeObject]] = []
@@ -139,11 +143,117 @@ REF = ObjectRef("v1", "ConfigMap", "settings", "apps")
 
 async def test_a_write_in_between_is_met_by_reading_and_patching_again() -> None:
     kube = _Racing(losses=2)
-    await take_over(cast(KubeClient, kube), REF)
+    await take_over(cast(KubeClient, kube), REF, "lockstep")
     assert [patch[0]["value"] for patch in kube.patches] == ["41", "42", "43"]
 
 
 async def test_an_object_that_keeps_changing_fails_the_take_over_saying_so() -> None:
     kube = _Racing(losses=3)
     with pytest.raises(Invalid, match="the object changed during each of 3 attempts"):
-        await take_over(cast(KubeClient, kube), REF)
+        await take_over(cast(KubeClient, kube), REF, "lockstep")
+
+
+FLUX = _entry(
+    "kustomize-controller",
+    "Apply",
+    {"f:data": {"f:a": {}, "f:b": {}}, "f:metadata": {"f:labels": {"f:team": {}}}},
+)
+
+
+def _flux_applied(*entries: KubeObject) -> KubeObject:
+    live = _live(*entries)
+    live["data"] = {"a": "1", "b": "2"}
+    live["metadata"]["labels"] = {"team": "payments"}
+    return live
+
+
+def _dry_run(fields: dict[str, Any]) -> KubeObject:
+    return _live(_entry("lockstep", "Apply", fields), FLUX)
+
+
+def test_flux_fields_that_our_apply_declares_too_are_left_to_flux() -> None:
+    live = _flux_applied(FLUX)
+    declared = {
+        "f:data": {"f:a": {}, "f:b": {}, "f:c": {}},
+        "f:metadata": {"f:labels": {"f:team": {}}},
+    }
+    assert not needs_take_over(live, "lockstep", _dry_run(declared))
+    assert not needs_take_over(live, "lockstep")
+    assert take_over_patch(live, "lockstep") == []
+
+
+def test_a_field_flux_applied_and_git_dropped_takes_flux_entry_over() -> None:
+    live = _flux_applied(FLUX, CONTROLLER)
+    dropped_b = {"f:data": {"f:a": {}}, "f:metadata": {"f:labels": {"f:team": {}}}}
+    assert needs_take_over(live, "lockstep", _dry_run(dropped_b))
+    dropped_label = {"f:data": {"f:a": {}, "f:b": {}}}
+    assert needs_take_over(live, "lockstep", _dry_run(dropped_label))
+
+    _, replace = take_over_patch(live, "lockstep", predecessors=True)
+    merged, kept = replace["value"]
+    assert merged == {**FLUX, "manager": "lockstep", "operation": "Apply"}
+    assert kept == CONTROLLER
+
+
+def test_flux_updates_and_other_appliers_are_never_predecessors() -> None:
+    status = _entry("kustomize-controller", "Update", {"f:data": {"f:z": {}}})
+    other = _entry("helm-controller", "Apply", {"f:data": {"f:z": {}}})
+    live = _flux_applied(status, other)
+    assert not needs_take_over(live, "lockstep", _dry_run({"f:data": {"f:a": {}}}))
+    assert take_over_patch(live, "lockstep", predecessors=True) == []
+
+
+WEB = '{"name":"web"}'
+HTTP = '{"port":80,"protocol":"TCP"}'
+DEPLOYMENT: dict[str, Any] = {
+    "spec": {
+        "replicas": 2,
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%"}},
+        "template": {
+            "spec": {
+                "containers": [
+                    {
+                        "name": "web",
+                        "image": "nginx:1.27",
+                        "resources": {},
+                        "ports": [{"containerPort": 80, "protocol": "TCP"}],
+                    }
+                ]
+            }
+        },
+    }
+}
+
+
+def _container(**fields: Any) -> dict[str, Any]:
+    return {"f:spec": {"f:template": {"f:spec": {"f:containers": {f"k:{WEB}": fields}}}}}
+
+
+def test_what_flux_normalization_adds_is_not_a_field_dropped_from_git() -> None:
+    declared = _container(**{".": {}, "f:image": {}})
+    assert not drops_fields({"f:spec": {"f:strategy": {}}}, declared, DEPLOYMENT)
+    assert not drops_fields(_container(**{"f:resources": {}}), declared, DEPLOYMENT)
+    port = '{"containerPort":80,"protocol":"TCP"}'
+    with_protocol = _container(**{"f:ports": {f"k:{port}": {"f:protocol": {}}}})
+    declared_port = _container(**{"f:ports": {f"k:{port}": {"f:containerPort": {}}}})
+    assert not drops_fields(with_protocol, declared_port, DEPLOYMENT)
+
+
+def test_values_git_dropped_count_inside_keyed_lists_and_structs() -> None:
+    declared = _container(**{".": {}, "f:name": {}})
+    assert drops_fields(_container(**{"f:image": {}}), declared, DEPLOYMENT)
+    assert drops_fields({"f:spec": {"f:replicas": {}}}, {"f:spec": {}}, DEPLOYMENT)
+    owned_strategy_type = {"f:spec": {"f:strategy": {"f:type": {}}}}
+    assert drops_fields(owned_strategy_type, {"f:spec": {"f:strategy": {}}}, DEPLOYMENT)
+    # A field the object no longer has, or a list item that is gone, drops nothing.
+    assert not drops_fields({"f:spec": {"f:paused": {}}}, {}, DEPLOYMENT)
+    other = _container(**{"f:image": {}})
+    other["f:spec"]["f:template"]["f:spec"]["f:containers"] = {
+        'k:{"name":"sidecar"}': {"f:image": {}}
+    }
+    assert not drops_fields(other, {}, DEPLOYMENT)
+    service = {"spec": {"ports": [{"port": 80, "protocol": "UDP"}]}}
+    udp = {"f:spec": {"f:ports": {'k:{"port":80,"protocol":"UDP"}': {"f:protocol": {}}}}}
+    assert drops_fields(udp, {}, service)
+    tcp = {"f:spec": {"f:ports": {f"k:{HTTP}": {"f:protocol": {}}}}}
+    assert not drops_fields(tcp, {}, {"spec": {"ports": [{"port": 80, "protocol": "TCP"}]}})

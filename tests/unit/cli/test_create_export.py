@@ -73,7 +73,7 @@ def test_kustomization_with_flux_style_boolean_flags() -> None:
         "dependsOn": [{"name": "infra"}, {"name": "db", "namespace": "other"}],
         "healthChecks": [
             {"kind": "Deployment", "name": "web", "apiVersion": "apps/v1", "namespace": "apps"},
-            {"kind": "HelmRelease", "name": "redis"},
+            {"kind": "HelmRelease", "name": "redis", "apiVersion": "helm.toolkit.fluxcd.io/v2"},
         ],
         "timeout": "3m",
     }

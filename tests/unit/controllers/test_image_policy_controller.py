@@ -18,6 +18,7 @@ from lockstep.controllers.imagepolicy import (
     policies_for_repository,
     record_election,
 )
+from lockstep.kube import ObjectRef
 from lockstep.runtime.queue import Success, TerminalFailure, TransientFailure
 from unit.controllers.image_fakes import NAMESPACE, FakeCache, FakeKube, condition_types, ready
 from unit.sources.image_registry import ImageRegistry
@@ -219,16 +220,63 @@ async def test_an_unusable_range_is_stalled() -> None:
     assert "spec.policy.semver.range" in ready(setup.stored)["message"]
 
 
-async def test_a_repository_in_another_namespace_is_allowed_unless_refused() -> None:
+def shared_repository(**access_from: Any) -> dict[str, Any]:
     other = image_repository()
     other["metadata"]["namespace"] = "images"
+    if access_from:
+        other["spec"]["accessFrom"] = access_from
+    return other
+
+
+def cross_namespace_setup(repository: dict[str, Any], labels: dict[str, str]) -> Setup:
     policy = image_policy(imageRepositoryRef={"name": "app", "namespace": "images"})
-    setup = Setup(policy, other, tags=None)
+    setup = Setup(policy, repository, tags=None)
+    setup.kube.secrets[ObjectRef("v1", "Namespace", NAMESPACE, "")] = {
+        "metadata": {"name": NAMESPACE, "labels": labels}
+    }
     setup.tags.put(("images", "app"), ScannedTags(IMAGE, "rev", ("1.3.0",)))
+    return setup
+
+
+async def test_a_repository_in_another_namespace_is_used_when_its_access_from_allows() -> None:
+    selectors = {
+        "namespaceSelectors": [{"matchLabels": {"team": "x"}}, {"matchLabels": {"tenant": "a"}}]
+    }
+    setup = cross_namespace_setup(shared_repository(**selectors), {"tenant": "a", "other": "b"})
+
     await setup.reconciler.reconcile(KEY)
+
     assert setup.stored["status"]["latestRef"]["tag"] == "1.3.0"
 
-    refusing = Setup(policy, other, tags=None, options=ImagePolicyOptions(True))
+
+@pytest.mark.parametrize(
+    ("access_from", "labels", "says"),
+    [
+        ({}, {"tenant": "a"}, "has no spec.accessFrom"),
+        ({"namespaceSelectors": []}, {"tenant": "a"}, "has no spec.accessFrom"),
+        (
+            {"namespaceSelectors": [{"matchLabels": {"tenant": "a", "tier": "1"}}]},
+            {"tenant": "a"},
+            "selects no namespace with the labels of namespace flux-system",
+        ),
+    ],
+)
+async def test_a_repository_in_another_namespace_without_a_matching_acl_is_denied(
+    access_from: dict[str, Any], labels: dict[str, str], says: str
+) -> None:
+    setup = cross_namespace_setup(shared_repository(**access_from), labels)
+
+    assert isinstance(await setup.reconciler.reconcile(KEY), TransientFailure)
+
+    assert ready(setup.stored)["reason"] == "AccessDenied"
+    assert says in ready(setup.stored)["message"]
+    assert "latestRef" not in setup.stored.get("status", {})
+
+
+async def test_cross_namespace_refs_refused_by_the_engine_whatever_the_acl() -> None:
+    policy = image_policy(imageRepositoryRef={"name": "app", "namespace": "images"})
+    repository = shared_repository(namespaceSelectors=[{"matchLabels": {}}])
+    refusing = Setup(policy, repository, tags=None, options=ImagePolicyOptions(True))
     assert await refusing.reconciler.reconcile(KEY) == TerminalFailure()
     assert ready(refusing.stored)["reason"] == "AccessDenied"
 

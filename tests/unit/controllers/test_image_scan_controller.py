@@ -8,12 +8,19 @@ from typing import Any
 import httpx2
 import pytest
 
-from lockstep.api.image import ImageRepositorySpec
+from ground.tls import TlsMaterial
+from lockstep.api.image import ImageRepository, ImageRepositorySpec
 from lockstep.api.meta import RECONCILE_REQUEST_ANNOTATION
 from lockstep.controllers.image_tags import ImageTagStore
-from lockstep.controllers.imagerepository import ImageRepositoryReconciler, scan_timeout
+from lockstep.controllers.imagerepository import (
+    ImageRepositoryReconciler,
+    registry_options,
+    scan_timeout,
+)
+from lockstep.kube import ObjectRef
 from lockstep.runtime.informer import ObjectKey
 from lockstep.runtime.queue import Success, TerminalFailure, TransientFailure
+from lockstep.sources.image_names import parse_image_name
 from unit.controllers.image_fakes import (
     NAMESPACE,
     FakeCache,
@@ -167,12 +174,71 @@ async def test_wrong_credentials_fail_and_are_retried_at_least_every_interval(
     assert setup.tags.get(KEY) is None
 
 
+async def test_credentials_come_from_the_service_account_pull_secrets(
+    registry: ImageRegistry,
+) -> None:
+    registry.auth = "basic"
+    setup = Setup(registry, image_repository(serviceAccountName="puller"))
+    setup.kube.secrets[ObjectRef("v1", "ServiceAccount", "puller", NAMESPACE)] = {
+        "imagePullSecrets": [{"name": "elsewhere"}, {"name": "creds"}]
+    }
+    setup.kube.add_secret("elsewhere", docker_config("other.test", "x", "y"))
+    setup.kube.add_secret("creds", docker_config(HOST, USER.username, USER.password))
+
+    assert await setup.reconciler.reconcile(KEY) == Success(requeue_after=300)
+    assert setup.stored["status"]["lastScanResult"]["tagCount"] == 3
+
+
+async def test_a_missing_service_account_says_to_create_it(registry: ImageRegistry) -> None:
+    setup = Setup(registry, image_repository(serviceAccountName="puller"))
+
+    assert await setup.reconciler.reconcile(KEY) == TransientFailure(max_delay=300)
+    condition = ready(setup.stored)
+    assert (condition["status"], condition["reason"]) == ("False", "AuthenticationFailed")
+    assert (
+        "ServiceAccount flux-system/puller named in spec.serviceAccountName"
+        in (condition["message"])
+    )
+
+
+async def test_cert_and_proxy_secrets_shape_the_registry_options(
+    registry: ImageRegistry, tls_material: TlsMaterial
+) -> None:
+    obj = image_repository(certSecretRef={"name": "tls"}, proxySecretRef={"name": "proxy"})
+    setup = Setup(registry, obj)
+    setup.kube.add_secret("tls", {"ca.crt": tls_material.ca})
+    setup.kube.add_secret(
+        "proxy", {"address": b"http://proxy.test:3128", "username": b"u", "password": b"p@ss"}
+    )
+    repository = ImageRepository.model_validate(obj)
+
+    options = await registry_options(
+        setup.kube.client(), repository, parse_image_name(f"{HOST}/team/app")
+    )
+
+    assert options.proxy is not None
+    assert options.proxy.url == "http://u:p%40ss@proxy.test:3128"
+    assert options.tls is not None
+    assert (options.tls.ca, options.tls.keep_system_roots) == (tls_material.ca, False)
+    assert not options.skip_tls_verify
+
+
+async def test_a_proxy_secret_without_an_address_fails_naming_it(registry: ImageRegistry) -> None:
+    setup = Setup(registry, image_repository(proxySecretRef={"name": "proxy"}))
+    setup.kube.add_secret("proxy", {"username": b"u"})
+
+    assert await setup.reconciler.reconcile(KEY) == TransientFailure(max_delay=300)
+    assert "Secret flux-system/proxy has no 'address' key" in ready(setup.stored)["message"]
+    assert registry.requests == []
+
+
 async def test_a_missing_secret_says_to_create_it(registry: ImageRegistry) -> None:
     setup = Setup(registry, image_repository(secretRef={"name": "creds"}))
     assert await setup.reconciler.reconcile(KEY) == TransientFailure(max_delay=300)
     assert (
-        "Secret flux-system/creds named in spec.secretRef does not exist"
-        in (ready(setup.stored)["message"])
+        ready(setup.stored)["message"]
+        == "Secret flux-system/creds named in spec.secretRef of ImageRepository flux-system/app "
+        "does not exist; create it"
     )
 
 
@@ -194,11 +260,10 @@ async def test_a_busy_registry_keeps_the_last_tags_and_backs_off(registry: Image
 @pytest.mark.parametrize(
     ("spec", "reason", "says"),
     [
-        ({"provider": "aws"}, "UnsupportedProvider", "spec.provider 'aws' is not supported"),
         (
-            {"certSecretRef": {"name": "tls"}},
-            "UnsupportedCertSecretRef",
-            "spec.certSecretRef is not supported yet",
+            {"provider": "aws"},
+            "UnsupportedProvider",
+            "spec.provider 'aws' needs cloud identity, not supported yet",
         ),
         ({"image": "https://ghcr.io/acme/app"}, "ImageURLInvalid", "remove 'https://'"),
         ({"exclusionList": ["("]}, "ExclusionListInvalid", "spec.exclusionList pattern '('"),

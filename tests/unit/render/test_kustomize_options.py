@@ -112,6 +112,36 @@ def test_component_outside_the_artifact_or_missing_is_refused(app: Path) -> None
         build(app, "app", BuildOptions(components=("../components/nope",)))
 
 
+def test_missing_components_are_left_out_when_ignored(app: Path) -> None:
+    options = BuildOptions(
+        components=("../components/nope", "../components/debug"), ignore_missing_components=True
+    )
+
+    objects = build(app, "app", options)
+
+    assert "ConfigMap/own-debug" in names(objects)
+
+
+def test_ignoring_missing_components_still_refuses_one_outside_the_artifact(app: Path) -> None:
+    options = BuildOptions(components=("../../../etc",), ignore_missing_components=True)
+
+    with pytest.raises(ForbiddenReference, match="resolves outside"):
+        build(app, "app", options)
+
+
+def test_build_metadata_adds_origin_annotations(app: Path) -> None:
+    objects = build(app, "app", BuildOptions(build_metadata=("originAnnotations",)))
+
+    origins = {
+        names([obj])[0]: obj["metadata"]["annotations"]["config.kubernetes.io/origin"]
+        for obj in objects
+    }
+    assert origins == {
+        "ConfigMap/own-settings": "path: config.yaml\n",
+        "Deployment/own-web": "path: deploy.yaml\n",
+    }
+
+
 def test_common_metadata_sets_labels_and_annotations_on_metadata_only(app: Path) -> None:
     options = BuildOptions(
         common_labels={"app": "overridden", "team": "a"},

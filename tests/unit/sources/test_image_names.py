@@ -54,24 +54,3 @@ def test_unusable_images_are_refused_naming_spec_image(image: str, complaint: st
     with pytest.raises(InvalidUrl, match=r"spec\.image") as raised:
         parse_image_name(image)
     assert complaint in str(raised.value)
-
-
-@pytest.mark.parametrize(
-    ("registry", "fallback"),
-    [
-        ("127.0.0.1:5000", True),
-        ("localhost:5000", True),
-        ("registry.localhost", True),
-        ("10.1.2.3", True),
-        ("172.20.0.1:5000", True),
-        ("192.168.1.10:443", True),
-        ("172.32.0.1", False),
-        ("8.8.8.8", False),
-        ("ghcr.io", False),
-        ("docker.io", False),
-    ],
-)
-def test_plain_http_is_tried_for_loopback_and_private_hosts_only(
-    registry: str, fallback: bool
-) -> None:
-    assert ImageName(registry, "app").plain_http_fallback is fallback

@@ -254,7 +254,7 @@ def test_tags_are_read_across_pages() -> None:
         (OciRef(digest="sha256:abc"), "not sha256:<64 hex digits>"),
         (OciRef(digest="sha512:" + "a" * 128), "not sha256:<64 hex digits>"),
         (OciRef(semver="^1", semver_filter="(unclosed"), "not a valid regular expression"),
-        (OciRef(semver="not a range"), "not a valid range"),
+        (OciRef(semver="not a range"), "semver range 'not a range' is invalid"),
     ],
 )
 def test_unusable_refs_are_refused(registry: FakeRegistry, ref: OciRef, complaint: str) -> None:

@@ -156,8 +156,42 @@ def test_semver_without_a_match_says_so() -> None:
 
 
 def test_semver_range_must_parse() -> None:
-    with pytest.raises(InvalidRef, match=r"'latest' .* is not a valid range"):
+    with pytest.raises(
+        InvalidRef, match=r"^spec\.ref\.semver for https://.*: semver range 'latest' is invalid: "
+    ):
         highest_matching_tag("latest", TAGS, URL)
+
+
+# (range, tags, Flux's pick): ranges where node-semver (npm's rules), which resolved
+# spec.ref.semver before, answers otherwise; its answer is in the comment. Flux's picks
+# hold for the Go library itself (tests/unit/semver/test_against_go.py).
+WHERE_NPM_DIFFERS = [
+    ("!=1.5.0", ["1.4.0", "1.5.0"], "1.4.0"),  # npm: no != operator, invalid range
+    ("=>1.2, =<1.4", ["1.1.0", "1.3.0", "1.4.5", "1.5.0"], "1.4.5"),  # npm: invalid
+    (">=2.0.0-rc.1", ["2.0.0-rc.1", "2.0.0", "2.1.0-rc.1"], "2.1.0-rc.1"),  # npm: 2.0.0
+    ("~2.0.0-rc.1", ["2.0.0-rc.1", "2.0.1-rc.1"], "2.0.1-rc.1"),  # npm: 2.0.0-rc.1
+    ("1.x || >=3.0.0-0", ["1.9.0", "3.1.0-beta.1"], "3.1.0-beta.1"),  # npm: 1.9.0
+    ("^*", ["0.0.0", "1.0.0", "2.0.0"], "0.0.0"),  # npm: 2.0.0
+    ("~0.0.0", ["0.0.1", "0.1.0", "3.0.0"], "3.0.0"),  # npm: 0.0.1
+    (">=1.2.0-0 <1.3.0", ["1.2.0-alpha", "1.2-rc.1"], "1.2-rc.1"),  # npm: 1.2.0-alpha
+    ("<=*", ["0.0.5", "0.1.0", "2.0.0"], "0.0.5"),  # npm: 2.0.0
+    ("^1", ["1.0.0", "v1.0.0", "1.0.0+b"], "v1.0.0"),  # a tie: last in byte order
+    # Read alike by both, written as Flux users write them.
+    ("^0.x", ["0.1.5", "0.9.0", "1.0.0"], "0.9.0"),
+    ("~1", ["1.0.0", "1.9.0", "2.0.0"], "1.9.0"),
+    ("1.2 - 1.4", ["1.1.0", "1.4.5", "1.5.0"], "1.4.5"),
+    (">=1.0 <2.0", ["1.0.0", "1.9.9", "2.0.0"], "1.9.9"),
+    (">=1.0, <2.0", ["1.0.0", "1.9.9", "2.0.0"], "1.9.9"),
+    ("1.x || 2.x", ["1.9.0", "2.3.0", "3.0.0"], "2.3.0"),
+    ("*", ["1.0.0", "2.0.0-rc.1"], "1.0.0"),
+    ("*-0", ["1.0.0", "2.0.0-rc.1"], "2.0.0-rc.1"),
+    (">=2025.1", ["2024.12.31", "2025.01.02"], "2025.01.02"),
+]
+
+
+@pytest.mark.parametrize(("semver_range", "tags", "flux_pick"), WHERE_NPM_DIFFERS)
+def test_semver_picks_what_flux_picks(semver_range: str, tags: list[str], flux_pick: str) -> None:
+    assert highest_matching_tag(semver_range, tags, URL) == flux_pick
 
 
 def test_refs_come_from_the_spec() -> None:

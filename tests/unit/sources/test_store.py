@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -44,6 +45,50 @@ def test_store_lays_out_the_artifact_and_describes_it(store: ArtifactStore, tmp_
     assert artifact.size == store.local_path(artifact).stat().st_size
     assert not stored.reused
     assert store.list_artifacts(KIND, NAMESPACE, NAME) == [store.local_path(artifact)]
+
+
+def test_a_file_stem_names_the_artifact_as_flux_does(store: ArtifactStore, tmp_path: Path) -> None:
+    commit = "c" * 40
+    stored = store.store(
+        KIND, NAMESPACE, NAME, f"main@sha1:{commit}", source_tree(tmp_path / "a", "1\n"),
+        file_stem=commit,
+    )  # fmt: skip
+    assert stored.artifact.path == f"gitrepository/flux-system/podinfo/{commit}.tar.gz"
+    with store.open(stored.artifact.path) as served:
+        assert served.read() == store.local_path(stored.artifact).read_bytes()
+    assert store.list_artifacts(KIND, NAMESPACE, NAME) == [store.local_path(stored.artifact)]
+
+
+def test_the_same_name_with_other_content_is_replaced_whole(
+    store: ArtifactStore, tmp_path: Path
+) -> None:
+    commit = "d" * 64
+    first = store.store(
+        KIND, NAMESPACE, NAME, "r", source_tree(tmp_path / "a", "1\n"), file_stem=commit
+    )
+    inode = store.local_path(first.artifact).stat().st_ino
+    again = store.store(
+        KIND, NAMESPACE, NAME, "r", source_tree(tmp_path / "a", "1\n"), file_stem=commit
+    )
+    assert again.reused
+    assert store.local_path(again.artifact).stat().st_ino == inode
+
+    changed = store.store(
+        KIND, NAMESPACE, NAME, "r", source_tree(tmp_path / "b", "2\n"), file_stem=commit
+    )
+
+    assert not changed.reused
+    assert changed.artifact.path == first.artifact.path
+    assert changed.artifact.digest != first.artifact.digest
+    path = store.local_path(changed.artifact)
+    assert f"sha256:{hashlib.sha256(path.read_bytes()).hexdigest()}" == changed.artifact.digest
+    assert [p.name for p in path.parent.iterdir()] == [f"{commit}.tar.gz"]
+
+
+@pytest.mark.parametrize("stem", ["main", "C" * 40, "c" * 39, "../" + "c" * 40, "c" * 41])
+def test_a_file_stem_must_be_a_hex_id(store: ArtifactStore, tmp_path: Path, stem: str) -> None:
+    with pytest.raises(ValueError, match="40 or 64 hex digits"):
+        store.store(KIND, NAMESPACE, NAME, "r", source_tree(tmp_path / "a", "1\n"), file_stem=stem)
 
 
 def test_identical_content_reuses_the_stored_file(store: ArtifactStore, tmp_path: Path) -> None:

@@ -53,3 +53,24 @@ async def test_metrics_health_and_readiness() -> None:
         assert "gitrepository: cache not synced" in await not_ready.text()
         health.ready("gitrepository")
         assert (await client.get("/readyz")).status == 200
+
+
+async def test_readiness_lists_absent_kinds_without_waiting_for_them() -> None:
+    metrics, health = ControllerMetrics(), Health()
+    health.not_ready("kustomization", "cache not synced")
+    health.absent("ImagePolicy", "image.toolkit.fluxcd.io/v1 is not served")
+    async with TestClient(TestServer(metrics_app(metrics, health))) as client:
+        waiting = await client.get("/readyz")
+        assert waiting.status == 503
+        assert await waiting.text() == (
+            "kustomization: cache not synced\n"
+            "absent: ImagePolicy: image.toolkit.fluxcd.io/v1 is not served\n"
+        )
+        health.ready("kustomization")
+        ready = await client.get("/readyz")
+        assert ready.status == 200
+        assert await ready.text() == (
+            "ok\nabsent: ImagePolicy: image.toolkit.fluxcd.io/v1 is not served\n"
+        )
+        health.present("ImagePolicy")
+        assert await (await client.get("/readyz")).text() == "ok\n"

@@ -1,0 +1,384 @@
+"""The one reconciler shell every kind runs in; a kind supplies only its pipeline.
+
+:class:`ReconcilerShell` is the outer layer of every reconciler; the kind's
+:meth:`~ReconcilerShell.pipeline` is the inner, straight one. One run of a key:
+
+1. read the object from the informer's cache; gone → :meth:`~ReconcilerShell.forget`;
+2. parse it with the kind's model; invalid → Ready=False and Stalled with reason
+   ``InvalidSpec``, a Warning event naming the object and the field to correct,
+   :class:`TerminalFailure`;
+3. being deleted → :meth:`~ReconcilerShell.finalize`, then the kind's finalizer is
+   released (kinds without one are left to the garbage collector);
+4. add the kind's finalizer (before anything is produced, suspended or not);
+5. ``spec.suspend`` → nothing more;
+6. prepare the status: ``observedGeneration``, ``lastHandledReconcileAt``;
+7. run the pipeline: it fills the status and returns :class:`Ready` (or :data:`WAITING`:
+   nothing to report yet), or raises :class:`Failure`;
+8. Ready=True with the kind's :attr:`~ReconcilerShell.ready_reason`, or Ready=False
+   with the failure's reason and Stalled (terminal) or Reconciling (retried), plus
+   the failing stage's own condition;
+9. write the status only when it differs from the stored one (server-side apply of
+   the status subresource); then record the events the pipeline asked for, and one
+   when Ready changed meaning (:func:`ready_event`), unless a Normal event of the
+   pipeline already told the success.
+
+Outcomes for the work queue: ``Success(requeue_after=interval)``;
+``TransientFailure(max_delay=retry interval)``, backoff but at the latest after the
+retry interval (by default the interval); ``TerminalFailure()``, only a change of the
+object helps.
+
+A new kind costs no shell code: its names, its model and status model, and its
+pipeline, as a subclass; the hooks (:meth:`~ReconcilerShell.forget`,
+:meth:`~ReconcilerShell.finalize`, :meth:`~ReconcilerShell.interval`, ...) have defaults.
+
+The failure hierarchy is one class: :class:`Failure` (reason, message, terminal,
+condition). Every kind of :mod:`lockstep.controllers` except Kustomization runs in
+this shell; the manager constructs them and calls :meth:`~ReconcilerShell.reconcile`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+
+from pydantic import ValidationError
+
+from lockstep.api.conditions import mark_failed, mark_ready, remove_condition, set_condition
+from lockstep.api.meta import (
+    RECONCILE_REQUEST_ANNOTATION,
+    ApiObject,
+    Condition,
+    ConditionType,
+    ObjectStatus,
+    duration_seconds,
+)
+from lockstep.kube import Invalid, KubeClient, KubeObject, NotFound, ObjectRef
+from lockstep.runtime.events import EventRecorder, EventType
+from lockstep.runtime.informer import ObjectCache, ObjectKey
+from lockstep.runtime.queue import Outcome, Success, TerminalFailure, TransientFailure
+
+SUCCEEDED = "Succeeded"
+"""Reason of Ready=True, as Flux's source, image and notification controllers write it."""
+
+INVALID_SPEC = "InvalidSpec"
+"""Reason of Ready=False, Stalled and the Warning event for an object that does not parse."""
+
+Event = tuple[EventType, str, str]
+"""type, reason, message."""
+
+
+class Failure(Exception):
+    """A stage of a pipeline failed: the Ready reason, the one-line message, and what helps.
+
+    ``terminal``: only a change of the object can fix it; marked Stalled, not retried.
+    Otherwise it is retried with backoff (Reconciling), or, with ``retry=False``, left
+    until a change elsewhere enqueues the object again (a dependency that has nothing
+    to offer yet). ``condition`` is the failing stage's own condition, set to
+    ``condition_status`` with the same reason and message (``FetchFailed=True``,
+    ``SourceVerified=False``); ``events`` are told after the status is written.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        *,
+        terminal: bool = False,
+        retry: bool = True,
+        condition: str | None = None,
+        condition_status: Literal["True", "False"] = "True",
+        events: Sequence[Event] = (),
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.terminal = terminal
+        self.retry = retry
+        self.condition = condition
+        self.condition_status = condition_status
+        self.events = tuple(events)
+
+
+@dataclass(frozen=True)
+class Ready:
+    """The pipeline succeeded: the Ready message, and events to tell after the status
+    is written (a Normal one stands for the Ready event, as a push does)."""
+
+    message: str
+    events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """The pipeline has nothing to report yet and will be enqueued when it has: the
+    status stays as it is."""
+
+
+WAITING = Waiting()
+
+T = TypeVar("T", bound=ApiObject)
+S = TypeVar("S", bound=ObjectStatus)
+
+
+class ShellSpec(Protocol):
+    """What the shell reads of every kind's spec."""
+
+    @property
+    def suspend(self) -> bool: ...
+
+    @property
+    def interval(self) -> str | None: ...
+
+
+def invalid_object_message(kind: str, obj: KubeObject, error: ValidationError) -> str:
+    """The message for an object that does not parse: the object, the field, what to do."""
+    problem = error.errors()[0]
+    where = ".".join(str(part) for part in problem["loc"])
+    metadata = obj.get("metadata") or {}
+    return (
+        f"{kind} {metadata.get('namespace')}/{metadata.get('name')} is invalid at {where}: "
+        f"{problem['msg']}; correct it"
+    )
+
+
+class ReconcilerShell(ABC, Generic[T, S]):
+    """The outer shell; subclasses name their kind and model and supply the pipeline."""
+
+    kind: ClassVar[str]
+    api_version: ClassVar[str]
+    name: ClassVar[str]
+    """The controller's name in logs and metrics."""
+
+    model: type[T]
+    """The kind's pydantic model, which parses the cached object."""
+
+    status_model: type[S]
+    """The kind's status model; a fresh one for an object without status."""
+
+    ready_reason: ClassVar[str] = SUCCEEDED
+    """Reason of Ready=True (Flux's Kustomization writes ``ReconciliationSucceeded``)."""
+
+    finalizer: ClassVar[str | None] = None
+    """Kept on every object while it exists, released after :meth:`finalize`."""
+
+    failure_conditions: ClassVar[tuple[str, ...]] = ()
+    """Conditions a failing or unfinished stage sets and a success removes."""
+
+    generation_observed_on_failure: ClassVar[bool] = True
+    """Whether ``observedGeneration`` follows the object on a failure too, or only on a
+    success (Flux's Receiver)."""
+
+    def __init__(self, kube: KubeClient, cache: ObjectCache) -> None:
+        self._kube = kube
+        self._cache = cache
+        self._events = EventRecorder(kube)
+
+    @abstractmethod
+    async def pipeline(self, obj: T, status: S) -> Ready | Waiting:
+        """The kind's stages in order, filling ``status``; raises :class:`Failure`."""
+
+    async def forget(self, key: ObjectKey) -> None:
+        """The object at ``key`` is gone: drop what is kept for it."""
+
+    async def finalize(self, obj: T) -> None:
+        """The object is being deleted: remove what it produced (before the finalizer goes)."""
+
+    def interval(self, obj: T) -> float | None:
+        """Seconds until the next run after a success; None to wait to be enqueued."""
+        interval = self.spec_of(obj).interval
+        return duration_seconds(interval) if interval else None
+
+    def retry_interval(self, obj: T) -> float | None:
+        """The longest wait before a failure is retried: the interval, unless the kind has
+        a setting of its own (``spec.retryInterval``)."""
+        return self.interval(obj)
+
+    def dependents(self, key: ObjectKey) -> list[ObjectKey]:
+        """Objects of this kind to reconcile again when the status of ``key`` changes."""
+        return []
+
+    def ready_event(self, before: KubeObject, after: KubeObject) -> Event | None:
+        """The event a status change deserves (see :func:`ready_event`)."""
+        return ready_event(before, after)
+
+    @staticmethod
+    def spec_of(obj: T) -> ShellSpec:
+        spec: ShellSpec = getattr(obj, "spec")  # noqa: B009 - every kind in the shell has a spec
+        return spec
+
+    async def reconcile(self, key: ObjectKey) -> Outcome:
+        raw = self._cache.get(key)
+        if raw is None:
+            await self.forget(key)
+            return Success()
+        try:
+            obj = self.model.model_validate(raw)
+        except ValidationError as error:
+            await self._record_invalid(raw, invalid_object_message(self.kind, raw, error))
+            return TerminalFailure()
+        if obj.metadata.deletion_timestamp is not None:
+            return await self._finalize(raw, obj)
+        await self._add_finalizer(raw)
+        if self.spec_of(obj).suspend:
+            return Success()
+        status = self._prepared_status(obj)
+        try:
+            result = await self.pipeline(obj, status)
+        except Failure as failure:
+            await self._write(raw, self._failed(obj, status, failure), failure.events)
+            if failure.terminal:
+                return TerminalFailure()
+            if not failure.retry:
+                return Success()
+            return TransientFailure(max_delay=self.retry_interval(obj))
+        if isinstance(result, Waiting):
+            return Success()
+        await self._write(raw, self._succeeded(obj, status, result), result.events)
+        return Success(requeue_after=self.interval(obj))
+
+    def _prepared_status(self, obj: T) -> S:
+        current = getattr(obj, "status", None)
+        status = current.model_copy(deep=True) if current is not None else self.status_model()
+        assert isinstance(status, self.status_model)
+        requested = obj.metadata.annotations.get(RECONCILE_REQUEST_ANNOTATION)
+        if requested:
+            status.last_handled_reconcile_at = requested
+        if self.generation_observed_on_failure:
+            status.observed_generation = obj.metadata.generation
+        return status
+
+    def _succeeded(self, obj: T, status: S, ready: Ready) -> S:
+        generation = obj.metadata.generation
+        conditions = status.conditions
+        for condition in self.failure_conditions:
+            conditions = remove_condition(conditions, condition)
+        status.conditions = mark_ready(
+            conditions,
+            ready.message,
+            generation=generation,
+            now=datetime.now(UTC),
+            reason=self.ready_reason,
+        )
+        status.observed_generation = generation
+        return status
+
+    def _failed(self, obj: T, status: S, failure: Failure) -> S:
+        """``status`` as the pipeline left it (e.g. with ArtifactOutdated), with the failure."""
+        generation, now, message = obj.metadata.generation, datetime.now(UTC), str(failure)
+        status.conditions = mark_failed(
+            status.conditions,
+            failure.reason,
+            message,
+            terminal=failure.terminal,
+            generation=generation,
+            now=now,
+        )
+        if failure.condition is not None:
+            status.conditions = set_condition(
+                status.conditions,
+                failure.condition,
+                failure.condition_status,
+                failure.reason,
+                message,
+                generation=generation,
+                now=now,
+            )
+        return status
+
+    async def _record_invalid(self, raw: KubeObject, message: str) -> None:
+        """Ready=False and Stalled on the stored status, whose other fields stay as they are."""
+        previous = raw.get("status") or {}
+        try:
+            conditions = [Condition.model_validate(c) for c in previous.get("conditions") or []]
+        except ValidationError:
+            conditions = []
+        generation = (raw.get("metadata") or {}).get("generation")
+        marked = ObjectStatus(
+            observed_generation=generation,
+            conditions=mark_failed(
+                conditions,
+                INVALID_SPEC,
+                message,
+                terminal=True,
+                generation=generation,
+                now=datetime.now(UTC),
+            ),
+        )
+        await self._write_dict(raw, {**previous, **_dump(marked)}, ())
+
+    async def _write(self, raw: KubeObject, status: ObjectStatus, events: Sequence[Event]) -> None:
+        await self._write_dict(raw, _dump(status), events)
+
+    async def _write_dict(
+        self, raw: KubeObject, desired: dict[str, Any], events: Sequence[Event]
+    ) -> None:
+        """Write ``desired`` unless the object has it already; then the events: the
+        pipeline's, and the Ready event unless a Normal one of the pipeline stands for it."""
+        previous = raw.get("status") or {}
+        if desired != previous:
+            await self._kube.apply_status({**raw, "status": desired})
+        for event in events:
+            await self._events.record(raw, *event)
+        ready = self.ready_event(previous, desired)
+        announced = any(event[0] == "Normal" for event in events)
+        if ready is not None and not (announced and ready[0] == "Normal"):
+            await self._events.record(raw, *ready)
+
+    async def _finalize(self, raw: KubeObject, obj: T) -> Outcome:
+        """Remove what the object produced, then release the finalizer."""
+        finalizers = list((raw.get("metadata") or {}).get("finalizers") or [])
+        if self.finalizer is None or self.finalizer not in finalizers:
+            return Success()
+        await self.finalize(obj)
+        path = f"/metadata/finalizers/{finalizers.index(self.finalizer)}"
+        # The test makes the patch fail, not remove another finalizer, when the list
+        # changed since it was read; the next reconcile reads it again.
+        with contextlib.suppress(NotFound):
+            try:
+                await self._kube.json_patch(
+                    ObjectRef.of(raw),
+                    [
+                        {"op": "test", "path": path, "value": self.finalizer},
+                        {"op": "remove", "path": path},
+                    ],
+                )
+            except Invalid:
+                return TransientFailure()
+        return Success()
+
+    async def _add_finalizer(self, raw: KubeObject) -> None:
+        """Add the finalizer before anything is produced, so no deletion can leave it behind."""
+        finalizers = (raw.get("metadata") or {}).get("finalizers") or []
+        if self.finalizer is None or self.finalizer in finalizers:
+            return
+        operation = (
+            {"op": "add", "path": "/metadata/finalizers/-", "value": self.finalizer}
+            if finalizers
+            else {"op": "add", "path": "/metadata/finalizers", "value": [self.finalizer]}
+        )
+        await self._kube.json_patch(ObjectRef.of(raw), [operation])
+
+
+def _dump(status: ObjectStatus) -> dict[str, Any]:
+    return status.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
+
+
+def ready_event(before: KubeObject, after: KubeObject) -> Event | None:
+    """The event a status change deserves: Ready changed status or message (a new result,
+    a new failure, a recovery), or none. A failure is told once, not at every retry."""
+    now = _ready_condition(after)
+    if now is None:
+        return None
+    was = _ready_condition(before)
+    if was is not None and (was["status"], was["message"]) == (now["status"], now["message"]):
+        return None
+    kind: EventType = "Normal" if now["status"] == "True" else "Warning"
+    return (kind, str(now["reason"]), str(now["message"]))
+
+
+def _ready_condition(status: KubeObject) -> KubeObject | None:
+    conditions = status.get("conditions") or []
+    return next((c for c in conditions if c.get("type") == ConditionType.READY), None)

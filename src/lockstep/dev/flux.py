@@ -1,0 +1,270 @@
+"""Build and run Flux's own source-controller and kustomize-controller, the reference
+that lockstep's Flux compatibility is measured against.
+
+The Go module in ``gomod/flux`` pins both controllers as ``tool`` dependencies;
+its ``go.sum`` fixes every byte that is built. The controllers' own ``replace``
+directives do not apply when they are dependencies, so the module repeats the
+ones that change what is built (and pins a patch release of one Flux library
+whose newest patch is not served by the module proxy). The binaries are cached
+under the user's cache directory in a folder named after both controllers'
+versions and a digest of the module files, built like the control plane (see
+:mod:`lockstep.dev.toolchain`): into a temporary folder renamed into place.
+
+:class:`FluxControllers` runs both against a cluster's kubeconfig, every
+listener on 127.0.0.1, leader election off, each with its own log.
+
+:func:`crd_files` gives Flux's own CRDs from the same pinned modules.
+
+Called by the real-Flux tests (``make flux-oracle``, tests/oracle/) and by
+``python -m lockstep.dev.flux``, which builds the binaries and prints where.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Self
+
+from lockstep.dev.loopback import LOOPBACK, LoopbackProcess, free_port
+from lockstep.dev.toolchain import (
+    GO_MODULES,
+    ToolchainError,
+    build_tools,
+    cache_root,
+    count_packages,
+    go_command,
+    go_environment,
+)
+
+FLUX_MODULE = GO_MODULES / "flux"
+SOURCE_CONTROLLER = "source-controller"
+KUSTOMIZE_CONTROLLER = "kustomize-controller"
+CONTROLLERS = (SOURCE_CONTROLLER, KUSTOMIZE_CONTROLLER)
+START_TIMEOUT_SECONDS = 60.0
+WHAT = "Flux's controllers"
+
+
+@dataclass(frozen=True)
+class FluxBinaries:
+    """Where the built controllers are, and which versions they are."""
+
+    directory: Path
+    versions: Mapping[str, str]
+
+    def path(self, controller: str) -> Path:
+        return self.directory / controller
+
+
+def flux_versions() -> dict[str, str]:
+    """The pinned version of each controller, e.g. ``{"source-controller": "v1.9.6", ...}``."""
+    go_mod = (FLUX_MODULE / "go.mod").read_text()
+    versions: dict[str, str] = {}
+    for controller in CONTROLLERS:
+        module = f"github.com/fluxcd/{controller}"
+        match = re.search(rf"^\s*{re.escape(module)} (v\S+)", go_mod, re.MULTILINE)
+        if match is None:
+            raise ToolchainError(f"{FLUX_MODULE / 'go.mod'} does not pin {module}")
+        versions[controller] = match.group(1)
+    return versions
+
+
+def binaries_directory() -> Path:
+    """The cache folder for the current pins."""
+    digest = hashlib.sha256()
+    for name in ("go.mod", "go.sum"):
+        digest.update((FLUX_MODULE / name).read_bytes())
+    versions = flux_versions()
+    label = "-".join(
+        f"{controller.removesuffix('-controller')}-{versions[controller]}"
+        for controller in CONTROLLERS
+    )
+    return cache_root() / "flux" / f"{label}-{digest.hexdigest()[:12]}"
+
+
+def cached_binaries() -> FluxBinaries | None:
+    """The controllers for the current pins if both are built, else ``None``."""
+    directory = binaries_directory()
+    if all((directory / name).is_file() for name in CONTROLLERS):
+        return FluxBinaries(directory, flux_versions())
+    return None
+
+
+def ensure_binaries(progress: Callable[[str, int, int], None]) -> FluxBinaries:
+    """Return the cached controllers, building them first if needed.
+
+    ``progress(package, done, total)`` is called for every Go package compiled.
+    """
+    found = cached_binaries()
+    if found is not None:
+        return found
+    go = go_command(WHAT)
+    target = binaries_directory()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as scratch:
+        output = Path(scratch) / "bin"
+        output.mkdir()
+        total = count_packages(go, FLUX_MODULE)
+        build_tools(go, FLUX_MODULE, "-s -w", output, 0, total, progress, what=WHAT)
+        shutil.rmtree(target, ignore_errors=True)
+        output.rename(target)
+    return FluxBinaries(target, flux_versions())
+
+
+def crd_files() -> list[Path]:
+    """The CustomResourceDefinitions that ship with the pinned controllers, as Flux installs
+    them (source-controller's six kinds, kustomize-controller's Kustomization).
+
+    They are read from the Go module cache, where the module download puts them
+    (verified against ``go.sum``); nothing is built.
+    """
+    go = go_command(WHAT)
+    files: list[Path] = []
+    for controller, version in flux_versions().items():
+        module = f"github.com/fluxcd/{controller}@{version}"
+        download = subprocess.run(
+            [go, "mod", "download", "-json", module],
+            cwd=FLUX_MODULE,
+            env=go_environment(),
+            capture_output=True,
+            text=True,
+        )
+        described = json.loads(download.stdout or "{}")
+        if download.returncode != 0 or "Dir" not in described:
+            detail = described.get("Error") or download.stderr.strip() or "no output"
+            raise ToolchainError(f"downloading {module} failed: {detail}")
+        bases = Path(described["Dir"]) / "config" / "crd" / "bases"
+        found = sorted(bases.glob("*.yaml"))
+        if not found:
+            raise ToolchainError(f"{module} has no CRDs under {bases}")
+        files += found
+    return files
+
+
+def _answers(url: str) -> Callable[[], bool]:
+    def ready() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                return int(response.status) == 200
+        except OSError:
+            return False
+
+    return ready
+
+
+@dataclass(frozen=True)
+class FluxAddresses:
+    """The loopback addresses one run of the controllers listens on."""
+
+    storage: str
+    source_metrics: str
+    source_health: str
+    kustomize_metrics: str
+    kustomize_health: str
+
+    @classmethod
+    def free(cls) -> FluxAddresses:
+        return cls(*(f"{LOOPBACK}:{free_port()}" for _ in range(5)))
+
+
+class FluxControllers:
+    """Flux's source-controller and kustomize-controller running against one cluster.
+
+    The source-controller keeps its artifacts under ``folder/artifacts`` and serves
+    them on a loopback port that it also advertises, so the kustomize-controller
+    (and lockstep, after a migration) fetch them there. Both logs are under
+    ``folder``. A context manager: started on enter, stopped (SIGTERM) on exit.
+    """
+
+    def __init__(self, binaries: FluxBinaries, kubeconfig: Path, folder: Path) -> None:
+        self.binaries = binaries
+        self.kubeconfig = kubeconfig
+        self.folder = folder
+        self.addresses = FluxAddresses.free()
+        self._processes: list[LoopbackProcess] = []
+
+    def log(self, controller: str) -> Path:
+        return self.folder / f"{controller}.log"
+
+    def start(self) -> None:
+        """Start both controllers; return once each answers its readiness probe."""
+        environment = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+        # The source-controller refuses a storage path that does not exist.
+        (self.folder / "artifacts").mkdir(parents=True, exist_ok=True)
+        common = ["--enable-leader-election=false", "--log-level=debug", "--log-encoding=json"]
+        addresses = self.addresses
+        commands = {
+            SOURCE_CONTROLLER: [
+                f"--storage-path={self.folder / 'artifacts'}",
+                f"--storage-addr={addresses.storage}",
+                f"--storage-adv-addr={addresses.storage}",
+                f"--metrics-addr={addresses.source_metrics}",
+                f"--health-addr={addresses.source_health}",
+            ],
+            KUSTOMIZE_CONTROLLER: [
+                f"--metrics-addr={addresses.kustomize_metrics}",
+                f"--health-addr={addresses.kustomize_health}",
+            ],
+        }
+        health = {
+            SOURCE_CONTROLLER: addresses.source_health,
+            KUSTOMIZE_CONTROLLER: addresses.kustomize_health,
+        }
+        try:
+            for controller, flags in commands.items():
+                process = LoopbackProcess(
+                    controller,
+                    [str(self.binaries.path(controller)), *flags, *common],
+                    self.log(controller),
+                    env=environment,
+                )
+                self._processes.append(process)
+                process.start(
+                    _answers(f"http://{health[controller]}/readyz"),
+                    timeout=START_TIMEOUT_SECONDS,
+                )
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop both controllers (SIGTERM, then SIGKILL after a grace period)."""
+        while self._processes:
+            self._processes.pop().stop()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def main() -> int:
+    """Build the controllers if they are not cached yet; print their folder."""
+
+    def report(package: str, done: int, total: int) -> None:
+        if done % 100 == 0 or done == total:
+            print(f"building {WHAT}: {done}/{total} packages", file=sys.stderr, flush=True)
+
+    try:
+        binaries = ensure_binaries(report)
+    except ToolchainError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    versions = ", ".join(f"{name} {version}" for name, version in binaries.versions.items())
+    print(f"{binaries.directory} ({versions})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""postBuild variables as Flux gathers them: line breaks removed from values, and no
+substitution at all without variables unless substituteStrategy is Always."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lockstep.api.kustomize import Kustomization
+from lockstep.controllers.kustomization_inputs import build_inputs
+from lockstep.kube import NotFound, ObjectRef
+
+
+class Objects:
+    """Answers ``get`` from a table, as the API server would."""
+
+    def __init__(self, *objects: dict[str, Any]) -> None:
+        self.objects = {(o["kind"], o["metadata"]["name"]): o for o in objects}
+
+    async def get(self, ref: ObjectRef) -> dict[str, Any]:
+        found = self.objects.get((ref.kind, ref.name))
+        if found is None:
+            raise NotFound(f"{ref} not found")
+        return found
+
+
+def kustomization(post_build: dict[str, Any] | None) -> Kustomization:
+    spec: dict[str, Any] = {
+        "interval": "1m",
+        "prune": True,
+        "sourceRef": {"kind": "GitRepository", "name": "repo"},
+    }
+    if post_build is not None:
+        spec["postBuild"] = post_build
+    return Kustomization.model_validate(
+        {"metadata": {"name": "apps", "namespace": "ns"}, "spec": spec}
+    )
+
+
+VARS = {
+    "kind": "ConfigMap",
+    "metadata": {"name": "vars", "namespace": "ns"},
+    "data": {"certificate": "line one\nline two\n", "region": "eu"},
+}
+
+
+async def test_values_lose_their_line_breaks_and_inline_ones_win() -> None:
+    inputs = await build_inputs(
+        Objects(VARS),  # type: ignore[arg-type]
+        kustomization(
+            {
+                "substitute": {"region": "us\n"},
+                "substituteFrom": [{"kind": "ConfigMap", "name": "vars"}],
+            }
+        ),
+    )
+
+    assert inputs.variables == {"certificate": "line oneline two", "region": "us"}
+    assert inputs.strict_substitution
+
+
+@pytest.mark.parametrize(
+    ("post_build", "expected"),
+    [
+        (None, None),
+        ({}, None),
+        ({"substituteFrom": [{"kind": "ConfigMap", "name": "absent", "optional": True}]}, None),
+        ({"substituteStrategy": "Always"}, {}),
+        ({"substituteStrategy": "WithVariables", "substitute": {"a": "b"}}, {"a": "b"}),
+    ],
+)
+async def test_substitution_is_off_without_variables_unless_always(
+    post_build: dict[str, Any] | None, expected: dict[str, str] | None
+) -> None:
+    inputs = await build_inputs(Objects(), kustomization(post_build))  # type: ignore[arg-type]
+
+    assert inputs.variables == expected
