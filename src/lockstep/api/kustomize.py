@@ -5,9 +5,9 @@ health-check the objects of a source path, and writes the status with the
 applied revision and the inventory. `kinds` registers the kind.
 """
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
 
 from lockstep.api.meta import (
     ApiModel,
@@ -48,10 +48,21 @@ class SecretKeyReference(ApiModel):
 
 
 class KubeConfigReference(ApiModel):
-    """Where to find the kubeconfig of a remote cluster."""
+    """Where to find the kubeconfig of a remote cluster: a Secret, or (Flux's cloud
+    identity) a ConfigMap naming the provider and cluster; exactly one of the two."""
 
-    secret_ref: SecretKeyReference
+    secret_ref: SecretKeyReference | None = None
     """Secret holding the kubeconfig, under `value` or `value.yaml` unless `key` says otherwise."""
+
+    config_map_ref: LocalObjectReference | None = None
+    """ConfigMap naming a cloud provider's cluster, reached with the engine's cloud
+    identity; accepted and refused (Stalled) until cloud identity is supported."""
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> Self:
+        if (self.secret_ref is None) == (self.config_map_ref is None):
+            raise ValueError("set exactly one of secretRef and configMapRef")
+        return self
 
 
 class Selector(ApiModel):

@@ -3,7 +3,7 @@ rendered exactly as the controller renders it, printed or compared with the clus
 
 Both read the Kustomization from the cluster (or ``--kustomization-file``), read the
 postBuild variables and decryption keys it names, and render ``--path`` through
-:func:`lockstep.controllers.kustomization_build.render_objects`, the controller's own
+:func:`lockstep.controllers.kustomize.build.render_objects`, the controller's own
 code path, with the owner labels the controller sets. The folder is built as the
 artifact of its Git repository (the nearest enclosing folder with ``.git``), so
 overlays may use ``../base`` inside the repository, as they do in the cluster.
@@ -14,8 +14,11 @@ controller's options): objects to create, objects that change (a coloured unifie
 diff; kubectl's fields taken over), objects recreated because an immutable field
 changes (``spec.force``), objects skipped as their annotations ask, and inventory
 objects that would be pruned. An object the apply would refuse (an immutable
-field without ``spec.force``) is an error naming it. Secret values are masked in
-every output. Exit codes: 0 no changes, 1 changes, 2 or more an error, so it can
+field without ``spec.force``) is an error naming it. A Kustomization with
+``spec.kubeConfig`` is compared with the cluster of its kubeconfig Secret
+(:mod:`lockstep.cli.clusters`), never with the one it lives on; postBuild
+variables and keys are still read where it lives, as the engine reads them.
+Secret values are masked in every output. Exit codes: 0 no changes, 1 changes, 2 or more an error, so it can
 gate a pull request.
 
 Registered on the ``lockstep`` command by :mod:`lockstep.cli.main`.
@@ -37,11 +40,13 @@ from rich.markup import escape
 
 from lockstep.api.kustomize import Kustomization
 from lockstep.apply import Action, InventoryEntry, ObjectDiff, diff_all, stale_entries
-from lockstep.cli.context import UserError, console, state
+from lockstep.cli.clusters import kustomization_cluster
+from lockstep.cli.context import UserError, console, error_console, state
 from lockstep.cli.objects import namespace_or_default
-from lockstep.controllers.kustomization import API_VERSION, KIND, StageFailed, apply_options
-from lockstep.controllers.kustomization_build import render_objects
-from lockstep.controllers.kustomization_inputs import BuildInputs, InputUnavailable, build_inputs
+from lockstep.controllers.kustomize.build import render_objects
+from lockstep.controllers.kustomize.inputs import BuildInputs, InputUnavailable, build_inputs
+from lockstep.controllers.kustomize.kustomization import API_VERSION, KIND, apply_options
+from lockstep.controllers.shell import Failure
 from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
 from lockstep.render.errors import RenderError
 
@@ -195,7 +200,7 @@ async def _diff_command(
         kustomization = rendered.kustomization
         try:
             options = apply_options(kustomization)
-        except StageFailed as error:
+        except Failure as error:
             raise UserError(str(error)) from error
         stale: list[InventoryEntry] = []
         if kustomization.spec.prune:
@@ -207,7 +212,12 @@ async def _diff_command(
             stale = stale_entries(
                 old, [InventoryEntry.of(ObjectRef.of(o)) for o in rendered.objects]
             )
-        diff = await diff_all(kube, rendered.objects, options, stale)
+        async with kustomization_cluster(
+            kube, kustomization.model_dump(exclude_none=True)
+        ) as cluster:
+            if cluster.remote:
+                error_console.print(f"[dim]comparing with the cluster of {cluster.target}[/]")
+            diff = await diff_all(cluster.client, rendered.objects, options, stale)
         for entry in diff.objects:
             _print_entry(entry)
         if diff.failures:

@@ -6,6 +6,13 @@ Kustomization's source. The report shows each link with its revision and Ready
 condition, and says when the object is missing from the Kustomization's
 inventory (left behind by a Kustomization that no longer declares it).
 
+An object that a Kustomization with ``spec.kubeConfig`` applied is on the cluster
+of its kubeconfig Secret, while the Kustomization is on this one. When the object
+is not here (or here but not lockstep's), the Kustomizations with a kubeConfig
+whose inventory lists it are asked, and the object is read on their cluster
+(:mod:`lockstep.cli.clusters`); the report names that cluster. A kubeconfig
+Secret that cannot be used is an error naming it (exit 2).
+
 A kind is given as lockstep's own kinds and common built-in ones are spelled
 (``deployment``, ``cm``, ``ks``) or fully as ``group/version/Kind``; other kinds
 are looked up in the API server's APIServices by their exact Kind.
@@ -27,6 +34,7 @@ from rich.text import Text
 from lockstep.apply import inventory_id
 from lockstep.apply.owners import KUSTOMIZATION_NAME_LABEL as OWNER_NAME_LABEL
 from lockstep.apply.owners import KUSTOMIZATION_NAMESPACE_LABEL as OWNER_NAMESPACE_LABEL
+from lockstep.cli.clusters import kustomization_cluster
 from lockstep.cli.context import UserError, state
 from lockstep.cli.objects import (
     KUSTOMIZATION,
@@ -38,7 +46,7 @@ from lockstep.cli.objects import (
     source_kind,
 )
 from lockstep.cli.output import print_table
-from lockstep.kube import KubeClient, KubeObject, NotFound, ObjectRef
+from lockstep.kube import Forbidden, KubeClient, KubeObject, NotFound, ObjectRef
 
 KindArgument = Annotated[
     str,
@@ -57,14 +65,12 @@ class Trace:
     source_ref: ObjectRef
     source: KubeObject | None
     """``None`` when the Kustomization's source does not exist."""
+    cluster: str = ""
+    """The cluster the object is on when it is not the Kustomization's: its name."""
 
     @property
     def in_inventory(self) -> bool:
-        entries = ((self.kustomization.get("status") or {}).get("inventory") or {}).get(
-            "entries"
-        ) or []
-        wanted = inventory_id(ObjectRef.of(self.object))
-        return any(entry.get("id") == wanted for entry in entries)
+        return inventory_id(ObjectRef.of(self.object)) in _inventory_ids(self.kustomization)
 
 
 def trace(
@@ -99,15 +105,21 @@ async def _trace(kube: KubeClient, word: str, name: str, namespace: str) -> Trac
             ) from error
         ref = ObjectRef(api_version, kind, name, namespace if info.namespaced else "")
         try:
-            obj = await kube.get(ref)
-        except NotFound as error:
+            obj: KubeObject | None = await kube.get(ref)
+        except NotFound:
+            obj = None
+        owner_name, owner_namespace = _owner(obj or {})
+        if not owner_name:
+            remote = await _trace_remote(kube, ref)
+            if remote is not None:
+                return remote
+        if obj is None:
             where = f" in namespace {namespace}" if info.namespaced else ""
             raise UserError(
                 f"{kind} {name} not found{where}",
                 hint="pick the namespace with -n",
                 code=USAGE_ERROR,
-            ) from error
-        owner_name, owner_namespace = _owner(obj)
+            )
         if not owner_name:
             raise UserError(
                 f"{_described(ref)} is not managed by lockstep",
@@ -121,12 +133,47 @@ async def _trace(kube: KubeClient, word: str, name: str, namespace: str) -> Trac
                 "which no longer exists",
                 hint="it was left behind (prune off or deletionPolicy Orphan); delete it if unused",
             ) from error
-        source_ref = _source_ref(kustomization)
-        try:
-            source: KubeObject | None = await kube.get(source_ref)
-        except NotFound:
-            source = None
+        source_ref, source = await _source(kube, kustomization)
         return Trace(obj, kustomization, source_ref, source)
+
+
+async def _trace_remote(kube: KubeClient, ref: ObjectRef) -> Trace | None:
+    """The trace of the object at ``ref`` on the cluster of a Kustomization with a
+    kubeConfig whose inventory lists it; ``None`` when there is none."""
+    wanted = inventory_id(ref)
+    try:
+        kustomizations = await kube.list(KUSTOMIZATION.api_version, KUSTOMIZATION.kind)
+    except (NotFound, Forbidden):
+        # Not served here, or not listable by this user: the object is simply not found.
+        return None
+    for kustomization in kustomizations:
+        if not (kustomization.get("spec") or {}).get("kubeConfig"):
+            continue
+        if wanted not in _inventory_ids(kustomization):
+            continue
+        async with kustomization_cluster(kube, kustomization) as cluster:
+            try:
+                obj = await cluster.client.get(ref)
+            except NotFound:
+                continue
+        source_ref, source = await _source(kube, kustomization)
+        return Trace(obj, kustomization, source_ref, source, cluster=str(cluster.target))
+    return None
+
+
+async def _source(
+    kube: KubeClient, kustomization: Mapping[str, Any]
+) -> tuple[ObjectRef, KubeObject | None]:
+    source_ref = _source_ref(kustomization)
+    try:
+        return source_ref, await kube.get(source_ref)
+    except NotFound:
+        return source_ref, None
+
+
+def _inventory_ids(kustomization: Mapping[str, Any]) -> set[str]:
+    entries = ((kustomization.get("status") or {}).get("inventory") or {}).get("entries") or []
+    return {str(entry.get("id")) for entry in entries}
 
 
 async def resolve_kind(kube: KubeClient, word: str) -> tuple[str, str]:
@@ -187,6 +234,8 @@ def trace_report(found: Trace) -> Table:
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
     grid.add_row("Object", Text(str(ObjectRef.of(found.object))))
+    if found.cluster:
+        grid.add_row("  Cluster", Text(f"the cluster of {found.cluster}"))
     if not found.in_inventory:
         grid.add_row("", Text("not in the Kustomization's inventory: left behind?", style="yellow"))
     spec = found.kustomization.get("spec") or {}

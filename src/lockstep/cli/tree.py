@@ -5,21 +5,28 @@ they were applied; Kustomizations among them are read and expanded in turn, so
 a cluster's whole tree shows from its root Kustomization. A Kustomization that
 appears twice (two parents declare it) is expanded once.
 
+A Kustomization with ``spec.kubeConfig`` applied its objects to the cluster of its
+kubeconfig Secret: its nested Kustomizations are read there
+(:mod:`lockstep.cli.clusters`), and its line names that cluster. The root's
+Secret being unusable is an error (exit 2); a nested one's is noted on its line.
+
 Registered on the ``lockstep`` command by :mod:`lockstep.cli.main`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Protocol, cast
 
 import typer
 from rich.text import Text
 from rich.tree import Tree
 
 from lockstep.apply import parse_inventory_id
+from lockstep.cli.clusters import kustomization_cluster
 from lockstep.cli.context import UserError, state
 from lockstep.cli.objects import (
     KUSTOMIZATION,
@@ -51,7 +58,14 @@ class InventoryNode:
     ready: str | None = None
     """Kustomizations only: the status of their Ready condition."""
     note: str = ""
-    """Why a Kustomization is not expanded: not found, or already shown."""
+    """Why a Kustomization is not expanded: not found, already shown, cluster unusable."""
+    cluster: str = ""
+    """Kustomizations applying to another cluster: that cluster's name."""
+
+
+ClusterOf = Callable[[ObjectReader, KubeObject], Awaitable[tuple[ObjectReader, str]]]
+"""The reader of the cluster a Kustomization applies to, and that cluster's name (empty:
+the cluster the Kustomization is on); raises :class:`UserError` when it cannot be used."""
 
 
 @tree_app.command("kustomization")
@@ -73,9 +87,19 @@ def tree_kustomization(
 
 
 async def _load(kube: KubeClient, name: str, namespace: str) -> InventoryNode:
-    async with kube:
+    async with kube, contextlib.AsyncExitStack() as clusters:
+
+        async def cluster_of(reader: ObjectReader, obj: KubeObject) -> tuple[ObjectReader, str]:
+            if not (obj.get("spec") or {}).get("kubeConfig"):
+                return reader, ""
+            # Every reader handed out here is a client: the root's, or one made below.
+            cluster = await clusters.enter_async_context(
+                kustomization_cluster(cast(KubeClient, reader), obj)
+            )
+            return cluster.client, str(cluster.target) if cluster.remote else ""
+
         obj = await fetch(kube, KUSTOMIZATION, name, namespace)
-        return await load_tree(kube, obj)
+        return await load_tree(kube, obj, cluster_of=cluster_of)
 
 
 def inventory_refs(obj: Mapping[str, Any]) -> list[ObjectRef]:
@@ -90,8 +114,8 @@ def inventory_refs(obj: Mapping[str, Any]) -> list[ObjectRef]:
         ) from error
 
 
-def _identity(ref: ObjectRef) -> tuple[str, str, str]:
-    return (ref.kind, ref.namespace, ref.name)
+def _identity(ref: ObjectRef, cluster: str) -> tuple[str, str, str, str]:
+    return (cluster, ref.kind, ref.namespace, ref.name)
 
 
 def _is_kustomization(ref: ObjectRef) -> bool:
@@ -99,26 +123,41 @@ def _is_kustomization(ref: ObjectRef) -> bool:
 
 
 async def load_tree(
-    reader: ObjectReader, obj: KubeObject, shown: set[tuple[str, str, str]] | None = None
+    reader: ObjectReader,
+    obj: KubeObject,
+    shown: set[tuple[str, str, str, str]] | None = None,
+    *,
+    cluster_of: ClusterOf | None = None,
+    here: str = "",
 ) -> InventoryNode:
-    """The tree of ``obj``'s inventory, reading nested Kustomizations through ``reader``."""
+    """The tree of ``obj``'s inventory, reading nested Kustomizations through ``reader``
+    (the client of the cluster ``here`` names, empty for the first one), or through the
+    reader ``cluster_of`` gives for the cluster ``obj`` applies to."""
     shown = shown if shown is not None else set()
     ref = ObjectRef.of(obj)
-    shown.add(_identity(ref))
+    shown.add(_identity(ref, here))
     ready = condition(obj, "Ready")
     node = InventoryNode(ref, ready=str(ready.get("status")) if ready else "Unknown")
+    children_cluster = here
+    if cluster_of is not None:
+        reader, node.cluster = await cluster_of(reader, obj)
+        children_cluster = node.cluster or here
     for child in inventory_refs(obj):
         if not _is_kustomization(child):
             node.children.append(InventoryNode(child))
-        elif _identity(child) in shown:
+        elif _identity(child, children_cluster) in shown:
             node.children.append(InventoryNode(child, note="shown above"))
         else:
             try:
                 nested = await reader.get(child)
+                branch = await load_tree(
+                    reader, nested, shown, cluster_of=cluster_of, here=children_cluster
+                )
             except NotFound:
-                node.children.append(InventoryNode(child, note="not found"))
-                continue
-            node.children.append(await load_tree(reader, nested, shown))
+                branch = InventoryNode(child, note="not found")
+            except UserError as error:
+                branch = InventoryNode(child, note=str(error))
+            node.children.append(branch)
     return node
 
 
@@ -135,6 +174,8 @@ def _add_children(branch: Tree, node: InventoryNode) -> None:
 
 def _label(node: InventoryNode) -> Text:
     label = Text(str(node.ref))
+    if node.cluster:
+        label.append(f" → the cluster of {node.cluster}", style="cyan")
     if node.note:
         label.append(f" ({node.note})", style="dim")
     elif node.ready == "True":

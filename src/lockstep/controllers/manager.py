@@ -7,7 +7,7 @@ keys of objects that need work into a :class:`~lockstep.runtime.queue.WorkQueue`
 runs workers that call the reconciler, recording metrics and readiness that
 ``lockstep run`` serves over HTTP (:mod:`lockstep.web.server`). Kustomizations are
 also enqueued when their source has a new artifact and, through the
-:class:`~lockstep.controllers.drift.DriftWatcher`, when someone changes an object
+:class:`~lockstep.controllers.kustomize.drift.DriftWatcher`, when someone changes an object
 they applied. ImageRepository scans fill an in-memory tag store, and each change
 of a repository's tags enqueues the ImagePolicies that elect from it; each image a
 policy newly elects enqueues the ImageUpdateAutomations of its namespace. The Receiver
@@ -41,29 +41,26 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from lockstep.api.meta import RECONCILE_REQUEST_ANNOTATION
-from lockstep.controllers.drift import DriftWatcher
-from lockstep.controllers.gitrepository import GitRepositoryReconciler
-from lockstep.controllers.image_tags import ImageTagStore
-from lockstep.controllers.imagepolicy import (
+from lockstep.controllers.image import (
+    AutomationOptions,
     ImagePolicyOptions,
     ImagePolicyReconciler,
+    ImageRepositoryReconciler,
+    ImageTagStore,
+    ImageUpdateAutomationReconciler,
     policies_for_repository,
 )
-from lockstep.controllers.imagerepository import ImageRepositoryReconciler
-from lockstep.controllers.imageupdateautomation import (
-    AutomationOptions,
-    ImageUpdateAutomationReconciler,
-)
-from lockstep.controllers.kustomization import (
+from lockstep.controllers.kustomize import (
+    DriftWatcher,
+    KustomizationMemory,
     KustomizationOptions,
     KustomizationReconciler,
     ignored_pointers_of,
 )
-from lockstep.controllers.kustomization_cache import KustomizationMemory
-from lockstep.controllers.ocirepository import OCIRepositoryReconciler
-from lockstep.controllers.receiver import ReceiverReconciler, Webhooks
+from lockstep.controllers.notification import ReceiverReconciler, Webhooks
+from lockstep.controllers.source import GitRepositoryReconciler, OCIRepositoryReconciler
 from lockstep.kube import KubeClient, KubeObject
-from lockstep.runtime.informer import Change, Informer, ObjectKey
+from lockstep.runtime.informer import Change, Informer, ObjectCache, ObjectKey
 from lockstep.runtime.logcontext import logging_about
 from lockstep.runtime.metrics import ControllerMetrics, Health
 from lockstep.runtime.queue import Outcome, Success, TerminalFailure, WorkQueue
@@ -154,7 +151,7 @@ class Reconciler(Protocol):
     name: ClassVar[str]
 
     def __init__(
-        self, kube: KubeClient, store: ArtifactStore, cache: Any, scratch: Path
+        self, kube: KubeClient, store: ArtifactStore, cache: ObjectCache, scratch: Path
     ) -> None: ...
 
     async def reconcile(self, key: ObjectKey) -> Outcome: ...

@@ -8,39 +8,46 @@
    ``InvalidSpec``, a Warning event naming the object and the field to correct,
    :class:`TerminalFailure`;
 3. being deleted → :meth:`~ReconcilerShell.finalize`, then the kind's finalizer is
-   released (kinds without one are left to the garbage collector);
-4. add the kind's finalizer (before anything is produced, suspended or not);
+   released (kinds without one are left to the garbage collector); a finalize that
+   raises :class:`Failure` (told as a Warning event) or asks to look again later keeps it;
+4. add the kind's finalizer (before anything is produced, suspended or not, unless the
+   kind's :class:`Ordering` adds it only to objects that are not suspended);
 5. ``spec.suspend`` → nothing more;
 6. prepare the status: ``observedGeneration``, ``lastHandledReconcileAt``;
 7. run the pipeline: it fills the status and returns :class:`Ready` (or :data:`WAITING`:
-   nothing to report yet), or raises :class:`Failure`;
+   nothing to report yet; :data:`RERUN`: stopped short, run again at once), or raises
+   :class:`Failure`; a long stage may show its state meanwhile
+   (:meth:`~ReconcilerShell.write_progress`);
 8. Ready=True with the kind's :attr:`~ReconcilerShell.ready_reason`, or Ready=False
    with the failure's reason and Stalled (terminal) or Reconciling (retried), plus
    the failing stage's own condition;
 9. write the status only when it differs from the stored one (server-side apply of
-   the status subresource); then record the events the pipeline asked for, and one
-   when Ready changed meaning (:func:`ready_event`), unless a Normal event of the
-   pipeline already told the success.
+   the status subresource); then record the events the pipeline asked for (before the
+   write when the kind's :class:`Ordering` says so), and one when Ready changed meaning
+   (:meth:`~ReconcilerShell.ready_event`), unless a Normal event of the pipeline already
+   told the success; last, :attr:`Ready.on_stored`, what the kind remembers of a success
+   only once it is recorded.
 
 Outcomes for the work queue: ``Success(requeue_after=interval)``;
 ``TransientFailure(max_delay=retry interval)``, backoff but at the latest after the
 retry interval (by default the interval); ``TerminalFailure()``, only a change of the
-object helps.
+object helps; ``Success(requeue_after=failure.requeue_after)`` for a failure that is
+not retried (it waits for a change elsewhere, with an optional backstop).
 
 A new kind costs no shell code: its names, its model and status model, and its
 pipeline, as a subclass; the hooks (:meth:`~ReconcilerShell.forget`,
 :meth:`~ReconcilerShell.finalize`, :meth:`~ReconcilerShell.interval`, ...) have defaults.
 
 The failure hierarchy is one class: :class:`Failure` (reason, message, terminal,
-condition). Every kind of :mod:`lockstep.controllers` except Kustomization runs in
-this shell; the manager constructs them and calls :meth:`~ReconcilerShell.reconcile`.
+condition). Every kind of :mod:`lockstep.controllers` runs in this shell; the manager
+constructs them and calls :meth:`~ReconcilerShell.reconcile`.
 """
 
 from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
@@ -58,7 +65,7 @@ from lockstep.api.meta import (
 )
 from lockstep.kube import Invalid, KubeClient, KubeObject, NotFound, ObjectRef
 from lockstep.runtime.events import EventRecorder, EventType
-from lockstep.runtime.informer import ObjectCache, ObjectKey
+from lockstep.runtime.informer import ObjectCache, ObjectKey, object_key
 from lockstep.runtime.queue import Outcome, Success, TerminalFailure, TransientFailure
 
 SUCCEEDED = "Succeeded"
@@ -77,9 +84,10 @@ class Failure(Exception):
     ``terminal``: only a change of the object can fix it; marked Stalled, not retried.
     Otherwise it is retried with backoff (Reconciling), or, with ``retry=False``, left
     until a change elsewhere enqueues the object again (a dependency that has nothing
-    to offer yet). ``condition`` is the failing stage's own condition, set to
-    ``condition_status`` with the same reason and message (``FetchFailed=True``,
-    ``SourceVerified=False``); ``events`` are told after the status is written.
+    to offer yet), or at the latest after ``requeue_after`` seconds. ``condition`` is the
+    failing stage's own condition, set to ``condition_status`` with the same reason and
+    message (``FetchFailed=True``, ``SourceVerified=False``); ``events`` are told with
+    the status write.
     """
 
     def __init__(
@@ -92,11 +100,13 @@ class Failure(Exception):
         condition: str | None = None,
         condition_status: Literal["True", "False"] = "True",
         events: Sequence[Event] = (),
+        requeue_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.reason = reason
         self.terminal = terminal
         self.retry = retry
+        self.requeue_after = requeue_after
         self.condition = condition
         self.condition_status = condition_status
         self.events = tuple(events)
@@ -104,11 +114,14 @@ class Failure(Exception):
 
 @dataclass(frozen=True)
 class Ready:
-    """The pipeline succeeded: the Ready message, and events to tell after the status
-    is written (a Normal one stands for the Ready event, as a push does)."""
+    """The pipeline succeeded: the Ready message, and events to tell with the status
+    write (a Normal one stands for the Ready event, as a push does)."""
 
     message: str
     events: tuple[Event, ...] = ()
+    on_stored: Callable[[], None] | None = None
+    """Called once the status is stored (written, or found as it was): what the kind
+    remembers of a success only when it is recorded, so that a failed write is redone."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +131,30 @@ class Waiting:
 
 
 WAITING = Waiting()
+
+
+@dataclass(frozen=True)
+class Rerun:
+    """The pipeline stopped short because its input changed while it ran (a new source
+    revision during a health wait): the status as it left it is written, no outcome is
+    told (no Ready event), and the object runs again at once."""
+
+
+RERUN = Rerun()
+
+
+@dataclass(frozen=True)
+class Ordering:
+    """Where a kind departs from the shell's order of steps."""
+
+    finalizer_when_suspended: bool = True
+    """Add the finalizer to a suspended object too (Flux's source controllers); else
+    only once it runs, so that deleting an object never reconciled leaves nothing to do."""
+
+    events_before_status: bool = False
+    """Record the pipeline's events before the status write, for whoever waits for the
+    status to find them (``lockstep reconcile`` lists a Kustomization's changes)."""
+
 
 T = TypeVar("T", bound=ApiObject)
 S = TypeVar("S", bound=ObjectStatus)
@@ -171,20 +208,37 @@ class ReconcilerShell(ABC, Generic[T, S]):
     """Whether ``observedGeneration`` follows the object on a failure too, or only on a
     success (Flux's Receiver)."""
 
+    ordering: ClassVar[Ordering] = Ordering()
+
     def __init__(self, kube: KubeClient, cache: ObjectCache) -> None:
         self._kube = kube
         self._cache = cache
         self._events = EventRecorder(kube)
+        self._progress: dict[ObjectKey, dict[str, Any]] = {}
+        """The status written while a pipeline still runs (:meth:`write_progress`)."""
 
     @abstractmethod
-    async def pipeline(self, obj: T, status: S) -> Ready | Waiting:
+    async def pipeline(self, obj: T, status: S) -> Ready | Waiting | Rerun:
         """The kind's stages in order, filling ``status``; raises :class:`Failure`."""
 
     async def forget(self, key: ObjectKey) -> None:
         """The object at ``key`` is gone: drop what is kept for it."""
 
-    async def finalize(self, obj: T) -> None:
-        """The object is being deleted: remove what it produced (before the finalizer goes)."""
+    async def finalize(self, obj: T) -> float | None:
+        """The object is being deleted: remove what it produced (before the finalizer goes).
+
+        Returns None when done, or the seconds after which to look again, keeping the
+        finalizer (objects still terminating); raises :class:`Failure` to keep it and
+        retry, told as a Warning event.
+        """
+        return None
+
+    async def write_progress(self, obj: T, status: S) -> None:
+        """Write ``status`` while the pipeline still runs, so that a long stage shows its
+        state (Flux's Reconciling, ``Healthy=Unknown``); the final write compares with it."""
+        written = _dump(status)
+        await self._kube.apply_status({**obj.to_manifest(), "status": written})
+        self._progress[(obj.metadata.namespace or "", obj.metadata.name)] = written
 
     def interval(self, obj: T) -> float | None:
         """Seconds until the next run after a success; None to wait to be enqueued."""
@@ -221,23 +275,40 @@ class ReconcilerShell(ABC, Generic[T, S]):
             return TerminalFailure()
         if obj.metadata.deletion_timestamp is not None:
             return await self._finalize(raw, obj)
-        await self._add_finalizer(raw)
-        if self.spec_of(obj).suspend:
+        suspended = self.spec_of(obj).suspend
+        if self.ordering.finalizer_when_suspended or not suspended:
+            await self._add_finalizer(raw)
+        if suspended:
             return Success()
+        try:
+            return await self._run_pipeline(raw, obj)
+        finally:
+            self._progress.pop(key, None)
+
+    async def _run_pipeline(self, raw: KubeObject, obj: T) -> Outcome:
+        """The pipeline, then the status it leads to."""
         status = self._prepared_status(obj)
         try:
             result = await self.pipeline(obj, status)
         except Failure as failure:
             await self._write(raw, self._failed(obj, status, failure), failure.events)
-            if failure.terminal:
-                return TerminalFailure()
-            if not failure.retry:
-                return Success()
-            return TransientFailure(max_delay=self.retry_interval(obj))
+            return self._failure_outcome(obj, failure)
         if isinstance(result, Waiting):
             return Success()
+        if isinstance(result, Rerun):
+            await self._write(raw, status, (), outcome=False)
+            return Success(requeue_after=0)
         await self._write(raw, self._succeeded(obj, status, result), result.events)
+        if result.on_stored is not None:
+            result.on_stored()
         return Success(requeue_after=self.interval(obj))
+
+    def _failure_outcome(self, obj: T, failure: Failure) -> Outcome:
+        if failure.terminal:
+            return TerminalFailure()
+        if not failure.retry:
+            return Success(requeue_after=failure.requeue_after)
+        return TransientFailure(max_delay=self.retry_interval(obj))
 
     def _prepared_status(self, obj: T) -> S:
         current = getattr(obj, "status", None)
@@ -309,19 +380,39 @@ class ReconcilerShell(ABC, Generic[T, S]):
         )
         await self._write_dict(raw, {**previous, **_dump(marked)}, ())
 
-    async def _write(self, raw: KubeObject, status: ObjectStatus, events: Sequence[Event]) -> None:
-        await self._write_dict(raw, _dump(status), events)
+    async def _write(
+        self,
+        raw: KubeObject,
+        status: ObjectStatus,
+        events: Sequence[Event],
+        *,
+        outcome: bool = True,
+    ) -> None:
+        await self._write_dict(raw, _dump(status), events, outcome=outcome)
 
     async def _write_dict(
-        self, raw: KubeObject, desired: dict[str, Any], events: Sequence[Event]
+        self,
+        raw: KubeObject,
+        desired: dict[str, Any],
+        events: Sequence[Event],
+        *,
+        outcome: bool = True,
     ) -> None:
-        """Write ``desired`` unless the object has it already; then the events: the
-        pipeline's, and the Ready event unless a Normal one of the pipeline stands for it."""
+        """Write ``desired`` unless the object has it already (or the progress written
+        during this run); the pipeline's events before or after, as the kind orders them;
+        then, for an ``outcome``, the Ready event unless a Normal one of the pipeline
+        stands for it."""
         previous = raw.get("status") or {}
-        if desired != previous:
-            await self._kube.apply_status({**raw, "status": desired})
-        for event in events:
+        stored = self._progress.get(object_key(raw), previous)
+        first, then = (events, ()) if self.ordering.events_before_status else ((), events)
+        for event in first:
             await self._events.record(raw, *event)
+        if desired != stored:
+            await self._kube.apply_status({**raw, "status": desired})
+        for event in then:
+            await self._events.record(raw, *event)
+        if not outcome:
+            return
         ready = self.ready_event(previous, desired)
         announced = any(event[0] == "Normal" for event in events)
         if ready is not None and not (announced and ready[0] == "Normal"):
@@ -332,7 +423,15 @@ class ReconcilerShell(ABC, Generic[T, S]):
         finalizers = list((raw.get("metadata") or {}).get("finalizers") or [])
         if self.finalizer is None or self.finalizer not in finalizers:
             return Success()
-        await self.finalize(obj)
+        try:
+            again = await self.finalize(obj)
+        except Failure as failure:
+            told: Event = ("Warning", failure.reason, str(failure))
+            for event in (*failure.events, told):
+                await self._events.record(raw, *event)
+            return self._failure_outcome(obj, failure)
+        if again is not None:
+            return Success(requeue_after=again)
         path = f"/metadata/finalizers/{finalizers.index(self.finalizer)}"
         # The test makes the patch fail, not remove another finalizer, when the list
         # changed since it was read; the next reconcile reads it again.

@@ -28,8 +28,10 @@ An artifact's tree digest is also remembered by the artifact's own digest
 so the build of an artifact seen before is found by its key without downloading
 or extracting the artifact again.
 
-Used by :func:`lockstep.render.kustomize.build_kustomization`, from the
-reconcilers' thread pool: both caches are thread-safe.
+Both live in a :class:`BuildCaches`, made by the Kustomization reconciler's options
+(one per engine) and handed to :func:`lockstep.render.kustomize.build_kustomization`;
+a build given none keeps nothing (``lockstep build``). Used from the reconcilers'
+thread pool: both caches are thread-safe.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import json
 import os
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -187,8 +190,11 @@ class TreeDigests:
                 self._entries.popitem(last=False)
 
 
-BUILD_CACHE = BuildCache()
-"""The cache of the process: every build of the engine (or of one CLI command) shares it."""
+@dataclass(frozen=True)
+class BuildCaches:
+    """The caches one engine's builds share: made by whoever runs the builds (the
+    Kustomization reconciler's options) and passed down, never module state, so that
+    tests and engines sharing a process share nothing."""
 
-ARTIFACT_TREES = TreeDigests()
-"""The tree digests of the artifacts the process extracted."""
+    builds: BuildCache = field(default_factory=BuildCache)
+    trees: TreeDigests = field(default_factory=TreeDigests)

@@ -25,10 +25,10 @@ kustomize-controller does:
 Steps 5 to 7 share one time limit, ``timeout``. The copy, with any plaintext that step 5
 wrote, is deleted when the build ends, whether it succeeded or not.
 
-A build without decryption keys is kept in :mod:`lockstep.render.cache`, by the content
-of the artifact, the path and the options: the next build of the same files with the
-same options (another Kustomization of the same source) takes the objects from there
-and starts neither the copy nor Kustomize.
+A build without decryption keys is kept in the :class:`lockstep.render.cache.BuildCache`
+the caller passes, by the content of the artifact, the path and the options: the next
+build of the same files with the same options (another Kustomization of the same
+source) takes the objects from there and starts neither the copy nor Kustomize.
 
 Called by the Kustomization reconciler from a thread pool, since it blocks on a
 subprocess and the disk; the reconciler then runs :func:`lockstep.render.substitute.substitute`.
@@ -49,7 +49,7 @@ from typing import Any
 
 import yaml
 
-from lockstep.render.cache import BUILD_CACHE, BuildCache, build_key_of_tree, tree_digest
+from lockstep.render.cache import BuildCache, build_key_of_tree, tree_digest
 from lockstep.render.documents import Document, load_documents, parse_documents, reject_duplicates
 from lockstep.render.errors import BuildTimeout, ForbiddenReference, InvalidPath, KustomizeFailed
 from lockstep.render.process import run_until
@@ -131,7 +131,7 @@ def build_kustomization(
     root: Path,
     path: str,
     options: BuildOptions,
-    cache: BuildCache | None = BUILD_CACHE,
+    cache: BuildCache | None = None,
     *,
     tree: str | None = None,
 ) -> list[dict[str, Any]]:
@@ -160,7 +160,7 @@ def build_kustomization(
 
 
 def kept_build(
-    tree: str, path: str, options: BuildOptions, cache: BuildCache | None = BUILD_CACHE
+    tree: str, path: str, options: BuildOptions, cache: BuildCache | None = None
 ) -> list[dict[str, Any]] | None:
     """The objects :func:`build_kustomization` gives for the tree whose digest is
     ``tree``, when that build is kept; ``None`` when it is not (or cannot be)."""

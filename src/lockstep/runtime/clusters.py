@@ -24,7 +24,9 @@ they would read files or run commands of the host lockstep runs on, or trust
 any server (Flux refuses the last three unless told otherwise).
 
 Used by the Kustomization reconciler, which asks for the cluster of each
-Kustomization at every reconcile.
+Kustomization at every reconcile, and by the CLI commands that read or dry-run
+against a Kustomization's cluster (``diff``, ``trace``, ``tree``), through
+:func:`kube_config_target` and :func:`target_client`.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -58,8 +61,19 @@ _REFUSED_CLUSTER_FIELDS = {
 }
 
 
+CLOUD_IDENTITY_REFUSED = (
+    "kubeConfig.configMapRef needs cloud identity, which lockstep does not support yet; "
+    "use kubeConfig.secretRef"
+)
+"""Why Flux's ``spec.kubeConfig.configMapRef`` (a cloud provider's cluster) is refused."""
+
+
 class ClusterUnavailable(Exception):
     """The cluster of a target cannot be used; the message names it and says what to do."""
+
+
+class CloudIdentityUnsupported(ClusterUnavailable):
+    """The target needs a cloud provider's identity: only a change of the spec helps."""
 
 
 @dataclass(frozen=True)
@@ -174,6 +188,43 @@ async def connect_kubeconfig(
             "up and that the kubeconfig's address and credentials are right"
         ) from error
     return client
+
+
+async def kube_config_target(
+    kube: KubeClient, namespace: str, kube_config: Mapping[str, Any] | None
+) -> ClusterTarget:
+    """The target of Flux's ``spec.kubeConfig`` as the object writes it (``secretRef``
+    with ``name`` and ``key``, or ``configMapRef``) for an object in ``namespace``:
+    :data:`LOCAL_CLUSTER` without one. The Secret is read with ``kube``; raises
+    :class:`ClusterUnavailable`, :class:`CloudIdentityUnsupported` for a ConfigMap."""
+    if not kube_config:
+        return LOCAL_CLUSTER
+    secret = kube_config.get("secretRef")
+    if not secret:
+        if kube_config.get("configMapRef"):
+            raise CloudIdentityUnsupported(CLOUD_IDENTITY_REFUSED)
+        raise ClusterUnavailable(
+            "spec.kubeConfig names no secretRef; set spec.kubeConfig.secretRef"
+        )
+    return await kubeconfig_target(
+        kube, namespace, str(secret.get("name") or ""), secret.get("key")
+    )
+
+
+@contextlib.asynccontextmanager
+async def target_client(kube: KubeClient, target: ClusterTarget) -> AsyncIterator[KubeClient]:
+    """A client for ``target`` while the block runs: ``kube`` itself for the local cluster,
+    else a checked one with ``kube``'s field manager, closed at the end; raises
+    :class:`ClusterUnavailable` when the remote cluster cannot be used. For one-off
+    readers (the CLI); controllers keep their clusters in a :class:`ClusterRegistry`."""
+    if target.local:
+        yield kube
+        return
+    client = await connect_kubeconfig(target, field_manager=kube.field_manager)
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 class ClusterWatches(Protocol):

@@ -19,7 +19,9 @@ and maps :mod:`lockstep.sources.errors` to conditions. The modules:
 - ``ignore``: default, ``.sourceignore`` and ``spec.ignore`` exclusions;
 - ``tarball``: deterministic gzip tarballs;
 - ``store``: the artifact store (files named as Flux names them) with atomic writes and GC;
-- ``oci``: OCI artifacts: ref precedence, revisions, pulling a layer, safe extraction;
+- ``oci``: OCI artifacts: ref precedence, revisions, pulling a layer;
+- ``extract``: safe extraction of gzip tarballs (OCI layers, source artifacts);
+- ``artifact_fetch``: a source's artifact downloaded by its consumer, digest checked, extracted;
 - ``oci_push``: Flux-format artifacts written: packing a folder, push, tag, list;
 - ``registry_client``: the part of the OCI distribution API that sources need;
 - ``registry_auth``: docker config credentials and the registry's auth challenge;

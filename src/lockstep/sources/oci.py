@@ -20,34 +20,21 @@ Artifacts pushed by ``flux push artifact`` (config ``application/vnd.cncf.flux.c
 one ``application/vnd.cncf.flux.content.v1.tar+gzip`` layer) work unchanged, as do
 other single-manifest artifacts whose layer is a gzip tarball.
 
-`extract_tarball` refuses, rather than skips, every entry that could write outside the
-folder: absolute paths, ``..`` components, links whose target leaves the folder, device
-files and FIFOs; it also stops at a limit on the total size of the files. It adds
-Python's ``data`` extraction filter as a second guard and, because a link can be made to
-leave the folder only through another link extracted later, checks every link once the
-whole tarball is out.
+The layer is unpacked by :func:`lockstep.sources.extract.extract_tarball`, which refuses
+every entry that could write outside the folder and stops at the size limit.
 """
 
 from __future__ import annotations
 
-import gzip
-import os
 import re
-import tarfile
 import tempfile
-import zlib
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import IO, Literal
+from pathlib import Path
+from typing import Literal
 
 from lockstep.api.source import OCILayerSelector, OCIRepositoryRef
-from lockstep.sources.errors import (
-    InvalidArtifact,
-    InvalidRef,
-    NoSemverMatch,
-    TooLarge,
-    UnsafeArchive,
-)
+from lockstep.sources.errors import InvalidArtifact, InvalidRef, NoSemverMatch
+from lockstep.sources.extract import extract_tarball
 from lockstep.sources.refs import highest_matching_tag
 from lockstep.sources.registry_client import (
     DOCKER_MANIFEST_LIST,
@@ -205,41 +192,6 @@ def pull_oci(
     return PulledArtifact(dest, operation, layer, dict(manifest.annotations), content_bytes)
 
 
-def extract_tarball(archive: IO[bytes], dest: Path, *, max_bytes: int, source: str) -> int:
-    """Unpack the gzip tarball `archive` into `dest`; returns the bytes of file content.
-
-    `source` names the artifact in messages. Raises `UnsafeArchive` for an entry that
-    could write outside `dest`, `TooLarge` past `max_bytes` of file content and
-    `InvalidArtifact` for anything that is not a gzip tarball.
-    """
-    root = dest.resolve()
-    content_bytes = 0
-    try:
-        with tarfile.open(fileobj=archive, mode="r:gz") as tar:
-            for member in tar:
-                _check_member(member, source)
-                if member.isreg():
-                    content_bytes += member.size
-                    if content_bytes > max_bytes:
-                        raise TooLarge(
-                            f"{source}: the files of the layer exceed the artifact size limit "
-                            f"of {max_bytes} bytes; push a smaller artifact"
-                        )
-                tar.extract(member, root, filter="data")
-    except tarfile.FilterError as error:
-        raise UnsafeArchive(
-            f"{source}: the layer's tarball entry {error.tarinfo.name!r} would be written "
-            f"outside the artifact ({error}); push a tarball without it"
-        ) from error
-    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
-        raise InvalidArtifact(
-            f"{source}: the layer is not a valid gzip tarball ({error}); push it with "
-            "flux push artifact, or use spec.layerSelector.operation copy"
-        ) from error
-    _check_links_stay_inside(root, source)
-    return content_bytes
-
-
 def _highest_tag(tags: list[str], semver: str, semver_filter: str | None, url: str) -> str:
     if not semver_filter:
         return highest_matching_tag(semver, tags, url)
@@ -286,45 +238,3 @@ def _check_gzip(path: Path, resolved: ResolvedArtifact, layer: Descriptor) -> No
                 f"{resolved.url} {resolved.revision}: layer {layer.digest} ({layer.media_type}) "
                 "is not gzip-compressed, as copy needs; push a tar+gzip layer"
             )
-
-
-def _check_member(member: tarfile.TarInfo, source: str) -> None:
-    """Refuse an entry that is absolute, climbs with ``..``, links outside, or is special."""
-    name = PurePosixPath(member.name)
-    problem = None
-    if name.is_absolute():
-        problem = "has an absolute path"
-    elif ".." in name.parts:
-        problem = "climbs out with '..'"
-    elif not (member.isreg() or member.isdir() or member.issym() or member.islnk()):
-        problem = "is a device file or FIFO"
-    elif member.issym() and _leaves_root(name.parent / member.linkname):
-        problem = f"is a link to {member.linkname}, outside the artifact"
-    elif member.islnk() and _leaves_root(PurePosixPath(member.linkname)):
-        problem = f"is a hard link to {member.linkname}, outside the artifact"
-    if problem:
-        raise UnsafeArchive(
-            f"{source}: the layer's tarball entry {member.name!r} {problem}; "
-            "push a tarball without it"
-        )
-
-
-def _leaves_root(path: PurePosixPath) -> bool:
-    """Whether `path`, relative to the root, ends outside it once ``..`` is applied."""
-    if path.is_absolute():
-        return True
-    normal = os.path.normpath(path.as_posix())
-    return normal == ".." or normal.startswith("../")
-
-
-def _check_links_stay_inside(root: Path, source: str) -> None:
-    """Each link was checked alone; together, through one another, they must stay inside."""
-    for folder, folders, files in os.walk(root):
-        for entry in folders + files:
-            path = Path(folder, entry)
-            if path.is_symlink() and not Path(os.path.realpath(path)).is_relative_to(root):
-                raise UnsafeArchive(
-                    f"{source}: the layer's tarball entry "
-                    f"{path.relative_to(root).as_posix()!r} links, through other links, "
-                    "outside the artifact; push a tarball without it"
-                )

@@ -24,7 +24,7 @@ annotated. Each call is logged on one line; the token never is. Signatures and t
 are compared in constant time.
 
 Started by :mod:`lockstep.cli.run`; the Receiver side is
-:class:`lockstep.controllers.receiver.Webhooks`.
+:class:`lockstep.controllers.notification.receiver.Webhooks`.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from aiohttp import web
 
 from lockstep.api.meta import ConditionType
 from lockstep.api.notification import Receiver
-from lockstep.controllers.receiver import (
+from lockstep.controllers.notification.receiver import (
     WEBHOOK_PATH_PREFIX,
     NotServing,
     Requested,
@@ -60,7 +60,7 @@ HMAC_ALGORITHMS = ("sha1", "sha256", "sha512")
 
 
 class ReceiverDirectory(Protocol):
-    """What the server needs of the receiver controller (:class:`~lockstep.controllers.receiver.Webhooks`)."""
+    """What the server needs of the receiver controller (:class:`~lockstep.controllers.notification.receiver.Webhooks`)."""
 
     def find(self, path: str) -> Receiver | None: ...
 

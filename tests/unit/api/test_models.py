@@ -282,3 +282,34 @@ def test_find_kind_knows_every_served_version() -> None:
 def test_find_kind_names_what_it_does_not_serve() -> None:
     with pytest.raises(LookupError, match=r"HelmRelease at helm\.toolkit\.fluxcd\.io/v2beta1"):
         find_kind("helm.toolkit.fluxcd.io/v2beta1", "HelmRelease")
+
+
+def _kustomization_with(kube_config: dict[str, Any]) -> Kustomization:
+    spec = {
+        "interval": "10m",
+        "prune": True,
+        "sourceRef": {"kind": "GitRepository", "name": "infra"},
+        "kubeConfig": kube_config,
+    }
+    return Kustomization.model_validate({"metadata": {"name": "a", "namespace": "b"}, "spec": spec})
+
+
+def test_kube_config_takes_a_secret_or_a_config_map() -> None:
+    secret = _kustomization_with({"secretRef": {"name": "prod", "key": "value.yaml"}})
+    cloud = _kustomization_with({"configMapRef": {"name": "aks"}})
+
+    assert secret.spec.kube_config is not None
+    assert cloud.spec.kube_config is not None
+    assert secret.spec.kube_config.secret_ref is not None
+    assert secret.spec.kube_config.secret_ref.key == "value.yaml"
+    assert cloud.spec.kube_config.config_map_ref is not None
+    assert cloud.spec.kube_config.config_map_ref.name == "aks"
+    assert cloud.to_manifest()["spec"]["kubeConfig"] == {"configMapRef": {"name": "aks"}}
+
+
+@pytest.mark.parametrize(
+    "kube_config", [{}, {"secretRef": {"name": "prod"}, "configMapRef": {"name": "aks"}}]
+)
+def test_kube_config_needs_exactly_one_reference(kube_config: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError, match="exactly one of secretRef and configMapRef"):
+        _kustomization_with(kube_config)

@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console
 
 from lockstep.cli.context import UserError
-from lockstep.cli.tree import inventory_refs, load_tree, render_tree
+from lockstep.cli.tree import ObjectReader, inventory_refs, load_tree, render_tree
 from lockstep.kube import KubeObject, NotFound, ObjectRef
 
 KS_API = "kustomize.toolkit.fluxcd.io/v1"
@@ -106,3 +106,40 @@ async def test_a_kustomization_listing_itself_does_not_loop() -> None:
     )
     tree = await load_tree(Objects(selfish), selfish)
     assert [child.note for child in tree.children] == ["shown above"]
+
+
+async def test_a_kustomization_with_a_kube_config_is_expanded_on_its_cluster() -> None:
+    remote_apps = kustomization("apps", [("apps_web__Service", "v1")])
+    local_apps = kustomization("apps", [("apps_local__Service", "v1")])
+    broken = kustomization("broken", [])
+    broken["spec"] = {"kubeConfig": {"secretRef": {"name": "gone"}}}
+    root = kustomization(
+        "root",
+        [
+            ("flux-system_apps_kustomize.toolkit.fluxcd.io_Kustomization", "v1"),
+            ("flux-system_broken_kustomize.toolkit.fluxcd.io_Kustomization", "v1"),
+        ],
+    )
+    root["spec"] = {"kubeConfig": {"secretRef": {"name": "prod"}}}
+    local, remote = Objects(local_apps), Objects(remote_apps, broken)
+
+    async def cluster_of(reader: ObjectReader, obj: KubeObject) -> tuple[ObjectReader, str]:
+        secret = ((obj.get("spec") or {}).get("kubeConfig") or {}).get("secretRef")
+        if secret is None:
+            return reader, ""
+        if secret["name"] == "gone":
+            raise UserError("kubeconfig Secret flux-system/gone does not exist", code=2)
+        return remote, f"kubeconfig Secret flux-system/{secret['name']}"
+
+    tree = await load_tree(local, root, cluster_of=cluster_of)
+
+    assert local.reads == [], "nothing the root applied is read on its own cluster"
+    assert remote.reads == ["apps", "broken"]
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(render_tree(tree))
+    assert console.export_text().splitlines() == [
+        "Kustomization/flux-system/root → the cluster of kubeconfig Secret flux-system/prod ✓ Ready",
+        "├── Kustomization/flux-system/apps ✓ Ready",
+        "│   └── Service/apps/web",
+        "└── Kustomization/flux-system/broken (kubeconfig Secret flux-system/gone does not exist)",
+    ]

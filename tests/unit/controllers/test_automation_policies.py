@@ -8,7 +8,7 @@ import pytest
 
 from lockstep.api.image import ImageRef
 from lockstep.api.meta import LabelSelector
-from lockstep.controllers.automation_policies import (
+from lockstep.controllers.image.automation_policies import (
     applied_policies,
     elected_image,
     label_matcher,

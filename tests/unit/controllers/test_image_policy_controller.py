@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 
 from lockstep.api.image import ImagePolicyStatus, ImageRef
-from lockstep.controllers.image_tags import ImageTagStore, ScannedTags
-from lockstep.controllers.imagepolicy import (
+from lockstep.controllers.image.policy import (
     DigestPlan,
     ImagePolicyOptions,
     ImagePolicyReconciler,
@@ -18,6 +17,7 @@ from lockstep.controllers.imagepolicy import (
     policies_for_repository,
     record_election,
 )
+from lockstep.controllers.image.tags import ImageTagStore, ScannedTags
 from lockstep.kube import ObjectRef
 from lockstep.runtime.queue import Success, TerminalFailure, TransientFailure
 from unit.controllers.image_fakes import NAMESPACE, FakeCache, FakeKube, condition_types, ready

@@ -11,12 +11,12 @@ import pytest
 from ground.tls import TlsMaterial
 from lockstep.api.image import ImageRepository, ImageRepositorySpec
 from lockstep.api.meta import RECONCILE_REQUEST_ANNOTATION
-from lockstep.controllers.image_tags import ImageTagStore
-from lockstep.controllers.imagerepository import (
+from lockstep.controllers.image.repository import (
     ImageRepositoryReconciler,
     registry_options,
     scan_timeout,
 )
+from lockstep.controllers.image.tags import ImageTagStore
 from lockstep.kube import ObjectRef
 from lockstep.runtime.informer import ObjectKey
 from lockstep.runtime.queue import Success, TerminalFailure, TransientFailure

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from lockstep.api.kustomize import Kustomization
-from lockstep.controllers.kustomization_build import render_objects
-from lockstep.controllers.kustomization_inputs import BuildInputs
+from lockstep.controllers.kustomize.build import render_objects
+from lockstep.controllers.kustomize.inputs import BuildInputs
 from lockstep.render.errors import DecryptionFailed
 from unit.render.test_decryption import FLUX_REGEX, PASSWORD, encrypt, new_key, secret_yaml
 

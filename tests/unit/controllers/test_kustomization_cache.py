@@ -10,13 +10,13 @@ from typing import Any
 
 from lockstep.api.kustomize import Kustomization
 from lockstep.api.meta import Artifact
-from lockstep.controllers.kustomization_cache import (
+from lockstep.controllers.kustomize.cache import (
     AppliedState,
     Build,
     BuildFingerprint,
     KustomizationMemory,
 )
-from lockstep.controllers.kustomization_inputs import BuildInputs
+from lockstep.controllers.kustomize.inputs import BuildInputs
 
 KEY = ("flux-system", "apps")
 STATE = AppliedState(

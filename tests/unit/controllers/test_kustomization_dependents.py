@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, cast
 
-from lockstep.controllers.kustomization import KustomizationReconciler
+from lockstep.controllers.kustomize.kustomization import KustomizationReconciler
 from lockstep.kube import KubeClient, KubeObject
 from lockstep.runtime.informer import Change, Subscriber
 from lockstep.sources.store import ArtifactStore

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from lockstep.api.conditions import find_condition, mark_ready
-from lockstep.controllers.kustomization_health import health_check_passed, running_health_checks
+from lockstep.controllers.kustomize.health import health_check_passed, running_health_checks
 
 T0 = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
 T1 = datetime(2026, 12, 6, 10, 5, tzinfo=UTC)

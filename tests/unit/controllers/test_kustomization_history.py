@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lockstep.controllers.kustomization_history import (
+from lockstep.controllers.kustomize.history import (
     HISTORY_LIMIT,
     go_duration,
     objects_digest,

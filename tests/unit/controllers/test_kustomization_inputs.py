@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from lockstep.api.kustomize import Kustomization
-from lockstep.controllers.kustomization_inputs import build_inputs
+from lockstep.controllers.kustomize.inputs import InputUnavailable, build_inputs
 from lockstep.kube import NotFound, ObjectRef
 
 
@@ -76,3 +76,51 @@ async def test_substitution_is_off_without_variables_unless_always(
     inputs = await build_inputs(Objects(), kustomization(post_build))  # type: ignore[arg-type]
 
     assert inputs.variables == expected
+
+
+def decrypting() -> Kustomization:
+    manifest = kustomization(None).to_manifest()
+    manifest["spec"]["decryption"] = {"provider": "sops", "secretRef": {"name": "sops-age"}}
+    return Kustomization.model_validate(manifest)
+
+
+async def test_age_keys_come_from_the_agekey_entries_of_the_decryption_secret() -> None:
+    secret = {
+        "kind": "Secret",
+        "metadata": {"name": "sops-age", "namespace": "ns"},
+        # "AGE-SECRET-KEY-1" and "other" in base64.
+        "data": {"identity.agekey": "QUdFLVNFQ1JFVC1LRVktMQ==", "notes": "b3RoZXI="},
+    }
+    inputs = await build_inputs(Objects(secret), decrypting())  # type: ignore[arg-type]
+
+    assert inputs.age_keys == ("AGE-SECRET-KEY-1",)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            None,
+            "Secret ns/sops-age named in spec.decryption.secretRef of Kustomization ns/apps "
+            "does not exist; create it",
+        ),
+        (
+            {"notes": "b3RoZXI="},
+            "Secret ns/sops-age (spec.decryption.secretRef) has no entry ending in .agekey; "
+            "add the age private key as e.g. identity.agekey",
+        ),
+    ],
+)
+async def test_an_unusable_decryption_secret_says_what_to_do(
+    data: dict[str, str] | None, message: str
+) -> None:
+    objects = (
+        []
+        if data is None
+        else [{"kind": "Secret", "metadata": {"name": "sops-age", "namespace": "ns"}, "data": data}]
+    )
+
+    with pytest.raises(InputUnavailable) as raised:
+        await build_inputs(Objects(*objects), decrypting())  # type: ignore[arg-type]
+
+    assert str(raised.value) == message

@@ -9,7 +9,7 @@ import pytest
 
 from lockstep.api.kustomize import Kustomization
 from lockstep.api.meta import Artifact
-from lockstep.controllers.kustomization_dependencies import (
+from lockstep.controllers.kustomize.dependencies import (
     DependencyNotReady,
     InvalidReadyExpr,
     check_dependencies,

@@ -10,7 +10,7 @@ from typing import Any, cast
 import pytest
 
 from lockstep.api.notification import Receiver, ReceiverTarget
-from lockstep.controllers.receiver import (
+from lockstep.controllers.notification.receiver import (
     NotServing,
     ReceiverReconciler,
     Webhooks,

@@ -10,10 +10,13 @@ import pytest
 
 from lockstep.api.meta import RECONCILE_REQUEST_ANNOTATION, ApiModel, ApiObject, ObjectStatus
 from lockstep.controllers.shell import (
+    RERUN,
     WAITING,
     Failure,
+    Ordering,
     Ready,
     ReconcilerShell,
+    Rerun,
     Waiting,
 )
 from lockstep.kube import KubeClient, KubeObject, ObjectRef
@@ -48,15 +51,19 @@ class FakeKube:
         self.status_writes: list[KubeObject] = []
         self.events: list[KubeObject] = []
         self.patches: list[list[KubeObject]] = []
+        self.calls: list[str] = []
+        """``status`` and ``event``, in the order they were made."""
 
     async def apply_status(self, obj: KubeObject) -> KubeObject:
         written = copy.deepcopy(obj)
         self.status_writes.append(written)
+        self.calls.append("status")
         self.cache.objects[KEY] = written
         return written
 
     async def create(self, obj: KubeObject) -> KubeObject:
         self.events.append(obj)
+        self.calls.append("event")
         return obj
 
     async def json_patch(self, ref: ObjectRef, operations: list[KubeObject]) -> KubeObject:
@@ -98,12 +105,12 @@ class WidgetReconciler(ReconcilerShell[Widget, WidgetStatus]):
     def __init__(self, kube: KubeClient, cache: FakeCache) -> None:
         super().__init__(kube, cache)
         self.failure: Failure | None = None
-        self.result: Ready | Waiting = Ready("widget built")
+        self.result: Ready | Waiting | Rerun = Ready("widget built")
         self.runs = 0
         self.finalized: list[str] = []
         self.forgotten: list[ObjectKey] = []
 
-    async def pipeline(self, obj: Widget, status: WidgetStatus) -> Ready | Waiting:
+    async def pipeline(self, obj: Widget, status: WidgetStatus) -> Ready | Waiting | Rerun:
         self.runs += 1
         status.size = obj.spec.size
         if self.failure is not None:
@@ -392,3 +399,162 @@ async def test_a_kind_names_its_ready_reason_and_retry_interval() -> None:
 
     setup.reconciler.failure = Failure("Broken", "broken")
     assert await setup.reconciler.reconcile(KEY) == TransientFailure(max_delay=30.0)
+
+
+async def test_a_failure_that_is_not_retried_may_ask_to_be_checked_again() -> None:
+    setup = Setup(widget())
+    setup.reconciler.failure = Failure(
+        "DependencyNotReady", "waiting for the base", retry=False, requeue_after=10
+    )
+
+    assert await setup.reconciler.reconcile(KEY) == Success(requeue_after=10)
+
+    assert setup.condition("Stalled") is None
+    assert setup.events() == [("Warning", "DependencyNotReady", "waiting for the base")]
+
+
+async def test_a_rerun_writes_the_status_as_left_tells_nothing_and_runs_again_at_once() -> None:
+    setup = Setup(widget())
+    setup.reconciler.result = RERUN
+
+    assert await setup.reconciler.reconcile(KEY) == Success(requeue_after=0)
+
+    assert setup.status["size"] == 2
+    assert setup.status["observedGeneration"] == 3
+    assert "conditions" not in setup.status, "no outcome: Ready is not set"
+    assert setup.kube.events == []
+
+
+async def test_on_stored_runs_after_the_write_and_only_on_success() -> None:
+    setup = Setup(widget())
+    writes_seen: list[int] = []
+    setup.reconciler.result = Ready(
+        "widget built", on_stored=lambda: writes_seen.append(len(setup.kube.status_writes))
+    )
+
+    await setup.reconciler.reconcile(KEY)
+    assert writes_seen == [1], "after the status was written"
+
+    await setup.reconciler.reconcile(KEY)
+    assert writes_seen == [1, 1], "also when the status was found as it was"
+
+    setup.reconciler.failure = Failure("Broken", "broken")
+    await setup.reconciler.reconcile(KEY)
+    assert writes_seen == [1, 1]
+
+
+class OrderedWidgetReconciler(FinalizedWidgetReconciler):
+    ordering: ClassVar[Ordering] = Ordering(
+        finalizer_when_suspended=False, events_before_status=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("reconciler", "calls"),
+    [
+        (WidgetReconciler, ["status", "event", "event"]),
+        (OrderedWidgetReconciler, ["event", "status", "event"]),
+    ],
+)
+async def test_a_kind_may_record_its_events_before_the_status(
+    reconciler: type[WidgetReconciler], calls: list[str]
+) -> None:
+    setup = Setup(widget(), reconciler)
+    setup.reconciler.result = Ready("widget built", events=(("Warning", "Resized", "to 2"),))
+
+    await setup.reconciler.reconcile(KEY)
+
+    assert setup.kube.calls == calls
+    assert setup.events()[-1] == ("Normal", "Succeeded", "widget built"), "Ready after the write"
+
+
+async def test_a_kind_may_add_its_finalizer_only_once_not_suspended() -> None:
+    setup = Setup(widget(suspend=True), OrderedWidgetReconciler)
+
+    assert await setup.reconciler.reconcile(KEY) == Success()
+    assert setup.kube.patches == []
+    assert "finalizers" not in setup.cache.objects[KEY]["metadata"]
+
+    setup.cache.objects[KEY]["spec"]["suspend"] = False
+    await setup.reconciler.reconcile(KEY)
+    assert setup.cache.objects[KEY]["metadata"]["finalizers"] == ["example.com/finalizer"]
+    assert setup.reconciler.runs == 1
+
+
+class SlowFinalizer(FinalizedWidgetReconciler):
+    def __init__(self, kube: KubeClient, cache: FakeCache) -> None:
+        super().__init__(kube, cache)
+        self.finalize_result: float | Failure | None = None
+
+    async def finalize(self, obj: Widget) -> float | None:
+        await super().finalize(obj)
+        if isinstance(self.finalize_result, Failure):
+            raise self.finalize_result
+        return self.finalize_result
+
+
+def deleted_widget() -> dict[str, Any]:
+    obj = widget()
+    obj["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    obj["metadata"]["finalizers"] = ["example.com/finalizer"]
+    return obj
+
+
+async def test_a_finalize_that_must_look_again_keeps_the_finalizer() -> None:
+    setup = Setup(deleted_widget(), SlowFinalizer)
+    reconciler = cast(SlowFinalizer, setup.reconciler)
+    reconciler.finalize_result = 2.0
+
+    assert await reconciler.reconcile(KEY) == Success(requeue_after=2.0)
+    assert setup.kube.patches == []
+
+    reconciler.finalize_result = None
+    assert await reconciler.reconcile(KEY) == Success()
+    assert setup.cache.objects[KEY]["metadata"]["finalizers"] == []
+    assert reconciler.finalized == ["web", "web"]
+
+
+async def test_a_failed_finalize_is_told_keeps_the_finalizer_and_is_retried() -> None:
+    setup = Setup(deleted_widget(), SlowFinalizer)
+    reconciler = cast(SlowFinalizer, setup.reconciler)
+    reconciler.finalize_result = Failure("PruneFailed", "deletion: forbidden")
+
+    assert await reconciler.reconcile(KEY) == TransientFailure(max_delay=120)
+
+    assert setup.kube.patches == []
+    assert setup.kube.status_writes == []
+    assert setup.events() == [("Warning", "PruneFailed", "deletion: forbidden")]
+
+
+class ProgressWidgetReconciler(WidgetReconciler):
+    """Shows ``size`` 0 while it works, then the spec's size (or ``final``)."""
+
+    final: int | None = None
+
+    async def pipeline(self, obj: Widget, status: WidgetStatus) -> Ready | Waiting | Rerun:
+        progress = status.model_copy(update={"size": 0})
+        await self.write_progress(obj, progress)
+        status.size = obj.spec.size if self.final is None else self.final
+        return Ready("widget built")
+
+
+async def test_the_final_write_compares_with_the_progress_written_meanwhile() -> None:
+    setup = Setup(widget(), ProgressWidgetReconciler)
+    await setup.reconciler.reconcile(KEY)
+    assert [w["status"].get("size") for w in setup.kube.status_writes] == [0, 2]
+
+    # The stored status is the final one again, but the progress replaced it: written.
+    await setup.reconciler.reconcile(KEY)
+    assert [w["status"].get("size") for w in setup.kube.status_writes] == [0, 2, 0, 2]
+
+
+async def test_a_final_status_equal_to_the_progress_is_not_written_again() -> None:
+    setup = Setup(widget(), ProgressWidgetReconciler)
+    await setup.reconciler.reconcile(KEY)
+    cast(ProgressWidgetReconciler, setup.reconciler).final = 0
+    written = len(setup.kube.status_writes)
+
+    await setup.reconciler.reconcile(KEY)
+
+    assert len(setup.kube.status_writes) == written + 1, "the progress only"
+    assert setup.reconciler._progress == {}, "forgotten once the run is over"

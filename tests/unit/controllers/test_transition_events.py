@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lockstep.controllers.source import transition_event
+from lockstep.controllers.source.base import transition_event
 
 
 def _status(

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from multidict import CIMultiDict
 
 from lockstep.api.notification import Receiver
-from lockstep.controllers.receiver import (
+from lockstep.controllers.notification.receiver import (
     SUPPORTED_TYPES,
     NotServing,
     Requested,

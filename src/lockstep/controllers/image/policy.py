@@ -1,7 +1,7 @@
 """The ImagePolicy controller: elects the latest image among an ImageRepository's tags.
 
 :class:`ImagePolicyReconciler` reads the tags the repository's last scan put in the
-:class:`~lockstep.controllers.image_tags.ImageTagStore`, elects one with the pure
+:class:`~lockstep.controllers.image.tags.ImageTagStore`, elects one with the pure
 rules of :mod:`lockstep.images.policy` (``semver``, ``alphabetical``, ``numerical``,
 ``filterTags``), resolves its digest as ``digestReflectionPolicy`` asks (a manifest
 HEAD on the registry, with the repository's credentials), and reports it as
@@ -38,9 +38,9 @@ from pydantic import ValidationError
 from lockstep.api.conditions import find_condition
 from lockstep.api.image import ImagePolicy, ImagePolicyStatus, ImageRef, ImageRepository
 from lockstep.api.meta import ConditionReason, ConditionType, duration_seconds
-from lockstep.controllers.image_status import DEPENDENCY_NOT_READY, READ_OPERATION_FAILED
-from lockstep.controllers.image_tags import ImageTagStore, ScannedTags
-from lockstep.controllers.imagerepository import registry_options
+from lockstep.controllers.image.repository import registry_options
+from lockstep.controllers.image.status import DEPENDENCY_NOT_READY, READ_OPERATION_FAILED
+from lockstep.controllers.image.tags import ImageTagStore, ScannedTags
 from lockstep.controllers.shell import WAITING, Failure, Ready, ReconcilerShell, Waiting
 from lockstep.images.policy import InvalidPolicyError, TagPolicy, policy_from_spec, select_tag
 from lockstep.kube import KubeClient, KubeError, KubeObject, ObjectRef

@@ -1,18 +1,25 @@
 """The Kustomization reconciler: a source artifact → rendered objects → applied, pruned, healthy.
 
-Outer shell (:meth:`KustomizationReconciler.reconcile`): read the object from the
-informer's cache; on deletion run the ``deletionPolicy`` and release the
-finalizer; honour ``suspend``; make sure the finalizer is there; run the
-pipeline; write status only when it differs, with one history snapshot and an
-event for what changed or why it failed.
+It runs in the one reconciler shell (:mod:`lockstep.controllers.shell`), which reads
+the object from the informer's cache, stalls an invalid one (``InvalidSpec``), runs
+:meth:`KustomizationReconciler.finalize` on deletion (the ``deletionPolicy``) before
+releasing the finalizer, honours ``suspend`` (checked before the finalizer is added:
+a suspended Kustomization keeps its objects when deleted, as in Flux), writes the
+status only when it differs and tells a failure once as a Warning event. The
+Kustomization's own: Ready reason ``ReconciliationSucceeded``; failures retried
+within ``spec.retryInterval`` (else ``spec.interval``); one history snapshot per
+apply or failure; the objects an apply changed told in one Normal event recorded
+before the status, so that whoever waits for Ready (``lockstep reconcile``) finds it.
 
-Inner pipeline (:meth:`KustomizationReconciler._run`), each stage with the
+The pipeline (:meth:`KustomizationReconciler.pipeline`), each stage with the
 failure reason Flux reports:
 
 1. artifact: the source named by ``spec.sourceRef`` (same namespace only with
-   ``--no-cross-namespace-refs``) and its current artifact, downloaded and
-   checked against its digest (``ArtifactFailed``, ``AccessDenied``); a Bucket or
-   ExternalArtifact source is not supported yet (``ArtifactFailed``, Stalled);
+   ``--no-cross-namespace-refs``) and its current artifact, downloaded,
+   checked against its digest and extracted safely by
+   :func:`lockstep.sources.artifact_fetch.fetch_artifact` (``ArtifactFailed``,
+   ``AccessDenied``); a Bucket or ExternalArtifact source is not supported yet
+   (``ArtifactFailed``, Stalled);
 2. dependencies: every ``dependsOn`` entry ready, or its ``readyExpr`` true
    (``DependencyNotReady``; a ``readyExpr`` that does not compile:
    ``InvalidCELExpression``, Stalled);
@@ -39,18 +46,20 @@ namespace. Apply, prune, health checks, deletion, impersonation of
 dependencies, its postBuild and decryption Secrets and its status stay on the
 local cluster. A Secret that is missing or unusable, or a cluster that cannot
 be reached, fails the reconcile (``ReconciliationFailed``, naming the Secret)
-before anything is applied, and never falls back to the local cluster.
+before anything is applied, and never falls back to the local cluster. Flux's
+``kubeConfig.configMapRef`` (a cloud provider's cluster) needs cloud identity:
+it is refused (``ReconciliationFailed``, Stalled).
 
 When nothing changed, a reconcile is a check that costs no build and no API
 request but the reads of ``postBuild.substituteFrom``, decryption and
-kubeconfig Secrets, whose changes must be seen (:mod:`lockstep.controllers.kustomization_cache`):
+kubeconfig Secrets, whose changes must be seen (:mod:`lockstep.controllers.kustomize.cache`):
 the source is read from the source controllers' cache, the build from the
 previous one when its inputs are the same, and when the objects, revision, generation, inventory and
 ``requestedAt`` are those of the last successful apply and the drift watches
 reported nothing since, apply and prune are skipped (every object
 ``unchanged``) and health is judged from the watched copies. Unlike Flux, which
 dry-runs every object at every interval, lockstep relies on its drift watches
-(:mod:`lockstep.controllers.drift`) to know the cluster still holds what it
+(:mod:`lockstep.controllers.kustomize.drift`) to know the cluster still holds what it
 applied. Such a check writes no status unless something in it changed:
 ``status.history`` records applies and failures, not clean checks. A new
 revision, a spec change, a ``requestedAt`` request, reported drift, a drift
@@ -63,27 +72,18 @@ Run by the controller manager; downloading, extracting and rendering run in a th
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
-import tarfile
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar, Protocol
 
 from pydantic import ValidationError
 
-from lockstep.api.conditions import (
-    find_condition,
-    mark_failed,
-    mark_ready,
-    remove_condition,
-    set_condition,
-)
+from lockstep.api.conditions import find_condition, remove_condition, set_condition
 from lockstep.api.kustomize import InventoryEntry as InventoryEntryModel
 from lockstep.api.kustomize import Kustomization, KustomizationStatus, ResourceInventory
 from lockstep.api.meta import (
@@ -110,22 +110,21 @@ from lockstep.apply import (
     prune,
     stale_entries,
 )
-from lockstep.controllers.drift import DriftWatcher
-from lockstep.controllers.image_status import invalid_object_message
-from lockstep.controllers.kustomization_build import kept_objects, render_objects
-from lockstep.controllers.kustomization_cache import (
+from lockstep.controllers.kustomize.build import kept_objects, render_objects
+from lockstep.controllers.kustomize.cache import (
     AppliedState,
     Build,
     BuildFingerprint,
     KustomizationMemory,
 )
-from lockstep.controllers.kustomization_dependencies import (
+from lockstep.controllers.kustomize.dependencies import (
     DependencyNotReady,
     InvalidReadyExpr,
     check_dependencies,
     kustomization_dependencies,
 )
-from lockstep.controllers.kustomization_health import (
+from lockstep.controllers.kustomize.drift import DriftWatcher
+from lockstep.controllers.kustomize.health import (
     HealthCheckFailed,
     HealthWaitCancelled,
     cached_health,
@@ -134,8 +133,17 @@ from lockstep.controllers.kustomization_health import (
     running_health_checks,
     wait_healthy,
 )
-from lockstep.controllers.kustomization_history import objects_digest, record_snapshot
-from lockstep.controllers.kustomization_inputs import BuildInputs, InputUnavailable, build_inputs
+from lockstep.controllers.kustomize.history import objects_digest, record_snapshot
+from lockstep.controllers.kustomize.inputs import BuildInputs, InputUnavailable, build_inputs
+from lockstep.controllers.shell import (
+    RERUN,
+    Event,
+    Failure,
+    Ordering,
+    Ready,
+    ReconcilerShell,
+    Rerun,
+)
 from lockstep.health import (
     GroupKind,
     HealthCheck,
@@ -145,19 +153,19 @@ from lockstep.health import (
 )
 from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
 from lockstep.kube.impersonation import service_account_user
-from lockstep.render.cache import ARTIFACT_TREES, tree_digest
+from lockstep.render.cache import BuildCaches, tree_digest
 from lockstep.render.errors import RenderError
 from lockstep.runtime.clusters import (
-    LOCAL_CLUSTER,
+    CloudIdentityUnsupported,
     Cluster,
     ClusterRegistry,
     ClusterTarget,
     ClusterUnavailable,
-    kubeconfig_target,
+    kube_config_target,
 )
-from lockstep.runtime.events import EventRecorder
-from lockstep.runtime.informer import Change, ObjectKey
-from lockstep.runtime.queue import Outcome, Success, TerminalFailure, TransientFailure
+from lockstep.runtime.informer import Change, ObjectCache, ObjectKey, Subscriber
+from lockstep.sources.artifact_fetch import fetch_artifact
+from lockstep.sources.errors import SourceError
 from lockstep.sources.store import ArtifactStore
 
 KIND = "Kustomization"
@@ -174,20 +182,6 @@ UNSUPPORTED_SOURCE_KINDS = ("Bucket", "ExternalArtifact")
 TERMINATION_POLL_SECONDS = 2.0
 
 
-class StageFailed(Exception):
-    """A stage of the pipeline failed, with the reason Flux reports for it."""
-
-    def __init__(
-        self, reason: str, message: str, *, digest: str | None = None, terminal: bool = False
-    ) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.digest = digest
-        """Digest of the built objects, when the build got that far (for the history)."""
-        self.terminal = terminal
-        """Only a change of the spec can fix it: Stalled, and not retried."""
-
-
 @dataclass(frozen=True)
 class KustomizationOptions:
     """Settings of ``lockstep run`` that change how Kustomizations are reconciled."""
@@ -199,9 +193,20 @@ class KustomizationOptions:
     """A postBuild variable used without default and not defined fails the build, as with
     Flux's ``StrictPostBuildSubstitutions`` feature gate (on by default)."""
 
+    caches: BuildCaches = field(default_factory=BuildCaches, compare=False, repr=False)
+    """The builds and artifact trees kept for the next same build: one set per engine,
+    shared by all its Kustomizations."""
+
 
 SourceLookup = Callable[[ObjectKey], KubeObject | None]
 """Reads a source object of one kind from a source controller's cache."""
+
+
+class KustomizationCache(ObjectCache, Protocol):
+    """The Kustomization informer as the reconciler uses it: the cached objects, and
+    their changes, which keep the index of dependencies."""
+
+    def subscribe(self, subscriber: Subscriber) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -215,18 +220,25 @@ class _Applied:
     """Nothing was applied: the cluster was found as the last apply left it."""
 
 
-class KustomizationReconciler:
+class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus]):
     """Reconciles Kustomization objects."""
 
     kind: ClassVar[str] = KIND
     api_version: ClassVar[str] = API_VERSION
     name: ClassVar[str] = "kustomization"
+    model = Kustomization
+    status_model = KustomizationStatus
+    ready_reason: ClassVar[str] = ConditionReason.RECONCILIATION_SUCCEEDED
+    finalizer: ClassVar[str | None] = FINALIZER
+    ordering: ClassVar[Ordering] = Ordering(
+        finalizer_when_suspended=False, events_before_status=True
+    )
 
     def __init__(
         self,
         kube: KubeClient,
         store: ArtifactStore,
-        cache: Any,
+        cache: KustomizationCache,
         scratch: Path,
         options: KustomizationOptions | None = None,
         drift: DriftWatcher | None = None,
@@ -234,10 +246,8 @@ class KustomizationReconciler:
         sources: Mapping[str, SourceLookup] | None = None,
         memory: KustomizationMemory | None = None,
     ) -> None:
-        self._kube = kube
-        self._events = EventRecorder(kube)
+        super().__init__(kube, cache)
         self._store = store
-        self._cache = cache
         self._scratch = scratch
         self._options = options or KustomizationOptions()
         self.drift = drift
@@ -247,8 +257,6 @@ class KustomizationReconciler:
             kube, drift, drift.for_cluster if drift is not None else None
         )
         self._new_artifact: dict[ObjectKey, asyncio.Event] = {}
-        self._progress: dict[ObjectKey, dict[str, Any]] = {}
-        """The status written while a reconcile still runs (:meth:`_write_progress`)."""
         # The dependencies of each cached Kustomization that has some, kept as the cache
         # changes (this subscriber runs before the controller's, which asks for
         # dependents): a change of readiness then costs no scan of every Kustomization.
@@ -292,61 +300,36 @@ class KustomizationReconciler:
     async def close(self) -> None:
         await self._clusters.close()
 
-    async def reconcile(self, key: ObjectKey) -> Outcome:
-        obj = self._cache.get(key)
-        if obj is None:
-            await self._forget(key)
-            return Success()
-        try:
-            kustomization = Kustomization.model_validate(obj)
-        except ValidationError as error:
-            # Only a change of the spec can fix it: retrying would only repeat the event.
-            await self._events.record(
-                obj, "Warning", "InvalidSpec", invalid_object_message(KIND, obj, error)
-            )
-            return TerminalFailure()
-        if kustomization.metadata.deletion_timestamp is not None:
-            return await self._finalize(kustomization, obj)
-        if kustomization.spec.suspend:
-            return Success()
-        await self._add_finalizer(obj)
-        return await self._reconcile(kustomization, obj, key)
+    def retry_interval(self, obj: Kustomization) -> float | None:
+        spec = obj.spec
+        return duration_seconds(spec.retry_interval or spec.interval)
 
-    async def _reconcile(
-        self, kustomization: Kustomization, obj: KubeObject, key: ObjectKey
-    ) -> Outcome:
-        spec = kustomization.spec
-        generation = kustomization.metadata.generation
-        status = (
-            kustomization.status.model_copy(deep=True)
-            if kustomization.status
-            else KustomizationStatus()
-        )
-        status.observed_generation = generation
-        requested = kustomization.metadata.annotations.get(RECONCILE_REQUEST_ANNOTATION)
-        if requested:
-            status.last_handled_reconcile_at = requested
+    def ready_event(self, before: KubeObject, after: KubeObject) -> Event | None:
+        """Failures only: a success is told by the event listing what it changed."""
+        event = super().ready_event(before, after)
+        return event if event is not None and event[0] == "Warning" else None
+
+    async def pipeline(
+        self, kustomization: Kustomization, status: KustomizationStatus
+    ) -> Ready | Rerun:
+        """The stages (:meth:`_run`); a success records the applied revision and a history
+        snapshot, tells what changed, and is remembered as clean once its status is stored.
+        A new source revision during the health wait runs it again at once."""
+        key = _key(kustomization)
         started = datetime.now(UTC)
         self._new_artifact[key] = asyncio.Event()
         try:
-            applied = await self._run(kustomization, status)
+            applied = await self._run(kustomization, status, started)
         except HealthWaitCancelled:
             self._memory.mark_dirty(key)
-            await self._write_status(obj, status)
-            return Success(requeue_after=0)
-        except StageFailed as failure:
+            return RERUN
+        except Failure:
             self._memory.mark_dirty(key)
-            return await self._failed(kustomization, obj, status, failure, started)
+            raise
         finally:
             self._new_artifact.pop(key, None)
         status.last_applied_revision = applied.revision
         status.last_applied_origin_revision = applied.origin_revision or None
-        status.conditions = mark_ready(
-            status.conditions,
-            f"Applied revision: {applied.revision}",
-            generation=generation,
-            now=datetime.now(UTC),
-        )
         if not applied.checked_only:
             status.history = record_snapshot(
                 status.history,
@@ -358,59 +341,27 @@ class KustomizationReconciler:
                 origin_revision=applied.origin_revision,
             )
         changed = [entry for entry in applied.changeset.entries if entry.action != Action.UNCHANGED]
-        if changed:
-            # Before the status: whoever waits for Ready (``lockstep reconcile``) then finds
-            # the Event listing the changes.
-            summary = ", ".join(map(str, changed))
-            await self._events.record(obj, "Normal", "ReconciliationSucceeded", summary)
-        await self._write_status(obj, status)
-        if not applied.checked_only:
-            self._memory.applied(key, applied.state)
-        return Success(requeue_after=duration_seconds(spec.interval))
-
-    async def _failed(
-        self,
-        kustomization: Kustomization,
-        obj: KubeObject,
-        status: KustomizationStatus,
-        failure: StageFailed,
-        started: datetime,
-    ) -> Outcome:
-        previous_message = _ready_message(obj)
-        status.conditions = mark_failed(
-            status.conditions,
-            failure.reason,
-            str(failure),
-            terminal=failure.terminal,
-            generation=kustomization.metadata.generation,
-            now=datetime.now(UTC),
+        events: tuple[Event, ...] = (
+            (("Normal", ConditionReason.RECONCILIATION_SUCCEEDED, ", ".join(map(str, changed))),)
+            if changed
+            else ()
         )
-        if failure.digest is not None:
-            status.history = record_snapshot(
-                status.history,
-                digest=failure.digest,
-                revision=status.last_attempted_revision or "",
-                started=started,
-                finished=datetime.now(UTC),
-                outcome=failure.reason,
-            )
-        await self._write_status(obj, status)
-        if failure.reason == ConditionReason.DEPENDENCY_NOT_READY:
-            # A dependency that becomes ready enqueues this object itself; the requeue
-            # is the backstop, without growing backoff while it waits.
-            return Success(requeue_after=DEPENDENCY_RETRY_SECONDS)
-        if str(failure) != previous_message:
-            await self._events.record(obj, "Warning", failure.reason, str(failure))
-        if failure.terminal:
-            return TerminalFailure()
-        spec = kustomization.spec
-        return TransientFailure(max_delay=duration_seconds(spec.retry_interval or spec.interval))
+        return Ready(
+            f"Applied revision: {applied.revision}",
+            events,
+            on_stored=None
+            if applied.checked_only
+            else partial(self._memory.applied, key, applied.state),
+        )
 
-    async def _run(self, kustomization: Kustomization, status: KustomizationStatus) -> _Applied:
-        """The pipeline; returns the applied revision, what changed and the objects' digest.
+    async def _run(
+        self, kustomization: Kustomization, status: KustomizationStatus, started: datetime
+    ) -> _Applied:
+        """The stages; returns the applied revision, what changed and the objects' digest.
 
         Apply and prune are skipped, every object ``unchanged``, when the cluster is as
-        the last full apply left it (see :mod:`lockstep.controllers.kustomization_cache`).
+        the last full apply left it (see :mod:`lockstep.controllers.kustomize.cache`).
+        A failure once the objects are built is recorded in ``status.history``.
         """
         artifact = await self._source_artifact(kustomization)
         status.last_attempted_revision = artifact.revision
@@ -420,9 +371,16 @@ class KustomizationReconciler:
                 kustomization, artifact, self._cache, self._local_client(kustomization), overrides
             )
         except DependencyNotReady as error:
-            raise StageFailed(ConditionReason.DEPENDENCY_NOT_READY, str(error)) from error
+            # A dependency that becomes ready enqueues this object itself; the requeue
+            # is the backstop, without growing backoff while it waits.
+            raise Failure(
+                ConditionReason.DEPENDENCY_NOT_READY,
+                str(error),
+                retry=False,
+                requeue_after=DEPENDENCY_RETRY_SECONDS,
+            ) from error
         except InvalidReadyExpr as error:
-            raise StageFailed(
+            raise Failure(
                 INVALID_CEL_REASON, f"{_name(kustomization)}: {error}", terminal=True
             ) from error
         cluster = await self._cluster(kustomization)
@@ -434,7 +392,7 @@ class KustomizationReconciler:
                 strict_substitution=self._options.strict_substitution,
             )
         except InputUnavailable as error:
-            raise StageFailed(
+            raise Failure(
                 ConditionReason.BUILD_FAILED, f"{_name(kustomization)}: {error}"
             ) from error
         build = await self._build_once(kustomization, artifact, inputs)
@@ -443,33 +401,44 @@ class KustomizationReconciler:
         key = _key(kustomization)
         state = self._state(kustomization, status, revision, build, cluster)
         checked_only = self._memory.is_clean(key, state)
-        if checked_only:
-            changeset = ChangeSet(
-                [ChangeSetEntry(ObjectRef.of(o), Action.UNCHANGED) for o in objects]
+        options = None if checked_only else apply_options(kustomization)
+        try:
+            if options is None:
+                changeset = ChangeSet(
+                    [ChangeSetEntry(ObjectRef.of(o), Action.UNCHANGED) for o in objects]
+                )
+            else:
+                self._memory.applying(key)
+                changeset = await self._apply(
+                    kube, cluster, kustomization, objects, status, options
+                )
+                # The inventory as written now; the watches as they were before the apply,
+                # so that a watch listing again during it does not vouch for it.
+                state = replace(state, inventory=_inventory(status))
+            if kustomization.spec.wait or kustomization.spec.health_checks:
+                await self._check_health(
+                    kube,
+                    cluster.watches,
+                    kustomization,
+                    objects,
+                    status,
+                    overrides,
+                    cached=checked_only,
+                    observed=changeset.observed,
+                )
+            else:
+                # As Flux: no health checks, no Healthy condition.
+                status.conditions = remove_condition(status.conditions, ConditionType.HEALTHY)
+        except Failure as failure:
+            status.history = record_snapshot(
+                status.history,
+                digest=build.digest,
+                revision=status.last_attempted_revision or "",
+                started=started,
+                finished=datetime.now(UTC),
+                outcome=failure.reason,
             )
-        else:
-            self._memory.applying(key)
-            changeset = await self._apply(
-                kube, cluster, kustomization, objects, status, build.digest
-            )
-            # The inventory as written now; the watches as they were before the apply, so
-            # that a watch listing again during it does not vouch for it.
-            state = replace(state, inventory=_inventory(status))
-        if kustomization.spec.wait or kustomization.spec.health_checks:
-            await self._check_health(
-                kube,
-                cluster.watches,
-                kustomization,
-                objects,
-                status,
-                overrides,
-                build.digest,
-                cached=checked_only,
-                observed=changeset.observed,
-            )
-        else:
-            # As Flux: no health checks, no Healthy condition.
-            status.conditions = remove_condition(status.conditions, ConditionType.HEALTHY)
+            raise
         origin_revision = artifact.metadata.get(ORIGIN_REVISION_ANNOTATION, "")
         return _Applied(revision, origin_revision, changeset, build.digest, state, checked_only)
 
@@ -515,7 +484,7 @@ class KustomizationReconciler:
         kustomization: Kustomization,
         objects: list[KubeObject],
         status: KustomizationStatus,
-        digest: str,
+        options: ApplyOptions,
     ) -> ChangeSet:
         """Apply, record the inventory, prune what is no longer declared."""
         old = [
@@ -528,13 +497,11 @@ class KustomizationReconciler:
             and kustomization.spec.prune
             and kustomization.metadata.annotations.get(ALLOW_EMPTY_PRUNE) != "true"
         ):
-            raise StageFailed(
+            raise Failure(
                 ConditionReason.BUILD_FAILED,
                 f"{_name(kustomization)}: the build of revision {status.last_attempted_revision} has no objects; "
                 f'nothing was pruned. Annotate the Kustomization {ALLOW_EMPTY_PRUNE}: "true" to prune everything',
-                digest=digest,
             )
-        options = apply_options(kustomization)
         new = [InventoryEntry.of(ObjectRef.of(obj)) for obj in objects]
         drift = cluster.watches
         if drift is not None:
@@ -545,10 +512,9 @@ class KustomizationReconciler:
             changeset = await apply_all(kube, objects, options)
         except ApplyError as error:
             where = "" if cluster.target.local else f" (on the cluster of {cluster.target})"
-            raise StageFailed(
+            raise Failure(
                 ConditionReason.RECONCILIATION_FAILED,
                 f"{_name(kustomization)}: {error}{where}",
-                digest=digest,
             ) from error
         status.inventory = ResourceInventory(entries=[_entry_model(e) for e in new])
         if kustomization.spec.prune:
@@ -560,10 +526,9 @@ class KustomizationReconciler:
                 status.inventory.entries += [
                     _entry_model(InventoryEntry.of(f.ref)) for f in pruned.failures
                 ]
-                raise StageFailed(
+                raise Failure(
                     ConditionReason.PRUNE_FAILED,
                     f"{_name(kustomization)}: prune failed: {pruned.failures[0]}",
-                    digest=digest,
                 )
             changeset.entries += pruned.entries
         return changeset
@@ -576,7 +541,6 @@ class KustomizationReconciler:
         objects: list[KubeObject],
         status: KustomizationStatus,
         overrides: Mapping[GroupKind, HealthCheck],
-        digest: str,
         *,
         cached: bool,
         observed: Mapping[ObjectRef, KubeObject],
@@ -588,10 +552,9 @@ class KustomizationReconciler:
         applied = [ObjectRef.of(obj) for obj in objects]
         refs = applied if spec.wait else health_check_refs(kustomization, applied)
         if isinstance(refs, str):
-            raise StageFailed(
+            raise Failure(
                 ConditionReason.HEALTH_CHECK_FAILED,
                 f"{_name(kustomization)}: {refs}",
-                digest=digest,
             )
         health = (
             cached_health(drift.cached, refs, overrides) if cached and drift is not None else None
@@ -643,10 +606,9 @@ class KustomizationReconciler:
                 generation=generation,
                 now=datetime.now(UTC),
             )
-            raise StageFailed(
+            raise Failure(
                 ConditionReason.HEALTH_CHECK_FAILED,
                 f"{_name(kustomization)}: {failure.health.message}",
-                digest=digest,
             ) from failure
         previous = find_condition(status.conditions, ConditionType.HEALTHY)
         if cached and previous is not None and previous.status == "True":
@@ -679,11 +641,7 @@ class KustomizationReconciler:
             generation=kustomization.metadata.generation,
             now=datetime.now(UTC),
         )
-        written = progress.model_dump(
-            mode="json", by_alias=True, exclude_none=True, exclude_defaults=True
-        )
-        await self._kube.apply_status({**kustomization.to_manifest(), "status": written})
-        self._progress[_key(kustomization)] = written
+        await self.write_progress(kustomization, progress)
 
     def _check_namespaces(self, kustomization: Kustomization) -> None:
         """With ``--no-cross-namespace-refs``, the source and dependencies must be local."""
@@ -702,7 +660,7 @@ class KustomizationReconciler:
             if d.namespace not in (None, own)
         ]
         if foreign:
-            raise StageFailed(
+            raise Failure(
                 ConditionReason.ACCESS_DENIED,
                 f"{_name(kustomization)}: {foreign[0]} is in another namespace and cross-namespace "
                 "references are disabled on this engine; move it to the Kustomization's namespace",
@@ -718,19 +676,19 @@ class KustomizationReconciler:
             return await self._clusters.use(key, target)
         except ClusterUnavailable as error:
             await self._clusters.release(key)
-            raise StageFailed(
-                ConditionReason.RECONCILIATION_FAILED, f"{_name(kustomization)}: {error}"
+            raise Failure(
+                ConditionReason.RECONCILIATION_FAILED,
+                f"{_name(kustomization)}: {error}",
+                terminal=isinstance(error, CloudIdentityUnsupported),
             ) from error
 
     async def _target(self, kustomization: Kustomization) -> ClusterTarget:
         """Read from the Secret at every reconcile, so that new credentials are used and
         a deleted Secret stops the applies."""
         reference = kustomization.spec.kube_config
-        if reference is None:
-            return LOCAL_CLUSTER
-        secret = reference.secret_ref
+        written = reference.model_dump(exclude_none=True) if reference is not None else None
         namespace = kustomization.metadata.namespace or ""
-        return await kubeconfig_target(self._kube, namespace, secret.name, secret.key)
+        return await kube_config_target(self._kube, namespace, written)
 
     def _local_client(self, kustomization: Kustomization) -> KubeClient:
         """The client dependencies are read with: they are on the local cluster, read as
@@ -744,7 +702,7 @@ class KustomizationReconciler:
         namespace = ref.namespace or kustomization.metadata.namespace or ""
         self._check_namespaces(kustomization)
         if ref.kind in UNSUPPORTED_SOURCE_KINDS:
-            raise StageFailed(
+            raise Failure(
                 ConditionReason.ARTIFACT_FAILED,
                 f"{_name(kustomization)}: sourceRef {ref.kind} {namespace}/{ref.name}: the "
                 f"{ref.kind} source kind is not supported yet by lockstep; serve these "
@@ -761,17 +719,17 @@ class KustomizationReconciler:
                     ObjectRef(SOURCE_API_VERSION, ref.kind, ref.name, namespace)
                 )
         except NotFound as error:
-            raise StageFailed(
+            raise Failure(
                 ConditionReason.ARTIFACT_FAILED,
                 f"{_name(kustomization)}: source {ref.kind} {namespace}/{ref.name} does not exist; create it or fix spec.sourceRef",
             ) from error
         except KubeError as error:
-            raise StageFailed(
+            raise Failure(
                 ConditionReason.ARTIFACT_FAILED, f"{_name(kustomization)}: {error}"
             ) from error
         artifact = (source.get("status") or {}).get("artifact")
         if not artifact:
-            raise StageFailed(
+            raise Failure(
                 ConditionReason.ARTIFACT_FAILED,
                 f"{_name(kustomization)}: source {ref.kind} {namespace}/{ref.name} has no artifact yet; it is retried",
             )
@@ -784,12 +742,13 @@ class KustomizationReconciler:
         path = spec.path or "./"
         # An artifact seen before whose build is kept (other Kustomizations of the same
         # source build the same folder) needs neither a download nor an extraction.
-        tree = ARTIFACT_TREES.get(artifact.digest) if artifact.digest else None
+        caches = self._options.caches
+        tree = caches.trees.get(artifact.digest) if artifact.digest else None
         if tree is not None:
             try:
-                kept = kept_objects(kustomization, tree, path, inputs)
+                kept = kept_objects(kustomization, tree, path, inputs, caches.builds)
             except RenderError as error:
-                raise StageFailed(
+                raise Failure(
                     ConditionReason.BUILD_FAILED, f"{_name(kustomization)}: {error}"
                 ) from error
             if kept is not None:
@@ -797,25 +756,32 @@ class KustomizationReconciler:
         with tempfile.TemporaryDirectory(prefix="build-", dir=self._scratch) as scratch:
             root = Path(scratch) / "artifact"
             try:
-                _download(artifact, Path(scratch) / "artifact.tar.gz", root)
-            except (OSError, ValueError, tarfile.TarError) as error:
-                raise StageFailed(
-                    ConditionReason.ARTIFACT_FAILED,
-                    f"{_name(kustomization)}: cannot fetch artifact {artifact.url}: {error}",
+                fetch_artifact(
+                    artifact.url,
+                    artifact.digest,
+                    root,
+                    max_bytes=self._store.max_content_bytes,
+                    scratch=Path(scratch),
+                )
+            except SourceError as error:
+                raise Failure(
+                    ConditionReason.ARTIFACT_FAILED, f"{_name(kustomization)}: {error}"
                 ) from error
             tree = tree_digest(root)
             if artifact.digest:
-                ARTIFACT_TREES.put(artifact.digest, tree)
+                caches.trees.put(artifact.digest, tree)
             try:
-                objects = render_objects(kustomization, root, path, inputs, tree=tree)
+                objects = render_objects(
+                    kustomization, root, path, inputs, tree=tree, cache=caches.builds
+                )
             except RenderError as error:
-                raise StageFailed(
+                raise Failure(
                     ConditionReason.BUILD_FAILED, f"{_name(kustomization)}: {error}"
                 ) from error
         return objects
 
-    async def _finalize(self, kustomization: Kustomization, obj: KubeObject) -> Outcome:
-        """Run the ``deletionPolicy`` on the inventory, then release the finalizer.
+    async def finalize(self, kustomization: Kustomization) -> float | None:
+        """Run the ``deletionPolicy`` on the inventory; the shell then releases the finalizer.
 
         MirrorPrune (the default) deletes the objects when ``spec.prune`` is set,
         Delete always, WaitForTermination always and waits until they are gone,
@@ -824,9 +790,7 @@ class KustomizationReconciler:
         keeps it until the objects are gone (their own finalizers done).
         """
         self._memory.forget(_key(kustomization))
-        if FINALIZER not in kustomization.metadata.finalizers:
-            await self._forget(_key(kustomization))
-            return Success()
+        obj = kustomization.to_manifest()
         spec = kustomization.spec
         policy = spec.deletion_policy or "MirrorPrune"
         delete = not spec.suspend and (
@@ -861,16 +825,12 @@ class KustomizationReconciler:
                 cluster.watches.expect_deletion(entries)
             pruned = await prune(kube, stale_entries(entries, []), default_prune_options(owner))
             if pruned.failures:
-                await self._events.record(
-                    obj, "Warning", ConditionReason.PRUNE_FAILED, f"deletion: {pruned.failures[0]}"
-                )
-                return TransientFailure()
+                raise Failure(ConditionReason.PRUNE_FAILED, f"deletion: {pruned.failures[0]}")
             if policy == "WaitForTermination" and await _any_left(kube, entries):
                 # Checked again shortly, without holding a worker for the whole wait.
-                return Success(requeue_after=TERMINATION_POLL_SECONDS)
-        await self._forget(_key(kustomization))
-        await self._remove_finalizer(obj)
-        return Success()
+                return TERMINATION_POLL_SECONDS
+        await self.forget(_key(kustomization))
+        return None
 
     async def _deletion_cluster(
         self, kustomization: Kustomization, obj: KubeObject, entries: list[InventoryEntry]
@@ -897,44 +857,9 @@ class KustomizationReconciler:
             )
             return None
 
-    async def _forget(self, key: ObjectKey) -> None:
+    async def forget(self, key: ObjectKey) -> None:
         self._memory.forget(key)
         await self._clusters.release(key)
-
-    async def _add_finalizer(self, obj: KubeObject) -> None:
-        metadata = obj.get("metadata") or {}
-        if FINALIZER in (metadata.get("finalizers") or []):
-            return
-        ref = ObjectRef.of(obj)
-        await self._kube.json_patch(
-            ref,
-            [{"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER}]
-            if metadata.get("finalizers")
-            else [{"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]}],
-        )
-
-    async def _remove_finalizer(self, obj: KubeObject) -> None:
-        finalizers = list((obj.get("metadata") or {}).get("finalizers") or [])
-        index = finalizers.index(FINALIZER)
-        path = f"/metadata/finalizers/{index}"
-        # The test makes the patch fail instead of removing another finalizer when the
-        # list changed since it was read.
-        with contextlib.suppress(NotFound):
-            await self._kube.json_patch(
-                ObjectRef.of(obj),
-                [{"op": "test", "path": path, "value": FINALIZER}, {"op": "remove", "path": path}],
-            )
-
-    async def _write_status(self, obj: KubeObject, status: KustomizationStatus) -> None:
-        desired = status.model_dump(
-            mode="json", by_alias=True, exclude_none=True, exclude_defaults=True
-        )
-        metadata = obj.get("metadata") or {}
-        # Compared with the progress written during this reconcile, if any.
-        key = (str(metadata.get("namespace") or ""), str(metadata.get("name")))
-        written = self._progress.pop(key, None)
-        if desired != (written if written is not None else obj.get("status") or {}):
-            await self._kube.apply_status({**obj, "status": desired})
 
 
 def _health_overrides(kustomization: Kustomization) -> Mapping[GroupKind, HealthCheck]:
@@ -944,7 +869,7 @@ def _health_overrides(kustomization: Kustomization) -> Mapping[GroupKind, Health
             for e in kustomization.spec.health_check_exprs
         )
     except HealthCheckExprError as error:
-        raise StageFailed(
+        raise Failure(
             ConditionReason.HEALTH_CHECK_FAILED, f"{_name(kustomization)}: {error}"
         ) from error
 
@@ -1001,30 +926,8 @@ def _timeout(kustomization: Kustomization) -> float:
     return max(duration_seconds(spec.interval) - 30, 30)
 
 
-def _ready_message(obj: KubeObject) -> str | None:
-    for condition in (obj.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == "Ready":
-            return str(condition.get("message"))
-    return None
-
-
 def _entry_model(entry: InventoryEntry) -> InventoryEntryModel:
     return InventoryEntryModel(id=entry.id, v=entry.version)
-
-
-def _download(artifact: Artifact, tarball: Path, root: Path) -> None:
-    """Fetch the artifact, check its digest, extract it safely into ``root``."""
-    with urllib.request.urlopen(artifact.url, timeout=60) as response, tarball.open("wb") as out:
-        digest = hashlib.sha256()
-        while chunk := response.read(1 << 16):
-            digest.update(chunk)
-            out.write(chunk)
-    if artifact.digest and f"sha256:{digest.hexdigest()}" != artifact.digest:
-        raise ValueError(
-            f"digest mismatch: expected {artifact.digest}, got sha256:{digest.hexdigest()}"
-        )
-    with tarfile.open(tarball, mode="r:gz") as archive:
-        archive.extractall(root, filter="data")
 
 
 def _key(kustomization: Kustomization) -> ObjectKey:
@@ -1062,7 +965,7 @@ def ignore_rules(kustomization: Kustomization) -> tuple[IgnoreRule, ...]:
             for rule in kustomization.spec.ignore
         )
     except ValueError as error:
-        raise StageFailed(
+        raise Failure(
             ConditionReason.RECONCILIATION_FAILED, f"{_name(kustomization)}: spec.ignore: {error}"
         ) from error
 
@@ -1071,6 +974,6 @@ def ignored_pointers_of(owner: KubeObject, obj: KubeObject) -> list[str]:
     """The ``spec.ignore`` pointers of the Kustomization ``owner`` that apply to ``obj``."""
     try:
         rules = ignore_rules(Kustomization.model_validate(owner))
-    except (ValidationError, StageFailed):
+    except (ValidationError, Failure):
         return []
     return ignored_pointers(obj, rules)

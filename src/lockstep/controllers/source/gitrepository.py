@@ -1,7 +1,7 @@
 """The GitRepository reconciler: a Git ref → a packed artifact in the store.
 
 The outer shell (cache, finalizer, suspend, conditions, status, events) is
-:class:`~lockstep.controllers.source.SourceReconciler` in the one reconciler shell. The pipeline here:
+:class:`~lockstep.controllers.source.base.SourceReconciler` in the one reconciler shell. The pipeline here:
 resolve the ref on the remote (one ref advertisement), gather the artifacts of
 ``spec.include``, and only when that revision and those includes are not already
 the current artifact, check it out shallowly, copy the includes in, pack and store.
@@ -38,7 +38,7 @@ from lockstep.api.meta import (
 )
 from lockstep.api.source import GitRepository, GitRepositoryInclude, GitRepositoryStatus
 from lockstep.controllers.shell import Failure
-from lockstep.controllers.source import SourceReconciler, unsupported_provider
+from lockstep.controllers.source.base import SourceReconciler, unsupported_provider
 from lockstep.runtime.informer import ObjectKey
 from lockstep.sources.credentials import GitAuth, auth_from_secret, url_scheme
 from lockstep.sources.git import checkout, resolve_ref

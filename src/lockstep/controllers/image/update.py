@@ -7,7 +7,7 @@ image), :class:`ImageUpdateAutomationReconciler` runs one straight pipeline:
 1. the GitRepository ``spec.sourceRef`` names: its URL, credentials and time limit;
    ``git.checkout.ref``, else the repository's own ref; the push branch, else the
    checkout branch;
-2. the ImagePolicies it applies (:mod:`lockstep.controllers.automation_policies`);
+2. the ImagePolicies it applies (:mod:`lockstep.controllers.image.automation_policies`);
 3. when neither their images, nor the spec, nor the checked-out commit changed since
    the last run, and no other branch or refspec is pushed to, nothing more: one ref
    advertisement per interval;
@@ -59,7 +59,7 @@ from lockstep.api.meta import (
     duration_seconds,
 )
 from lockstep.api.source import GitRepository
-from lockstep.controllers.automation_policies import Policies, applied_policies, label_matcher
+from lockstep.controllers.image.automation_policies import Policies, applied_policies, label_matcher
 from lockstep.controllers.shell import Event, Failure, Ready, ReconcilerShell
 from lockstep.images.message import TemplateError, render_commit_message
 from lockstep.images.update import TreeUpdate, UpdatePathError, update_tree

@@ -1,7 +1,7 @@
 """The OCIRepository reconciler: an OCI artifact → a verified artifact in the store.
 
 The outer shell (cache, finalizer, suspend, conditions, status, events) is
-:class:`~lockstep.controllers.source.SourceReconciler` in the one reconciler shell. The pipeline here:
+:class:`~lockstep.controllers.source.base.SourceReconciler` in the one reconciler shell. The pipeline here:
 resolve the ref to a manifest digest (one manifest request for a tag or digest,
 plus the tag list for semver); with ``spec.verify``, check its cosign signature
 before anything is pulled; and only when that digest is not already the current
@@ -24,7 +24,11 @@ from lockstep.api.conditions import remove_condition, set_condition
 from lockstep.api.meta import Artifact, ConditionType, duration_seconds
 from lockstep.api.source import OCIRepository, OCIRepositoryStatus
 from lockstep.controllers.shell import Failure
-from lockstep.controllers.source import VERIFICATION_ERROR, SourceReconciler, unsupported_provider
+from lockstep.controllers.source.base import (
+    VERIFICATION_ERROR,
+    SourceReconciler,
+    unsupported_provider,
+)
 from lockstep.sources.cosign import public_keys_from_secret, verify_cosign
 from lockstep.sources.ignore import IgnoreRules
 from lockstep.sources.oci import OciRef, ResolvedArtifact, pull_oci, resolve_oci

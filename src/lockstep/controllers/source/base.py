@@ -11,8 +11,8 @@ source-controller writes them; a failure sets its stage's own condition
 (``FetchFailed``, ``SourceVerified=False``, ``IncludeUnavailable``) and never removes
 or replaces the last good artifact. A new artifact is told as a ``NewArtifact`` event.
 
-Subclassed by :mod:`lockstep.controllers.gitrepository` and
-:mod:`lockstep.controllers.ocirepository`; run by the controller manager.
+Subclassed by :mod:`lockstep.controllers.source.gitrepository` and
+:mod:`lockstep.controllers.source.ocirepository`; run by the controller manager.
 """
 
 from __future__ import annotations

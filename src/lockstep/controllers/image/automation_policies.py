@@ -12,7 +12,7 @@ someone else: another namespace's, or a policy the selector leaves out or that h
 elected nothing yet. Only a marker naming a policy that does not exist in the namespace
 is the automation's to report.
 
-Called by :mod:`lockstep.controllers.imageupdateautomation`.
+Called by :mod:`lockstep.controllers.image.update`.
 """
 
 from __future__ import annotations

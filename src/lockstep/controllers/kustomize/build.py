@@ -4,7 +4,7 @@ and of ``lockstep build`` / ``lockstep diff``.
 Kustomize with the spec's options (``targetNamespace``, prefixes, patches, images,
 components and ``ignoreMissingComponents``, ``buildMetadata``, common metadata, SOPS
 keys), then postBuild substitution with the variables read by
-:mod:`lockstep.controllers.kustomization_inputs`. Raises
+:mod:`lockstep.controllers.kustomize.inputs`. Raises
 :class:`lockstep.render.errors.RenderError`. ``decryption.serviceAccountName`` is
 accepted, but only the age keys of ``decryption.secretRef`` decrypt: a decryption that
 fails with it set says that cloud KMS identities are not supported yet.
@@ -18,8 +18,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from lockstep.api.kustomize import Kustomization
-from lockstep.controllers.kustomization_inputs import BuildInputs
+from lockstep.controllers.kustomize.inputs import BuildInputs
 from lockstep.kube import KubeObject
+from lockstep.render.cache import BuildCache
 from lockstep.render.errors import DecryptionFailed
 from lockstep.render.kustomize import (
     BuildOptions,
@@ -39,12 +40,16 @@ def render_objects(
     inputs: BuildInputs,
     *,
     tree: str | None = None,
+    cache: BuildCache | None = None,
 ) -> list[KubeObject]:
     """The objects of ``root/path`` as ``kustomization`` asks for them, substituted;
     ``tree`` is the digest of ``root`` when known
-    (:func:`lockstep.render.cache.tree_digest`)."""
+    (:func:`lockstep.render.cache.tree_digest`), ``cache`` keeps the build for the
+    next same one (``None``: nothing is kept)."""
     try:
-        objects = build_kustomization(root, path, build_options(kustomization, inputs), tree=tree)
+        objects = build_kustomization(
+            root, path, build_options(kustomization, inputs), cache, tree=tree
+        )
     except DecryptionFailed as error:
         raise _with_identity_hint(error, kustomization) from error.__cause__
     return _substituted(objects, inputs)
@@ -62,11 +67,11 @@ def _with_identity_hint(error: DecryptionFailed, kustomization: Kustomization) -
 
 
 def kept_objects(
-    kustomization: Kustomization, tree: str, path: str, inputs: BuildInputs
+    kustomization: Kustomization, tree: str, path: str, inputs: BuildInputs, cache: BuildCache
 ) -> list[KubeObject] | None:
     """What :func:`render_objects` gives for the tree whose digest is ``tree``, when its
-    build is kept; ``None`` when the files are needed to build it."""
-    objects = kept_build(tree, path, build_options(kustomization, inputs))
+    build is kept in ``cache``; ``None`` when the files are needed to build it."""
+    objects = kept_build(tree, path, build_options(kustomization, inputs), cache)
     return None if objects is None else _substituted(objects, inputs)
 
 

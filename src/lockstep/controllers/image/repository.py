@@ -41,8 +41,8 @@ from lockstep.api.image import (
     ScanResult,
 )
 from lockstep.api.meta import duration_seconds
-from lockstep.controllers.image_status import AUTHENTICATION_FAILED, READ_OPERATION_FAILED
-from lockstep.controllers.image_tags import ImageTagStore, ScannedTags
+from lockstep.controllers.image.status import AUTHENTICATION_FAILED, READ_OPERATION_FAILED
+from lockstep.controllers.image.tags import ImageTagStore, ScannedTags
 from lockstep.controllers.shell import Failure, Ready, ReconcilerShell
 from lockstep.kube import KubeClient, KubeError
 from lockstep.runtime.informer import ObjectCache, ObjectKey

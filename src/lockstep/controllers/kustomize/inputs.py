@@ -8,7 +8,8 @@ variables and decryption keys.
   values, and substitution is off when no variable results (unless
   ``postBuild.substituteStrategy`` is ``Always``).
 - ``decryption.secretRef``: the age private keys of the Secret's ``*.agekey``
-  entries, handed to the renderer and never written anywhere.
+  entries (read with :func:`~lockstep.runtime.secrets.secret_data`, as every kind reads
+  the Secrets it names), handed to the renderer and never written anywhere.
 
 Objects are read with lockstep's own client, as Flux reads them with its own,
 in the Kustomization's namespace. Called by the Kustomization reconciler.
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from lockstep.api.kustomize import Kustomization
 from lockstep.api.meta import ConditionReason
 from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
+from lockstep.runtime.secrets import SecretUnavailable, secret_data
 
 AGE_KEY_SUFFIX = ".agekey"
 SUBSTITUTE_FROM = "postBuild.substituteFrom"
@@ -77,20 +79,33 @@ async def _age_keys(kube: KubeClient, kustomization: Kustomization) -> tuple[str
     decryption = kustomization.spec.decryption
     if decryption is None or decryption.secret_ref is None:
         return ()
-    ref = ObjectRef(
-        "v1", "Secret", decryption.secret_ref.name, kustomization.metadata.namespace or ""
-    )
-    secret = await _read(kube, ref, optional=False, purpose="decryption.secretRef")
-    assert secret is not None
-    keys = tuple(
-        value for name, value in sorted(_data(secret, ref).items()) if name.endswith(AGE_KEY_SUFFIX)
-    )
+    name, field = decryption.secret_ref.name, "spec.decryption.secretRef"
+    try:
+        data = await secret_data(kube, kustomization, name, field)
+    except SecretUnavailable as error:
+        raise InputUnavailable(str(error)) from error
+    except KubeError as error:
+        raise InputUnavailable(
+            f"Secret {kustomization.metadata.namespace}/{name} ({field}) cannot be read: "
+            f"{error.message}"
+        ) from error
+    keys = []
+    for key, value in sorted(data.items()):
+        if not key.endswith(AGE_KEY_SUFFIX):
+            continue
+        try:
+            keys.append(value.decode())
+        except UnicodeDecodeError as error:
+            raise InputUnavailable(
+                f"Secret {kustomization.metadata.namespace}/{name} ({field}): entry {key} is "
+                "not UTF-8 text; store the age private key as is"
+            ) from error
     if not keys:
         raise InputUnavailable(
-            f"{ref} (decryption.secretRef) has no entry ending in {AGE_KEY_SUFFIX}; "
-            "add the age private key as e.g. identity.agekey"
+            f"Secret {kustomization.metadata.namespace}/{name} ({field}) has no entry ending "
+            f"in {AGE_KEY_SUFFIX}; add the age private key as e.g. identity.agekey"
         )
-    return keys
+    return tuple(keys)
 
 
 async def _read(

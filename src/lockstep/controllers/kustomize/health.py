@@ -38,7 +38,7 @@ from datetime import datetime
 from lockstep.api.conditions import set_condition
 from lockstep.api.kustomize import HealthCheckReference, Kustomization
 from lockstep.api.meta import Condition, ConditionReason, ConditionType
-from lockstep.controllers.kustomization_history import go_duration
+from lockstep.controllers.kustomize.history import go_duration
 from lockstep.health import GroupKind, Health, HealthCheck, HealthState, aggregate, evaluate
 from lockstep.health.result import in_progress
 from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
