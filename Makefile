@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 APT_PACKAGES := git lighttpd docker-registry openssh-server gnupg
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help install apt venv controlplane lint typecheck layers check unit integration test demo clean bench bench-quick flux flux-oracle
+.PHONY: help install apt venv controlplane lint typecheck layers check unit integration test demo clean bench bench-quick flux flux-oracle flux-oracle-bounded
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -64,7 +64,12 @@ flux: venv ## Build Flux's source- and kustomize-controller from their pinned Go
 flux-oracle: install flux ## Migration from Flux and status parity, against Flux's own controllers.
 	$(VENV)/bin/pytest tests/oracle -q
 
-test: install check unit bench-quick integration ## Install everything and run all checks, tests and a benchmark smoke run (what CI runs).
+# In make test, every oracle check but the one known difference (the history digest:
+# Flux digests kustomize's YAML output, lockstep its objects); make flux-oracle runs it too.
+flux-oracle-bounded: install flux
+	$(VENV)/bin/pytest tests/oracle -q -k "not history_digest"
+
+test: install check unit bench-quick integration flux-oracle-bounded ## Install everything and run all checks, tests and a benchmark smoke run (what CI runs).
 
 demo: install ## The GitOps loop on the local sandbox: control plane, Git repository of examples/, engine.
 	$(VENV)/bin/lockstep dev demo

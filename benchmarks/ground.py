@@ -42,6 +42,12 @@ HARNESS_FIELD_MANAGER = "lockstep-bench"
 NAMESPACE_GONE_TIMEOUT = 600.0
 KUSTOMIZATION_API = "kustomize.toolkit.fluxcd.io/v1"
 SOURCE_API = "source.toolkit.fluxcd.io/v1"
+FINALIZED_KINDS = (
+    (KUSTOMIZATION_API, "Kustomization"),
+    (SOURCE_API, "GitRepository"),
+    (SOURCE_API, "OCIRepository"),
+)
+"""The kinds whose objects carry lockstep's finalizers."""
 
 CONCURRENT = 4
 """Reconciles in parallel per controller (``lockstep run --concurrent``, its default), and
@@ -171,8 +177,9 @@ class Ground:
     async def namespace(self, prefix: str) -> AsyncIterator[str]:
         """A namespace of one workload; deleted with everything in it when the block ends.
 
-        Stop the engine before the block ends: the Kustomizations' finalizers are removed
-        here instead of being processed, so cleaning up 1000 of them costs no pruning.
+        Stop the engine before the block ends: the finalizers of the Kustomizations and
+        sources are removed here instead of being processed, so cleaning up 1000 of them
+        costs no pruning.
         """
         name = f"{prefix}-{secrets.token_hex(3)}"
         await self.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
@@ -182,18 +189,19 @@ class Ground:
             await self._delete_namespace(name)
 
     async def _delete_namespace(self, name: str) -> None:
-        kustomizations = await self.kube.list(KUSTOMIZATION_API, "Kustomization", namespace=name)
-        await gather_limited(
-            (
-                self.kube.json_patch(
-                    ObjectRef(KUSTOMIZATION_API, "Kustomization", k["metadata"]["name"], name),
-                    [{"op": "add", "path": "/metadata/finalizers", "value": []}],
-                )
-                for k in kustomizations
-                if k["metadata"].get("finalizers")
-            ),
-            limit=8,
-        )
+        for api_version, kind in FINALIZED_KINDS:
+            objects = await self.kube.list(api_version, kind, namespace=name)
+            await gather_limited(
+                (
+                    self.kube.json_patch(
+                        ObjectRef(api_version, kind, obj["metadata"]["name"], name),
+                        [{"op": "add", "path": "/metadata/finalizers", "value": []}],
+                    )
+                    for obj in objects
+                    if obj["metadata"].get("finalizers")
+                ),
+                limit=8,
+            )
         namespace = ObjectRef("v1", "Namespace", name)
         await self.kube.delete(namespace)
         if not self.settle:

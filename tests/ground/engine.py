@@ -11,6 +11,7 @@ artifacts, and shown when a test fails to help explain why.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -54,6 +55,23 @@ class Engine:
 
 def lockstep_command(kubeconfig: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "lockstep", "--kubeconfig", str(kubeconfig), *args]
+
+
+async def lockstep(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a ``lockstep`` command as a user would, without blocking the event loop."""
+    return await asyncio.to_thread(
+        subprocess.run,
+        lockstep_command(kubeconfig, *args),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def succeeded(result: subprocess.CompletedProcess[str]) -> str:
+    """The output of a command that must have exited 0; its output when it did not."""
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
 
 
 def start_engine(kubeconfig: Path, folder: Path, *extra: str) -> Engine:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from ground.wait import eventually
 from lockstep.apply import Action, apply_all, default_apply_options, kustomization_owner
 from lockstep.kube import KubeClient, KubeObject, ObjectRef
 
@@ -82,6 +83,28 @@ def _as_flux_applies(obj: KubeObject) -> KubeObject:
     return normalized
 
 
+async def _applied_as_flux(flux: KubeClient, objects: list[KubeObject]) -> None:
+    """Apply ``objects`` as Flux does, then wait until the Deployment controller has seen
+    the Deployment: its first write (the revision annotation, the status) would otherwise
+    race the apply under test and read as a change."""
+    for obj in objects:
+        await flux.apply(_as_flux_applies(obj))
+    for ref in [ObjectRef.of(obj) for obj in objects if obj["kind"] == "Deployment"]:
+        await eventually(
+            lambda ref=ref: flux.get(ref),
+            _seen_by_its_controller,
+            what="the Deployment seen by its controller",
+        )
+
+
+def _seen_by_its_controller(live: KubeObject) -> bool:
+    annotations = live["metadata"].get("annotations") or {}
+    observed = (live.get("status") or {}).get("observedGeneration")
+    return observed == live["metadata"]["generation"] and (
+        "deployment.kubernetes.io/revision" in annotations
+    )
+
+
 def _managers(obj: KubeObject) -> set[str]:
     return {entry["manager"] for entry in obj["metadata"].get("managedFields") or []}
 
@@ -90,8 +113,7 @@ async def test_objects_flux_applied_are_not_written_while_git_is_unchanged(
     kube: KubeClient, flux: KubeClient, namespace: str
 ) -> None:
     objects = _objects(namespace)
-    for obj in objects:
-        await flux.apply(_as_flux_applies(obj))
+    await _applied_as_flux(flux, objects)
     before = {ObjectRef.of(obj): await kube.get(ObjectRef.of(obj)) for obj in objects}
 
     changeset = await apply_all(
@@ -111,8 +133,7 @@ async def test_a_field_git_drops_is_removed_from_an_object_flux_applied(
     kube: KubeClient, flux: KubeClient, namespace: str
 ) -> None:
     settings, service, web = _objects(namespace)
-    for obj in (settings, service, web):
-        await flux.apply(_as_flux_applies(obj))
+    await _applied_as_flux(flux, [settings, service, web])
     dropped = copy.deepcopy(settings)
     del dropped["data"]["b"]
     dropped["metadata"]["labels"] = _labels(namespace)

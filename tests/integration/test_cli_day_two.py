@@ -6,33 +6,16 @@ cluster's Kubernetes, and the generated per-kind verbs reach kinds written by ha
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from ground.engine import Engine, lockstep_command
+from ground.engine import Engine, lockstep, succeeded
 from ground.gitops import Scenario, config_map
 from lockstep.dev.gitserver import GitServer, ServedRepo
 from lockstep.kube import ObjectRef
 
 pytestmark = pytest.mark.integration
-
-
-async def lockstep(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(
-        subprocess.run,
-        lockstep_command(kubeconfig, *args),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-
-
-def succeeded(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
 
 
 async def test_create_secret_git_opens_a_protected_repository(

@@ -3,33 +3,14 @@ restores a deleted source and Kustomization to Ready, Secrets included on reques
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
-from pathlib import Path
-
 import pytest
 import yaml
 
-from ground.engine import Engine, lockstep_command
+from ground.engine import Engine, lockstep, succeeded
 from ground.gitops import Scenario, config_map, kubectl
 from lockstep.kube import ObjectRef
 
 pytestmark = pytest.mark.integration
-
-
-async def lockstep(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(
-        subprocess.run,
-        lockstep_command(kubeconfig, *args),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-
-
-def succeeded(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
 
 
 async def test_export_prints_what_was_declared_and_restores_it(

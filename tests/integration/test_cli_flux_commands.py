@@ -9,13 +9,12 @@ import json
 import signal
 import subprocess
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from ground.engine import Engine, lockstep_command
+from ground.engine import Engine, lockstep, lockstep_command, succeeded
 from ground.gitops import Scenario, config_map
 from lockstep.kube import ObjectRef
 
@@ -33,21 +32,6 @@ spec:
   prune: true
   targetNamespace: {namespace}
 """
-
-
-async def lockstep(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(
-        subprocess.run,
-        lockstep_command(kubeconfig, *args),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-
-
-def succeeded(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
 
 
 async def _next_row(

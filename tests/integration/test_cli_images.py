@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ground.engine import lockstep_command
+from ground.engine import lockstep, succeeded
 from ground.wait import eventually
 from lockstep.api.meta import RECONCILE_REQUEST_ANNOTATION
 from lockstep.kube import KubeClient, KubeObject, ObjectRef
@@ -28,21 +27,6 @@ pytestmark = pytest.mark.integration
 
 IMAGE_API = "image.toolkit.fluxcd.io/v1"
 COMMIT = "4f1c1a7f2e0d3b5a6c7d8e9f0a1b2c3d4e5f6a7b"
-
-
-async def lockstep(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(
-        subprocess.run,
-        lockstep_command(kubeconfig, *args),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-
-
-def succeeded(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
 
 
 def now() -> str:

@@ -6,8 +6,9 @@ takes plain object dictionaries, a :class:`~lockstep.kube.KubeClient` and an
 honours; :mod:`lockstep.apply.owners` builds a Flux Kustomization's), and returns
 data. Verbs: :func:`plan_all` (what applying would do, per object),
 :func:`diff_all` (the same, with the live and dry-run objects to show),
-:func:`apply_all` (writes what the plan says) and :func:`prune`, with their
-options objects and ``default_..._options()`` constructors.
+:func:`apply_all` (writes what the plan says), :func:`prune` and
+:func:`wait_healthy` (until the applied objects are healthy), with their options
+objects and ``default_..._options()`` constructors.
 :func:`ignored_pointers` tells drift watchers which fields of an object the
 ignore rules (:class:`IgnoreRule`) of :class:`ApplyOptions` leave alone.
 
@@ -23,6 +24,14 @@ from lockstep.apply.changeset import (
     ChangeSetFailure,
 )
 from lockstep.apply.diff import ObjectDiff, SetDiff, diff_all
+from lockstep.apply.health_wait import (
+    CachedObjects,
+    HealthCheckFailed,
+    HealthWaitCancelled,
+    cached_health,
+    resolve,
+    wait_healthy,
+)
 from lockstep.apply.ignore import IgnoreRule, ignored_pointers
 from lockstep.apply.inventory import (
     InventoryEntry,
@@ -52,10 +61,13 @@ __all__ = [
     "ApplyError",
     "ApplyMode",
     "ApplyOptions",
+    "CachedObjects",
     "ChangeSet",
     "ChangeSetEntry",
     "ChangeSetFailure",
     "GroupAnnotations",
+    "HealthCheckFailed",
+    "HealthWaitCancelled",
     "IgnoreRule",
     "InventoryEntry",
     "Marking",
@@ -73,6 +85,7 @@ __all__ = [
     "apply_all",
     "apply_order_key",
     "apply_stage",
+    "cached_health",
     "default_apply_options",
     "default_prune_options",
     "diff_all",
@@ -82,7 +95,9 @@ __all__ = [
     "parse_inventory_id",
     "plan_all",
     "prune",
+    "resolve",
     "sort_for_apply",
     "split_into_stages",
     "stale_entries",
+    "wait_healthy",
 ]

@@ -8,25 +8,19 @@ of its sources. Go is a prerequisite of ``make install``: without it this test f
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ground.golden import golden_program
 from lockstep.images.message import TemplateError, render_commit_message
 from lockstep.images.setters import Change, MarkerField
 
 from .message_cases import AUTOMATION, CHANGES, FAILING, RENDERED, VALUES, WEB, change
-
-GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "gotemplate"
-SOURCES = ("go.mod", "go.sum", "main.go")
 
 # Edge cases beyond the table: trimming, printf, nested ranges, printing, sprig.
 EXTRA = [
@@ -213,35 +207,7 @@ def go_input(
 
 
 def go_program() -> Path:
-    """The Go renderer, built once per version of its sources."""
-    go = shutil.which("go")
-    if go is None:
-        pytest.fail(
-            "go is not on PATH: install Go (a prerequisite of make install) to compare "
-            "commit message templates with Go's engine"
-        )
-    digest = hashlib.sha256(b"".join((GOLDEN / name).read_bytes() for name in SOURCES)).hexdigest()
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lockstep"
-    program = cache / f"gotemplate-{digest[:16]}"
-    if program.exists():
-        return program
-    cache.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(dir=cache, prefix=program.name + ".")
-    os.close(handle)
-    env = {**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=readonly"}
-    built = subprocess.run(
-        [go, "build", "-o", partial, "."],
-        cwd=GOLDEN,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if built.returncode != 0:
-        Path(partial).unlink(missing_ok=True)
-        pytest.fail(f"building {GOLDEN} failed:\n{built.stderr}")
-    os.replace(partial, program)
-    return program
+    return golden_program("gotemplate", "compare commit message templates with Go's engine")
 
 
 @pytest.fixture(scope="module")

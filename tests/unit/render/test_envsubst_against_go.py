@@ -9,21 +9,15 @@ of its sources. Go is a prerequisite of ``make install``: without it this test f
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import random
-import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
 
+from ground.golden import golden_program
 from lockstep.render.envsubst import EnvsubstError, expand
-
-GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "envsubst"
-SOURCES = ("go.mod", "go.sum", "main.go")
 
 VARIABLES = {
     "a": "alpha",
@@ -158,34 +152,7 @@ CASES = (
 
 
 def go_program() -> Path:
-    go = shutil.which("go")
-    if go is None:
-        pytest.fail(
-            "go is not on PATH: install Go (a prerequisite of make install) to compare "
-            "postBuild substitution with Flux's envsubst"
-        )
-    digest = hashlib.sha256(b"".join((GOLDEN / name).read_bytes() for name in SOURCES)).hexdigest()
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lockstep"
-    program = cache / f"envsubst-{digest[:16]}"
-    if program.exists():
-        return program
-    cache.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(dir=cache, prefix=program.name + ".")
-    os.close(handle)
-    env = {**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=readonly"}
-    built = subprocess.run(
-        [go, "build", "-o", partial, "."],
-        cwd=GOLDEN,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if built.returncode != 0:
-        Path(partial).unlink(missing_ok=True)
-        pytest.fail(f"building {GOLDEN} failed:\n{built.stderr}")
-    os.replace(partial, program)
-    return program
+    return golden_program("envsubst", "compare postBuild substitution with Flux's envsubst")
 
 
 @pytest.fixture(scope="module")

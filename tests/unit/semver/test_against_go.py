@@ -11,21 +11,15 @@ this test fails.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ground.golden import golden_program
 from lockstep.semver import InvalidRangeError, Version, parse_range, parse_version
-
-GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "semver"
-SOURCES = ("go.mod", "go.sum", "main.go")
 
 VERSIONS = [
     "0.0.0", "0.0.1", "0.0.3", "0.0.4", "0.1.0", "0.2.3", "0.2.9", "0.3.0", "0.9.0",
@@ -71,35 +65,7 @@ RANGES = [
 
 
 def go_program() -> Path:
-    """The Go checker, built once per version of its sources."""
-    go = shutil.which("go")
-    if go is None:
-        pytest.fail(
-            "go is not on PATH: install Go (a prerequisite of make install) to compare "
-            "semver ranges with Masterminds/semver"
-        )
-    digest = hashlib.sha256(b"".join((GOLDEN / name).read_bytes() for name in SOURCES)).hexdigest()
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lockstep"
-    program = cache / f"semver-{digest[:16]}"
-    if program.exists():
-        return program
-    cache.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(dir=cache, prefix=program.name + ".")
-    os.close(handle)
-    env = {**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=readonly"}
-    built = subprocess.run(
-        [go, "build", "-o", partial, "."],
-        cwd=GOLDEN,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if built.returncode != 0:
-        Path(partial).unlink(missing_ok=True)
-        pytest.fail(f"building {GOLDEN} failed:\n{built.stderr}")
-    os.replace(partial, program)
-    return program
+    return golden_program("semver", "compare semver ranges with Masterminds/semver")
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ from pydantic import ValidationError
 
 from lockstep.api.kustomize import DependencyReference, Kustomization
 from lockstep.api.meta import Artifact
-from lockstep.controllers.kustomize.health import resolve
+from lockstep.apply import resolve
 from lockstep.health import GroupKind, HealthCheck, HealthState, evaluate
 from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
 from lockstep.runtime.informer import ObjectKey

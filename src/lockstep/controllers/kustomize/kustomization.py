@@ -99,16 +99,20 @@ from lockstep.apply import (
     ApplyOptions,
     ChangeSet,
     ChangeSetEntry,
+    HealthCheckFailed,
+    HealthWaitCancelled,
     IgnoreRule,
     InventoryEntry,
     Selector,
     apply_all,
+    cached_health,
     default_apply_options,
     default_prune_options,
     ignored_pointers,
     kustomization_owner,
     prune,
     stale_entries,
+    wait_healthy,
 )
 from lockstep.controllers.kustomize.build import kept_objects, render_objects
 from lockstep.controllers.kustomize.cache import (
@@ -125,13 +129,9 @@ from lockstep.controllers.kustomize.dependencies import (
 )
 from lockstep.controllers.kustomize.drift import DriftWatcher
 from lockstep.controllers.kustomize.health import (
-    HealthCheckFailed,
-    HealthWaitCancelled,
-    cached_health,
     health_check_passed,
     health_check_refs,
     running_health_checks,
-    wait_healthy,
 )
 from lockstep.controllers.kustomize.history import objects_digest, record_snapshot
 from lockstep.controllers.kustomize.inputs import BuildInputs, InputUnavailable, build_inputs

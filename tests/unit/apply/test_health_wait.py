@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import cast
 
-from lockstep.controllers.kustomize.health import cached_health, wait_healthy
+from lockstep.apply.health_wait import cached_health, wait_healthy
 from lockstep.health import Health
 from lockstep.kube import KubeClient, KubeObject, ObjectRef
 from lockstep.kube.client import ResourceInfo
