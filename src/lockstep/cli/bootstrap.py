@@ -37,6 +37,7 @@ import typer
 import yaml
 
 from lockstep import __version__
+from lockstep.api import kinds
 from lockstep.api.crds import manifests_yaml
 from lockstep.cli.components import DEFAULT_IMAGE, DEFAULT_NAMESPACE, all_manifests
 from lockstep.cli.context import UserError, console, state
@@ -116,13 +117,13 @@ def _files(
         source["secretRef"] = {"name": namespace}
     sync = [
         {
-            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "apiVersion": kinds.GIT_REPOSITORY.api_version,
             "kind": "GitRepository",
             "metadata": {"name": namespace, "namespace": namespace},
             "spec": source,
         },
         {
-            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "apiVersion": kinds.KUSTOMIZATION.api_version,
             "kind": "Kustomization",
             "metadata": {"name": namespace, "namespace": namespace},
             "spec": {
@@ -191,7 +192,7 @@ async def _apply_and_wait(
 
 
 async def _wait_applied(kube: KubeClient, namespace: str, commit: str) -> str:
-    ref = ObjectRef("kustomize.toolkit.fluxcd.io/v1", "Kustomization", namespace, namespace)
+    ref = ObjectRef(kinds.KUSTOMIZATION.api_version, "Kustomization", namespace, namespace)
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     message = "no status yet"
     while time.monotonic() < deadline:

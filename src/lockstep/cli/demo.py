@@ -20,6 +20,7 @@ from rich.live import Live
 from rich.table import Table
 
 import lockstep
+from lockstep.api import kinds
 from lockstep.api.crds import crd_manifests
 from lockstep.cli.context import UserError, console
 from lockstep.cli.install import apply_crds
@@ -108,14 +109,14 @@ def _declarations(url: str) -> list[KubeObject]:
         "metadata": {"name": DEMO_NAMESPACE},
     }
     source: KubeObject = {
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "apiVersion": kinds.GIT_REPOSITORY.api_version,
         "kind": "GitRepository",
         "metadata": {"name": "demo", "namespace": DEMO_NAMESPACE},
         "spec": {"url": url, "interval": "5s", "ref": {"branch": "main"}},
     }
     kustomizations: list[KubeObject] = [
         {
-            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "apiVersion": kinds.KUSTOMIZATION.api_version,
             "kind": "Kustomization",
             "metadata": {"name": name, "namespace": DEMO_NAMESPACE},
             "spec": {
@@ -167,7 +168,7 @@ async def _show_until_ready(kube: KubeClient, stop: asyncio.Event) -> None:
     with Live(console=console, refresh_per_second=4, transient=False) as live:
         while not stop.is_set():
             items = await kube.list(
-                "kustomize.toolkit.fluxcd.io/v1", "Kustomization", namespace=DEMO_NAMESPACE
+                kinds.KUSTOMIZATION.api_version, "Kustomization", namespace=DEMO_NAMESPACE
             )
             live.update(_table(items))
             if items and all(_ready(item)[0] == "True" for item in items):

@@ -35,6 +35,7 @@ from typing import ClassVar, Literal
 import httpx2
 from pydantic import ValidationError
 
+from lockstep.api import kinds
 from lockstep.api.conditions import find_condition
 from lockstep.api.image import ImagePolicy, ImagePolicyStatus, ImageRef, ImageRepository
 from lockstep.api.meta import ConditionReason, ConditionType, duration_seconds
@@ -50,7 +51,7 @@ from lockstep.sources.image_names import parse_image_name
 from lockstep.sources.image_scan import resolve_digest
 
 KIND = "ImagePolicy"
-API_VERSION = "image.toolkit.fluxcd.io/v1"
+API_VERSION = kinds.IMAGE_POLICY.api_version
 
 INVALID_POLICY = "InvalidPolicy"
 """Reason of Ready=False and Stalled for a rule or filter that cannot be used (Flux's)."""

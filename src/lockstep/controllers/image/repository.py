@@ -33,6 +33,7 @@ from typing import ClassVar
 
 import httpx2
 
+from lockstep.api import kinds
 from lockstep.api.image import (
     DEFAULT_TAG_EXCLUSION,
     ImageRepository,
@@ -61,7 +62,7 @@ from lockstep.sources.registry_client import RegistryOptions
 from lockstep.sources.transport import proxy_from_secret, tls_from_secret
 
 KIND = "ImageRepository"
-API_VERSION = "image.toolkit.fluxcd.io/v1"
+API_VERSION = kinds.IMAGE_REPOSITORY.api_version
 
 IMAGE_URL_INVALID = "ImageURLInvalid"
 """Reason of Ready=False and Stalled for a ``spec.image`` that is no image name (Flux's)."""

@@ -44,6 +44,7 @@ from typing import ClassVar
 
 from pydantic import ValidationError
 
+from lockstep.api import kinds
 from lockstep.api.conditions import find_condition
 from lockstep.api.image import (
     GitUpdate,
@@ -82,9 +83,9 @@ from lockstep.sources.refs import DEFAULT_BRANCH, GitRef
 _log = logging.getLogger(__name__)
 
 KIND = "ImageUpdateAutomation"
-API_VERSION = "image.toolkit.fluxcd.io/v1"
-POLICY_API_VERSION = "image.toolkit.fluxcd.io/v1"
-SOURCE_API_VERSION = "source.toolkit.fluxcd.io/v1"
+API_VERSION = kinds.IMAGE_UPDATE_AUTOMATION.api_version
+POLICY_API_VERSION = kinds.IMAGE_POLICY.api_version
+SOURCE_API_VERSION = kinds.GIT_REPOSITORY.api_version
 
 READY_MESSAGE = "repository up-to-date"
 """Message of Ready=True after every successful run, as Flux writes it."""

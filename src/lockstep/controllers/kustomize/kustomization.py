@@ -83,6 +83,7 @@ from typing import ClassVar, Protocol
 
 from pydantic import ValidationError
 
+from lockstep.api import kinds
 from lockstep.api.conditions import find_condition, remove_condition, set_condition
 from lockstep.api.kustomize import InventoryEntry as InventoryEntryModel
 from lockstep.api.kustomize import Kustomization, KustomizationStatus, ResourceInventory
@@ -169,8 +170,8 @@ from lockstep.sources.errors import SourceError
 from lockstep.sources.store import ArtifactStore
 
 KIND = "Kustomization"
-API_VERSION = "kustomize.toolkit.fluxcd.io/v1"
-SOURCE_API_VERSION = "source.toolkit.fluxcd.io/v1"
+API_VERSION = kinds.KUSTOMIZATION.api_version
+SOURCE_API_VERSION = kinds.GIT_REPOSITORY.api_version
 FINALIZER = "finalizers.fluxcd.io"
 ALLOW_EMPTY_PRUNE = "lockstep.io/allow-empty-prune"
 DEPENDENCY_RETRY_SECONDS = 10.0

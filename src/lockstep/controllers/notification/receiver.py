@@ -26,6 +26,7 @@ from typing import ClassVar
 
 from pydantic import ValidationError
 
+from lockstep.api import kinds
 from lockstep.api.kinds import kind_info
 from lockstep.api.meta import RECONCILE_REQUEST_ANNOTATION
 from lockstep.api.notification import Receiver, ReceiverStatus, ReceiverTarget
@@ -35,7 +36,7 @@ from lockstep.runtime.informer import ObjectCache
 from lockstep.runtime.secrets import SecretUnavailable, secret_data
 
 KIND = "Receiver"
-API_VERSION = "notification.toolkit.fluxcd.io/v1"
+API_VERSION = kinds.RECEIVER.api_version
 
 WEBHOOK_PATH_PREFIX = "/hook/"
 

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
+from lockstep.api import kinds
 from lockstep.api.conditions import set_condition
 from lockstep.api.meta import ApiObject, Artifact, ConditionType
 from lockstep.api.source import SourceStatus
@@ -76,7 +77,7 @@ def failure_of(error: errors.SourceError) -> Failure:
     return fetch_failure(str(error), terminal=isinstance(error, TERMINAL_ERRORS))
 
 
-SOURCE_API_VERSION = "source.toolkit.fluxcd.io/v1"
+SOURCE_API_VERSION = kinds.GIT_REPOSITORY.api_version
 
 FINALIZER = "finalizers.fluxcd.io"
 """The finalizer Flux's source-controller keeps on its objects; shared with Flux, so an
