@@ -172,12 +172,7 @@ def create_secret_git(
         data = {**basic_auth_data(username, password), **tls_data(ca_file, cert_file, key_file)}
         if bearer_token:
             data["bearerToken"] = bearer_token
-        if not data:
-            raise UserError(
-                f"no credentials given for {url}",
-                hint="give --username and --password, --bearer-token, or TLS files",
-                code=USAGE_ERROR,
-            )
+        _require(data, name, "--username and --password, --bearer-token, or TLS files")
     _export_or_apply(state(ctx), secret_manifest(name, _namespace(ctx, namespace), data), export)
 
 
@@ -223,12 +218,7 @@ def create_secret_helm(
       lockstep create secret helm charts-auth -u bot -p "$TOKEN" --ca-crt-file ./ca.crt
     """
     data = {**basic_auth_data(username, password), **tls_data(ca_file, cert_file, key_file)}
-    if not data:
-        raise UserError(
-            "no credentials given",
-            hint="give --username and --password, or TLS files",
-            code=USAGE_ERROR,
-        )
+    _require(data, name, "--username and --password, or TLS files")
     _export_or_apply(state(ctx), secret_manifest(name, _namespace(ctx, namespace), data), export)
 
 
@@ -250,13 +240,16 @@ def create_secret_tls(
         --tls-key-file tls.key
     """
     data = tls_data(ca_file, cert_file, key_file)
+    _require(data, name, "--ca-crt-file, or --tls-crt-file with --tls-key-file")
+    _export_or_apply(state(ctx), secret_manifest(name, _namespace(ctx, namespace), data), export)
+
+
+def _require(data: dict[str, str], name: str, flags: str) -> None:
+    """Refuse to make Secret ``name`` with nothing in it."""
     if not data:
         raise UserError(
-            "no certificate given",
-            hint="give --ca-crt-file, or --tls-crt-file with --tls-key-file",
-            code=USAGE_ERROR,
+            f"secret {name}: no credentials given", hint=f"give {flags}", code=USAGE_ERROR
         )
-    _export_or_apply(state(ctx), secret_manifest(name, _namespace(ctx, namespace), data), export)
 
 
 def _namespace(ctx: typer.Context, namespace: str | None) -> str:
