@@ -4,13 +4,15 @@ its CPU time and memory.
 :meth:`Engine.start` runs ``python -m lockstep run`` on free loopback ports with
 its artifacts and log in a folder of its own and waits for ``/readyz``. While it
 runs, a :class:`TreeSampler` thread adds up the resident memory of the engine
-and of its children (``kubectl kustomize`` runs as a child per build) five times
+and of its children (the resident Kustomize build service) five times
 a second and keeps the peak; the engine's own peak comes exact from the kernel
-(``VmHWM``). CPU time counts the engine and its children that have exited
-(``utime + stime + cutime + cstime``). With a profile folder, py-spy samples the
+(``VmHWM``). CPU time counts the engine and its children, those that have exited
+(``cutime + cstime``) and those still running (the resident Kustomize build
+service), each ``utime + stime``. With a profile folder, py-spy samples the
 engine from start to stop (:mod:`benchmarks.profile`).
 
-Used by the workloads through :meth:`benchmarks.ground.Ground.start_engine`.
+Used by the workloads through :meth:`benchmarks.ground.Ground.engine`; Flux's
+controllers are watched the same way by :mod:`benchmarks.flux_engine`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from benchmarks.profile import Profiler
 from benchmarks.prometheus import Samples, parse_samples
 from lockstep.dev.loopback import free_port
 
+REQUESTS = "lockstep_kube_requests_total"
+RECONCILES = "lockstep_reconcile_duration_seconds_count"
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 120.0
 SAMPLE_SECONDS = 0.2
@@ -108,16 +112,23 @@ class Engine:
             return parse_samples(answer.read().decode())
 
     def cpu_seconds(self) -> float:
-        """CPU time of the engine and of its children that have exited, so far."""
-        fields = _stat_fields(self.process.pid)
-        return sum(int(value) for value in fields[11:15]) / _TICKS_PER_SECOND
+        """CPU time of the engine and all its children so far: those that exited and
+        those still running (the resident Kustomize build service)."""
+        return tree_cpu_seconds(self.process.pid)
 
     def peak_rss_mib(self) -> float:
         """The engine process's peak resident memory since it started (``VmHWM``)."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        return peak_rss_mib_of(self.process.pid)
+
+    def requests_by_verb(self, samples: Samples) -> dict[str, int]:
+        """Requests the engine's client sent, by verb, dry-runs apart as ``APPLY (dry-run)``."""
+        counts = samples.counts_by(REQUESTS, "verb", dry_run="false")
+        for verb, count in samples.counts_by(REQUESTS, "verb", dry_run="true").items():
+            counts[f"{verb} (dry-run)"] = count
+        return dict(sorted(counts.items()))
+
+    def reconciles(self, samples: Samples) -> dict[str, int]:
+        return samples.counts_by(RECONCILES, "controller")
 
     def stop(self) -> None:
         """SIGTERM, then insist on a clean exit."""
@@ -157,12 +168,13 @@ class Engine:
 
 
 class TreeSampler:
-    """Samples the resident memory of a process and its descendants; keeps the peak."""
+    """Samples the resident memory of processes and their descendants, added up; keeps the
+    peak of the sum."""
 
-    def __init__(self, pid: int) -> None:
-        self._pid = pid
+    def __init__(self, *pids: int) -> None:
+        self._pids = pids
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"rss-{pid}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"rss-{pids[0]}", daemon=True)
         self.peak_mib = 0.0
 
     def start(self) -> None:
@@ -178,15 +190,29 @@ class TreeSampler:
 
     def _run(self) -> None:
         while not self._stop.wait(SAMPLE_SECONDS):
-            self.peak_mib = max(self.peak_mib, _tree_rss_kib(self._pid) / 1024)
+            self.peak_mib = max(self.peak_mib, _tree_rss_kib(self._pids) / 1024)
 
 
-def _tree_rss_kib(pid: int) -> int:
-    total, pending = 0, [pid]
+def _tree_rss_kib(pids: tuple[int, ...]) -> int:
+    total, pending = 0, list(pids)
     while pending:
         current = pending.pop()
         try:
             total += int(_stat_fields(current)[21]) * _PAGE_KIB
+            pending.extend(_children(current))
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of process ``pid`` and of every descendant, running or exited; a child
+    that exits moves its time into its parent's, so the total never goes back."""
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            total += cpu_seconds_of(current, children=True)
             pending.extend(_children(current))
         except (OSError, IndexError, ValueError):
             continue
@@ -200,13 +226,26 @@ def _children(pid: int) -> list[int]:
     return children
 
 
-def cpu_seconds_of(pid: int) -> float:
-    """CPU time (user and system) of process ``pid`` so far; 0 when it is gone."""
+def peak_rss_mib_of(pid: int) -> float:
+    """The peak resident memory of process ``pid`` since it started (``VmHWM``); 0 when gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0.0
+    for line in status:
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_seconds_of(pid: int, *, children: bool = False) -> float:
+    """CPU time (user and system) of process ``pid`` so far, with ``children`` that of its
+    children that have exited too; 0 when it is gone."""
     try:
         fields = _stat_fields(pid)
     except OSError:
         return 0.0
-    return sum(int(value) for value in fields[11:13]) / _TICKS_PER_SECOND
+    return sum(int(value) for value in fields[11 : 15 if children else 13]) / _TICKS_PER_SECOND
 
 
 def _stat_fields(pid: int) -> list[str]:

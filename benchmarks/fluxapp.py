@@ -10,7 +10,8 @@ repository (:func:`write_app`); Flux's benchmark gives each its own OCI artifact
 the same content.
 
 :func:`app_objects` renders copy ``index`` in Python, exactly as the engine applies
-it, for the engine-less baseline (W5). Used by W1, W4 and W5.
+it, for the engine-less baseline (W5). Used by W1 and its fleet shapes
+(:mod:`benchmarks.shapes`), W4 and W5.
 """
 
 from __future__ import annotations

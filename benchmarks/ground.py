@@ -11,7 +11,7 @@ The harness's own requests go through :attr:`Ground.kube`, whose counts
 (:attr:`KubeClient.requests`) tell them apart from the engine's.
 
 Used by every workload that needs a cluster (``benchmarks/w*.py``), through
-``benchmarks/run.py``.
+``benchmarks/run.py``, and by ``benchmarks/compare.py``, which runs Flux's controllers on it.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ FINALIZED_KINDS = (
     (SOURCE_API, "GitRepository"),
     (SOURCE_API, "OCIRepository"),
 )
-"""The kinds whose objects carry lockstep's finalizers."""
+"""The kinds whose objects carry finalizers, lockstep's and Flux's (``finalizers.fluxcd.io``),
+which a namespace's deletion clears with the engine stopped."""
 
 CONCURRENT = 4
 """Reconciles in parallel per controller (``lockstep run --concurrent``, its default), and
@@ -177,9 +178,9 @@ class Ground:
     async def namespace(self, prefix: str) -> AsyncIterator[str]:
         """A namespace of one workload; deleted with everything in it when the block ends.
 
-        Stop the engine before the block ends: the finalizers of the Kustomizations and
-        sources are removed here instead of being processed, so cleaning up 1000 of them
-        costs no pruning.
+        Stop the engine before the block ends (lockstep or Flux): the finalizers of the
+        Kustomizations and sources are removed here instead of being processed, so cleaning
+        up 1000 of them costs no pruning.
         """
         name = f"{prefix}-{secrets.token_hex(3)}"
         await self.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})

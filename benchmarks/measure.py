@@ -3,8 +3,9 @@
 A :class:`Meter` takes a snapshot when it starts and one when it stops, and
 :class:`Usage` holds the differences:
 
-- requests the engine sent, by verb (``lockstep_kube_requests_total``, counted by
-  its Kubernetes client; dry-runs apart as ``APPLY (dry-run)``);
+- requests the engine sent, by verb, as its own client counts them (lockstep's
+  ``lockstep_kube_requests_total``, dry-runs apart as ``APPLY (dry-run)``; Flux's
+  ``rest_client_requests_total``, by HTTP method);
 - requests the API server served from every client, by verb
   (``apiserver_request_total``): the engine's, the harness's own (also counted, as
   ``harness_requests``), and the control plane's controllers and kwok;
@@ -13,7 +14,10 @@ A :class:`Meter` takes a snapshot when it starts and one when it stops, and
 - the CPU time of each component of the control plane, which shares the machine
   with the engine.
 
-Used by the workloads; percentiles of latency samples are :func:`percentiles`.
+The engine is anything :class:`MeteredEngine` describes: ``lockstep run``
+(:class:`benchmarks.engine.Engine`) or Flux's two controllers
+(:class:`benchmarks.flux_engine.FluxEngine`). Used by the workloads; percentiles of
+latency samples are :func:`percentiles`.
 """
 
 from __future__ import annotations
@@ -23,15 +27,36 @@ import math
 import statistics
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
-from benchmarks.engine import Engine
+from benchmarks.engine import TreeSampler
 from benchmarks.ground import Ground
 from benchmarks.prometheus import Samples
 
-ENGINE_REQUESTS = "lockstep_kube_requests_total"
 APISERVER_REQUESTS = "apiserver_request_total"
-RECONCILES = "lockstep_reconcile_duration_seconds_count"
+
+
+class MeteredEngine(Protocol):
+    """What a :class:`Meter` reads of the engine under test."""
+
+    sampler: TreeSampler
+    """Peak memory of the engine's processes and their children, sampled."""
+
+    def metrics(self) -> Samples: ...
+
+    def cpu_seconds(self) -> float: ...
+
+    def peak_rss_mib(self) -> float:
+        """Peak resident memory of the engine's processes since they started (``VmHWM``)."""
+        ...
+
+    def requests_by_verb(self, samples: Samples) -> dict[str, int]:
+        """The requests its client counted in ``samples`` (a difference of two scrapes)."""
+        ...
+
+    def reconciles(self, samples: Samples) -> dict[str, int]:
+        """Reconciles by controller in ``samples``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -43,7 +68,7 @@ class Usage:
     engine_peak_rss_mib: float
     """Peak of the engine process alone since it started (VmHWM)."""
     engine_tree_peak_rss_mib: float
-    """Peak of the engine and its children (``kubectl kustomize``), sampled every 0.2 s."""
+    """Peak of the engine and its children (the Kustomize build service), sampled every 0.2 s."""
     engine_requests: dict[str, int]
     apiserver_requests: dict[str, int]
     harness_requests: int
@@ -77,7 +102,7 @@ class Snapshot:
     control_plane_cpu: dict[str, float]
 
     @classmethod
-    async def take(cls, ground: Ground, engine: Engine) -> Self:
+    async def take(cls, ground: Ground, engine: MeteredEngine) -> Self:
         return cls(
             at=time.monotonic(),
             engine=await asyncio.to_thread(engine.metrics),
@@ -91,13 +116,13 @@ class Snapshot:
 class Meter:
     """Measures one window of a workload against one engine."""
 
-    def __init__(self, ground: Ground, engine: Engine, start: Snapshot) -> None:
+    def __init__(self, ground: Ground, engine: MeteredEngine, start: Snapshot) -> None:
         self._ground = ground
         self._engine = engine
         self._start = start
 
     @classmethod
-    async def start(cls, ground: Ground, engine: Engine) -> Self:
+    async def start(cls, ground: Ground, engine: MeteredEngine) -> Self:
         engine.sampler.reset()
         return cls(ground, engine, await Snapshot.take(ground, engine))
 
@@ -111,26 +136,15 @@ class Meter:
             engine_cpu_seconds=round(end.engine_cpu - start.engine_cpu, 3),
             engine_peak_rss_mib=round(self._engine.peak_rss_mib(), 1),
             engine_tree_peak_rss_mib=round(self._engine.sampler.peak_mib, 1),
-            engine_requests=_engine_verbs(engine),
-            apiserver_requests=_counts(apiserver.by(APISERVER_REQUESTS, "verb")),
+            engine_requests=self._engine.requests_by_verb(engine),
+            apiserver_requests=apiserver.counts_by(APISERVER_REQUESTS, "verb"),
             harness_requests=end.harness_requests - start.harness_requests,
-            reconciles=_counts(engine.by(RECONCILES, "controller")),
+            reconciles=self._engine.reconciles(engine),
             control_plane_cpu_seconds={
                 name: round(seconds - start.control_plane_cpu.get(name, 0.0), 2)
                 for name, seconds in end.control_plane_cpu.items()
             },
         )
-
-
-def _engine_verbs(samples: Samples) -> dict[str, int]:
-    counts = _counts(samples.by(ENGINE_REQUESTS, "verb", dry_run="false"))
-    for verb, count in _counts(samples.by(ENGINE_REQUESTS, "verb", dry_run="true")).items():
-        counts[f"{verb} (dry-run)"] = count
-    return dict(sorted(counts.items()))
-
-
-def _counts(sums: dict[str, float]) -> dict[str, int]:
-    return {key: round(value) for key, value in sums.items() if round(value)}
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:

@@ -16,9 +16,9 @@ a short account that is:
 - lockstep's functions with the most samples below them (inclusive), and the
   functions of any package with the most samples of their own (self).
 
-``kubectl kustomize`` runs as a child process and is not sampled: its CPU time is in
-the workload's ``engine CPU`` figure (children included), and the threads that wait
-for it are idle here. Used by :mod:`benchmarks.engine`.
+The Kustomize build service runs as child processes and is not sampled: its CPU time
+is in the workload's ``engine CPU`` figure (children included), and the threads that
+wait for it are idle here. Used by :mod:`benchmarks.engine`.
 """
 
 from __future__ import annotations

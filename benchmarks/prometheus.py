@@ -43,6 +43,21 @@ class Samples:
                 sums[dict(sample_labels).get(label, "")] += value
         return dict(sorted(sums.items()))
 
+    def counts_by(self, name: str, label: str, **labels: str) -> dict[str, int]:
+        """:meth:`by` rounded to whole counts, leaving out the zeros (for counters)."""
+        return {
+            key: round(value)
+            for key, value in self.by(name, label, **labels).items()
+            if round(value)
+        }
+
+    def plus(self, other: Samples) -> Samples:
+        """The samples of two scrapes added up (two processes' counters as one's)."""
+        values = dict(self.values)
+        for key, value in other.values.items():
+            values[key] = values.get(key, 0.0) + value
+        return Samples(values)
+
     def since(self, earlier: Samples) -> Samples:
         """Each sample's increase since ``earlier`` (counters only make sense here)."""
         return Samples(

@@ -3,7 +3,9 @@
 Workloads (``--only git,w1,...`` runs some of them, in this order):
 
 - ``git``: the cost of a Git source poll and fetch (:mod:`benchmarks.git_source`);
-- ``w1``: time to production of N Kustomizations (:mod:`benchmarks.w1_time_to_production`);
+- ``w1`` (or ``w1a``): time to production of N Kustomizations on one shared path
+  (:mod:`benchmarks.w1_time_to_production`), and the other fleet shapes of W1: ``w1b``
+  a monorepo, ``w1c`` many sources, ``w1d`` a dependency chain (:mod:`benchmarks.shapes`);
 - ``w5``: the same objects by a direct server-side-apply loop (:mod:`benchmarks.w5_ssa_limit`);
 - ``w2``: commit → applied, with a Receiver and by polling (:mod:`benchmarks.w2_commit_to_applied`);
 - ``w3``: drift repair (:mod:`benchmarks.w3_drift_repair`);
@@ -70,6 +72,14 @@ CLUSTER_WORKLOADS = {
         w1_time_to_production.run,
         lambda result, _folder: w1_time_to_production.table(result),
     ),
+    **{
+        key: ClusterWorkload(
+            w1_time_to_production.NAMES[key],
+            w1_time_to_production.workload(key),
+            lambda result, _folder: w1_time_to_production.table(result),
+        )
+        for key in ("w1b", "w1c", "w1d")
+    },
     "w5": ClusterWorkload(w5_ssa_limit.NAME, w5_ssa_limit.run, w5_ssa_limit.table),
     "w2": ClusterWorkload(
         w2_commit_to_applied.NAME,
@@ -88,6 +98,7 @@ CLUSTER_WORKLOADS = {
     ),
 }
 ORDER = ("git", *CLUSTER_WORKLOADS)
+ALIASES = {"w1a": "w1"}
 TABLES: dict[str, Callable[[dict[str, Any], Path], str]] = {
     git_source.NAME: lambda result, _folder: git_table(result),
     **{workload.name: workload.table for workload in CLUSTER_WORKLOADS.values()},
@@ -233,7 +244,7 @@ def main() -> int:
     parser.add_argument(
         "--sizes",
         default="",
-        help="comma-separated Ns for W1 and W5 instead of their own (results go to custom/)",
+        help="comma-separated Ns for W1's shapes and W5 instead of their own (results go to custom/)",
     )
     parser.add_argument(
         "--profile",
@@ -247,7 +258,9 @@ def main() -> int:
         parser.error(f"--sizes takes whole numbers separated by commas, not {args.sizes!r}")
     if any(size < 1 for size in sizes):
         parser.error("--sizes takes numbers of Kustomizations, at least 1")
-    selected = [key.strip() for key in args.only.split(",") if key.strip()]
+    selected = [
+        ALIASES.get(key.strip(), key.strip()) for key in args.only.split(",") if key.strip()
+    ]
     unknown = [key for key in selected if key not in ORDER]
     if unknown:
         parser.error(f"unknown workload {', '.join(unknown)}; choose among {', '.join(ORDER)}")

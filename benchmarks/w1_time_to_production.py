@@ -1,53 +1,91 @@
 """W1, time to production: N Kustomizations of Flux's benchmark application, created at
-once, until every one is Ready.
+once, until every one is Ready, in four fleet shapes (:mod:`benchmarks.shapes`).
 
-For each N (100, 500, 1000; 10 in a quick run; or the runner's ``--sizes``) a fresh engine and a namespace: the
-application is pushed to one Git repository and its GitRepository made Ready first
-(not timed). Then the N Kustomizations are created, eight requests in flight, and
-the clock runs from the first creation until the last Kustomization reports Ready
+- ``w1`` (also ``w1a``): one shared path of one GitRepository, a postBuild variable
+  per copy; N = 100, 500, 1000;
+- ``w1b``: a monorepo of at least 1000 folders, one path each; N = 100, 1000;
+- ``w1c``: N/10 GitRepositories, 10 Kustomizations each; N = 100, 1000;
+- ``w1d``: 10 levels of ``dependsOn``, N/10 wide; N = 100, 1000.
+
+A quick run takes N = 10, the runner's ``--sizes`` others. For each N a fresh engine
+and a namespace: the repositories are pushed and their GitRepositories made Ready
+first (not timed). Then the N Kustomizations are created, eight requests in flight,
+and the clock runs from the first creation until the last Kustomization reports Ready
 for its generation — with ``wait``, so every Deployment, Service, ServiceAccount and
-Ingress was applied and found healthy. Each Kustomization's own time to Ready is
-kept too. Over the same window: the engine's CPU time, peak memory, and requests as
-counted by its client and by the API server, and the CPU time of the control plane's
-components, which share the machine (:mod:`benchmarks.measure`).
+Ingress was applied and found healthy (:mod:`benchmarks.fleet`). Each Kustomization's
+own time to Ready is kept too. Over the same window: the engine's CPU time, peak
+memory, and requests as counted by its client and by the API server, and the CPU time
+of the control plane's components, which share the machine (:mod:`benchmarks.measure`).
 
 Anchor: Flux 2.9 takes 26 s for 100, 2m0s for 500 and 4m13s for 1000 on a 16-core
-runner, with 223 MiB for kustomize-controller. Run by ``benchmarks/run.py``.
+runner, with 223 MiB for kustomize-controller; ``benchmarks/compare.py`` runs Flux's
+controllers here, side by side. Run by ``benchmarks/run.py``; W4 reuses the source
+set-up of ``w1``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from benchmarks.fluxapp import (
-    OBJECTS_PER_APP,
-    app_kustomization,
-    applier_rbac,
-    git_repository,
-    write_app,
-)
-from benchmarks.ground import CONCURRENT, KUSTOMIZATION_API, SOURCE_API, Ground, gather_limited
-from benchmarks.measure import Meter, percentiles
+from benchmarks import fleet
+from benchmarks.fluxapp import app_kustomization, applier_rbac, git_repository, write_app
+from benchmarks.ground import CONCURRENT, SOURCE_API, Ground, gather_limited
 from benchmarks.observe import Watched, is_ready
-from lockstep.kube import KubeObject
+from benchmarks.shapes import SHAPES, Shape
+from lockstep.controllers.kustomize.kustomization import DEPENDENCY_RETRY_SECONDS
 
 NAME = "w1_time_to_production"
+NAMES = {
+    "w1a": NAME,
+    "w1b": "w1b_monorepo",
+    "w1c": "w1c_many_sources",
+    "w1d": "w1d_dependency_chain",
+}
+"""The result file of each shape; ``w1a`` keeps W1's name."""
 SIZES = (100, 500, 1000)
+SHAPE_SIZES = (100, 1000)
+"""The Ns of the shapes other than ``w1a``."""
 QUICK_SIZES = (10,)
-CREATE_IN_FLIGHT = 8
 SOURCE = "app"
 
 
-def timeout_for(size: int) -> float:
+def timeout_for(size: int, levels: int = 1) -> float:
     """How long N Kustomizations may take before the run counts as failed."""
-    return max(90.0, 1.8 * size)
+    return fleet.timeout_for(size, levels, DEPENDENCY_RETRY_SECONDS)
 
 
-async def run(ground: Ground, quick: bool) -> dict[str, Any]:
-    sizes = ground.sizes or (QUICK_SIZES if quick else SIZES)
-    return {"concurrent": CONCURRENT, "runs": [await rollout(ground, size) for size in sizes]}
+def workload(key: str) -> Callable[[Ground, bool], Awaitable[dict[str, Any]]]:
+    """The workload of shape ``key``, for the runner."""
+
+    async def run_this_shape(ground: Ground, quick: bool) -> dict[str, Any]:
+        return await run_shape(ground, quick, SHAPES[key])
+
+    return run_this_shape
+
+
+run = workload("w1a")
+"""W1 itself, one shared path."""
+
+
+async def run_shape(ground: Ground, quick: bool, shape: Shape) -> dict[str, Any]:
+    default = SIZES if shape.key == "w1a" else SHAPE_SIZES
+    sizes = ground.sizes or (QUICK_SIZES if quick else default)
+    runs = []
+    for size in sizes:
+        result = await fleet.rollout(
+            ground, shape, size, ground.engine, within=timeout_for(size, shape.levels)
+        )
+        if not result["complete"]:
+            raise RuntimeError(
+                f"{shape.key}: {result['ready']} of {size} Kustomizations Ready within "
+                f"{result['timeout_seconds']}s; see the engine's log under {ground.folder}"
+            )
+        if not result["usage"]["engine_requests_total"]:
+            raise RuntimeError("lockstep run exported no lockstep_kube_requests_total samples")
+        runs.append(result)
+    return {"shape": shape.key, "title": shape.title, "concurrent": CONCURRENT, "runs": runs}
 
 
 async def prepare_source(ground: Ground, namespace: str) -> None:
@@ -74,54 +112,16 @@ async def create_apps(ground: Ground, namespace: str, size: int, interval: str =
             ground.kube.apply(app_kustomization(index, namespace, SOURCE, interval=interval))
             for index in range(size)
         ),
-        limit=CREATE_IN_FLIGHT,
+        limit=fleet.CREATE_IN_FLIGHT,
     )
 
 
-async def rollout(ground: Ground, size: int) -> dict[str, Any]:
-    """Create ``size`` Kustomizations at once against a fresh engine; time them to Ready."""
-    async with ground.namespace("bench-w1") as namespace:
-        await prepare_source(ground, namespace)
-        async with ground.engine(f"w1-{size}") as engine:
-            await source_ready(ground, namespace)
-            ready_at: dict[str, float] = {}
-
-            def note_ready(obj: KubeObject, at: float) -> None:
-                if is_ready(obj):
-                    ready_at.setdefault(str(obj["metadata"]["name"]), at)
-
-            async with Watched(
-                ground.kube, KUSTOMIZATION_API, "Kustomization", namespace, changed=note_ready
-            ) as kustomizations:
-                meter = await Meter.start(ground, engine)
-                started = time.monotonic()
-                await create_apps(ground, namespace, size)
-                created = time.monotonic()
-                await kustomizations.until(
-                    lambda _: len(ready_at) >= size,
-                    within=timeout_for(size),
-                    what=f"{size} Kustomizations Ready",
-                )
-                usage = await meter.stop()
-    if not usage.engine_requests_total:
-        raise RuntimeError("lockstep run exported no lockstep_kube_requests_total samples")
-    seconds = max(ready_at.values()) - started
-    return {
-        "kustomizations": size,
-        "objects": size * OBJECTS_PER_APP,
-        "seconds_to_all_ready": round(seconds, 2),
-        "seconds_to_create": round(created - started, 2),
-        "kustomizations_per_second": round(size / seconds, 2),
-        "time_to_ready": percentiles([at - started for at in ready_at.values()]),
-        "engine_requests_per_kustomization": round(usage.engine_requests_total / size, 1),
-        "usage": usage.as_dict(),
-    }
-
-
 def table(result: dict[str, Any]) -> str:
+    shape = result.get("shape", "w1a")
     lines = [
-        "W1 time to production: N Kustomizations (Deployment scaled to 0, ServiceAccount,",
-        "Service, Ingress each; wait, prune, impersonation) created at once, until all Ready;",
+        f"W1 time to production, {shape} ({result.get('title', SHAPES['w1a'].title)}): N",
+        "Kustomizations (Deployment scaled to 0, ServiceAccount, Service, Ingress each; wait,",
+        "prune, impersonation) created at once, until all Ready;",
         f"lockstep run --concurrent {result['concurrent']}. Requests over the window: the",
         "engine's own (client-side) and all the API server served (every client). CPU of the",
         "control plane over the window: API server / etcd / controller-manager.",

@@ -21,10 +21,10 @@ import asyncio
 import time
 from typing import Any
 
-from benchmarks.engine import Engine
+from benchmarks.engine import RECONCILES, Engine
 from benchmarks.fluxapp import APP, applier_rbac, git_repository, kustomization
 from benchmarks.ground import KUSTOMIZATION_API, Ground
-from benchmarks.measure import RECONCILES, Meter, Usage
+from benchmarks.measure import Meter, Usage
 from benchmarks.observe import Watched, is_ready
 from benchmarks.w1_time_to_production import create_apps, prepare_source, source_ready, timeout_for
 from lockstep.dev.gitserver import WorkingCopy

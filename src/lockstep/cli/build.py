@@ -285,7 +285,8 @@ def _render_folder(
     kustomization: Kustomization, path: Path, inputs: BuildInputs
 ) -> list[KubeObject]:
     root = _repository_root(path)
-    return render_objects(kustomization, root, "./" + str(path.resolve().relative_to(root)), inputs)
+    folder = "./" + str(path.resolve().relative_to(root))
+    return render_objects(kustomization, root, folder, inputs).objects
 
 
 def _repository_root(path: Path) -> Path:

@@ -1,8 +1,9 @@
 """``lockstep run``: run every controller against the current kubeconfig context.
 
 Sets up logging (human-readable, or one JSON object per line with ``--log-json``),
-turns SIGTERM and SIGINT into a graceful stop, serves the artifact store, the
-metrics and health endpoints and the Receiver webhooks, and runs the controller manager.
+turns SIGTERM and SIGINT into a graceful stop, builds the Kustomize build service
+when it is not built yet, serves the artifact store, the metrics and health endpoints
+and the Receiver webhooks, and runs the controller manager.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import typer
 from lockstep.cli.context import UserError, state
 from lockstep.controllers.manager import ControllerManager, ManagerOptions
 from lockstep.dev.cluster import state_root
+from lockstep.gobuild import GoBuildError, program_path
 from lockstep.kube import KubeClient
+from lockstep.render.kustomizer import PROGRAM_MODULE, kustomizer_program
 from lockstep.runtime.leader import LeaderElector, LeadershipLost
 from lockstep.runtime.logcontext import LoggedObject, ObjectLogFilter
 from lockstep.web import receiver, server
@@ -134,6 +137,7 @@ def run(
     """
     cli = state(ctx)
     configure_logging(log_json, cli.verbose)
+    _ensure_build_service()
     options = ManagerOptions(
         storage_path=storage_path or state_root() / "artifacts",
         watch_namespace=watch_namespace,
@@ -146,6 +150,17 @@ def run(
     election = Election(leader_election_namespace) if leader_elect else None
     addresses = Addresses(metrics=metrics_addr, receiver=receiver_addr)
     asyncio.run(_run(cli.engine_client(), options, addresses, election))
+
+
+def _ensure_build_service() -> None:
+    """Build the Kustomize build service now if it is not yet, rather than in a
+    Kustomization's first build, whose time limit it would eat."""
+    if not program_path(PROGRAM_MODULE, "kustomizer").is_file():
+        logging.getLogger("lockstep").info("building the Kustomize build service (once)")
+    try:
+        kustomizer_program()
+    except GoBuildError as error:
+        raise UserError(str(error), hint="run make install, which builds it") from error
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
@@ -182,13 +182,25 @@ class FluxControllers:
     The source-controller keeps its artifacts under ``folder/artifacts`` and serves
     them on a loopback port that it also advertises, so the kustomize-controller
     (and lockstep, after a migration) fetch them there. Both logs are under
-    ``folder``. A context manager: started on enter, stopped (SIGTERM) on exit.
+    ``folder``. ``extra_flags`` are more command-line flags per controller, given after
+    the ones set here so that they win (``--concurrent=20``, ``--log-level=info``). A
+    context manager: started on enter, stopped (SIGTERM) on exit.
     """
 
-    def __init__(self, binaries: FluxBinaries, kubeconfig: Path, folder: Path) -> None:
+    def __init__(
+        self,
+        binaries: FluxBinaries,
+        kubeconfig: Path,
+        folder: Path,
+        extra_flags: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
         self.binaries = binaries
         self.kubeconfig = kubeconfig
         self.folder = folder
+        self.extra_flags = {name: list(flags) for name, flags in (extra_flags or {}).items()}
+        unknown = sorted(set(self.extra_flags) - set(CONTROLLERS))
+        if unknown:
+            raise ValueError(f"no Flux controller named {', '.join(unknown)}; use {CONTROLLERS}")
         self.addresses = FluxAddresses.free()
         self._processes: list[LoopbackProcess] = []
 
@@ -223,7 +235,12 @@ class FluxControllers:
             for controller, flags in commands.items():
                 process = LoopbackProcess(
                     controller,
-                    [str(self.binaries.path(controller)), *flags, *common],
+                    [
+                        str(self.binaries.path(controller)),
+                        *flags,
+                        *common,
+                        *self.extra_flags.get(controller, []),
+                    ],
                     self.log(controller),
                     env=environment,
                 )

@@ -18,7 +18,6 @@ the same Go helpers.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
 import subprocess
@@ -27,7 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
+from lockstep.gobuild import GoBuildError
+from lockstep.gobuild import cache_root as cache_root
+from lockstep.gobuild import go_command as _go_command
+from lockstep.gobuild import go_environment as go_environment
 
 GO_MODULES = Path(__file__).parent / "gomod"
 KWOK_MODULE = GO_MODULES / "kwok"
@@ -40,11 +42,8 @@ BINARIES = (
     "kwok",
     "kwokctl",
 )
-MINIMUM_GO = (1, 26)
-
-
-class ToolchainError(Exception):
-    """The control plane binaries cannot be built."""
+ToolchainError = GoBuildError
+"""The control plane binaries cannot be built."""
 
 
 @dataclass(frozen=True)
@@ -56,12 +55,6 @@ class ControlPlaneBinaries:
 
     def path(self, name: str) -> Path:
         return self.directory / name
-
-
-def cache_root() -> Path:
-    """lockstep's cache directory (``$LOCKSTEP_CACHE_DIR`` overrides the platform default)."""
-    override = os.environ.get("LOCKSTEP_CACHE_DIR")
-    return Path(override) if override else Path(platformdirs.user_cache_dir("lockstep"))
 
 
 def kubernetes_version() -> str:
@@ -119,24 +112,7 @@ def ensure_binaries(progress: Callable[[str, int, int], None]) -> ControlPlaneBi
 
 def go_command(what: str = "the control plane") -> str:
     """The ``go`` command, checked to be new enough to build ``what``."""
-    go = shutil.which("go")
-    if go is None:
-        raise ToolchainError("Go is not installed; install Go 1.26 or newer (make install does)")
-    version = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True).stdout
-    match = re.match(r"go(\d+)\.(\d+)", version.strip())
-    if match is None or (int(match.group(1)), int(match.group(2))) < MINIMUM_GO:
-        wanted = ".".join(map(str, MINIMUM_GO))
-        raise ToolchainError(
-            f"Go {wanted} or newer is needed to build {what}, found {version.strip()}"
-        )
-    return go
-
-
-def go_environment() -> dict[str, str]:
-    """The environment of every go command: the local toolchain, the pinned go.sum only."""
-    # Never let the go command fetch another toolchain: the pinned modules build
-    # with the local one, and a download would leave this machine's registries.
-    return {**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=readonly"}
+    return _go_command(what)
 
 
 def count_packages(go: str, module: Path) -> int:

@@ -14,7 +14,7 @@ and maps :mod:`lockstep.render.errors` to the ``BuildFailed`` reason. The module
 - ``errors``: the exception hierarchy of this package;
 - ``documents``: YAML text to validated objects, with file and line in every error;
 - ``references``: remote bases and paths leaving the artifact are refused;
-- ``kustomize``: plain-directory generation, the spec's options, ``kubectl kustomize``;
+- ``kustomize``: plain-directory generation, the spec's options, the Kustomize build;
 - ``cache``: builds kept by content, so that the same build runs Kustomize once;
 - ``sops``: SOPS decryption with age keys, of generator inputs and of built objects;
 - ``substitute``: postBuild substitution of each object, with Flux's rules;

@@ -4,8 +4,8 @@ Many Kustomizations often build the same path of the same artifact with the same
 options and differ only in their postBuild variables (Flux's own benchmark: a
 thousand copies of one application). Substitution runs after the build, so the
 build's output does not depend on the variables and can be shared; each build
-would otherwise start ``kubectl kustomize``, which costs tens of milliseconds of
-CPU and tens of MiB of memory every time.
+would otherwise run Kustomize again, a copy of the folders it reads and a
+build in the build service every time.
 
 A build is identified by :func:`build_key`: a digest of every file, folder and
 symbolic link of the extracted artifact (names, contents, link targets), the path,
@@ -20,7 +20,7 @@ outlives the build that needed it; failed builds are not kept either.
 
 A build that is under way is claimed (:meth:`BuildCache.get_or_claim`): the same
 build asked for meanwhile waits for it instead of starting Kustomize too, so the
-reconcilers that start together on a new revision run one ``kubectl kustomize``,
+reconcilers that start together on a new revision run one Kustomize build,
 not one each, and memory does not peak with their copies.
 
 An artifact's tree digest is also remembered by the artifact's own digest

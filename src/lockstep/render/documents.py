@@ -6,7 +6,7 @@ object; `parse_documents` does both and returns the plain objects. `object_key` 
 `describe` give an object's identity and its name in messages (``Deployment/apps/web``).
 
 Called by :mod:`lockstep.render.kustomize` to validate plain-YAML directories before a
-build and to read what ``kubectl kustomize`` printed, and by
+build and to read what Kustomize printed, and by
 :mod:`lockstep.render.substitute` to read an object back after substitution.
 
 YAML is read the way Kubernetes reads it: timestamps stay strings (PyYAML's safe

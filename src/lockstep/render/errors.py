@@ -10,10 +10,10 @@
     │                        does not hold
     ├── InvalidManifest      malformed YAML, or a document that is not a Kubernetes object
     │   └── DuplicateObject  two documents describe the same object
-    ├── KustomizeFailed      ``kubectl kustomize`` refused the kustomization
+    ├── KustomizeFailed      Kustomize refused the kustomization
     ├── DecryptionFailed     a SOPS-encrypted object or generator input cannot be decrypted
     │                        with the age keys given, or a key is not an age private key
-    ├── BuildTimeout         ``kubectl kustomize`` or sops did not finish within the build's
+    ├── BuildTimeout         Kustomize or sops did not finish within the build's
     │                        time limit
     └── SubstitutionFailed   postBuild substitution met an expression it cannot evaluate,
                              or produced YAML that does not parse
@@ -55,7 +55,7 @@ class DuplicateObject(InvalidManifest):
 
 
 class KustomizeFailed(RenderError):
-    """``kubectl kustomize`` exited with an error; the message carries its first line."""
+    """Kustomize refused the build; the message carries its error on one line."""
 
 
 class DecryptionFailed(RenderError):
@@ -63,7 +63,7 @@ class DecryptionFailed(RenderError):
 
 
 class BuildTimeout(RenderError):
-    """``kubectl kustomize`` or sops ran past the build's time limit and was stopped."""
+    """Kustomize or sops ran past the build's time limit and was stopped."""
 
 
 class SubstitutionFailed(RenderError):

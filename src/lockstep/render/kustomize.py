@@ -1,9 +1,14 @@
-"""Building the objects of a Kustomization's path with real Kustomize (``kubectl kustomize``).
+"""Building the objects of a Kustomization's path with real Kustomize (its Go library).
 
 `build_kustomization` renders ``spec.path`` of an extracted artifact the way Flux's
 kustomize-controller does:
 
-1. copy the artifact into a temporary folder, so the extraction is never modified;
+1. copy into a temporary folder what the build reads (the path's folder and the folders
+   and files its kustomization files name, recursively:
+   :func:`lockstep.render.references.build_closure`), so that the extraction, which
+   other builds share, is never modified and a build costs what it reads, not the size
+   of the repository; when the build of that copy fails, it runs once more on a copy of
+   the whole artifact, whose outcome (objects or error) is the build's;
 2. when the path has no kustomization file, validate every ``.yaml``/``.yml`` file under
    it (a file that is not a Kubernetes object fails the build, naming file and line) and
    generate a ``kustomization.yaml`` listing them all, recursively; a sub-folder with its
@@ -12,15 +17,19 @@ kustomize-controller does:
 4. write the spec's options into the path's kustomization file, as Flux does:
    ``namespace`` (targetNamespace), ``namePrefix`` and ``nameSuffix`` replace the file's
    own; ``patches``, ``images`` and ``components`` are appended to its lists (components
-   that do not exist left out with ``ignore_missing_components``), and ``buildMetadata``
-   replaces its own;
+   that do not exist left out with ``ignore_missing_components``), ``buildMetadata``
+   replaces its own, and without ``sortOptions`` of its own the objects keep the order
+   the kustomization lists them in (``fifo``), as Flux's Kustomize does no final
+   reordering;
 5. decrypt, in the copy, the SOPS-encrypted files that generators read
    (:mod:`lockstep.render.sops`, with ``decryption_keys``);
-6. run ``kubectl kustomize --load-restrictor LoadRestrictionsRootOnly``;
+6. build it with Kustomize, loads restricted to each kustomization's folder, in the
+   engine's resident build service (:mod:`lockstep.render.kustomizer`);
 7. read the output (:mod:`lockstep.render.documents`) and decrypt the SOPS-encrypted
-   objects, then set ``commonMetadata`` labels and annotations on every object's
-   metadata, overriding keys already present (only ``metadata``: selectors and pod
-   templates are left alone, as in Flux).
+   objects.
+
+``commonMetadata`` is not the build's: Flux sets it after postBuild substitution and
+after taking the build's digest (:mod:`lockstep.controllers.kustomize.build`).
 
 Steps 5 to 7 share one time limit, ``timeout``. The copy, with any plaintext that step 5
 wrote, is deleted when the build ends, whether it succeeded or not.
@@ -30,30 +39,35 @@ the caller passes, by the content of the artifact, the path and the options: the
 build of the same files with the same options (another Kustomization of the same
 source) takes the objects from there and starts neither the copy nor Kustomize.
 
-Called by the Kustomization reconciler from a thread pool, since it blocks on a
-subprocess and the disk; the reconciler then runs :func:`lockstep.render.substitute.substitute`.
+Called by the Kustomization reconciler from a thread pool, since it blocks on the
+build service and the disk; the reconciler then runs :func:`lockstep.render.substitute.substitute`.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import sys
 import tempfile
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from lockstep.gobuild import GoBuildError
 from lockstep.render.cache import BuildCache, build_key_of_tree, tree_digest
 from lockstep.render.documents import Document, load_documents, parse_documents, reject_duplicates
-from lockstep.render.errors import BuildTimeout, ForbiddenReference, InvalidPath, KustomizeFailed
-from lockstep.render.process import run_until
+from lockstep.render.errors import (
+    BuildTimeout,
+    ForbiddenReference,
+    InvalidPath,
+    KustomizeFailed,
+    RenderError,
+)
+from lockstep.render.kustomizer import BuildDeadline, KustomizeError, shared_kustomizer
 from lockstep.render.references import (
+    build_closure,
     check_references,
     display_path,
     find_kustomization_file,
@@ -115,10 +129,8 @@ class BuildOptions:
     """Leave out the components that do not exist instead of failing the build."""
     build_metadata: tuple[str, ...] = ()
     """Kustomize ``buildMetadata`` options; they replace the kustomization file's own."""
-    common_labels: Mapping[str, str] = field(default_factory=dict)
-    common_annotations: Mapping[str, str] = field(default_factory=dict)
     timeout: float = DEFAULT_BUILD_TIMEOUT
-    """Seconds that decryption and ``kubectl kustomize`` may take together."""
+    """Seconds that decryption and the Kustomize build may take together."""
     decryption_keys: tuple[str, ...] = field(default=(), repr=False)
     """Age private keys: the values of the ``.agekey`` entries of spec.decryption.secretRef.
 
@@ -155,7 +167,6 @@ def build_kustomization(
                 cache.release(key)
         else:
             objects = cached
-    _set_common_metadata(objects, options.common_labels, options.common_annotations)
     return objects
 
 
@@ -166,25 +177,44 @@ def kept_build(
     ``tree``, when that build is kept; ``None`` when it is not (or cannot be)."""
     if cache is None or options.decryption_keys:
         return None
-    objects = cache.get(build_key_of_tree(tree, path, _shaping_options(options)))
-    if objects is not None:
-        _set_common_metadata(objects, options.common_labels, options.common_annotations)
-    return objects
+    return cache.get(build_key_of_tree(tree, path, _shaping_options(options)))
 
 
 def _shaping_options(options: BuildOptions) -> str:
-    """The options that change Kustomize's output, as text; the time limit does not, and
-    common metadata is set after the build."""
-    return repr(replace(options, timeout=0, common_labels={}, common_annotations={}))
+    """The options that change Kustomize's output, as text; the time limit does not."""
+    return repr(replace(options, timeout=0))
 
 
 def _build(root: Path, path: str, options: BuildOptions) -> list[dict[str, Any]]:
-    """Steps 1 to 7 of the module docstring, less the common metadata."""
+    """Steps 1 to 7 of the module docstring, on a copy of what the build reads; when that
+    fails, once more on a copy of the whole artifact, whose outcome is the build's."""
     deadline = time.monotonic() + options.timeout
+    closure = build_closure(_path_folder(root, path), root, options.components)
+    if closure != [root]:
+        try:
+            return _build_copy(root, path, options, deadline, closure)
+        except BuildTimeout:
+            raise
+        except (RenderError, OSError):
+            pass
+    return _build_copy(root, path, options, deadline, [root])
+
+
+def _build_copy(
+    root: Path, path: str, options: BuildOptions, deadline: float, closure: list[Path]
+) -> list[dict[str, Any]]:
+    """Build ``path`` in a temporary copy of the folders and files of ``closure``."""
     identities = age_identities(options.decryption_keys)
     with tempfile.TemporaryDirectory(prefix="lockstep-render-") as scratch:
         copy = Path(scratch).resolve() / "artifact"
-        shutil.copytree(root, copy, symlinks=True)
+        copy.mkdir()
+        for part in closure:
+            target = copy / part.relative_to(root)
+            if part.is_dir():
+                shutil.copytree(part, target, symlinks=True, dirs_exist_ok=True)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(part, target, follow_symlinks=False)
         sops_home = Path(scratch).resolve() / "sops-home"
         sops_home.mkdir()
         decryptor = SopsDecryptor(identities, sops_home, deadline, options.timeout)
@@ -279,6 +309,9 @@ def _write_options(
             kustomization[key] = [*(kustomization.get(key) or []), *additions]
     if options.build_metadata:
         kustomization["buildMetadata"] = list(options.build_metadata)
+    # Flux's Kustomize runs without a final reordering: objects come out in the order
+    # the kustomization lists them, unless it sets its own sortOptions.
+    kustomization.setdefault("sortOptions", {"order": "fifo"})
 
 
 def _missing_and_ignored(component: str, options: BuildOptions, folder: Path, root: Path) -> bool:
@@ -318,35 +351,19 @@ def _without_none(**fields: str | None) -> dict[str, str]:
 
 def _run_kustomize(folder: Path, root: Path, timeout: float, deadline: float) -> str:
     shown = display_path(folder, root)
-    command = [
-        _kubectl(),
-        "kustomize",
-        "--load-restrictor",
-        "LoadRestrictionsRootOnly",
-        str(folder),
-    ]
-    result = run_until(command, deadline)
-    if result is None:
+    try:
+        return shared_kustomizer().build(folder, deadline)
+    except BuildDeadline as error:
         raise BuildTimeout(
             f"{shown}: kustomize build did not finish within {timeout:g}s; simplify the "
             "kustomization or raise spec.timeout"
-        )
-    if result.returncode != 0:
-        stderr = result.stderr.decode(errors="replace")
-        raise KustomizeFailed(f"{shown}: kustomize build failed: {_one_line(stderr, root)}")
-    return result.stdout.decode()
-
-
-def _kubectl() -> str:
-    """kubectl next to the running interpreter (lockstep's own), else the first on PATH."""
-    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    kubectl = shutil.which("kubectl", path=search)
-    if kubectl is None:
+        ) from error
+    except KustomizeError as error:
         raise KustomizeFailed(
-            "kubectl, which lockstep runs to build kustomizations, is not installed; "
-            "reinstall lockstep with its dependencies"
-        )
-    return kubectl
+            f"{shown}: kustomize build failed: {_one_line(str(error), root)}"
+        ) from error
+    except GoBuildError as error:
+        raise KustomizeFailed(f"{shown}: {error}") from error
 
 
 def _one_line(stderr: str, root: Path) -> str:
@@ -354,13 +371,3 @@ def _one_line(stderr: str, root: Path) -> str:
     text = stderr.replace(f"{root}/", "").replace(str(root), ".")
     text = re.sub(r"\s+", " ", text).strip()
     return text.removeprefix("error: ") or "no error message"
-
-
-def _set_common_metadata(
-    objects: list[dict[str, Any]], labels: Mapping[str, str], annotations: Mapping[str, str]
-) -> None:
-    for obj in objects:
-        metadata = obj["metadata"]
-        for key, values in (("labels", labels), ("annotations", annotations)):
-            if values:
-                metadata[key] = {**(metadata.get(key) or {}), **values}

@@ -13,14 +13,19 @@ folders, that is other kustomization roots) and the ``path`` of patches. Files t
 kustomization loads for its generators and transformers are confined by Kustomize's
 ``LoadRestrictionsRootOnly``, which :mod:`lockstep.render.kustomize` always sets.
 
-Called by :mod:`lockstep.render.kustomize` on its temporary copy of the artifact, which
-hands the kustomization files checked to :mod:`lockstep.render.sops` to find the
-generator inputs to decrypt.
+`build_closure` follows the same entries (and those of generators, transformers and
+validators) without checking them, to tell which folders and files a build reads: a
+build copies only those, so its cost does not grow with the rest of the repository.
+
+Called by :mod:`lockstep.render.kustomize`: `build_closure` on the shared extracted
+artifact, `check_references` on its temporary copy, which hands the kustomization files
+checked to :mod:`lockstep.render.sops` to find the generator inputs to decrypt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +92,63 @@ def check_references(folder: Path, root: Path) -> list[Path]:
     return files
 
 
+def build_closure(folder: Path, root: Path, components: Iterable[str] = ()) -> list[Path]:
+    """The folders and files under ``root`` that a build of ``folder`` with the extra
+    ``components`` reads, as far as the kustomization files tell; a folder stands for
+    everything under it, and none is inside another.
+
+    ``folder`` and every folder or file named by the kustomization files, recursively:
+    those of ``folder``, of the folders they name, and of the folders under a folder
+    without one (which the build lists whole); symbolic links under those folders add
+    their targets. Nothing is checked (:func:`check_references` does that on the copy):
+    entries that are remote, missing or outside ``root`` are left out.
+    """
+    pending = [
+        folder,
+        *((folder / entry).resolve() for entry in components if not is_remote(entry)),
+    ]
+    visited: set[Path] = set()
+    picked: list[Path] = []
+    while pending:
+        current = pending.pop()
+        if current in visited or not current.is_relative_to(root) or not current.exists():
+            continue
+        visited.add(current)
+        picked.append(current)
+        if current.is_dir():
+            pending.extend(_named_by(current, root))
+    return _topmost(picked)
+
+
+def _named_by(folder: Path, root: Path) -> Iterator[Path]:
+    """What the kustomization files of ``folder`` name (those under it when it has none),
+    and the targets of the symbolic links under it."""
+    for current, subfolders, files in os.walk(folder):
+        here = Path(current)
+        for name in [*subfolders, *files]:
+            if (here / name).is_symlink():
+                yield (here / name).resolve()
+        file = find_kustomization_file(here)
+        if file is None:
+            continue
+        subfolders.clear()
+        try:
+            kustomization = read_kustomization(file, root)
+        except InvalidManifest:
+            continue
+        for _, entry in _path_entries(kustomization, plugins=True):
+            if not is_remote(entry):
+                yield (here / entry).resolve()
+
+
+def _topmost(paths: list[Path]) -> list[Path]:
+    kept: list[Path] = []
+    for path in sorted(paths, key=lambda p: p.parts):
+        if not any(path.is_relative_to(folder) for folder in kept):
+            kept.append(path)
+    return kept
+
+
 def resolve_entry(base: Path, entry: str, root: Path, *, where: str) -> Path:
     """``entry`` resolved against ``base``, refused when remote, outside ``root`` or missing.
 
@@ -122,11 +184,18 @@ def display_path(path: Path, root: Path) -> str:
     return "." if relative == "." else relative
 
 
-def _path_entries(kustomization: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """(field, path) for every local path the kustomization names; inline patches are skipped."""
-    for field in ("resources", "bases", "components"):
+def _path_entries(
+    kustomization: dict[str, Any], *, plugins: bool = False
+) -> Iterator[tuple[str, str]]:
+    """(field, path) for every local path the kustomization names; inline patches are
+    skipped. With ``plugins``, also the entries of generators, transformers and
+    validators that are paths, not inline configurations."""
+    fields: tuple[str, ...] = ("resources", "bases", "components")
+    if plugins:
+        fields += ("generators", "transformers", "validators")
+    for field in fields:
         for entry in kustomization.get(field) or []:
-            if isinstance(entry, str):
+            if isinstance(entry, str) and "\n" not in entry:
                 yield field, entry
     for field in ("patches", "patchesJson6902"):
         for patch in kustomization.get(field) or []:

@@ -1,8 +1,8 @@
 """The Kustomization's build of its source's artifact: fetched through
-:mod:`lockstep.sources.artifact_fetch` (digest checked, extracted safely), and kept
-in the build caches of the reconciler's options: an artifact seen before whose
-build is kept is neither downloaded nor extracted again, and two engines (two sets
-of options) share nothing."""
+:mod:`lockstep.sources.artifact_fetch` (digest checked, extracted safely) once per
+digest and shared by the builds of every folder of it; kept in the build caches of the
+reconciler's options: an artifact seen before whose build is kept is neither downloaded
+nor extracted again, and two engines (two sets of options) share nothing."""
 
 from __future__ import annotations
 
@@ -28,6 +28,12 @@ __all__ = ["artifacts"]  # the fixture, used by name
 
 SETTINGS = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  colour: blue\n"
 ARCHIVE = tarball(("apps/settings.yaml", SETTINGS))
+MONOREPO = tarball(
+    *(
+        (f"apps/app-{index}/settings.yaml", SETTINGS.replace(b"settings", b"app-%d" % index))
+        for index in range(3)
+    )
+)
 
 
 class _Cache:
@@ -49,10 +55,10 @@ def _reconciler(scratch: Path, options: KustomizationOptions, max_bytes: int = 1
     )
 
 
-def _kustomization(name: str) -> Kustomization:
+def _kustomization(name: str, path: str = "./apps") -> Kustomization:
     spec = {
         "interval": "10m",
-        "path": "./apps",
+        "path": path,
         "prune": True,
         "sourceRef": {"kind": "GitRepository", "name": "repo"},
     }
@@ -83,10 +89,10 @@ def test_a_kept_build_of_a_seen_artifact_is_not_downloaded_again(
     first = engine._build(_kustomization("web"), artifact, BuildInputs())
     second = engine._build(_kustomization("api"), artifact, BuildInputs())
 
-    assert [o["metadata"]["name"] for o in first] == ["settings"]
+    assert [o["metadata"]["name"] for o in first.objects] == ["settings"]
     assert first == second
     assert artifacts.requests == ["/abc.tar.gz"], "the second build came from the caches"
-    assert list(scratch.iterdir()) == [], "the download and extraction are deleted"
+    assert [path.name for path in scratch.iterdir()] == ["artifacts"], "the build's copy left"
 
     other = _reconciler(scratch, KustomizationOptions())
     other._build(_kustomization("web"), artifact, BuildInputs())
@@ -117,3 +123,41 @@ def test_the_engine_s_size_limit_applies(artifacts: Artifacts, scratch: Path) ->
             _artifact(artifacts.url("abc.tar.gz"), sha256(big)),
             BuildInputs(),
         )
+
+
+def test_the_folders_of_one_artifact_share_one_download_and_extraction(
+    artifacts: Artifacts, scratch: Path
+) -> None:
+    artifacts.files["mono.tar.gz"] = MONOREPO
+    artifact = _artifact(artifacts.url("mono.tar.gz"), sha256(MONOREPO))
+    engine = _reconciler(scratch, KustomizationOptions())
+
+    built = [
+        engine._build(
+            _kustomization(f"app-{index}", f"./apps/app-{index}"), artifact, BuildInputs()
+        )
+        for index in range(3)
+    ]
+
+    assert [[o["metadata"]["name"] for o in b.objects] for b in built] == [
+        ["app-0"],
+        ["app-1"],
+        ["app-2"],
+    ]
+    assert artifacts.requests == ["/mono.tar.gz"]
+
+
+def test_a_tampered_artifact_is_not_kept_and_is_fetched_again(
+    artifacts: Artifacts, scratch: Path
+) -> None:
+    artifacts.files["abc.tar.gz"] = tarball(("apps/settings.yaml", SETTINGS + b"  evil: yes\n"))
+    artifact = _artifact(artifacts.url("abc.tar.gz"), sha256(ARCHIVE))
+    engine = _reconciler(scratch, KustomizationOptions())
+    with pytest.raises(Failure):
+        engine._build(_kustomization("web"), artifact, BuildInputs())
+
+    artifacts.files["abc.tar.gz"] = ARCHIVE
+    built = engine._build(_kustomization("web"), artifact, BuildInputs())
+
+    assert [o["metadata"]["name"] for o in built.objects] == ["settings"]
+    assert len(artifacts.requests) == 2

@@ -38,7 +38,10 @@ def _kustomization(name: str, *depends_on: dict[str, str]) -> KubeObject:
 def test_dependents_follow_the_cache(tmp_path: Path) -> None:
     cache = _Cache()
     reconciler = KustomizationReconciler(
-        cast(KubeClient, None), cast(ArtifactStore, None), cache, tmp_path
+        cast(KubeClient, None),
+        ArtifactStore(tmp_path / "store", "http://127.0.0.1:1"),
+        cache,
+        tmp_path,
     )
     cache.publish("ADDED", _kustomization("infra"))
     cache.publish("ADDED", _kustomization("web", {"name": "infra"}))

@@ -9,17 +9,10 @@ import pytest
 from lockstep.controllers.kustomize.history import (
     HISTORY_LIMIT,
     go_duration,
-    objects_digest,
     record_snapshot,
 )
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-
-
-def test_the_digest_ignores_key_order() -> None:
-    assert objects_digest([{"a": 1, "b": 2}]) == objects_digest([{"b": 2, "a": 1}])
-    assert objects_digest([{"a": 1}]) != objects_digest([{"a": 2}])
-    assert objects_digest([]).startswith("sha256:")
 
 
 def test_the_same_objects_count_up_the_newest_snapshot() -> None:

@@ -5,7 +5,7 @@ the shell's handling of an invalid Kustomization (Stalled, told once)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from lockstep.api.kustomize import Kustomization
 from lockstep.controllers.kustomize.kustomization import KustomizationReconciler
@@ -39,7 +39,9 @@ def kustomization(**spec: Any) -> dict[str, Any]:
 def setup(obj: dict[str, Any], tmp_path: Path) -> tuple[FakeKube, KustomizationReconciler]:
     cache = Cache(obj)
     kube = FakeKube(cache)
-    reconciler = KustomizationReconciler(kube.client(), cast(ArtifactStore, None), cache, tmp_path)
+    reconciler = KustomizationReconciler(
+        kube.client(), ArtifactStore(tmp_path / "store", "http://127.0.0.1:1"), cache, tmp_path
+    )
     return kube, reconciler
 
 

@@ -96,22 +96,6 @@ def test_options_that_shape_the_output_are_part_of_the_build(tmp_path: Path) -> 
     assert slower == plain
 
 
-def test_common_metadata_is_set_on_each_build_not_kept(tmp_path: Path) -> None:
-    write(tmp_path, {"app/cm.yaml": config_map("one")})
-    cache = BuildCache()
-
-    labelled = build_kustomization(
-        tmp_path, "app", BuildOptions(common_labels={"team": "a"}), cache
-    )
-    other = build_kustomization(tmp_path, "app", BuildOptions(common_labels={"team": "b"}), cache)
-    bare = build_kustomization(tmp_path, "app", BuildOptions(), cache)
-
-    assert labelled[0]["metadata"]["labels"] == {"team": "a"}
-    assert other[0]["metadata"]["labels"] == {"team": "b"}
-    assert "labels" not in bare[0]["metadata"]
-    assert cache.hits == 2
-
-
 def test_builds_that_decrypt_are_never_kept(tmp_path: Path) -> None:
     write(tmp_path, {"app/cm.yaml": config_map("one")})
     cache = BuildCache()
@@ -128,15 +112,13 @@ def test_a_kept_build_is_found_by_the_tree_digest_alone(tmp_path: Path) -> None:
     write(tmp_path, {"app/cm.yaml": config_map("one", colour="blue")})
     cache = BuildCache()
     tree = tree_digest(tmp_path)
-    labelled = BuildOptions(common_labels={"team": "a"})
 
     assert kept_build(tree, "app", BuildOptions(), cache) is None, "nothing built yet"
     build_kustomization(tmp_path, "app", BuildOptions(), cache, tree=tree)
-    kept = kept_build(tree, "app", labelled, cache)
+    kept = kept_build(tree, "app", BuildOptions(), cache)
 
     assert kept is not None
     assert kept[0]["data"] == {"colour": "blue"}
-    assert kept[0]["metadata"]["labels"] == {"team": "a"}
     assert kept_build(tree, "other", BuildOptions(), cache) is None
     assert kept_build("0" * 64, "app", BuildOptions(), cache) is None
     decrypting = BuildOptions(decryption_keys=("AGE-SECRET-KEY-1UNUSED",))

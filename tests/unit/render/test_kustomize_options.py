@@ -140,20 +140,3 @@ def test_build_metadata_adds_origin_annotations(app: Path) -> None:
         "ConfigMap/own-settings": "path: config.yaml\n",
         "Deployment/own-web": "path: deploy.yaml\n",
     }
-
-
-def test_common_metadata_sets_labels_and_annotations_on_metadata_only(app: Path) -> None:
-    options = BuildOptions(
-        common_labels={"app": "overridden", "team": "a"},
-        common_annotations={"owner": "ops"},
-    )
-
-    objects = build(app, "app", options)
-
-    for obj in objects:
-        assert obj["metadata"]["labels"]["team"] == "a"
-        assert obj["metadata"]["annotations"] == {"owner": "ops"}
-    spec = deployment(objects)["spec"]
-    assert deployment(objects)["metadata"]["labels"]["app"] == "overridden"
-    assert spec["selector"] == {"matchLabels": {"app": "web"}}
-    assert spec["template"]["metadata"] == {"labels": {"app": "web"}}

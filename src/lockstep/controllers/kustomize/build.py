@@ -2,9 +2,13 @@
 and of ``lockstep build`` / ``lockstep diff``.
 
 Kustomize with the spec's options (``targetNamespace``, prefixes, patches, images,
-components and ``ignoreMissingComponents``, ``buildMetadata``, common metadata, SOPS
-keys), then postBuild substitution with the variables read by
-:mod:`lockstep.controllers.kustomize.inputs`. Raises
+components and ``ignoreMissingComponents``, ``buildMetadata``, SOPS keys), then
+postBuild substitution with the variables read by
+:mod:`lockstep.controllers.kustomize.inputs`; then, in Flux's order, the digest that
+keys ``status.history`` (:func:`lockstep.render.resmap_yaml.build_digest`) and last
+``commonMetadata``: its labels and annotations set on every object's metadata,
+overriding keys already present (only ``metadata``: selectors and pod templates are
+left alone, and the values are not substituted). Raises
 :class:`lockstep.render.errors.RenderError`. ``decryption.serviceAccountName`` is
 accepted, but only the age keys of ``decryption.secretRef`` decrypt: a decryption that
 fails with it set says that cloud KMS identities are not supported yet.
@@ -15,6 +19,8 @@ Called by the Kustomization reconciler (on the extracted artifact) and by the CL
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from lockstep.api.kustomize import Kustomization
@@ -30,7 +36,16 @@ from lockstep.render.kustomize import (
     build_kustomization,
     kept_build,
 )
+from lockstep.render.resmap_yaml import build_digest
 from lockstep.render.substitute import substitute
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A Kustomization's objects and the digest of its build, as Flux records it."""
+
+    objects: list[KubeObject]
+    digest: str
 
 
 def render_objects(
@@ -41,7 +56,7 @@ def render_objects(
     *,
     tree: str | None = None,
     cache: BuildCache | None = None,
-) -> list[KubeObject]:
+) -> Rendered:
     """The objects of ``root/path`` as ``kustomization`` asks for them, substituted;
     ``tree`` is the digest of ``root`` when known
     (:func:`lockstep.render.cache.tree_digest`), ``cache`` keeps the build for the
@@ -52,7 +67,7 @@ def render_objects(
         )
     except DecryptionFailed as error:
         raise _with_identity_hint(error, kustomization) from error.__cause__
-    return _substituted(objects, inputs)
+    return _finished(kustomization, objects, inputs)
 
 
 def _with_identity_hint(error: DecryptionFailed, kustomization: Kustomization) -> DecryptionFailed:
@@ -68,22 +83,39 @@ def _with_identity_hint(error: DecryptionFailed, kustomization: Kustomization) -
 
 def kept_objects(
     kustomization: Kustomization, tree: str, path: str, inputs: BuildInputs, cache: BuildCache
-) -> list[KubeObject] | None:
+) -> Rendered | None:
     """What :func:`render_objects` gives for the tree whose digest is ``tree``, when its
     build is kept in ``cache``; ``None`` when the files are needed to build it."""
     objects = kept_build(tree, path, build_options(kustomization, inputs), cache)
-    return None if objects is None else _substituted(objects, inputs)
+    return None if objects is None else _finished(kustomization, objects, inputs)
 
 
-def _substituted(objects: list[KubeObject], inputs: BuildInputs) -> list[KubeObject]:
+def _finished(
+    kustomization: Kustomization, objects: list[KubeObject], inputs: BuildInputs
+) -> Rendered:
+    """Substitution, the digest, then common metadata: the steps after Kustomize."""
     if inputs.variables is not None:
-        return substitute(objects, inputs.variables, strict=inputs.strict_substitution)
-    return objects
+        objects = substitute(objects, inputs.variables, strict=inputs.strict_substitution)
+    digest = build_digest(objects)
+    metadata = kustomization.spec.common_metadata
+    if metadata is not None:
+        set_common_metadata(objects, metadata.labels, metadata.annotations)
+    return Rendered(objects, digest)
+
+
+def set_common_metadata(
+    objects: list[KubeObject], labels: Mapping[str, str], annotations: Mapping[str, str]
+) -> None:
+    """Set ``labels`` and ``annotations`` on every object's metadata, overriding."""
+    for obj in objects:
+        metadata = obj["metadata"]
+        for key, values in (("labels", labels), ("annotations", annotations)):
+            if values:
+                metadata[key] = {**(metadata.get(key) or {}), **values}
 
 
 def build_options(kustomization: Kustomization, inputs: BuildInputs) -> BuildOptions:
     spec = kustomization.spec
-    metadata = spec.common_metadata
     return BuildOptions(
         target_namespace=spec.target_namespace,
         name_prefix=spec.name_prefix,
@@ -99,7 +131,5 @@ def build_options(kustomization: Kustomization, inputs: BuildInputs) -> BuildOpt
         components=tuple(spec.components),
         ignore_missing_components=spec.ignore_missing_components,
         build_metadata=tuple(spec.build_metadata),
-        common_labels=dict(metadata.labels) if metadata else {},
-        common_annotations=dict(metadata.annotations) if metadata else {},
         decryption_keys=inputs.age_keys,
     )

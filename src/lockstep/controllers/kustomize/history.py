@@ -1,6 +1,7 @@
 """``status.history`` of a Kustomization: the last reconciliations, one snapshot per desired state.
 
-A snapshot is keyed by the digest of the built objects, so reapplying the same
+A snapshot is keyed by the digest of the built objects (Flux's:
+:func:`lockstep.render.resmap_yaml.build_digest`), so reapplying the same
 objects (a drift repair, a requested reconcile) counts up the newest snapshot,
 while a new build starts a new one. Most recent first, at most
 :data:`HISTORY_LIMIT`; each records the source revision, when it was first and
@@ -17,25 +18,16 @@ objects and applied them or failed.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from lockstep.api.kustomize import ReconciliationSnapshot
-from lockstep.kube import KubeObject
 
 HISTORY_LIMIT = 5
 REVISION_KEY = "revision"
 ORIGIN_REVISION_KEY = "originRevision"
 
 _SECOND = 1_000_000_000
-
-
-def objects_digest(objects: Sequence[KubeObject]) -> str:
-    """``sha256:<hex>`` of the objects, independent of key order."""
-    canonical = json.dumps(list(objects), sort_keys=True, separators=(",", ":"))
-    return f"sha256:{hashlib.sha256(canonical.encode()).hexdigest()}"
 
 
 def record_snapshot(

@@ -16,10 +16,10 @@ failure reason Flux reports:
 
 1. artifact: the source named by ``spec.sourceRef`` (same namespace only with
    ``--no-cross-namespace-refs``) and its current artifact, downloaded,
-   checked against its digest and extracted safely by
-   :func:`lockstep.sources.artifact_fetch.fetch_artifact` (``ArtifactFailed``,
-   ``AccessDenied``); a Bucket or ExternalArtifact source is not supported yet
-   (``ArtifactFailed``, Stalled);
+   checked against its digest and extracted safely once per digest for every
+   Kustomization that builds it (:mod:`lockstep.sources.extracted`;
+   ``ArtifactFailed``, ``AccessDenied``); a Bucket or ExternalArtifact source is not
+   supported yet (``ArtifactFailed``, Stalled);
 2. dependencies: every ``dependsOn`` entry ready, or its ``readyExpr`` true
    (``DependencyNotReady``; a ``readyExpr`` that does not compile:
    ``InvalidCELExpression``, Stalled);
@@ -72,7 +72,6 @@ Run by the controller manager; downloading, extracting and rendering run in a th
 from __future__ import annotations
 
 import asyncio
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -112,10 +111,11 @@ from lockstep.apply import (
     ignored_pointers,
     kustomization_owner,
     prune,
+    sort_for_apply,
     stale_entries,
     wait_healthy,
 )
-from lockstep.controllers.kustomize.build import kept_objects, render_objects
+from lockstep.controllers.kustomize.build import Rendered, kept_objects, render_objects
 from lockstep.controllers.kustomize.cache import (
     AppliedState,
     Build,
@@ -134,7 +134,7 @@ from lockstep.controllers.kustomize.health import (
     health_check_refs,
     running_health_checks,
 )
-from lockstep.controllers.kustomize.history import objects_digest, record_snapshot
+from lockstep.controllers.kustomize.history import record_snapshot
 from lockstep.controllers.kustomize.inputs import BuildInputs, InputUnavailable, build_inputs
 from lockstep.controllers.shell import (
     RERUN,
@@ -165,8 +165,8 @@ from lockstep.runtime.clusters import (
     kube_config_target,
 )
 from lockstep.runtime.informer import Change, ObjectCache, ObjectKey, Subscriber
-from lockstep.sources.artifact_fetch import fetch_artifact
 from lockstep.sources.errors import SourceError
+from lockstep.sources.extracted import ExtractedArtifacts
 from lockstep.sources.store import ArtifactStore
 
 KIND = "Kustomization"
@@ -248,8 +248,9 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
         memory: KustomizationMemory | None = None,
     ) -> None:
         super().__init__(kube, cache)
-        self._store = store
-        self._scratch = scratch
+        self._artifacts = ExtractedArtifacts(
+            scratch / "artifacts", max_bytes=store.max_content_bytes
+        )
         self._options = options or KustomizationOptions()
         self.drift = drift
         self._sources = sources or {}
@@ -451,8 +452,8 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
         fingerprint = BuildFingerprint.of(kustomization, artifact, inputs)
         build = self._memory.build(key, fingerprint)
         if build is None:
-            objects = await asyncio.to_thread(self._build, kustomization, artifact, inputs)
-            build = Build(tuple(objects), objects_digest(objects))
+            rendered = await asyncio.to_thread(self._build, kustomization, artifact, inputs)
+            build = Build(tuple(rendered.objects), rendered.digest)
             self._memory.remember_build(key, fingerprint, build)
         return build
 
@@ -503,7 +504,8 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
                 f"{_name(kustomization)}: the build of revision {status.last_attempted_revision} has no objects; "
                 f'nothing was pruned. Annotate the Kustomization {ALLOW_EMPTY_PRUNE}: "true" to prune everything',
             )
-        new = [InventoryEntry.of(ObjectRef.of(obj)) for obj in objects]
+        # In apply order, as Flux lists its inventory (its changeset's order).
+        new = [InventoryEntry.of(ObjectRef.of(obj)) for obj in sort_for_apply(objects)]
         drift = cluster.watches
         if drift is not None:
             # Before the apply: an object deleted right after it is created is drift
@@ -738,7 +740,7 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
 
     def _build(
         self, kustomization: Kustomization, artifact: Artifact, inputs: BuildInputs
-    ) -> list[KubeObject]:
+    ) -> Rendered:
         spec = kustomization.spec
         path = spec.path or "./"
         # An artifact seen before whose build is kept (other Kustomizations of the same
@@ -754,32 +756,25 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
                 ) from error
             if kept is not None:
                 return kept
-        with tempfile.TemporaryDirectory(prefix="build-", dir=self._scratch) as scratch:
-            root = Path(scratch) / "artifact"
-            try:
-                fetch_artifact(
-                    artifact.url,
-                    artifact.digest,
-                    root,
-                    max_bytes=self._store.max_content_bytes,
-                    scratch=Path(scratch),
-                )
-            except SourceError as error:
-                raise Failure(
-                    ConditionReason.ARTIFACT_FAILED, f"{_name(kustomization)}: {error}"
-                ) from error
-            tree = tree_digest(root)
-            if artifact.digest:
-                caches.trees.put(artifact.digest, tree)
-            try:
-                objects = render_objects(
+        try:
+            with self._artifacts.checkout(artifact.url, artifact.digest) as root:
+                tree = caches.trees.get(artifact.digest) if artifact.digest else None
+                if tree is None:
+                    tree = tree_digest(root)
+                    if artifact.digest:
+                        caches.trees.put(artifact.digest, tree)
+                rendered = render_objects(
                     kustomization, root, path, inputs, tree=tree, cache=caches.builds
                 )
-            except RenderError as error:
-                raise Failure(
-                    ConditionReason.BUILD_FAILED, f"{_name(kustomization)}: {error}"
-                ) from error
-        return objects
+        except SourceError as error:
+            raise Failure(
+                ConditionReason.ARTIFACT_FAILED, f"{_name(kustomization)}: {error}"
+            ) from error
+        except RenderError as error:
+            raise Failure(
+                ConditionReason.BUILD_FAILED, f"{_name(kustomization)}: {error}"
+            ) from error
+        return rendered
 
     async def finalize(self, kustomization: Kustomization) -> float | None:
         """Run the ``deletionPolicy`` on the inventory; the shell then releases the finalizer.

@@ -1,0 +1,171 @@
+"""The resident Kustomize build service: kustomization folders built by Kustomize's own
+library in long-running processes, instead of one ``kubectl kustomize`` per build.
+
+Starting ``kubectl kustomize`` costs about 50 ms of CPU per build, which on a monorepo
+of a thousand folders is most of a reconciliation's cost; the same build in a running
+process costs a couple of milliseconds. The program is the Go module in
+``gomod/kustomizer`` (Kustomize's library at the version Flux's kustomize-controller
+pins), built once from its pinned ``go.sum`` and cached (:mod:`lockstep.gobuild`);
+``make install`` and ``lockstep run`` build it ahead of the first build.
+
+:class:`Kustomizer` keeps up to ``processes`` of them, each building one folder at a
+time (Kustomize's library is not safe for concurrent builds), started on demand:
+
+- :meth:`Kustomizer.build` hands a folder to an idle process and returns what
+  Kustomize printed, or raises :class:`KustomizeError` with Kustomize's message;
+- a build not answered by its deadline kills its process (a new one starts for the
+  next build) and raises :class:`BuildDeadline`; a process that dies is replaced the
+  same way, and its build fails naming the exit;
+- the processes end with the engine: they read requests from a pipe and exit when
+  it closes.
+
+:func:`shared_kustomizer` is the one pool of the engine (one process per core, at
+most four), used by :mod:`lockstep.render.kustomize`. Thread-safe: builds run in the
+reconcilers' thread pool.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import queue
+import select
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from lockstep.gobuild import built_program
+
+PROGRAM_MODULE = Path(__file__).parent / "gomod" / "kustomizer"
+WHAT = "the Kustomize build service"
+MAX_PROCESSES = 4
+
+
+class KustomizeError(Exception):
+    """Kustomize refused the build; the message is Kustomize's."""
+
+
+class BuildDeadline(Exception):
+    """The build did not finish by its deadline."""
+
+
+def kustomizer_program() -> Path:
+    """The built program, built first when not cached (raises
+    :class:`lockstep.gobuild.GoBuildError`)."""
+    return built_program(PROGRAM_MODULE, "kustomizer", WHAT)
+
+
+class _Process:
+    """One running program; one request at a time."""
+
+    def __init__(self, program: Path) -> None:
+        self.popen = subprocess.Popen(
+            [str(program)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        self._pending = b""
+
+    def ask(self, folder: Path, deadline: float) -> dict[str, str]:
+        assert self.popen.stdin is not None
+        self.popen.stdin.write(json.dumps({"dir": str(folder)}).encode() + b"\n")
+        self.popen.stdin.flush()
+        return json.loads(self._line(deadline))  # type: ignore[no-any-return]
+
+    def _line(self, deadline: float) -> bytes:
+        assert self.popen.stdout is not None
+        descriptor = self.popen.stdout.fileno()
+        while b"\n" not in self._pending:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([descriptor], [], [], left)[0]:
+                raise BuildDeadline
+            chunk = os.read(descriptor, 1 << 20)
+            if not chunk:
+                raise KustomizeError(
+                    f"the Kustomize build service exited ({self.popen.wait()}) during the build"
+                )
+            self._pending += chunk
+        line, _, self._pending = self._pending.partition(b"\n")
+        return line
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+        self.popen.wait()
+        for stream in (self.popen.stdin, self.popen.stdout):
+            if stream is not None:
+                stream.close()
+
+
+class Kustomizer:
+    """A pool of build processes; see the module docstring."""
+
+    def __init__(self, program: Path, processes: int) -> None:
+        self._program = program
+        self._idle: queue.LifoQueue[_Process] = queue.LifoQueue()
+        self._slots = threading.BoundedSemaphore(processes)
+        self._lock = threading.Lock()
+        self._all: set[_Process] = set()
+
+    def build(self, folder: Path, deadline: float) -> str:
+        """What Kustomize prints for ``folder``, built before ``deadline`` (a
+        :func:`time.monotonic` instant)."""
+        if not self._slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise BuildDeadline
+        try:
+            process = self._take()
+            try:
+                answer = process.ask(folder, deadline)
+            except (BuildDeadline, KustomizeError, OSError, ValueError) as error:
+                self._drop(process)
+                if isinstance(error, BuildDeadline | KustomizeError):
+                    raise
+                raise KustomizeError(f"the Kustomize build service failed: {error}") from error
+            self._idle.put(process)
+        finally:
+            self._slots.release()
+        if "error" in answer:
+            raise KustomizeError(answer["error"])
+        return answer["output"]
+
+    def close(self) -> None:
+        """Stop every process."""
+        with self._lock:
+            processes, self._all = self._all, set()
+        for process in processes:
+            process.stop()
+
+    def _take(self) -> _Process:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            process = _Process(self._program)
+            with self._lock:
+                self._all.add(process)
+            return process
+
+    def _drop(self, process: _Process) -> None:
+        with self._lock:
+            self._all.discard(process)
+        process.stop()
+
+
+_shared: Kustomizer | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_kustomizer() -> Kustomizer:
+    """The engine's pool: one process per core, at most :data:`MAX_PROCESSES`."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = Kustomizer(kustomizer_program(), min(MAX_PROCESSES, os.cpu_count() or 1))
+            atexit.register(_shared.close)
+        return _shared
+
+
+if __name__ == "__main__":
+    print(kustomizer_program())
