@@ -23,8 +23,9 @@ kustomize-controller does:
    reordering;
 5. decrypt, in the copy, the SOPS-encrypted files that generators read
    (:mod:`lockstep.render.sops`, with ``decryption_keys``);
-6. build it with Kustomize, loads restricted to each kustomization's folder, in the
-   engine's resident build service (:mod:`lockstep.render.kustomizer`);
+6. build it with Flux's own build function in the engine's resident build service
+   (:mod:`lockstep.render.kustomizer`): any file under the artifact may be read, as in
+   Flux, and nothing outside it;
 7. read the output (:mod:`lockstep.render.documents`) and decrypt the SOPS-encrypted
    objects.
 
@@ -68,6 +69,7 @@ from lockstep.render.errors import (
 from lockstep.render.kustomizer import BuildDeadline, KustomizeError, shared_kustomizer
 from lockstep.render.references import (
     build_closure,
+    changes_schema,
     check_references,
     display_path,
     find_kustomization_file,
@@ -228,8 +230,10 @@ def _build_copy(
             kustomization = read_kustomization(kustomization_file, copy)
         _write_options(kustomization, options, folder, copy)
         kustomization_file.write_text(yaml.safe_dump(kustomization, sort_keys=False))
-        decryptor.decrypt_generator_inputs(check_references(folder, copy), copy)
-        output = _run_kustomize(folder, copy, options.timeout, deadline)
+        kustomization_files = check_references(folder, copy)
+        decryptor.decrypt_generator_inputs(kustomization_files, copy)
+        schema = changes_schema(kustomization_files, copy)
+        output = _run_kustomize(folder, copy, options.timeout, deadline, schema)
         objects = parse_documents(output, f"{shown} (kustomize output)")
         return decryptor.decrypt_objects(objects)
 
@@ -349,10 +353,10 @@ def _without_none(**fields: str | None) -> dict[str, str]:
     return {key: value for key, value in fields.items() if value is not None}
 
 
-def _run_kustomize(folder: Path, root: Path, timeout: float, deadline: float) -> str:
+def _run_kustomize(folder: Path, root: Path, timeout: float, deadline: float, schema: bool) -> str:
     shown = display_path(folder, root)
     try:
-        return shared_kustomizer().build(folder, deadline)
+        return shared_kustomizer().build(folder, root, deadline, schema=schema)
     except BuildDeadline as error:
         raise BuildTimeout(
             f"{shown}: kustomize build did not finish within {timeout:g}s; simplify the "

@@ -1,18 +1,23 @@
-"""The resident Kustomize build service: kustomization folders built by Kustomize's own
-library in long-running processes, instead of one ``kubectl kustomize`` per build.
+"""The resident Kustomize build service: kustomization folders built by Flux's own build
+function in long-running processes, instead of one ``kubectl kustomize`` per build.
 
 Starting ``kubectl kustomize`` costs about 50 ms of CPU per build, which on a monorepo
 of a thousand folders is most of a reconciliation's cost; the same build in a running
 process costs a couple of milliseconds. The program is the Go module in
-``gomod/kustomizer`` (Kustomize's library at the version Flux's kustomize-controller
-pins), built once from its pinned ``go.sum`` and cached (:mod:`lockstep.gobuild`);
-``make install`` and ``lockstep run`` build it ahead of the first build.
+``gomod/kustomizer``: Kustomize's library run as Flux's kustomize-controller runs it
+(its options, and its file system confined to the artifact root from
+``github.com/fluxcd/pkg/kustomize``, at the versions Flux pins), so a build reads what
+Flux's reads (any file under the artifact root, nothing outside it) and prints what it
+prints; its docstring says where it departs from Flux's build function (the OpenAPI
+schema is reset only around the builds that change it). Built once from its pinned
+``go.sum`` and cached (:mod:`lockstep.gobuild`); ``make install`` and ``lockstep run``
+build it ahead of the first build.
 
 :class:`Kustomizer` keeps up to ``processes`` of them, each building one folder at a
 time (Kustomize's library is not safe for concurrent builds), started on demand:
 
-- :meth:`Kustomizer.build` hands a folder to an idle process and returns what
-  Kustomize printed, or raises :class:`KustomizeError` with Kustomize's message;
+- :meth:`Kustomizer.build` hands a folder and its artifact root to an idle process and
+  returns what Kustomize printed, or raises :class:`KustomizeError` with its message;
 - a build not answered by its deadline kills its process (a new one starts for the
   next build) and raises :class:`BuildDeadline`; a process that dies is replaced the
   same way, and its build fails naming the exit;
@@ -69,9 +74,10 @@ class _Process:
         )
         self._pending = b""
 
-    def ask(self, folder: Path, deadline: float) -> dict[str, str]:
+    def ask(self, folder: Path, root: Path, schema: bool, deadline: float) -> dict[str, str]:
         assert self.popen.stdin is not None
-        self.popen.stdin.write(json.dumps({"dir": str(folder)}).encode() + b"\n")
+        request = {"root": str(root), "dir": str(folder), "schema": schema}
+        self.popen.stdin.write(json.dumps(request).encode() + b"\n")
         self.popen.stdin.flush()
         return json.loads(self._line(deadline))  # type: ignore[no-any-return]
 
@@ -110,15 +116,16 @@ class Kustomizer:
         self._lock = threading.Lock()
         self._all: set[_Process] = set()
 
-    def build(self, folder: Path, deadline: float) -> str:
-        """What Kustomize prints for ``folder``, built before ``deadline`` (a
-        :func:`time.monotonic` instant)."""
+    def build(self, folder: Path, root: Path, deadline: float, *, schema: bool = False) -> str:
+        """What Kustomize prints for ``folder``, reading only under ``root``, built
+        before ``deadline`` (a :func:`time.monotonic` instant); ``schema``: the build's
+        kustomizations change Kustomize's OpenAPI schema (``openapi``, ``crds``)."""
         if not self._slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
             raise BuildDeadline
         try:
             process = self._take()
             try:
-                answer = process.ask(folder, deadline)
+                answer = process.ask(folder, root, schema, deadline)
             except (BuildDeadline, KustomizeError, OSError, ValueError) as error:
                 self._drop(process)
                 if isinstance(error, BuildDeadline | KustomizeError):

@@ -9,9 +9,9 @@ builds on, and refuses before Kustomize runs:
 - local paths that do not exist, which Kustomize would otherwise try as remote URLs.
 
 The entries checked are ``resources``, ``bases`` and ``components`` (which can name
-folders, that is other kustomization roots) and the ``path`` of patches. Files that a
-kustomization loads for its generators and transformers are confined by Kustomize's
-``LoadRestrictionsRootOnly``, which :mod:`lockstep.render.kustomize` always sets.
+folders, that is other kustomization roots) and the ``path`` of patches. Every other
+file a build reads (generator inputs, replacements, OpenAPI schemas...) is confined to
+the artifact by the build's own file system, Flux's (:mod:`lockstep.render.kustomizer`).
 
 `build_closure` follows the same entries (and those of generators, transformers and
 validators) without checking them, to tell which folders and files a build reads: a
@@ -147,6 +147,12 @@ def _topmost(paths: list[Path]) -> list[Path]:
         if not any(path.is_relative_to(folder) for folder in kept):
             kept.append(path)
     return kept
+
+
+def changes_schema(files: Iterable[Path], root: Path) -> bool:
+    """Whether one of the kustomization ``files`` changes Kustomize's OpenAPI schema
+    (``openapi``, ``crds``), which then has to be reset around the build."""
+    return any({"openapi", "crds"} & read_kustomization(file, root).keys() for file in files)
 
 
 def resolve_entry(base: Path, entry: str, root: Path, *, where: str) -> Path:

@@ -111,3 +111,22 @@ def test_a_closure_that_misses_a_file_falls_back_to_the_whole_artifact(
 def test_a_failing_build_fails_as_on_the_whole_artifact(monorepo: Path) -> None:
     with pytest.raises(MissingReference, match=r"app-3/kustomization.yaml: resources entry"):
         build(monorepo, "apps/app-3", BuildOptions())
+
+
+def test_a_file_outside_the_folder_is_read_and_copied_as_in_flux(
+    monorepo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(monorepo, {"apps/app-5/kustomization.yaml": "resources: [../../shared/extra.yaml]\n"})
+    copied: list[str] = []
+    original = shutil.copy2
+
+    def copy2(source: Path, target: Path, **options: Any) -> Any:
+        copied.append(Path(source).relative_to(monorepo).as_posix())
+        return original(source, target, **options)
+
+    monkeypatch.setattr(kustomize.shutil, "copy2", copy2)
+
+    objects = build(monorepo, "apps/app-5")
+
+    assert names(objects) == ["ConfigMap/extra"]
+    assert copied == ["shared/extra.yaml"]

@@ -1,9 +1,11 @@
 """The resident Kustomize build service: builds answered by long-running processes, at
 most one build per process at a time, a late build's process killed and replaced, a
-dead process replaced, and Kustomize's own errors passed on."""
+dead process replaced, Kustomize's own errors passed on, and files read as Flux reads
+them: anywhere under the artifact root, nowhere outside it."""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +41,7 @@ def test_a_folder_is_built_by_kustomize(kustomizer: Kustomizer, tmp_path: Path) 
         },
     )
 
-    printed = kustomizer.build(tmp_path / "app", time.monotonic() + 30)
+    printed = kustomizer.build(tmp_path / "app", tmp_path, time.monotonic() + 30)
 
     assert printed == (
         "apiVersion: v1\ndata:\n  colour: blue\nkind: ConfigMap\nmetadata:\n  name: p-settings\n"
@@ -50,19 +52,93 @@ def test_kustomize_s_error_is_passed_on(kustomizer: Kustomizer, tmp_path: Path) 
     write(tmp_path, {"app/kustomization.yaml": "resources: [missing.yaml]\n"})
 
     with pytest.raises(KustomizeError, match=r"missing\.yaml"):
-        kustomizer.build(tmp_path / "app", time.monotonic() + 30)
+        kustomizer.build(tmp_path / "app", tmp_path, time.monotonic() + 30)
 
 
-def test_loads_outside_the_kustomization_folder_are_refused(
+def test_files_outside_the_folder_are_read_as_in_flux_but_not_outside_the_root(
     kustomizer: Kustomizer, tmp_path: Path
 ) -> None:
+    root = tmp_path / "artifact"
     write(
         tmp_path,
-        {"app/kustomization.yaml": "resources: [../cm.yaml]\n", "cm.yaml": config_map("x")},
+        {
+            "artifact/app/kustomization.yaml": "resources: [../shared/cm.yaml]\n",
+            "artifact/shared/cm.yaml": config_map("shared"),
+            "artifact/escape/kustomization.yaml": "resources: [../../outside.yaml]\n",
+            "outside.yaml": config_map("outside"),
+        },
     )
 
-    with pytest.raises(KustomizeError, match="is not in or below"):
-        kustomizer.build(tmp_path / "app", time.monotonic() + 30)
+    assert "name: shared" in kustomizer.build(root / "app", root, time.monotonic() + 30)
+    with pytest.raises(KustomizeError, match=r"outside\.yaml"):
+        kustomizer.build(root / "escape", root, time.monotonic() + 30)
+
+
+WIDGET_SCHEMA = json.dumps(
+    {
+        "definitions": {
+            "v1.Widget": {
+                "type": "object",
+                "x-kubernetes-group-version-kind": [
+                    {"group": "example.com", "kind": "Widget", "version": "v1"}
+                ],
+                "properties": {
+                    "spec": {
+                        "type": "object",
+                        "properties": {
+                            "items": {
+                                "type": "array",
+                                "x-kubernetes-patch-merge-key": "name",
+                                "x-kubernetes-patch-strategy": "merge",
+                                "items": {"type": "object"},
+                            }
+                        },
+                    }
+                },
+            }
+        }
+    }
+)
+WIDGET = """\
+apiVersion: example.com/v1
+kind: Widget
+metadata:
+  name: w
+spec:
+  items: [{name: a, size: "1"}, {name: b, size: "2"}]
+"""
+PATCH = "patches:\n- patch: |\n    {kind: Widget, apiVersion: example.com/v1, metadata: {name: w}, spec: {items: [{name: a, size: '9'}]}}\n"
+
+
+def items_after(kustomizer: Kustomizer, folder: Path, root: Path, schema: bool) -> int:
+    printed = kustomizer.build(folder, root, time.monotonic() + 30, schema=schema)
+    return printed.count("name: ") - 1
+
+
+def test_a_build_that_changes_the_schema_leaves_the_next_builds_alone(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "custom/kustomization.yaml": "openapi: {path: schema.json}\nresources: [w.yaml]\n"
+            + PATCH,
+            "custom/schema.json": WIDGET_SCHEMA,
+            "custom/w.yaml": WIDGET,
+            "plain/kustomization.yaml": "resources: [w.yaml]\n" + PATCH,
+            "plain/w.yaml": WIDGET,
+        },
+    )
+    pool = Kustomizer(kustomizer_program(), 1)
+    try:
+        merged = items_after(pool, tmp_path / "custom", tmp_path, schema=True)
+        after = items_after(pool, tmp_path / "plain", tmp_path, schema=False)
+        leaked_then = items_after(pool, tmp_path / "custom", tmp_path, schema=False)
+        leaked = items_after(pool, tmp_path / "plain", tmp_path, schema=False)
+    finally:
+        pool.close()
+
+    assert merged == 2, "the custom schema's merge key kept item b"
+    assert after == 1, "the next build has Kustomize's own schema: the list is replaced"
+    assert (leaked_then, leaked) == (2, 2), "without the reset the schema would leak"
 
 
 def test_builds_in_parallel_share_the_processes(kustomizer: Kustomizer, tmp_path: Path) -> None:
@@ -73,7 +149,9 @@ def test_builds_in_parallel_share_the_processes(kustomizer: Kustomizer, tmp_path
     with ThreadPoolExecutor(8) as pool:
         printed = list(
             pool.map(
-                lambda index: kustomizer.build(tmp_path / f"app-{index}", time.monotonic() + 30),
+                lambda index: kustomizer.build(
+                    tmp_path / f"app-{index}", tmp_path, time.monotonic() + 30
+                ),
                 range(8),
             )
         )
@@ -91,10 +169,10 @@ def test_a_late_build_kills_its_process_and_the_next_gets_a_new_one(tmp_path: Pa
     )
     pool = Kustomizer(program, 1)
     try:
-        first = pool.build(tmp_path / "fast", time.monotonic() + 10)
+        first = pool.build(tmp_path / "fast", tmp_path, time.monotonic() + 10)
         with pytest.raises(BuildDeadline):
-            pool.build(tmp_path / "slow", time.monotonic() + 0.3)
-        second = pool.build(tmp_path / "fast", time.monotonic() + 10)
+            pool.build(tmp_path / "slow", tmp_path, time.monotonic() + 0.3)
+        second = pool.build(tmp_path / "fast", tmp_path, time.monotonic() + 10)
     finally:
         pool.close()
 
@@ -111,7 +189,7 @@ def test_a_process_that_dies_fails_its_build_and_is_replaced(tmp_path: Path) -> 
     pool = Kustomizer(program, 1)
     try:
         with pytest.raises(KustomizeError, match=r"exited \(3\) during the build"):
-            pool.build(tmp_path / "crash", time.monotonic() + 10)
-        assert pool.build(tmp_path / "fine", time.monotonic() + 10) == "ok"
+            pool.build(tmp_path / "crash", tmp_path, time.monotonic() + 10)
+        assert pool.build(tmp_path / "fine", tmp_path, time.monotonic() + 10) == "ok"
     finally:
         pool.close()

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from lockstep.render.errors import ForbiddenReference, MissingReference
+from lockstep.render.references import changes_schema
 from unit.render.trees import build, config_map, write
 
 
@@ -86,3 +87,21 @@ def test_missing_local_base_is_reported_before_kustomize_tries_it_as_a_url(
 
     with pytest.raises(MissingReference, match=r"resources entry '\.\./base' does not exist"):
         build(tmp_path, "app")
+
+
+def test_kustomizations_naming_openapi_or_crds_change_the_schema(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "plain/kustomization.yaml": "resources: [cm.yaml]\n",
+            "openapi/kustomization.yaml": "openapi: {path: schema.json}\n",
+            "crds/kustomization.yaml": "crds: [crd.json]\n",
+        },
+    )
+
+    def changes(*folders: str) -> bool:
+        return changes_schema([tmp_path / f / "kustomization.yaml" for f in folders], tmp_path)
+
+    assert not changes("plain")
+    assert changes("plain", "openapi")
+    assert changes("crds")

@@ -1,14 +1,24 @@
 // Command kustomizer is lockstep's resident Kustomize build service: it builds
-// kustomization folders with Kustomize's own library for as long as its standard
-// input stays open, so a build costs a couple of milliseconds instead of starting a
-// kubectl process.
+// kustomization folders with Kustomize's library the way Flux's kustomize-controller
+// does, for as long as its standard input stays open, so a build costs a couple of
+// milliseconds instead of starting a process.
 //
-// Each request is one line of JSON, {"dir": "/absolute/folder"}; each answer is one
-// line of JSON, {"output": "<the objects as YAML>"} or {"error": "<Kustomize's
-// error>"}, in the order of the requests. Builds run one at a time: Kustomize's
-// library is not safe for concurrent builds; lockstep runs several processes. Loads
-// are restricted to each kustomization's folder, plugins other than Kustomize's
-// built-in ones are disabled, and a panic inside Kustomize answers as an error.
+// Each request is one line of JSON,
+//
+//	{"root": "/artifact", "dir": "/artifact/path", "schema": false}
+//
+// and each answer one line of JSON, {"output": "<the objects as YAML>"} or
+// {"error": "<the error>"}, in the order of the requests. A build runs as Flux's
+// (github.com/fluxcd/pkg/kustomize Build, at the versions kustomize-controller v1.9.6
+// pins): Kustomize's options without load restrictions but on Flux's file system
+// confined to the artifact root (any file under it may be read, nothing outside, links
+// followed only inside it), plugins other than the built-in ones disabled, a panic
+// answered as an error. Flux resets Kustomize's global OpenAPI schema around every
+// build, which parses the built-in schema again each time (tens of milliseconds); here
+// the schema is reset only around the builds that change it ("schema": their
+// kustomizations name openapi or crds), and every other build starts from the same
+// built-in schema Flux's reset gives. Builds run one at a time; lockstep runs several
+// processes.
 package main
 
 import (
@@ -17,13 +27,16 @@ import (
 	"fmt"
 	"os"
 
+	securefs "github.com/fluxcd/pkg/kustomize/filesys"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/types"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/kustomize/kyaml/openapi"
 )
 
 type request struct {
-	Dir string `json:"dir"`
+	Root   string `json:"root"`
+	Dir    string `json:"dir"`
+	Schema bool   `json:"schema"`
 }
 
 type answer struct {
@@ -36,16 +49,30 @@ func failed(err error) answer {
 	return answer{Error: &message}
 }
 
-func build(dir string) (result answer) {
+func builtInSchema() {
+	openapi.ResetOpenAPI()
+	_ = openapi.Schema()
+}
+
+func build(r request) (result answer) {
+	if r.Schema {
+		builtInSchema()
+		defer builtInSchema()
+	}
 	defer func() {
 		if recovered := recover(); recovered != nil {
-			result = failed(fmt.Errorf("kustomize panicked: %v", recovered))
+			result = failed(fmt.Errorf("recovered from kustomize build panic: %v", recovered))
 		}
 	}()
-	options := krusty.MakeDefaultOptions()
-	options.LoadRestrictions = types.LoadRestrictionsRootOnly
-	options.PluginConfig = types.DisabledPluginConfig()
-	objects, err := krusty.MakeKustomizer(options).Run(filesys.MakeFsOnDisk(), dir)
+	fs, err := securefs.MakeFsOnDiskSecure(r.Root)
+	if err != nil {
+		return failed(err)
+	}
+	options := &krusty.Options{
+		LoadRestrictions: types.LoadRestrictionsNone,
+		PluginConfig:     types.DisabledPluginConfig(),
+	}
+	objects, err := krusty.MakeKustomizer(options).Run(fs, r.Dir)
 	if err != nil {
 		return failed(err)
 	}
@@ -58,6 +85,7 @@ func build(dir string) (result answer) {
 }
 
 func main() {
+	builtInSchema()
 	requests := bufio.NewScanner(os.Stdin)
 	requests.Buffer(make([]byte, 64*1024), 1<<20)
 	answers := json.NewEncoder(os.Stdout)
@@ -67,7 +95,7 @@ func main() {
 		if err := json.Unmarshal(requests.Bytes(), &r); err != nil {
 			result = failed(fmt.Errorf("invalid request: %w", err))
 		} else {
-			result = build(r.Dir)
+			result = build(r)
 		}
 		if err := answers.Encode(result); err != nil {
 			os.Exit(1)
