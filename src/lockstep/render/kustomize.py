@@ -23,9 +23,9 @@ kustomize-controller does:
    reordering;
 5. decrypt, in the copy, the SOPS-encrypted files that generators read
    (:mod:`lockstep.render.sops`, with ``decryption_keys``);
-6. build it with Flux's own build function in the engine's resident build service
-   (:mod:`lockstep.render.kustomizer`): any file under the artifact may be read, as in
-   Flux, and nothing outside it;
+6. build it with Kustomize's library run as Flux runs it, in the engine's resident
+   build service (:mod:`lockstep.render.kustomizer`): any file under the artifact may
+   be read, as in Flux, and nothing outside it;
 7. read the output (:mod:`lockstep.render.documents`) and decrypt the SOPS-encrypted
    objects.
 
@@ -191,7 +191,11 @@ def _build(root: Path, path: str, options: BuildOptions) -> list[dict[str, Any]]
     """Steps 1 to 7 of the module docstring, on a copy of what the build reads; when that
     fails, once more on a copy of the whole artifact, whose outcome is the build's."""
     deadline = time.monotonic() + options.timeout
-    closure = build_closure(_path_folder(root, path), root, options.components)
+    folder = _path_folder(root, path)
+    try:
+        closure = build_closure(folder, root, options.components)
+    except (OSError, ValueError):
+        closure = [root]
     if closure != [root]:
         try:
             return _build_copy(root, path, options, deadline, closure)

@@ -123,7 +123,12 @@ class Kustomizer:
         if not self._slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
             raise BuildDeadline
         try:
-            process = self._take()
+            try:
+                process = self._take()
+            except OSError as error:
+                raise KustomizeError(
+                    f"the Kustomize build service cannot start: {error}"
+                ) from error
             try:
                 answer = process.ask(folder, root, schema, deadline)
             except (BuildDeadline, KustomizeError, OSError, ValueError) as error:
@@ -146,13 +151,19 @@ class Kustomizer:
             process.stop()
 
     def _take(self) -> _Process:
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            process = _Process(self._program)
-            with self._lock:
-                self._all.add(process)
-            return process
+        """An idle process that is still running, else a new one."""
+        while True:
+            try:
+                process = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            if process.popen.poll() is None:
+                return process
+            self._drop(process)
+        process = _Process(self._program)
+        with self._lock:
+            self._all.add(process)
+        return process
 
     def _drop(self, process: _Process) -> None:
         with self._lock:

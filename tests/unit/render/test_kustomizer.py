@@ -6,6 +6,7 @@ them: anywhere under the artifact root, nowhere outside it."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -193,3 +194,20 @@ def test_a_process_that_dies_fails_its_build_and_is_replaced(tmp_path: Path) -> 
         assert pool.build(tmp_path / "fine", tmp_path, time.monotonic() + 10) == "ok"
     finally:
         pool.close()
+
+
+def test_an_idle_process_that_died_is_replaced_before_the_next_build(tmp_path: Path) -> None:
+    program = script(
+        tmp_path,
+        "for line in sys.stdin:\n    print(json.dumps({'output': str(os.getpid())}), flush=True)",
+    )
+    pool = Kustomizer(program, 1)
+    try:
+        first = pool.build(tmp_path, tmp_path, time.monotonic() + 10)
+        os.kill(int(first), 9)
+        time.sleep(0.2)
+        second = pool.build(tmp_path, tmp_path, time.monotonic() + 10)
+    finally:
+        pool.close()
+
+    assert second != first
