@@ -1,5 +1,5 @@
-"""The resident Kustomize build service: kustomization folders built by Flux's own build
-function in long-running processes, instead of one ``kubectl kustomize`` per build.
+"""The resident Kustomize build service: kustomization folders built as Flux builds them,
+in long-running processes, instead of one ``kubectl kustomize`` per build.
 
 Starting ``kubectl kustomize`` costs about 50 ms of CPU per build, which on a monorepo
 of a thousand folders is most of a reconciliation's cost; the same build in a running

@@ -1,11 +1,11 @@
-"""Running a renderer's helper program (kubectl kustomize, sops) within the build's deadline.
+"""Running a renderer's helper program (sops) within the build's deadline.
 
 A program that overruns is killed and reported as ``None``. Its
 ``TimeoutExpired`` is swallowed here on purpose: it holds what the program had
 printed, decrypted values included, and must never become the context of an
 error that reaches a log or a status.
 
-Called by :mod:`lockstep.render.kustomize` and :mod:`lockstep.render.sops`.
+Called by :mod:`lockstep.render.sops`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 :func:`lockstep.render.kustomize.build_kustomization` creates one `SopsDecryptor` per
 build from ``BuildOptions.decryption_keys`` (checked by `age_identities`) and uses it twice:
 
-- `SopsDecryptor.decrypt_generator_inputs`, before ``kubectl kustomize`` runs: every file
+- `SopsDecryptor.decrypt_generator_inputs`, before Kustomize runs: every file
   that a ``secretGenerator`` or ``configMapGenerator`` of the build reads (``files``,
   ``envs``, ``env``) and that is SOPS-encrypted is replaced, in the build's temporary copy
   of the artifact, by its plaintext, so the generated object holds the decrypted values.
