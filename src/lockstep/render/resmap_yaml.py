@@ -28,6 +28,7 @@ Written by hand because no Python library picks go-yaml v2's styles and key orde
 
 from __future__ import annotations
 
+import base64
 import calendar
 import functools
 import hashlib
@@ -108,6 +109,9 @@ def _node(value: Any) -> Node:
         return SequenceNode(_SEQ, items, flow_style=not items)
     if isinstance(value, str):
         return _string(value)
+    if isinstance(value, bytes):
+        # A ``!!binary`` value: Kustomize keeps the base64 text it was written as.
+        return _string(base64.b64encode(value).decode())
     return ScalarNode(_STR, _scalar_text(value), style=None)
 
 
@@ -125,7 +129,7 @@ def _scalar_text(value: Any) -> str:
         return str(value)
     if isinstance(value, float):
         return _number_text(value)
-    raise TypeError(f"cannot write a {type(value).__name__} as YAML: {value!r}")
+    return str(value)
 
 
 def _string(text: str) -> ScalarNode:

@@ -222,3 +222,7 @@ def test_the_digest_is_sha256_of_the_printed_build() -> None:
     assert build_digest([]) == (
         "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
     )
+
+
+def test_binary_values_print_as_their_base64_text() -> None:
+    assert as_yaml([{"data": b"\x00\x01"}]) == "data: AAE=\n"
