@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.engine import TreeSampler, cpu_seconds_of, peak_rss_mib_of
+from benchmarks.engine import TreeSampler, peak_rss_mib_of, tree_cpu_seconds
 from benchmarks.ground import Ground
 from benchmarks.prometheus import Samples, parse_samples
 from lockstep.dev.flux import (
@@ -111,7 +111,7 @@ class FluxEngine:
         return scrapes[0].plus(scrapes[1])
 
     def cpu_seconds(self) -> float:
-        return sum(cpu_seconds_of(pid, children=True) for pid in self.pids)
+        return sum(tree_cpu_seconds(pid) for pid in self.pids)
 
     def peak_rss_mib(self) -> float:
         return sum(peak_rss_mib_of(pid) for pid in self.pids)

@@ -3,14 +3,10 @@ of a local folder, and a server-side dry-run comparison with exit codes for CI."
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
-from pathlib import Path
-
 import pytest
 import yaml
 
-from ground.engine import Engine, lockstep_command
+from ground.engine import Engine, lockstep
 from ground.gitops import Scenario, config_map
 from ground.wait import eventually
 from lockstep.kube import KubeObject, ObjectRef
@@ -20,16 +16,6 @@ pytestmark = pytest.mark.integration
 SECRET = (
     "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: {password}\n"
 )
-
-
-async def _lockstep(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(
-        subprocess.run,
-        lockstep_command(kubeconfig, *args),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 async def test_build_and_diff_a_local_folder(engine: Engine, scenario: Scenario) -> None:
@@ -45,7 +31,7 @@ async def test_build_and_diff_a_local_folder(engine: Engine, scenario: Scenario)
     folder = scenario.work.path / "apps"
     common = ["apps", "-n", scenario.namespace, "--path", str(folder)]
 
-    unchanged = await _lockstep(scenario.kubeconfig, "diff", "kustomization", *common)
+    unchanged = await lockstep(scenario.kubeconfig, "diff", "kustomization", *common)
     assert unchanged.returncode == 0, unchanged.stdout + unchanged.stderr
     assert unchanged.stdout == ""
 
@@ -54,7 +40,7 @@ async def test_build_and_diff_a_local_folder(engine: Engine, scenario: Scenario)
     scenario.work.write("apps/db.yaml", SECRET.format(password="second-password"))
     scenario.work.remove("apps/old.yaml")
 
-    built = await _lockstep(scenario.kubeconfig, "build", "kustomization", *common)
+    built = await lockstep(scenario.kubeconfig, "build", "kustomization", *common)
     assert built.returncode == 0, built.stderr
     objects = {obj["metadata"]["name"]: obj for obj in yaml.safe_load_all(built.stdout)}
     assert objects["settings"]["data"] == {"colour": "gold"}
@@ -62,7 +48,7 @@ async def test_build_and_diff_a_local_folder(engine: Engine, scenario: Scenario)
     assert objects["settings"]["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"] == "apps"
     assert "second-password" not in built.stdout
 
-    changed = await _lockstep(scenario.kubeconfig, "diff", "kustomization", *common)
+    changed = await lockstep(scenario.kubeconfig, "diff", "kustomization", *common)
     assert changed.returncode == 1, changed.stdout + changed.stderr
     namespace = scenario.namespace
     assert f"ConfigMap/{namespace}/settings drifted" in changed.stdout
@@ -76,7 +62,7 @@ async def test_build_and_diff_a_local_folder(engine: Engine, scenario: Scenario)
     assert settings["data"] == {"colour": "blue"}, "diff writes nothing"
     assert not await scenario.gone(ObjectRef("v1", "ConfigMap", "old", namespace))
 
-    missing = await _lockstep(
+    missing = await lockstep(
         scenario.kubeconfig, "diff", "kustomization", "nope", "-n", namespace, "--path", str(folder)
     )
     assert missing.returncode == 2
@@ -135,7 +121,7 @@ async def test_diff_plans_as_the_apply_does(engine: Engine, scenario: Scenario) 
     scenario.work.write("apps/frozen.yaml", FROZEN)
     scenario.work.write("apps/adopted.yaml", config_map("adopted", a="1"))
 
-    refused = await _lockstep(scenario.kubeconfig, "diff", "kustomization", *common)
+    refused = await lockstep(scenario.kubeconfig, "diff", "kustomization", *common)
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert f"Job/{namespace}/migrate dry-run failed: spec.template is immutable" in refused.stderr
     assert "set spec.force: true on the Kustomization" in refused.stderr
@@ -143,7 +129,7 @@ async def test_diff_plans_as_the_apply_does(engine: Engine, scenario: Scenario) 
     assert f"ConfigMap/{namespace}/adopted drifted (the fields kubectl set" in refused.stdout
 
     await scenario.kustomization("apps", "./apps", force=True)
-    forced = await _lockstep(scenario.kubeconfig, "diff", "kustomization", *common)
+    forced = await lockstep(scenario.kubeconfig, "diff", "kustomization", *common)
     assert forced.returncode == 1, forced.stdout + forced.stderr
     assert (
         f"Job/{namespace}/migrate would be recreated (spec.template is immutable)" in forced.stdout
@@ -170,6 +156,6 @@ async def test_diff_plans_as_the_apply_does(engine: Engine, scenario: Scenario) 
     assert frozen["data"] == {"colour": "blue"}, "a reconcile-disabled object is left alone"
     await scenario.ready("apps")
 
-    settled = await _lockstep(scenario.kubeconfig, "diff", "kustomization", *common)
+    settled = await lockstep(scenario.kubeconfig, "diff", "kustomization", *common)
     assert settled.returncode == 0, settled.stdout + settled.stderr
     assert settled.stdout.strip() == f"► ConfigMap/{namespace}/frozen skipped (reconcile disabled)"

@@ -7,17 +7,14 @@ Kustomization: it needs cloud identity."""
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import yaml
 
 from ground.artifacts import condition
 from ground.cluster import remote_kubeconfig_secret
-from ground.engine import Engine, lockstep_command
+from ground.engine import Engine, lockstep
 from ground.gitops import Scenario, config_map
 from lockstep.dev.cluster import LocalCluster
 from lockstep.kube import KubeClient, KubeObject, NotFound, ObjectRef
@@ -37,16 +34,6 @@ async def remote(
     await scenario.kube.apply(remote_kubeconfig_secret(remote_cluster, SECRET, scenario.namespace))
     yield remote_kube
     await remote_kube.delete(ObjectRef("v1", "Namespace", scenario.namespace))
-
-
-async def _lockstep(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(
-        subprocess.run,
-        lockstep_command(kubeconfig, *args),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 async def _get(kube: KubeClient, ref: ObjectRef) -> KubeObject | None:
@@ -87,7 +74,7 @@ async def test_diff_compares_with_the_remote_cluster_only(
     folder = scenario.work.path / "apps"
     common = ["apps", "-n", namespace, "--path", str(folder)]
 
-    unchanged = await _lockstep(scenario.kubeconfig, "diff", "kustomization", *common)
+    unchanged = await lockstep(scenario.kubeconfig, "diff", "kustomization", *common)
     assert unchanged.returncode == 0, unchanged.stdout + unchanged.stderr
     assert unchanged.stdout == "", "cluster B holds what Git says; A's own copy is not compared"
     assert f"comparing with the cluster of kubeconfig Secret {namespace}/{SECRET}" in (
@@ -96,7 +83,7 @@ async def test_diff_compares_with_the_remote_cluster_only(
 
     scenario.work.write("apps/settings.yaml", config_map("settings", colour="red"))
     scenario.work.write("apps/extra.yaml", config_map("extra", colour="green"))
-    changed = await _lockstep(scenario.kubeconfig, "diff", "kustomization", *common)
+    changed = await lockstep(scenario.kubeconfig, "diff", "kustomization", *common)
     assert changed.returncode == 1, changed.stdout + changed.stderr
     assert f"ConfigMap/{namespace}/settings drifted" in changed.stdout
     assert "-  colour: blue" in changed.stdout
@@ -126,7 +113,7 @@ async def test_diff_compares_with_the_remote_cluster_only(
     }
     file = scenario.work.path.parent / "elsewhere.yaml"
     file.write_text(yaml.safe_dump(elsewhere))
-    missing = await _lockstep(
+    missing = await lockstep(
         scenario.kubeconfig,
         "diff",
         "kustomization",
@@ -155,14 +142,14 @@ async def test_trace_and_tree_follow_the_kustomization_to_the_remote_cluster(
     # Only cluster B's copy is lockstep's; on A the name is taken by an unrelated object.
     await scenario.kube.delete(settings)
 
-    traced = await _lockstep(scenario.kubeconfig, "trace", "configmap", "settings", "-n", namespace)
+    traced = await lockstep(scenario.kubeconfig, "trace", "configmap", "settings", "-n", namespace)
     assert traced.returncode == 0, traced.stdout + traced.stderr
     assert f"Kustomization  Kustomization/{namespace}/apps" in traced.stdout
     assert f"the cluster of kubeconfig Secret {namespace}/{SECRET}" in traced.stdout
     assert "not in the Kustomization's inventory" not in traced.stdout
     assert f"GitRepository/{namespace}/repo" in traced.stdout
 
-    tree = await _lockstep(scenario.kubeconfig, "tree", "kustomization", "apps", "-n", namespace)
+    tree = await lockstep(scenario.kubeconfig, "tree", "kustomization", "apps", "-n", namespace)
     assert tree.returncode == 0, tree.stdout + tree.stderr
     assert (
         f"Kustomization/{namespace}/apps → the cluster of kubeconfig Secret {namespace}/{SECRET}"
@@ -171,10 +158,10 @@ async def test_trace_and_tree_follow_the_kustomization_to_the_remote_cluster(
     assert f"ConfigMap/{namespace}/settings" in tree.stdout
 
     await scenario.kube.delete(ObjectRef("v1", "Secret", SECRET, namespace))
-    lost = await _lockstep(scenario.kubeconfig, "trace", "configmap", "settings", "-n", namespace)
+    lost = await lockstep(scenario.kubeconfig, "trace", "configmap", "settings", "-n", namespace)
     assert lost.returncode == 2, lost.stdout + lost.stderr
     assert f"kubeconfig Secret {namespace}/{SECRET} does not exist" in lost.stderr
-    lost_tree = await _lockstep(
+    lost_tree = await lockstep(
         scenario.kubeconfig, "tree", "kustomization", "apps", "-n", namespace
     )
     assert lost_tree.returncode == 2, lost_tree.stdout + lost_tree.stderr

@@ -17,15 +17,15 @@ kustomize-controller does:
 4. write the spec's options into the path's kustomization file, as Flux does:
    ``namespace`` (targetNamespace), ``namePrefix`` and ``nameSuffix`` replace the file's
    own; ``patches``, ``images`` and ``components`` are appended to its lists (components
-   that do not exist left out with ``ignore_missing_components``), ``buildMetadata``
-   replaces its own, and without ``sortOptions`` of its own the objects keep the order
-   the kustomization lists them in (``fifo``), as Flux's Kustomize does no final
-   reordering;
+   that do not exist left out with ``ignore_missing_components``), and ``buildMetadata``
+   replaces its own;
 5. decrypt, in the copy, the SOPS-encrypted files that generators read
    (:mod:`lockstep.render.sops`, with ``decryption_keys``);
 6. build it with Kustomize's library run as Flux runs it, in the engine's resident
    build service (:mod:`lockstep.render.kustomizer`): any file under the artifact may
-   be read, as in Flux, and nothing outside it;
+   be read, as in Flux, and nothing outside it, and without ``sortOptions`` of their
+   own the objects come out in the order the kustomization lists them (Flux's Kustomize
+   does no final reordering);
 7. read the output (:mod:`lockstep.render.documents`) and decrypt the SOPS-encrypted
    objects.
 
@@ -317,9 +317,6 @@ def _write_options(
             kustomization[key] = [*(kustomization.get(key) or []), *additions]
     if options.build_metadata:
         kustomization["buildMetadata"] = list(options.build_metadata)
-    # Flux's Kustomize runs without a final reordering: objects come out in the order
-    # the kustomization lists them, unless it sets its own sortOptions.
-    kustomization.setdefault("sortOptions", {"order": "fifo"})
 
 
 def _missing_and_ignored(component: str, options: BuildOptions, folder: Path, root: Path) -> bool:

@@ -12,8 +12,9 @@
 // (github.com/fluxcd/pkg/kustomize Build, at the versions kustomize-controller v1.9.6
 // pins): Kustomize's options without load restrictions but on Flux's file system
 // confined to the artifact root (any file under it may be read, nothing outside, links
-// followed only inside it), plugins other than the built-in ones disabled, a panic
-// answered as an error. Flux resets Kustomize's global OpenAPI schema around every
+// followed only inside it), plugins other than the built-in ones disabled, no final
+// reordering of the objects (Reorder left unset, as Flux leaves it: they come out in
+// the order the kustomization lists them), a panic answered as an error. Flux resets Kustomize's global OpenAPI schema around every
 // build, which parses the built-in schema again each time (tens of milliseconds); here
 // the schema is reset only around the builds that change it ("schema": their
 // kustomizations name openapi or crds), and every other build starts from the same
