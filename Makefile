@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 APT_PACKAGES := git lighttpd docker-registry openssh-server gnupg
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help install apt venv controlplane kustomizer lint typecheck layers check unit integration test demo clean bench bench-quick bench-compare flux flux-oracle
+.PHONY: help install apt venv controlplane kustomizer lint typecheck layers check unit integration test faults faults-quick demo clean bench bench-quick bench-compare flux flux-oracle
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -67,7 +67,14 @@ flux: venv ## Build Flux's source- and kustomize-controller from their pinned Go
 flux-oracle: install flux ## Migration from Flux and status parity, against Flux's own controllers.
 	$(VENV)/bin/pytest tests/oracle -q
 
-test: install check unit bench-quick integration flux-oracle ## Install everything and run all checks, tests and a benchmark smoke run (what CI runs).
+test: install check unit bench-quick integration faults-quick flux-oracle ## Install everything and run all checks, tests and a benchmark smoke run (what CI runs).
+
+faults: install ## Fault injection: kill -9 (K = 20), Git and API server outages; results/faults.md.
+	$(VENV)/bin/pytest tests/faults -m faults -q
+
+faults-quick: install ## A bounded fault-injection run (K = 3, one outage each), about 2 minutes (results not kept).
+	LOCKSTEP_FAULT_KILLS=3 LOCKSTEP_FAULT_ROUNDS=1 LOCKSTEP_FAULT_RESULTS=benchmarks/results/quick/faults.md \
+	  $(VENV)/bin/pytest tests/faults -m faults -q
 
 demo: install ## The GitOps loop on the local sandbox: control plane, Git repository of examples/, engine.
 	$(VENV)/bin/lockstep dev demo

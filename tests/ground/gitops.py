@@ -157,3 +157,39 @@ def scenario(
 ) -> Scenario:
     """A namespace, an empty repository with a working copy, and the client."""
     return Scenario(kube, namespace, git_repo, git_repo.working_copy(tmp_path / "work"), kubeconfig)
+
+
+async def service_account(scenario: Scenario, name: str, resources: list[str]) -> None:
+    """A service account of the scenario's namespace, allowed to manage ``resources`` of
+    the core API group there and nothing else."""
+    namespace = scenario.namespace
+    await scenario.kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": name, "namespace": namespace},
+        }
+    )
+    await scenario.kube.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": name, "namespace": namespace},
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": resources,
+                    "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+                }
+            ],
+        }
+    )
+    await scenario.kube.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": name, "namespace": namespace},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+        }
+    )

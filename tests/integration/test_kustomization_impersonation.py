@@ -5,45 +5,11 @@ from __future__ import annotations
 import pytest
 
 from ground.engine import Engine
-from ground.gitops import Scenario, config_map
+from ground.gitops import Scenario, config_map, service_account
 from ground.wait import eventually
 from lockstep.kube import ObjectRef
 
 pytestmark = pytest.mark.integration
-
-
-async def _account(scenario: Scenario, name: str, resources: list[str]) -> None:
-    namespace = scenario.namespace
-    await scenario.kube.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "ServiceAccount",
-            "metadata": {"name": name, "namespace": namespace},
-        }
-    )
-    await scenario.kube.apply(
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": {"name": name, "namespace": namespace},
-            "rules": [
-                {
-                    "apiGroups": [""],
-                    "resources": resources,
-                    "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
-                }
-            ],
-        }
-    )
-    await scenario.kube.apply(
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": name, "namespace": namespace},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
-        }
-    )
 
 
 SERVICE_ACCOUNT_OBJECT = """\
@@ -55,7 +21,7 @@ metadata:
 
 
 async def test_an_account_with_rights_applies(engine: Engine, scenario: Scenario) -> None:
-    await _account(scenario, "deployer", ["configmaps"])
+    await service_account(scenario, "deployer", ["configmaps"])
     scenario.commit({"apps/settings.yaml": config_map("settings", colour="blue")})
     await scenario.source()
     await scenario.kustomization("apps", "./apps", serviceAccountName="deployer")
@@ -67,7 +33,7 @@ async def test_an_account_with_rights_applies(engine: Engine, scenario: Scenario
 async def test_an_account_without_rights_applies_nothing(
     engine: Engine, scenario: Scenario
 ) -> None:
-    await _account(scenario, "limited", ["configmaps"])
+    await service_account(scenario, "limited", ["configmaps"])
     scenario.commit(
         {
             "apps/settings.yaml": config_map("settings", colour="blue"),
@@ -88,7 +54,7 @@ async def test_an_account_without_rights_applies_nothing(
 async def test_deleting_after_the_account_is_gone_leaves_the_objects_and_names_them(
     engine: Engine, scenario: Scenario
 ) -> None:
-    await _account(scenario, "deployer", ["configmaps"])
+    await service_account(scenario, "deployer", ["configmaps"])
     scenario.commit({"apps/settings.yaml": config_map("settings", colour="blue")})
     await scenario.source()
     await scenario.kustomization("apps", "./apps", serviceAccountName="deployer", prune=True)

@@ -35,6 +35,7 @@ from lockstep.apply.health_wait import (
 from lockstep.apply.ignore import IgnoreRule, ignored_pointers
 from lockstep.apply.inventory import (
     InventoryEntry,
+    intended_inventory,
     inventory_id,
     parse_inventory_id,
     stale_entries,
@@ -90,6 +91,7 @@ __all__ = [
     "default_prune_options",
     "diff_all",
     "ignored_pointers",
+    "intended_inventory",
     "inventory_id",
     "kustomization_owner",
     "parse_inventory_id",

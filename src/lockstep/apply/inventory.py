@@ -5,6 +5,11 @@ object was applied with, e.g. ``apps_web_apps_Deployment`` / ``v1``; the
 namespace of cluster-scoped objects and the group of core kinds stay empty
 (``_admin_rbac.authorization.k8s.io_ClusterRole``, ``apps_web__Service``).
 
+An inventory is recorded before an apply that may create objects it does not
+list yet (:func:`intended_inventory`), so that an engine killed in the middle of
+the apply leaves every object it may have created listed, and the next
+reconcile prunes those no longer declared.
+
 Called by :mod:`lockstep.apply.changeset` (entries of applied objects), by
 :mod:`lockstep.apply.prune`, and by the controllers that keep the inventory in
 the Kustomization's status.
@@ -12,7 +17,7 @@ the Kustomization's status.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from lockstep.apply.sort import apply_order_key
@@ -71,3 +76,20 @@ def stale_entries(
     kept = {entry.id for entry in new}
     stale = {entry.id: entry for entry in old if entry.id not in kept}
     return sorted(stale.values(), key=lambda entry: apply_order_key(entry.ref), reverse=True)
+
+
+def intended_inventory(
+    recorded: Sequence[InventoryEntry], applying: Sequence[InventoryEntry]
+) -> list[InventoryEntry] | None:
+    """The inventory to record before applying ``applying`` over ``recorded``; ``None``
+    when ``recorded`` already lists every object of ``applying``.
+
+    Otherwise both: the objects about to be applied, in their order, then those of
+    ``recorded`` that the apply leaves to prune. Objects are compared by id, as in
+    :func:`stale_entries`; an object listed under another apiVersion needs no new entry.
+    """
+    listed = {entry.id for entry in recorded}
+    if all(entry.id in listed for entry in applying):
+        return None
+    applied = {entry.id for entry in applying}
+    return [*applying, *(entry for entry in recorded if entry.id not in applied)]

@@ -6,7 +6,10 @@ definitions they live in. An object is deleted only while it carries the owner's
 mark (someone may have adopted it since) and its annotations do not keep it
 (``kustomize.toolkit.fluxcd.io/prune: disabled`` for a Kustomization). A failed
 delete does not stop the others: it is reported in the ChangeSet's failures, and
-the caller keeps the entry in its inventory to try again next time.
+the caller keeps the entry in its inventory to try again next time. An entry
+whose object does not exist, or whose kind the API server does not serve, is
+left out quietly: an inventory recorded before an apply that was cut short
+lists objects that were never created.
 :func:`plan_prune` reads the same objects and says what :func:`prune` would do,
 deleting nothing.
 

@@ -1,9 +1,10 @@
 """``lockstep run``: run every controller against the current kubeconfig context.
 
 Sets up logging (human-readable, or one JSON object per line with ``--log-json``),
-turns SIGTERM and SIGINT into a graceful stop, builds the Kustomize build service
-when it is not built yet, serves the artifact store, the metrics and health endpoints
-and the Receiver webhooks, and runs the controller manager.
+turns SIGTERM and SIGINT into a graceful stop, sets the limits of every build's
+processes, builds the Kustomize build service when it is not built yet, serves the
+artifact store, the metrics and health endpoints and the Receiver webhooks, and runs
+the controller manager.
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ from lockstep.dev.cluster import state_root
 from lockstep.gobuild import GoBuildError, program_path
 from lockstep.kube import KubeClient
 from lockstep.render.kustomizer import PROGRAM_MODULE, kustomizer_program
+from lockstep.render.process import (
+    DEFAULT_CPU_SECONDS,
+    DEFAULT_MEMORY_MIB,
+    MIB,
+    BuildLimits,
+    set_build_limits,
+)
 from lockstep.runtime.leader import LeaderElector, LeadershipLost
 from lockstep.runtime.logcontext import LoggedObject, ObjectLogFilter
 from lockstep.web import receiver, server
@@ -120,6 +128,14 @@ def run(
             help="Refuse Kustomizations whose source or dependencies are in another namespace.",
         ),
     ] = False,
+    default_service_account: Annotated[
+        str,
+        typer.Option(
+            "--default-service-account",
+            help="Apply Kustomizations without spec.serviceAccountName as this service "
+            "account of their namespace, never with the engine's own rights.",
+        ),
+    ] = "",
     lenient_substitution: Annotated[
         bool,
         typer.Option(
@@ -128,8 +144,29 @@ def run(
             "failing the build (Flux's StrictPostBuildSubstitutions=false).",
         ),
     ] = False,
+    build_memory_limit: Annotated[
+        int,
+        typer.Option(
+            min=256,
+            help="Memory in MiB each process of a build (Kustomize, sops) may map writable; "
+            "a build past it fails naming its folder.",
+        ),
+    ] = DEFAULT_MEMORY_MIB,
+    build_cpu_limit: Annotated[
+        int,
+        typer.Option(
+            min=1, help="CPU seconds one build may use in each of its processes (Kustomize, sops)."
+        ),
+    ] = DEFAULT_CPU_SECONDS,
 ) -> None:
     """Run the lockstep controllers until stopped (SIGTERM or Ctrl-C stop gracefully).
+
+    Builds read what tenants commit, so their processes are bounded: a YAML alias bomb
+    would otherwise grow Kustomize to the machine's memory. The default memory limit,
+    1 GiB, is five times what a build of a thousand Deployments maps (190 MiB) and
+    leaves the machine room for the at most four build processes at once; the default
+    CPU limit, a minute per build, is far beyond the seconds a large build takes and
+    ends a runaway first.
 
     Example:
 
@@ -137,6 +174,7 @@ def run(
     """
     cli = state(ctx)
     configure_logging(log_json, cli.verbose)
+    set_build_limits(BuildLimits(build_memory_limit * MIB, build_cpu_limit))
     _ensure_build_service()
     options = ManagerOptions(
         storage_path=storage_path or state_root() / "artifacts",
@@ -146,6 +184,7 @@ def run(
         max_artifact_bytes=max_artifact_size * 1024 * 1024,
         no_cross_namespace_refs=no_cross_namespace_refs,
         strict_substitution=not lenient_substitution,
+        default_service_account=default_service_account,
     )
     election = Election(leader_election_namespace) if leader_elect else None
     addresses = Addresses(metrics=metrics_addr, receiver=receiver_addr)

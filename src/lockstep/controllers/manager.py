@@ -101,6 +101,10 @@ class ManagerOptions:
     strict_substitution: bool = True
     """An undefined postBuild variable without default fails the build (Flux's default)."""
 
+    default_service_account: str = ""
+    """Apply Kustomizations without ``spec.serviceAccountName`` as this service account of
+    their namespace; empty: with the engine's own rights."""
+
 
 def needs_reconcile(change: Change) -> bool:
     """Whether a change asks for work: not for status-only updates (our own writes)."""
@@ -328,6 +332,7 @@ class ControllerManager:
             KustomizationOptions(
                 no_cross_namespace_refs=options.no_cross_namespace_refs,
                 strict_substitution=options.strict_substitution,
+                default_service_account=options.default_service_account,
             ),
             drift,
             sources={source.reconciler.kind: source.informer.get for source in sources},

@@ -17,7 +17,11 @@
 7. run the pipeline: it fills the status and returns :class:`Ready` (or :data:`WAITING`:
    nothing to report yet; :data:`RERUN`: stopped short, run again at once), or raises
    :class:`Failure`; a long stage may show its state meanwhile
-   (:meth:`~ReconcilerShell.write_progress`);
+   (:meth:`~ReconcilerShell.write_progress`). Any other exception is a defect, or
+   content no stage foresaw: it becomes a retried Failure with reason
+   ``ReconciliationFailed`` and a one-line message naming the object and the error,
+   told as any failure (the traceback only in the debug log), so that no status is
+   left stale;
 8. Ready=True with the kind's :attr:`~ReconcilerShell.ready_reason`, or Ready=False
    with the failure's reason and Stalled (terminal) or Reconciling (retried), plus
    the failing stage's own condition;
@@ -46,6 +50,8 @@ constructs them and calls :meth:`~ReconcilerShell.reconcile`.
 from __future__ import annotations
 
 import contextlib
+import logging
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -59,6 +65,7 @@ from lockstep.api.meta import (
     RECONCILE_REQUEST_ANNOTATION,
     ApiObject,
     Condition,
+    ConditionReason,
     ConditionType,
     ObjectStatus,
     duration_seconds,
@@ -76,6 +83,10 @@ INVALID_SPEC = "InvalidSpec"
 
 Event = tuple[EventType, str, str]
 """type, reason, message."""
+
+_log = logging.getLogger(__name__)
+
+_UNEXPECTED_MESSAGE_CHARACTERS = 300
 
 
 class Failure(Exception):
@@ -293,6 +304,10 @@ class ReconcilerShell(ABC, Generic[T, S]):
         except Failure as failure:
             await self._write(raw, self._failed(obj, status, failure), failure.events)
             return self._failure_outcome(obj, failure)
+        except Exception as error:
+            unexpected = self._unexpected(obj, error)
+            await self._write(raw, self._failed(obj, status, unexpected), ())
+            return self._failure_outcome(obj, unexpected)
         if isinstance(result, Waiting):
             return Success()
         if isinstance(result, Rerun):
@@ -302,6 +317,16 @@ class ReconcilerShell(ABC, Generic[T, S]):
         if result.on_stored is not None:
             result.on_stored()
         return Success(requeue_after=self.interval(obj))
+
+    def _unexpected(self, obj: T, error: Exception) -> Failure:
+        """The Failure an exception no stage expected stands for; its Warning event is
+        its log line, and its traceback is logged at debug level only."""
+        name = f"{self.kind} {obj.metadata.namespace}/{obj.metadata.name}"
+        _log.debug("the unexpected error of %s", name, exc_info=error)
+        return Failure(
+            ConditionReason.RECONCILIATION_FAILED,
+            f"{name}: reconciliation failed unexpectedly: {unexpected_error(error)}",
+        )
 
     def _failure_outcome(self, obj: T, failure: Failure) -> Outcome:
         if failure.terminal:
@@ -459,6 +484,15 @@ class ReconcilerShell(ABC, Generic[T, S]):
             else {"op": "add", "path": "/metadata/finalizers", "value": [self.finalizer]}
         )
         await self._kube.json_patch(ObjectRef.of(raw), [operation])
+
+
+def unexpected_error(error: BaseException) -> str:
+    """An exception no stage expected, for a status: its type and message on one line,
+    at most a few hundred characters."""
+    text = re.sub(r"\s+", " ", str(error)).strip()
+    if len(text) > _UNEXPECTED_MESSAGE_CHARACTERS:
+        text = text[: _UNEXPECTED_MESSAGE_CHARACTERS - 3] + "..."
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _dump(status: ObjectStatus) -> dict[str, Any]:

@@ -12,9 +12,13 @@ reconciler turns the spec into plain values and calls
 and maps :mod:`lockstep.render.errors` to the ``BuildFailed`` reason. The modules:
 
 - ``errors``: the exception hierarchy of this package;
+- ``bounds``: ceilings on the YAML and JSON the engine reads (size, nesting, aliases);
 - ``documents``: YAML text to validated objects, with file and line in every error;
-- ``references``: remote bases and paths leaving the artifact are refused;
+- ``references``: remote bases, downloads and paths leaving the artifact are refused;
 - ``kustomize``: plain-directory generation, the spec's options, the Kustomize build;
+- ``kustomizer``: the resident Kustomize build service the builds run in;
+- ``failures``: Kustomize's errors on one line, stable, naming the file;
+- ``process``: the build's child processes bounded in memory, CPU time and time;
 - ``cache``: builds kept by content, so that the same build runs Kustomize once;
 - ``sops``: SOPS decryption with age keys, of generator inputs and of built objects;
 - ``substitute``: postBuild substitution of each object, with Flux's rules;

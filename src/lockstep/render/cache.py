@@ -81,9 +81,17 @@ def tree_digest(root: Path) -> str:
             if entry.is_symlink():
                 digest.update(b"L\0" + os.readlink(entry).encode() + b"\0")
             elif entry.is_file():
-                content = entry.read_bytes()
-                digest.update(b"F%d\0" % len(content) + content)
+                _update_with_file(digest, entry)
     return digest.hexdigest()
+
+
+def _update_with_file(digest: hashlib._Hash, file: Path) -> None:
+    """Add ``file``'s size and content, read in pieces: an artifact may hold files far
+    larger than the engine should hold in memory at once."""
+    with file.open("rb") as content:
+        digest.update(b"F%d\0" % os.fstat(content.fileno()).st_size)
+        while piece := content.read(1 << 20):
+            digest.update(piece)
 
 
 class BuildCache:

@@ -3,7 +3,8 @@
 `load_documents` parses a multi-document YAML text into `Document` entries that keep
 where each object was written; `reject_duplicates` refuses two entries for the same
 object; `parse_documents` does both and returns the plain objects. `object_key` and
-`describe` give an object's identity and its name in messages (``Deployment/apps/web``).
+`describe` give an object's identity and its name in messages (``Deployment/apps/web``);
+`yaml_problem` puts a parser's error on one line, for every reader of YAML.
 
 Called by :mod:`lockstep.render.kustomize` to validate plain-YAML directories before a
 build and to read what Kustomize printed, and by
@@ -13,7 +14,9 @@ YAML is read the way Kubernetes reads it: timestamps stay strings (PyYAML's safe
 loader would turn ``2024-01-01`` into a ``date``, which the API would then receive as a
 different value, or not at all since it is not JSON). It is read with libyaml, the C
 parser that PyYAML's wheels include: every object of every build and substitution goes
-through here, and PyYAML's parser in Python is about eight times slower.
+through here, and PyYAML's parser in Python is about eight times slower. Every text is
+first checked against the ceilings of :mod:`lockstep.render.bounds` (nesting, aliases),
+so that no object handed on is too deep for Python to walk.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from lockstep.render.bounds import check_yaml
 from lockstep.render.errors import DuplicateObject, InvalidManifest
 
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
@@ -67,7 +71,11 @@ def object_key(obj: dict[str, Any]) -> ObjectKey:
     """The identity of a validated object; the group is empty for the core API."""
     group, _, _ = str(obj["apiVersion"]).rpartition("/")
     metadata = obj["metadata"]
-    return ObjectKey(group, obj["kind"], metadata.get("namespace") or "", metadata["name"])
+    # A namespace written as a number or a boolean is text to Kustomize and in messages.
+    namespace = metadata.get("namespace")
+    return ObjectKey(
+        group, obj["kind"], "" if namespace is None else str(namespace), metadata["name"]
+    )
 
 
 def describe(obj: dict[str, Any]) -> str:
@@ -81,8 +89,10 @@ def load_documents(text: str, source_name: str) -> list[Document]:
 
     Raises `InvalidManifest` naming ``source_name`` and the line for YAML that does not
     parse, for a document that is not a mapping, and for an object without apiVersion,
-    kind or metadata.name.
+    kind or metadata.name; `ContentLimitExceeded` for a text beyond the ceilings of
+    :mod:`lockstep.render.bounds`.
     """
+    check_yaml(text, source_name)
     loader = _ManifestLoader(text)
     documents: list[Document] = []
     try:
@@ -92,13 +102,11 @@ def load_documents(text: str, source_name: str) -> list[Document]:
             value = loader.construct_document(node)
             if value is not None:
                 documents.extend(_objects_of(value, source_name, node.start_mark.line + 1))
-    except yaml.MarkedYAMLError as err:
-        line = _error_line(err, len(text.rstrip()))
-        raise InvalidManifest(
-            f"{source_name}:{line}: invalid YAML: {err.problem or err.context}; fix the file"
-        ) from err
     except yaml.YAMLError as err:
-        raise InvalidManifest(f"{source_name}: invalid YAML: {err}; fix the file") from err
+        line, problem = yaml_problem(err, text)
+        raise InvalidManifest(
+            f"{source_name}:{line}: invalid YAML: {problem}; fix the file"
+        ) from err
     finally:
         loader.dispose()
     return documents
@@ -122,6 +130,20 @@ def parse_documents(text: str, source_name: str) -> list[dict[str, Any]]:
     documents = load_documents(text, source_name)
     reject_duplicates(documents)
     return [document.obj for document in documents]
+
+
+def yaml_problem(err: yaml.YAMLError, text: str) -> tuple[int, str]:
+    """The line of ``text`` where the parser stopped, and what it found, on one line.
+
+    PyYAML's own message spans lines and names ``<unicode string>`` instead of the file.
+    """
+    if isinstance(err, yaml.MarkedYAMLError):
+        return _error_line(err, len(text.rstrip())), str(err.problem or err.context)
+    if isinstance(err, yaml.reader.ReaderError):
+        character = err.character if isinstance(err.character, int) else ord(err.character)
+        line = text.count("\n", 0, err.position) + 1
+        return line, f"character U+{character:04X} is not allowed in YAML ({err.reason})"
+    return 1, " ".join(str(err).split())
 
 
 def _error_line(err: yaml.MarkedYAMLError, content_length: int) -> int:

@@ -48,6 +48,14 @@ class UndefinedVariable(EnvsubstError):
         self.variable = variable
 
 
+class ExpansionTooLong(EnvsubstError):
+    """The text grew past the length its caller allows (values repeated many times)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the text grows past {limit} characters")
+        self.limit = limit
+
+
 BAD_SUBSTITUTION = "bad substitution"
 MISSING_CLOSING_BRACE = "missing closing brace"
 BAD_VARIABLE_NAME = "unable to parse variable name"
@@ -69,16 +77,19 @@ class _Expression:
 _Node = str | _Expression
 
 
-def expand(text: str, variables: Mapping[str, str], *, strict: bool) -> str:
+def expand(
+    text: str, variables: Mapping[str, str], *, strict: bool, max_length: int | None = None
+) -> str:
     """``text`` with its expressions evaluated against ``variables``.
 
     Undefined variables are empty unless ``strict``, where they raise `EnvsubstError`
-    (outside the default operators); parse errors always raise it.
+    (outside the default operators); parse errors always raise it. A result, or any
+    part of it, longer than ``max_length`` raises `ExpansionTooLong` before it is put
+    together: replacements inside replacements grow a text exponentially.
     """
     if "$" not in text:
         return text
-    nodes = _Parser(text).parse()
-    return "".join(_evaluate(node, variables, strict) for node in nodes)
+    return "".join(_evaluated(_Parser(text).parse(), variables, strict, max_length))
 
 
 class _Parser:
@@ -247,17 +258,34 @@ def _is_identifier(character: str) -> bool:
     return character == "_" or character.isalpha() or character.isdecimal()
 
 
-def _evaluate(node: _Node, variables: Mapping[str, str], strict: bool) -> str:
+def _evaluated(
+    nodes: list[_Node], variables: Mapping[str, str], strict: bool, max_length: int | None
+) -> list[str]:
+    """Each of ``nodes`` evaluated, at most ``max_length`` characters together."""
+    parts = []
+    length = 0
+    for node in nodes:
+        part = _evaluate(node, variables, strict, max_length)
+        length += len(part)
+        if max_length is not None and length > max_length:
+            raise ExpansionTooLong(max_length)
+        parts.append(part)
+    return parts
+
+
+def _evaluate(
+    node: _Node, variables: Mapping[str, str], strict: bool, max_length: int | None
+) -> str:
     if isinstance(node, str):
         return node
-    arguments = [_evaluate(argument, variables, strict) for argument in node.arguments]
+    arguments = _evaluated(node.arguments, variables, strict, max_length)
     defined = node.variable in variables
     if strict and not defined and node.operator not in _DEFAULT_OPERATORS:
         raise UndefinedVariable(node.variable)
-    return _apply(node.operator, variables.get(node.variable, ""), arguments)
+    return _apply(node.operator, variables.get(node.variable, ""), arguments, max_length)
 
 
-def _apply(operator: str, value: str, arguments: list[str]) -> str:
+def _apply(operator: str, value: str, arguments: list[str], max_length: int | None) -> str:
     if operator == "#" and not arguments:
         return str(len(value.encode()))
     if operator in (",", ",,", "^", "^^"):
@@ -267,7 +295,7 @@ def _apply(operator: str, value: str, arguments: list[str]) -> str:
     if operator in ("#", "##", "%", "%%"):
         return _trim(operator, value, arguments[0])
     if operator.startswith("/"):
-        return _replace(operator, value, arguments)
+        return _replace(operator, value, arguments, max_length)
     return value or "".join(arguments)
 
 
@@ -343,7 +371,7 @@ def _trim_prefix(value: str, pattern: str, *, longest: bool) -> str:
     return _text(data[len(matched) :]) if matched else value
 
 
-def _replace(operator: str, value: str, arguments: list[str]) -> str:
+def _replace(operator: str, value: str, arguments: list[str], max_length: int | None) -> str:
     old = arguments[0]
     new = arguments[1] if len(arguments) > 1 else ""
     if operator == "/#":
@@ -354,4 +382,7 @@ def _replace(operator: str, value: str, arguments: list[str]) -> str:
         if len(arguments) != 2 or not value.endswith(old):
             return value
         return value[: len(value) - len(old)] + new
+    count = 1 if operator == "/" else value.count(old) if old else len(value) + 1
+    if max_length is not None and len(value) + count * (len(new) - len(old)) > max_length:
+        raise ExpansionTooLong(max_length)
     return value.replace(old, new, -1 if operator == "//" else 1)

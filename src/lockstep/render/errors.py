@@ -15,6 +15,10 @@
     │                        with the age keys given, or a key is not an age private key
     ├── BuildTimeout         Kustomize or sops did not finish within the build's
     │                        time limit
+    ├── BuildLimitExceeded   Kustomize or sops went past the build memory or CPU limit
+    │                        of ``lockstep run``, or printed more than a build may
+    ├── ContentLimitExceeded a file is larger, nests deeper or expands its aliases further
+    │                        than the engine reads (:mod:`lockstep.render.bounds`)
     └── SubstitutionFailed   postBuild substitution met an expression it cannot evaluate,
                              or produced YAML that does not parse
 
@@ -64,6 +68,14 @@ class DecryptionFailed(RenderError):
 
 class BuildTimeout(RenderError):
     """Kustomize or sops ran past the build's time limit and was stopped."""
+
+
+class BuildLimitExceeded(RenderError):
+    """Kustomize or sops went past a limit of the build's processes and was stopped."""
+
+
+class ContentLimitExceeded(RenderError):
+    """A file or text is larger, deeper or expands its aliases further than is read."""
 
 
 class SubstitutionFailed(RenderError):

@@ -13,8 +13,12 @@ kustomize-controller does:
    it (a file that is not a Kubernetes object fails the build, naming file and line) and
    generate a ``kustomization.yaml`` listing them all, recursively; a sub-folder with its
    own kustomization file is listed as one entry and not descended into;
-3. refuse remote bases and paths that leave the artifact (:mod:`lockstep.render.references`);
-4. write the spec's options into the path's kustomization file, as Flux does:
+3. refuse remote bases and paths that leave the artifact (:mod:`lockstep.render.references`),
+   and YAML and JSON files beyond the ceilings of :mod:`lockstep.render.bounds` (size,
+   nesting, aliases), naming the file, before Kustomize reads them;
+4. write the spec's options into the path's kustomization file, as Flux does (a
+   kustomization file that is a symbolic link is replaced by a file, never written
+   through):
    ``namespace`` (targetNamespace), ``namePrefix`` and ``nameSuffix`` replace the file's
    own; ``patches``, ``images`` and ``components`` are appended to its lists (components
    that do not exist left out with ``ignore_missing_components``), and ``buildMetadata``
@@ -25,7 +29,10 @@ kustomize-controller does:
    build service (:mod:`lockstep.render.kustomizer`): any file under the artifact may
    be read, as in Flux, and nothing outside it, and without ``sortOptions`` of their
    own the objects come out in the order the kustomization lists them (Flux's Kustomize
-   does no final reordering);
+   does no final reordering); its processes are bounded in memory and CPU time
+   (:mod:`lockstep.render.process`), and a build past a limit fails naming the folder
+   and the limit; Kustomize's errors are made one stable line naming the file
+   (:mod:`lockstep.render.failures`);
 7. read the output (:mod:`lockstep.render.documents`) and decrypt the SOPS-encrypted
    objects.
 
@@ -46,8 +53,9 @@ build service and the disk; the reconciler then runs :func:`lockstep.render.subs
 
 from __future__ import annotations
 
-import re
+import os
 import shutil
+import stat
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
@@ -57,17 +65,24 @@ from typing import Any
 import yaml
 
 from lockstep.gobuild import GoBuildError
+from lockstep.render.bounds import check_yaml, read_text
 from lockstep.render.cache import BuildCache, build_key_of_tree, tree_digest
 from lockstep.render.documents import Document, load_documents, parse_documents, reject_duplicates
 from lockstep.render.errors import (
+    BuildLimitExceeded,
     BuildTimeout,
+    ContentLimitExceeded,
     ForbiddenReference,
     InvalidPath,
     KustomizeFailed,
+    MissingReference,
     RenderError,
 )
+from lockstep.render.failures import kustomize_message
 from lockstep.render.kustomizer import BuildDeadline, KustomizeError, shared_kustomizer
+from lockstep.render.process import LimitExceeded
 from lockstep.render.references import (
+    KUSTOMIZATION_FILES,
     build_closure,
     changes_schema,
     check_references,
@@ -75,6 +90,7 @@ from lockstep.render.references import (
     find_kustomization_file,
     is_remote,
     read_kustomization,
+    real_path,
     resolve_entry,
 )
 from lockstep.render.sops import SopsDecryptor, age_identities
@@ -83,6 +99,7 @@ DEFAULT_BUILD_TIMEOUT = 60.0
 """Seconds a build may take; the reconciler passes what is left of ``spec.timeout``."""
 
 _MANIFEST_SUFFIXES = (".yaml", ".yml")
+_CHECKED_SUFFIXES = (*_MANIFEST_SUFFIXES, ".json")
 
 
 @dataclass(frozen=True)
@@ -199,7 +216,8 @@ def _build(root: Path, path: str, options: BuildOptions) -> list[dict[str, Any]]
     if closure != [root]:
         try:
             return _build_copy(root, path, options, deadline, closure)
-        except BuildTimeout:
+        except (BuildTimeout, BuildLimitExceeded, ContentLimitExceeded):
+            # The whole artifact holds the same: copying it would only cost more.
             raise
         except (RenderError, OSError):
             pass
@@ -221,29 +239,45 @@ def _build_copy(
             else:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(part, target, follow_symlinks=False)
+        _check_files(copy)
         sops_home = Path(scratch).resolve() / "sops-home"
         sops_home.mkdir()
         decryptor = SopsDecryptor(identities, sops_home, deadline, options.timeout)
         folder = _path_folder(copy, path)
         shown = display_path(folder, copy)
-        kustomization_file = find_kustomization_file(folder)
+        kustomization_file = find_kustomization_file(folder, copy)
         if kustomization_file is None:
             kustomization_file = folder / "kustomization.yaml"
             kustomization = _generate_kustomization(folder, copy)
         else:
             kustomization = read_kustomization(kustomization_file, copy)
         _write_options(kustomization, options, folder, copy)
-        kustomization_file.write_text(yaml.safe_dump(kustomization, sort_keys=False))
+        _replace_file(kustomization_file, yaml.safe_dump(kustomization, sort_keys=False))
         kustomization_files = check_references(folder, copy)
         decryptor.decrypt_generator_inputs(kustomization_files, copy)
         schema = changes_schema(kustomization_files, copy)
-        output = _run_kustomize(folder, copy, options.timeout, deadline, schema)
+        output = _run_kustomize(
+            folder, copy, options.timeout, deadline, schema, kustomization_files
+        )
         objects = parse_documents(output, f"{shown} (kustomize output)")
         return decryptor.decrypt_objects(objects)
 
 
+def _replace_file(file: Path, text: str) -> None:
+    """Make ``file`` a file holding ``text``. A symbolic link there is removed, not
+    written through: it may point at a file of another folder, or, in a local checkout,
+    outside the repository; ``O_NOFOLLOW`` makes sure of it."""
+    # An artifact may hold read-only folders; the copy is the build's to rewrite.
+    file.parent.chmod(file.parent.stat().st_mode | stat.S_IWUSR | stat.S_IXUSR)
+    if file.is_symlink():
+        file.unlink()
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+    with os.fdopen(os.open(file, flags, 0o644), "w", encoding="utf-8") as written:
+        written.write(text)
+
+
 def _path_folder(root: Path, path: str) -> Path:
-    folder = (root / path.lstrip("/")).resolve()
+    folder = real_path(root / path.lstrip("/"))
     if not folder.is_relative_to(root):
         raise InvalidPath(
             f"spec.path '{path}' resolves outside the source artifact; give a path inside it"
@@ -273,21 +307,52 @@ def _plain_entries(folder: Path, root: Path, documents: list[Document]) -> list[
     """Manifest files under ``folder`` and sub-folders with their own kustomization, sorted."""
     entries: list[Path] = []
     for child in sorted(folder.iterdir()):
-        if not child.resolve().is_relative_to(root):
-            raise ForbiddenReference(
-                f"{display_path(child, root)} is a symbolic link that resolves outside the "
-                "source artifact; remove it or make it point inside"
-            )
+        _check_link(child, folder, root)
         if child.is_dir():
-            if find_kustomization_file(child) is None:
+            if find_kustomization_file(child, root) is None:
                 entries.extend(_plain_entries(child, root, documents))
             else:
                 entries.append(child)
         elif child.suffix in _MANIFEST_SUFFIXES:
-            text = child.read_text(encoding="utf-8", errors="replace")
-            documents.extend(load_documents(text, display_path(child, root)))
+            shown = display_path(child, root)
+            if not child.exists():
+                raise MissingReference(
+                    f"{shown} is a symbolic link to nothing (a missing file, or a loop of "
+                    "links); remove it or make it point to a manifest"
+                )
+            documents.extend(load_documents(read_text(child, shown), shown))
             entries.append(child)
     return entries
+
+
+def _check_link(child: Path, folder: Path, root: Path) -> None:
+    """Refuse an entry of a plain folder that is a symbolic link resolving outside the
+    artifact, or to a folder that holds it, which would be listed without end."""
+    target = real_path(child)
+    if not target.is_relative_to(root):
+        raise ForbiddenReference(
+            f"{display_path(child, root)} is a symbolic link that resolves outside the "
+            "source artifact; remove it or make it point inside"
+        )
+    if child.is_symlink() and target.is_dir() and real_path(folder).is_relative_to(target):
+        raise ForbiddenReference(
+            f"{display_path(child, root)} is a symbolic link to a folder that holds it; remove it"
+        )
+
+
+def _check_files(root: Path) -> None:
+    """Every YAML and JSON file and kustomization file under ``root`` within the ceilings
+    of :mod:`lockstep.render.bounds`. Symbolic links are not followed: what they point to
+    inside ``root`` is checked where it is, and Kustomize reads nothing outside."""
+    for folder, _, files in os.walk(root):
+        for name in files:
+            file = Path(folder) / name
+            if file.is_symlink() or not (
+                name.endswith(_CHECKED_SUFFIXES) or name in KUSTOMIZATION_FILES
+            ):
+                continue
+            shown = display_path(file, root)
+            check_yaml(read_text(file, shown), shown)
 
 
 def _write_options(
@@ -313,8 +378,10 @@ def _write_options(
         ("images", [_image_entry(image) for image in options.images]),
         ("components", components),
     ):
-        if additions:
-            kustomization[key] = [*(kustomization.get(key) or []), *additions]
+        present = kustomization.get(key) or []
+        # Any other value than a list is left for Kustomize to refuse, naming the field.
+        if additions and isinstance(present, list):
+            kustomization[key] = [*present, *additions]
     if options.build_metadata:
         kustomization["buildMetadata"] = list(options.build_metadata)
 
@@ -324,7 +391,7 @@ def _missing_and_ignored(component: str, options: BuildOptions, folder: Path, ro
     ignored. Remote ones and ones outside the artifact are kept, to be refused."""
     if not options.ignore_missing_components or is_remote(component):
         return False
-    target = (folder / component).resolve()
+    target = real_path(folder / component)
     return target.is_relative_to(root) and not target.exists()
 
 
@@ -354,7 +421,14 @@ def _without_none(**fields: str | None) -> dict[str, str]:
     return {key: value for key, value in fields.items() if value is not None}
 
 
-def _run_kustomize(folder: Path, root: Path, timeout: float, deadline: float, schema: bool) -> str:
+def _run_kustomize(
+    folder: Path,
+    root: Path,
+    timeout: float,
+    deadline: float,
+    schema: bool,
+    kustomization_files: list[Path],
+) -> str:
     shown = display_path(folder, root)
     try:
         return shared_kustomizer().build(folder, root, deadline, schema=schema)
@@ -363,16 +437,13 @@ def _run_kustomize(folder: Path, root: Path, timeout: float, deadline: float, sc
             f"{shown}: kustomize build did not finish within {timeout:g}s; simplify the "
             "kustomization or raise spec.timeout"
         ) from error
-    except KustomizeError as error:
-        raise KustomizeFailed(
-            f"{shown}: kustomize build failed: {_one_line(str(error), root)}"
+    except LimitExceeded as error:
+        raise BuildLimitExceeded(
+            f"{shown}: kustomize build {error}; look for YAML aliases that refer to aliases "
+            "or generated content that grows without end"
         ) from error
+    except KustomizeError as error:
+        message = kustomize_message(str(error), root, kustomization_files)
+        raise KustomizeFailed(f"{shown}: kustomize build failed: {message}") from error
     except GoBuildError as error:
         raise KustomizeFailed(f"{shown}: {error}") from error
-
-
-def _one_line(stderr: str, root: Path) -> str:
-    """Kustomize's error on one line, with the temporary copy's paths made artifact-relative."""
-    text = stderr.replace(f"{root}/", "").replace(str(root), ".")
-    text = re.sub(r"\s+", " ", text).strip()
-    return text.removeprefix("error: ") or "no error message"

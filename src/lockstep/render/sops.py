@@ -33,6 +33,10 @@ plaintext are kept off the disk and out of messages:
   build's temporary copy, which the build deletes whether it succeeds or fails;
 - messages never quote sops's stderr beyond its leading context (sops names the value it
   choked on at the end of a line), and output that does not parse is not chained.
+
+sops runs within the engine's build limits (:mod:`lockstep.render.process`): memory,
+CPU time, and the build's deadline; a generator input larger than a file may be
+(:mod:`lockstep.render.bounds`) is not read.
 """
 
 from __future__ import annotations
@@ -46,10 +50,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lockstep.render.bounds import read_bytes
 from lockstep.render.documents import describe
-from lockstep.render.errors import BuildTimeout, DecryptionFailed
-from lockstep.render.process import run_until
-from lockstep.render.references import display_path, read_kustomization
+from lockstep.render.errors import BuildLimitExceeded, BuildTimeout, DecryptionFailed
+from lockstep.render.process import LimitExceeded, build_limits, run_until
+from lockstep.render.references import display_path, listed, read_kustomization, real_path
 
 DECRYPT_KEY = "kustomize.toolkit.fluxcd.io/decrypt"
 """Annotation that, set to ``disabled``, keeps an object out of decryption."""
@@ -130,7 +135,7 @@ class SopsDecryptor:
         """
         for file in kustomization_files:
             for entry, is_env in _generator_inputs(read_kustomization(file, root)):
-                source = (file.parent / entry).resolve()
+                source = real_path(file.parent / entry)
                 if source.is_relative_to(root) and source.is_file():
                     self._decrypt_file(source, display_path(source, root), is_env=is_env)
 
@@ -150,7 +155,7 @@ class SopsDecryptor:
         return decrypted
 
     def _decrypt_file(self, file: Path, shown: str, *, is_env: bool) -> None:
-        content = file.read_bytes()
+        content = read_bytes(file, shown)
         stored = _stored_format(content, file.name)
         if stored is None:
             return
@@ -185,7 +190,17 @@ class SopsDecryptor:
             data_format,
         ]
         environment = {"HOME": str(self.home), "SOPS_AGE_KEY": "\n".join(self.identities)}
-        result = run_until(command, self.deadline, stdin=content, env=environment, cwd=self.home)
+        try:
+            result = run_until(
+                command,
+                self.deadline,
+                build_limits(),
+                stdin=content,
+                env=environment,
+                cwd=self.home,
+            )
+        except LimitExceeded as error:
+            raise BuildLimitExceeded(f"{subject}: sops {error} while decrypting it") from None
         if result is None:
             raise BuildTimeout(
                 f"{subject}: sops did not finish decrypting within the build's {self.timeout:g}s; "
@@ -210,14 +225,14 @@ def _disabled(obj: dict[str, Any]) -> bool:
 def _generator_inputs(kustomization: dict[str, Any]) -> Iterator[tuple[str, bool]]:
     """(path, whether Kustomize reads it as an env file) for each file the generators read."""
     for kind in _GENERATORS:
-        for generator in kustomization.get(kind) or []:
+        for generator in listed(kustomization.get(kind)):
             if not isinstance(generator, dict):
                 continue
-            for entry in generator.get("files") or []:
+            for entry in listed(generator.get("files")):
                 if isinstance(entry, str):
                     # ``key=path`` names the data key; the file is after the ``=``.
                     yield entry.rpartition("=")[2], False
-            envs = [*(generator.get("envs") or []), generator.get("env")]
+            envs = [*listed(generator.get("envs")), generator.get("env")]
             yield from ((entry, True) for entry in envs if isinstance(entry, str) and entry)
 
 

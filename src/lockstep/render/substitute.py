@@ -20,7 +20,9 @@ Like Flux, the substitution runs on each object's YAML text, which is parsed aga
 afterwards: a value ``123`` substituted into ``replicas: ${n}`` becomes a number, and a
 field that must stay a string needs the ``${quote}${n}${quote}`` idiom of the Flux docs
 (with ``quote: '"'``). The text is written and read again with libyaml (PyYAML's C
-emitter and parser), the costliest part of substitution.
+emitter and parser), the costliest part of substitution. The text an object becomes
+is bounded as a file is (:mod:`lockstep.render.bounds`): at most ``MAX_FILE_BYTES``
+characters, and read back within the nesting and alias ceilings.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ from typing import Any
 
 import yaml
 
+from lockstep.render.bounds import MAX_FILE_BYTES
 from lockstep.render.documents import describe, load_documents
-from lockstep.render.envsubst import EnvsubstError, UndefinedVariable, expand
+from lockstep.render.envsubst import EnvsubstError, ExpansionTooLong, UndefinedVariable, expand
 from lockstep.render.errors import InvalidManifest, SubstitutionFailed
 
 SUBSTITUTE_KEY = "kustomize.toolkit.fluxcd.io/substitute"
@@ -69,9 +72,16 @@ def _expanded(text: str, variables: Mapping[str, str], *, strict: bool, subject:
     """``text`` substituted; ``subject`` names the object in error messages, which never
     quote the text (it may hold values decrypted by :mod:`lockstep.render.sops`)."""
     try:
-        return expand(text, variables, strict=strict)
+        return expand(text, variables, strict=strict, max_length=MAX_FILE_BYTES)
+    except RecursionError:
+        raise SubstitutionFailed(
+            f"{subject}: postBuild substitution failed: expressions nested too deeply; "
+            "nest fewer ${...} inside one another"
+        ) from None
     except EnvsubstError as error:
-        if isinstance(error, UndefinedVariable):
+        if isinstance(error, ExpansionTooLong):
+            hint = "substitute shorter values, or fewer times"
+        elif isinstance(error, UndefinedVariable):
             name = error.variable
             hint = (
                 "define it in postBuild.substitute or substituteFrom, give it a default "
@@ -85,10 +95,13 @@ def _expanded(text: str, variables: Mapping[str, str], *, strict: bool, subject:
 
 
 def _substitution_disabled(obj: dict[str, Any]) -> bool:
+    """Whether the object's labels or annotations disable substitution. Labels or
+    annotations that are not a mapping disable nothing: as in Flux, the object is
+    substituted and the API server refuses it at apply, naming it."""
     metadata = obj.get("metadata") or {}
     return any(
-        (metadata.get(field) or {}).get(SUBSTITUTE_KEY) == "disabled"
-        for field in ("labels", "annotations")
+        isinstance(values, dict) and values.get(SUBSTITUTE_KEY) == "disabled"
+        for values in (metadata.get("labels"), metadata.get("annotations"))
     )
 
 

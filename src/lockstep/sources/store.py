@@ -180,8 +180,12 @@ class ArtifactStore:
         return self._resolve(artifact.path)
 
     def has(self, artifact: Artifact) -> bool:
-        """Whether ``artifact`` is stored here: a status written by an engine with
-        another storage folder (or before a disk was wiped) names one that is not."""
+        """Whether ``artifact`` is stored here and served at its URL: a status written by
+        an engine with another storage folder (or before a disk was wiped) names one that
+        is not, and one written by an engine served at another address names a URL
+        nobody answers, so its source must store it again to give it this store's."""
+        if artifact.url != f"{self.base_url}/{artifact.path}":
+            return False
         try:
             self._resolve(artifact.path)
         except FileNotFoundError:

@@ -80,6 +80,12 @@ class Call:
     events: Sequence[str]
     """``spec.events`` of the Receiver."""
 
+    def header(self, name: str) -> str | None:
+        """The value of header ``name`` as text that can be compared, logged and answered:
+        aiohttp keeps bytes that are not UTF-8 as lone surrogates, which become ``?``."""
+        value = self.headers.get(name)
+        return None if value is None else value.encode("utf-8", "replace").decode("utf-8")
+
 
 @dataclass(frozen=True)
 class Accepted:
@@ -136,17 +142,17 @@ def check_generic(call: Call) -> Verdict:
 
 
 def check_generic_hmac(call: Call) -> Verdict:
-    header = call.headers.get("X-Signature")
+    header = call.header("X-Signature")
     problem = signature_problem(header, "X-Signature", call.body, call.token, HMAC_ALGORITHMS)
     return Refused(problem) if problem else Accepted()
 
 
 def check_github(call: Call) -> Verdict:
-    header = call.headers.get("X-Hub-Signature-256")
+    header = call.header("X-Hub-Signature-256")
     problem = signature_problem(header, "X-Hub-Signature-256", call.body, call.token, ("sha256",))
     if problem:
         return Refused(problem)
-    event = call.headers.get("X-GitHub-Event", "")
+    event = call.header("X-GitHub-Event") or ""
     if event == "ping":
         return Ignored("GitHub ping")
     if not event_listed(event, call.events):
@@ -155,12 +161,12 @@ def check_github(call: Call) -> Verdict:
 
 
 def check_gitlab(call: Call) -> Verdict:
-    given = call.headers.get("X-Gitlab-Token")
+    given = call.header("X-Gitlab-Token")
     if given is None:
         return Refused("no X-Gitlab-Token header; set the webhook's secret token to the Receiver's")
     if not hmac.compare_digest(given.encode(), call.token):
         return Refused("X-Gitlab-Token is not the Receiver's token")
-    event = call.headers.get("X-Gitlab-Event", "")
+    event = call.header("X-Gitlab-Event") or ""
     if not event_listed(event, call.events):
         return Ignored(f"GitLab event '{event}' is not in spec.events")
     return Accepted(event)

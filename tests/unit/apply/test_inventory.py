@@ -1,10 +1,17 @@
-"""Inventory ids (format and parse) and the inventory diff that decides what to prune."""
+"""Inventory ids (format and parse), the inventory diff that decides what to prune, and
+the inventory recorded before an apply that may create objects."""
 
 from __future__ import annotations
 
 import pytest
 
-from lockstep.apply import InventoryEntry, inventory_id, parse_inventory_id, stale_entries
+from lockstep.apply import (
+    InventoryEntry,
+    intended_inventory,
+    inventory_id,
+    parse_inventory_id,
+    stale_entries,
+)
 from lockstep.kube import ObjectRef
 
 CLUSTER_ROLE = ObjectRef("rbac.authorization.k8s.io/v1", "ClusterRole", "foo")
@@ -59,3 +66,33 @@ def test_a_new_api_version_of_the_same_object_is_not_stale() -> None:
     old = [InventoryEntry("apps_web_autoscaling_HorizontalPodAutoscaler", "v1")]
     new = [InventoryEntry("apps_web_autoscaling_HorizontalPodAutoscaler", "v2")]
     assert stale_entries(old, new) == []
+
+
+def _entries(*refs: ObjectRef) -> list[InventoryEntry]:
+    return [InventoryEntry.of(ref) for ref in refs]
+
+
+def test_nothing_is_recorded_first_when_the_inventory_lists_every_object_to_apply() -> None:
+    recorded = _entries(NAMESPACE, SERVICE, DEPLOYMENT)
+    assert intended_inventory(recorded, recorded) is None
+    assert intended_inventory(recorded, _entries(SERVICE)) is None, "a shrinking set"
+    assert intended_inventory([], []) is None
+
+
+def test_new_objects_are_recorded_first_with_those_left_to_prune() -> None:
+    recorded = _entries(NAMESPACE, SERVICE, CLUSTER_ROLE)
+    applying = _entries(NAMESPACE, DEPLOYMENT, SERVICE)
+    intended = intended_inventory(recorded, applying)
+    assert intended == [*applying, InventoryEntry.of(CLUSTER_ROLE)]
+    assert stale_entries(intended or [], applying) == _entries(CLUSTER_ROLE)
+
+
+def test_a_first_apply_records_every_object_first() -> None:
+    applying = _entries(NAMESPACE, SERVICE)
+    assert intended_inventory([], applying) == applying
+
+
+def test_a_new_api_version_of_a_listed_object_needs_no_write_first() -> None:
+    recorded = [InventoryEntry("apps_web_autoscaling_HorizontalPodAutoscaler", "v1")]
+    applying = [InventoryEntry("apps_web_autoscaling_HorizontalPodAutoscaler", "v2")]
+    assert intended_inventory(recorded, applying) is None

@@ -124,3 +124,41 @@ async def test_an_unusable_decryption_secret_says_what_to_do(
         await build_inputs(Objects(*objects), decrypting())  # type: ignore[arg-type]
 
     assert str(raised.value) == message
+
+
+class Recording(Objects):
+    """Records the namespace of every read."""
+
+    def __init__(self, *objects: dict[str, Any]) -> None:
+        super().__init__(*objects)
+        self.namespaces: list[str] = []
+
+    async def get(self, ref: ObjectRef) -> dict[str, Any]:
+        self.namespaces.append(ref.namespace)
+        return await super().get(ref)
+
+
+async def test_variables_and_keys_are_read_from_the_kustomizations_own_namespace() -> None:
+    secret = {
+        "kind": "Secret",
+        "metadata": {"name": "keys", "namespace": "ns"},
+        "data": {"identity.agekey": "QUdFLVNFQ1JFVC1LRVktMQ=="},
+    }
+    kube = Recording(VARS, secret)
+    target = Kustomization.model_validate(
+        {
+            "metadata": {"name": "apps", "namespace": "ns"},
+            "spec": {
+                "interval": "1m",
+                "prune": True,
+                "sourceRef": {"kind": "GitRepository", "name": "repo"},
+                "postBuild": {"substituteFrom": [{"kind": "ConfigMap", "name": "vars"}]},
+                "decryption": {"provider": "sops", "secretRef": {"name": "keys"}},
+            },
+        }
+    )
+
+    await build_inputs(kube, target)  # type: ignore[arg-type]
+
+    # The references have no namespace field: every read is in the Kustomization's own.
+    assert kube.namespaces == ["ns", "ns"]

@@ -124,3 +124,13 @@ def test_value_that_breaks_the_yaml_is_reported() -> None:
 def test_invalid_variable_name_is_refused() -> None:
     with pytest.raises(SubstitutionFailed, match=r"variable 'not-valid' has an invalid name"):
         substituted("${a}", {"not-valid": "x"})
+
+
+@pytest.mark.parametrize("field", ["labels", "annotations"])
+def test_labels_or_annotations_that_are_not_a_mapping_do_not_disable_substitution(
+    field: str,
+) -> None:
+    (obj,) = substitute([with_value("${a}", **{field: ["x", "y"]})], VARIABLES, strict=True)
+
+    assert obj["data"]["key"] == "alpha"
+    assert obj["metadata"][field] == ["x", "y"]

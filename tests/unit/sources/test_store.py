@@ -235,3 +235,19 @@ def test_an_artifact_of_another_store_is_not_here(store: ArtifactStore, tmp_path
     assert not store.has(foreign)
     with pytest.raises(FileNotFoundError):
         store.local_path(foreign)
+
+
+def test_an_artifact_served_at_another_address_must_be_stored_again(
+    store: ArtifactStore, tmp_path: Path
+) -> None:
+    tree = source_tree(tmp_path / "tree", "replicas: 1\n")
+    artifact = store.store(KIND, NAMESPACE, NAME, "main@sha1:" + "c" * 40, tree).artifact
+    # The same folder, served by an engine started with another --storage-addr.
+    moved = ArtifactStore(store.root, "http://127.0.0.1:19090")
+
+    assert store.has(artifact)
+    assert not moved.has(artifact)
+    again = moved.store(KIND, NAMESPACE, NAME, "main@sha1:" + "c" * 40, tree)
+    assert again.reused
+    assert again.artifact.url == f"http://127.0.0.1:19090/{artifact.path}"
+    assert moved.has(again.artifact)

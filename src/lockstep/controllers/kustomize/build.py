@@ -8,7 +8,8 @@ postBuild substitution with the variables read by
 keys ``status.history`` (:func:`lockstep.render.resmap_yaml.build_digest`) and last
 ``commonMetadata``: its labels and annotations set on every object's metadata,
 overriding keys already present (only ``metadata``: selectors and pod templates are
-left alone, and the values are not substituted). Raises
+left alone, and the values are not substituted; an object whose labels or annotations
+are not a mapping fails the build, naming it). Raises
 :class:`lockstep.render.errors.RenderError`. ``decryption.serviceAccountName`` is
 accepted, but only the age keys of ``decryption.secretRef`` decrypt: a decryption that
 fails with it set says that cloud KMS identities are not supported yet.
@@ -27,7 +28,8 @@ from lockstep.api.kustomize import Kustomization
 from lockstep.controllers.kustomize.inputs import BuildInputs
 from lockstep.kube import KubeObject
 from lockstep.render.cache import BuildCache
-from lockstep.render.errors import DecryptionFailed
+from lockstep.render.documents import describe
+from lockstep.render.errors import DecryptionFailed, InvalidManifest
 from lockstep.render.kustomize import (
     BuildOptions,
     Image,
@@ -106,12 +108,24 @@ def _finished(
 def set_common_metadata(
     objects: list[KubeObject], labels: Mapping[str, str], annotations: Mapping[str, str]
 ) -> None:
-    """Set ``labels`` and ``annotations`` on every object's metadata, overriding."""
+    """Set ``labels`` and ``annotations`` on every object's metadata, overriding.
+
+    Raises :class:`lockstep.render.errors.InvalidManifest` naming the object when the
+    labels or annotations it would add to are not a mapping.
+    """
     for obj in objects:
         metadata = obj["metadata"]
         for key, values in (("labels", labels), ("annotations", annotations)):
-            if values:
-                metadata[key] = {**(metadata.get(key) or {}), **values}
+            if not values:
+                continue
+            present = metadata.get(key) or {}
+            if not isinstance(present, dict):
+                raise InvalidManifest(
+                    f"{describe(obj)}: metadata.{key} is a {type(present).__name__}, not a "
+                    f"mapping, so spec.commonMetadata cannot set {key} on it; write them as a "
+                    "mapping of keys to values"
+                )
+            metadata[key] = {**present, **values}
 
 
 def build_options(kustomization: Kustomization, inputs: BuildInputs) -> BuildOptions:

@@ -24,9 +24,15 @@ failure reason Flux reports:
    (``DependencyNotReady``; a ``readyExpr`` that does not compile:
    ``InvalidCELExpression``, Stalled);
 3. build: ``postBuild`` variables and decryption keys read from the cluster,
-   ``spec.path`` rendered with Kustomize, decrypted, substituted (``BuildFailed``);
+   ``spec.path`` rendered with Kustomize, decrypted, substituted (``BuildFailed``,
+   for any error of the build, foreseen or not: the message names the file where
+   one is known, else the path);
 4. apply: staged server-side apply, dry-run first, only drifted objects
-   written, as ``spec.serviceAccountName`` when set (``ReconciliationFailed``);
+   written, as ``spec.serviceAccountName`` when set, else as the engine's
+   ``--default-service-account`` of the namespace when it has one
+   (``ReconciliationFailed``);
+   an apply that may create objects the recorded inventory does not list first
+   records them in it, so that a crash leaves none unlisted (one status write);
 5. prune: with ``spec.prune``, objects of the previous inventory that are no
    longer rendered (``PruneFailed``); never when an earlier stage failed, and an
    empty render prunes nothing unless the object carries
@@ -109,6 +115,7 @@ from lockstep.apply import (
     default_apply_options,
     default_prune_options,
     ignored_pointers,
+    intended_inventory,
     kustomization_owner,
     prune,
     sort_for_apply,
@@ -144,6 +151,7 @@ from lockstep.controllers.shell import (
     Ready,
     ReconcilerShell,
     Rerun,
+    unexpected_error,
 )
 from lockstep.health import (
     GroupKind,
@@ -193,6 +201,11 @@ class KustomizationOptions:
     strict_substitution: bool = True
     """A postBuild variable used without default and not defined fails the build, as with
     Flux's ``StrictPostBuildSubstitutions`` feature gate (on by default)."""
+
+    default_service_account: str = ""
+    """The service account of its own namespace a Kustomization without
+    ``spec.serviceAccountName`` is applied as (Flux's ``--default-service-account``);
+    empty: such a Kustomization is applied with the engine's own rights."""
 
     caches: BuildCaches = field(default_factory=BuildCaches, compare=False, repr=False)
     """The builds and artifact trees kept for the next same build: one set per engine,
@@ -325,7 +338,8 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
         except HealthWaitCancelled:
             self._memory.mark_dirty(key)
             return RERUN
-        except Failure:
+        except Exception:
+            # Whatever failed, the next reconcile must not take this one's work as done.
             self._memory.mark_dirty(key)
             raise
         finally:
@@ -386,7 +400,7 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
                 INVALID_CEL_REASON, f"{_name(kustomization)}: {error}", terminal=True
             ) from error
         cluster = await self._cluster(kustomization)
-        kube = _client_for(kustomization, cluster)
+        kube = _client_for(kustomization, cluster, self._options)
         try:
             inputs = await build_inputs(
                 self._kube,
@@ -488,7 +502,12 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
         status: KustomizationStatus,
         options: ApplyOptions,
     ) -> ChangeSet:
-        """Apply, record the inventory, prune what is no longer declared."""
+        """Apply, record the inventory, prune what is no longer declared.
+
+        When the apply may create objects the recorded inventory does not list, the
+        inventory is recorded first with them (:func:`intended_inventory`): an engine
+        killed during the apply then leaves no object that no inventory lists.
+        """
         old = [
             InventoryEntry(entry.id, entry.version)
             for entry in (status.inventory.entries if status.inventory else [])
@@ -506,6 +525,10 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
             )
         # In apply order, as Flux lists its inventory (its changeset's order).
         new = [InventoryEntry.of(ObjectRef.of(obj)) for obj in sort_for_apply(objects)]
+        intended = intended_inventory(old, new)
+        if intended is not None:
+            status.inventory = ResourceInventory(entries=[_entry_model(e) for e in intended])
+            await self._write_intended_inventory(kustomization, status)
         drift = cluster.watches
         if drift is not None:
             # Before the apply: an object deleted right after it is created is drift
@@ -628,15 +651,18 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
             now=datetime.now(UTC),
         )
 
+    async def _write_intended_inventory(
+        self, kustomization: Kustomization, status: KustomizationStatus
+    ) -> None:
+        """Write, before the apply, the inventory that lists what it may create; the
+        conditions stay as they are until the end of the reconcile."""
+        await self.write_progress(kustomization, _progress(kustomization, status))
+
     async def _write_progress(
         self, kustomization: Kustomization, status: KustomizationStatus
     ) -> None:
-        """Write, before the health checks wait, the state Flux shows meanwhile. As in Flux,
-        the generation and the reconcile request count as handled only at the end."""
-        progress = status.model_copy(deep=True)
-        handled = kustomization.status or KustomizationStatus()
-        progress.observed_generation = handled.observed_generation
-        progress.last_handled_reconcile_at = handled.last_handled_reconcile_at
+        """Write, before the health checks wait, the state Flux shows meanwhile."""
+        progress = _progress(kustomization, status)
         progress.conditions = running_health_checks(
             progress.conditions,
             revision=status.last_attempted_revision or "",
@@ -698,7 +724,7 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
         ``spec.serviceAccountName`` only when the objects go there too."""
         if kustomization.spec.kube_config is not None:
             return self._kube
-        return _client_for(kustomization, self._clusters.local)
+        return _client_for(kustomization, self._clusters.local, self._options)
 
     async def _source_artifact(self, kustomization: Kustomization) -> Artifact:
         ref = kustomization.spec.source_ref
@@ -741,31 +767,11 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
     def _build(
         self, kustomization: Kustomization, artifact: Artifact, inputs: BuildInputs
     ) -> Rendered:
-        spec = kustomization.spec
-        path = spec.path or "./"
-        # An artifact seen before whose build is kept (other Kustomizations of the same
-        # source build the same folder) needs neither a download nor an extraction.
-        caches = self._options.caches
-        tree = caches.trees.get(artifact.digest) if artifact.digest else None
-        if tree is not None:
-            try:
-                kept = kept_objects(kustomization, tree, path, inputs, caches.builds)
-            except RenderError as error:
-                raise Failure(
-                    ConditionReason.BUILD_FAILED, f"{_name(kustomization)}: {error}"
-                ) from error
-            if kept is not None:
-                return kept
+        """The objects of the artifact, or a Failure: ``ArtifactFailed`` when the artifact
+        cannot be had, else ``BuildFailed`` for every other error, foreseen or not, so that
+        what a tenant commits never leaves the status stale or a traceback in the log."""
         try:
-            with self._artifacts.checkout(artifact.url, artifact.digest) as root:
-                tree = caches.trees.get(artifact.digest) if artifact.digest else None
-                if tree is None:
-                    tree = tree_digest(root)
-                    if artifact.digest:
-                        caches.trees.put(artifact.digest, tree)
-                rendered = render_objects(
-                    kustomization, root, path, inputs, tree=tree, cache=caches.builds
-                )
+            return self._render(kustomization, artifact, inputs)
         except SourceError as error:
             raise Failure(
                 ConditionReason.ARTIFACT_FAILED, f"{_name(kustomization)}: {error}"
@@ -774,7 +780,33 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
             raise Failure(
                 ConditionReason.BUILD_FAILED, f"{_name(kustomization)}: {error}"
             ) from error
-        return rendered
+        except Exception as error:
+            path = kustomization.spec.path or "./"
+            raise Failure(
+                ConditionReason.BUILD_FAILED,
+                f"{_name(kustomization)}: building {path} failed: {unexpected_error(error)}",
+            ) from error
+
+    def _render(
+        self, kustomization: Kustomization, artifact: Artifact, inputs: BuildInputs
+    ) -> Rendered:
+        spec = kustomization.spec
+        path = spec.path or "./"
+        # An artifact seen before whose build is kept (other Kustomizations of the same
+        # source build the same folder) needs neither a download nor an extraction.
+        caches = self._options.caches
+        tree = caches.trees.get(artifact.digest) if artifact.digest else None
+        if tree is not None:
+            kept = kept_objects(kustomization, tree, path, inputs, caches.builds)
+            if kept is not None:
+                return kept
+        with self._artifacts.checkout(artifact.url, artifact.digest) as root:
+            tree = caches.trees.get(artifact.digest) if artifact.digest else None
+            if tree is None:
+                tree = tree_digest(root)
+                if artifact.digest:
+                    caches.trees.put(artifact.digest, tree)
+            return render_objects(kustomization, root, path, inputs, tree=tree, cache=caches.builds)
 
     async def finalize(self, kustomization: Kustomization) -> float | None:
         """Run the ``deletionPolicy`` on the inventory; the shell then releases the finalizer.
@@ -800,7 +832,9 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
         if delete and entries:
             cluster = await self._deletion_cluster(kustomization, obj, entries)
             delete = cluster is not None
-        if cluster is not None and not await _account_exists(kustomization, cluster.client):
+        if cluster is not None and not await _account_exists(
+            kustomization, cluster.client, self._options
+        ):
             # Nothing could be deleted as an account that no longer exists (deleting the
             # namespace removes it first); as Flux, the objects are left and named.
             await self._events.record(
@@ -808,12 +842,13 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
                 "Warning",
                 ConditionReason.PRUNE_FAILED,
                 f"{_name(kustomization)}: service account "
-                f"{kustomization.spec.service_account_name} no longer exists; left in place: "
+                f"{_service_account(kustomization, self._options)} no longer exists; "
+                f"left in place: "
                 f"{_listed(entries)}",
             )
             delete = False
         if delete and cluster is not None:
-            kube = _client_for(kustomization, cluster)
+            kube = _client_for(kustomization, cluster, self._options)
             owner = kustomization_owner(
                 kustomization.metadata.name, kustomization.metadata.namespace or ""
             )
@@ -858,6 +893,16 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
         await self._clusters.release(key)
 
 
+def _progress(kustomization: Kustomization, status: KustomizationStatus) -> KustomizationStatus:
+    """``status`` as written while the reconcile runs: as in Flux, the generation and the
+    reconcile request count as handled only at the end."""
+    progress = status.model_copy(deep=True)
+    handled = kustomization.status or KustomizationStatus()
+    progress.observed_generation = handled.observed_generation
+    progress.last_handled_reconcile_at = handled.last_handled_reconcile_at
+    return progress
+
+
 def _health_overrides(kustomization: Kustomization) -> Mapping[GroupKind, HealthCheck]:
     try:
         return compile_health_check_exprs(
@@ -870,18 +915,28 @@ def _health_overrides(kustomization: Kustomization) -> Mapping[GroupKind, Health
         ) from error
 
 
-def _client_for(kustomization: Kustomization, cluster: Cluster[DriftWatcher]) -> KubeClient:
-    """The cluster's client, or one acting as ``spec.serviceAccountName`` there."""
-    account = kustomization.spec.service_account_name
+def _service_account(kustomization: Kustomization, options: KustomizationOptions) -> str:
+    """The service account the objects are applied as: ``spec.serviceAccountName``, else
+    the engine's default one; empty for the engine's own rights."""
+    return kustomization.spec.service_account_name or options.default_service_account
+
+
+def _client_for(
+    kustomization: Kustomization, cluster: Cluster[DriftWatcher], options: KustomizationOptions
+) -> KubeClient:
+    """The cluster's client, or one acting as the Kustomization's service account there."""
+    account = _service_account(kustomization, options)
     if not account:
         return cluster.client
     return cluster.as_user(service_account_user(kustomization.metadata.namespace or "", account))
 
 
-async def _account_exists(kustomization: Kustomization, kube: KubeClient) -> bool:
-    """Whether ``spec.serviceAccountName`` (when set) exists in the namespace of the
-    cluster ``kube`` talks to."""
-    account = kustomization.spec.service_account_name
+async def _account_exists(
+    kustomization: Kustomization, kube: KubeClient, options: KustomizationOptions
+) -> bool:
+    """Whether the Kustomization's service account (when it has one) exists in the
+    namespace of the cluster ``kube`` talks to."""
+    account = _service_account(kustomization, options)
     if not account:
         return True
     ref = ObjectRef("v1", "ServiceAccount", account, kustomization.metadata.namespace or "")

@@ -20,6 +20,11 @@
 // kustomizations name openapi or crds), and every other build starts from the same
 // built-in schema Flux's reset gives. Builds run one at a time; lockstep runs several
 // processes.
+//
+// lockstep bounds each process (lockstep/render/process.py): its memory with
+// RLIMIT_DATA, past which Go's runtime stops the process ("out of memory"), and the
+// CPU time of each build with RLIMIT_CPU, whose SIGXCPU Go would ignore: the process
+// exits with status 152 (128 + SIGXCPU, as a shell reports it) instead.
 package main
 
 import (
@@ -27,12 +32,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	securefs "github.com/fluxcd/pkg/kustomize/filesys"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/openapi"
 )
+
+const cpuLimitExit = 152
 
 type request struct {
 	Root   string `json:"root"`
@@ -85,7 +94,20 @@ func build(r request) (result answer) {
 	return answer{Output: &text}
 }
 
+// exitOnCPULimit ends the process when the kernel signals that the build's CPU time
+// is up.
+func exitOnCPULimit() {
+	limit := make(chan os.Signal, 1)
+	signal.Notify(limit, syscall.SIGXCPU)
+	go func() {
+		<-limit
+		fmt.Fprintln(os.Stderr, "fatal error: the build exceeded its CPU time limit")
+		os.Exit(cpuLimitExit)
+	}()
+}
+
 func main() {
+	exitOnCPULimit()
 	builtInSchema()
 	requests := bufio.NewScanner(os.Stdin)
 	requests.Buffer(make([]byte, 64*1024), 1<<20)

@@ -1,0 +1,12 @@
+"""A bzip2 tarball instead of a gzip one."""
+
+import io
+import tarfile
+from pathlib import Path
+
+
+def make(dest: Path) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:bz2") as tar:
+        tar.addfile(tarfile.TarInfo("app/empty.yaml"), io.BytesIO(b""))
+    (dest / "artifact.tar.gz").write_bytes(buffer.getvalue())

@@ -1,0 +1,17 @@
+"""A link to /tmp, then a file placed under it."""
+
+import tarfile
+from pathlib import Path
+
+from ground.tarballs import member, write
+
+CONFIG_MAP = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
+
+
+def make(dest: Path) -> None:
+    write(
+        dest,
+        member("app/configmap.yaml", content=CONFIG_MAP),
+        member("app/tmp", tarfile.SYMTYPE, link="/tmp"),
+        member("app/tmp/escape.yaml", content=CONFIG_MAP),
+    )

@@ -1,0 +1,15 @@
+"""A file placed under a path that is a regular file."""
+
+from pathlib import Path
+
+from ground.tarballs import member, write
+
+CONFIG_MAP = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
+
+
+def make(dest: Path) -> None:
+    write(
+        dest,
+        member("app/configmap.yaml", content=CONFIG_MAP),
+        member("app/configmap.yaml/nested.yaml", content=CONFIG_MAP),
+    )

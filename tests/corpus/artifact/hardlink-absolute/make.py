@@ -1,0 +1,16 @@
+"""A hard link to /etc/passwd."""
+
+import tarfile
+from pathlib import Path
+
+from ground.tarballs import member, write
+
+CONFIG_MAP = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
+
+
+def make(dest: Path) -> None:
+    write(
+        dest,
+        member("app/configmap.yaml", content=CONFIG_MAP),
+        member("app/passwd", tarfile.LNKTYPE, link="/etc/passwd"),
+    )

@@ -1,0 +1,15 @@
+"""A tarball entry that climbs out through a folder and '..'."""
+
+from pathlib import Path
+
+from ground.tarballs import member, write
+
+CONFIG_MAP = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
+
+
+def make(dest: Path) -> None:
+    write(
+        dest,
+        member("app/configmap.yaml", content=CONFIG_MAP),
+        member("app/../../escape.yaml", content=CONFIG_MAP),
+    )

@@ -1,0 +1,15 @@
+"""An entry whose path is longer than any file system allows."""
+
+from pathlib import Path
+
+from ground.tarballs import member, write
+
+CONFIG_MAP = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
+
+
+def make(dest: Path) -> None:
+    write(
+        dest,
+        member("app/configmap.yaml", content=CONFIG_MAP),
+        member("app/" + "/".join(["d" * 200] * 30) + "/x.yaml", content=CONFIG_MAP),
+    )

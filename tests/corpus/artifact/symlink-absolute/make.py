@@ -1,0 +1,16 @@
+"""A symbolic link to an absolute path."""
+
+import tarfile
+from pathlib import Path
+
+from ground.tarballs import member, write
+
+CONFIG_MAP = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
+
+
+def make(dest: Path) -> None:
+    write(
+        dest,
+        member("app/configmap.yaml", content=CONFIG_MAP),
+        member("app/passwd.yaml", tarfile.SYMTYPE, link="/etc/passwd"),
+    )

@@ -1,0 +1,13 @@
+"""A manifest that is not valid UTF-8 text; made here so that the repository holds only text."""
+
+from pathlib import Path
+
+
+def make(dest: Path) -> None:
+    app = dest / "app"
+    app.mkdir()
+    (app / "configmap.yaml").write_bytes(
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
+        + b"data:\n  key: \xc0\xaf\n"
+    )
+    (app / "kustomization.yaml").write_text("resources: [configmap.yaml]\n")

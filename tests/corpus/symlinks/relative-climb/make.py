@@ -1,0 +1,14 @@
+"""Symbolic links cannot be committed as corpus files, so they are made here."""
+
+import os
+from pathlib import Path
+
+CONFIG_MAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
+
+
+def make(dest: Path) -> None:
+    app = dest / "app"
+    app.mkdir()
+    (app / "configmap.yaml").write_text(CONFIG_MAP)
+    (dest.parent / "outside.yaml").write_text(CONFIG_MAP.replace("settings", "outside"))
+    os.symlink("../../outside.yaml", app / "outside.yaml")
