@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,16 +51,22 @@ def tenant_engine(
         stop_engine(running)
 
 
+async def applied_settings(scenario: Scenario, colour: str, **spec: Any) -> dict[str, str]:
+    """The data of the ConfigMap ``settings`` once the Kustomization ``apps``, with ``spec``,
+    has applied it with ``colour``."""
+    scenario.commit({"apps/settings.yaml": config_map("settings", colour=colour)})
+    await scenario.source()
+    await scenario.kustomization("apps", "./apps", **spec)
+    await scenario.ready("apps")
+    live = await scenario.kube.get(ObjectRef("v1", "ConfigMap", "settings", scenario.namespace))
+    return live["data"]
+
+
 async def test_without_an_account_the_default_one_applies_within_its_rights(
     tenant_engine: Engine, scenario: Scenario
 ) -> None:
     await service_account(scenario, DEFAULT_ACCOUNT, ["configmaps"])
-    scenario.commit({"apps/settings.yaml": config_map("settings", colour="blue")})
-    await scenario.source()
-    await scenario.kustomization("apps", "./apps")
-    await scenario.ready("apps")
-    live = await scenario.kube.get(ObjectRef("v1", "ConfigMap", "settings", scenario.namespace))
-    assert live["data"] == {"colour": "blue"}
+    assert await applied_settings(scenario, "blue") == {"colour": "blue"}
 
 
 async def test_without_an_account_nothing_beyond_the_default_ones_rights_is_applied(
@@ -91,9 +98,5 @@ async def test_an_account_named_by_the_kustomization_wins_over_the_default(
     # The default account may not write ConfigMaps; the named one may.
     await service_account(scenario, DEFAULT_ACCOUNT, ["secrets"])
     await service_account(scenario, "deployer", ["configmaps"])
-    scenario.commit({"apps/settings.yaml": config_map("settings", colour="green")})
-    await scenario.source()
-    await scenario.kustomization("apps", "./apps", serviceAccountName="deployer")
-    await scenario.ready("apps")
-    live = await scenario.kube.get(ObjectRef("v1", "ConfigMap", "settings", scenario.namespace))
-    assert live["data"] == {"colour": "green"}
+    applied = await applied_settings(scenario, "green", serviceAccountName="deployer")
+    assert applied == {"colour": "green"}

@@ -36,10 +36,10 @@ from typing import Any
 import pytest
 import yaml
 
+from ground.kustomizations import ObjectTable, kustomization
 from lockstep.api.kustomize import Kustomization
 from lockstep.controllers.kustomize.build import render_objects
 from lockstep.controllers.kustomize.inputs import BuildInputs, InputUnavailable, build_inputs
-from lockstep.kube import NotFound, ObjectRef
 from lockstep.render.errors import RenderError
 from lockstep.sources.errors import SourceError
 from lockstep.sources.extracted import ExtractedArtifacts
@@ -119,36 +119,16 @@ def make_input(case: Case, dest: Path) -> None:
         module.make(dest)
 
 
-class ClusterObjects:
-    """The ConfigMaps and Secrets a case's Kustomization reads, answered as the API would."""
-
-    def __init__(self, objects: list[dict[str, Any]]) -> None:
-        self.objects = {(o["kind"], o["metadata"]["name"]): o for o in objects}
-
-    async def get(self, ref: ObjectRef) -> dict[str, Any]:
-        found = self.objects.get((ref.kind, ref.name))
-        if found is None:
-            raise NotFound(f"{ref} not found")
-        return found
-
-
 def kustomization_of(case: Case, keys: str | None) -> Kustomization:
-    spec: dict[str, Any] = {
-        "interval": "1m",
-        "prune": True,
-        "sourceRef": {"kind": "GitRepository", "name": "repo"},
-        "path": case.path,
-        **case.spec,
-    }
+    spec: dict[str, Any] = {"path": case.path, **case.spec}
     if keys is not None:
         spec.setdefault("decryption", {"provider": "sops"})
         spec["decryption"].setdefault("secretRef", {"name": DECRYPTION_SECRET})
-    return Kustomization.model_validate(
-        {"metadata": {"name": "corpus", "namespace": "tenant"}, "spec": spec}
-    )
+    return kustomization("corpus", "tenant", **spec)
 
 
-def cluster_of(case: Case, keys: str | None) -> ClusterObjects:
+def cluster_of(case: Case, keys: str | None) -> ObjectTable:
+    """The ConfigMaps and Secrets the case's Kustomization reads, with its keys' Secret."""
     objects = list(case.objects)
     if keys is not None:
         encoded = base64.b64encode(keys.encode()).decode()
@@ -159,7 +139,7 @@ def cluster_of(case: Case, keys: str | None) -> ClusterObjects:
                 "data": {"identity.agekey": encoded},
             }
         )
-    return ClusterObjects(objects)
+    return ObjectTable(*objects)
 
 
 def run_build(case: Case, root: Path) -> None:
@@ -248,16 +228,7 @@ def check_unaffected(case: Case, work: Path, temp: Path) -> None:
     wrote nothing outside its folder."""
     assert not list(temp.iterdir()), "a temporary copy was left behind"
     if case.stage == "build":
-        sibling = Kustomization.model_validate(
-            {
-                "metadata": {"name": "sibling", "namespace": "tenant"},
-                "spec": {
-                    "interval": "1m",
-                    "prune": True,
-                    "sourceRef": {"kind": "GitRepository", "name": "repo"},
-                },
-            }
-        )
+        sibling = kustomization("sibling", "tenant")
         rendered = render_objects(sibling, (work / "input").resolve(), SIBLING, BuildInputs())
         assert [obj["metadata"]["name"] for obj in rendered.objects] == ["sibling"]
     else:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lockstep.api.kustomize import Kustomization
+from ground.kustomizations import kustomization
 from lockstep.cli.build import _render_folder
 from lockstep.controllers.kustomize.inputs import BuildInputs
 from lockstep.render.errors import ForbiddenReference
@@ -30,19 +30,9 @@ def test_kustomization_linked_out_of_the_checkout_is_refused_and_untouched(
     outside.parent.mkdir()
     outside.write_text(OUTSIDE)
     os.symlink(outside, app / "kustomization.yaml")
-    kustomization = Kustomization.model_validate(
-        {
-            "metadata": {"name": "web", "namespace": "apps"},
-            "spec": {
-                "interval": "1m",
-                "prune": True,
-                "sourceRef": {"kind": "GitRepository", "name": "repo"},
-                "targetNamespace": "pwned",
-            },
-        }
-    )
+    web = kustomization("web", "apps", targetNamespace="pwned")
 
     with pytest.raises(ForbiddenReference, match=r"^apps/web/kustomization.yaml is a symbolic"):
-        _render_folder(kustomization, app, BuildInputs())
+        _render_folder(web, app, BuildInputs())
 
     assert outside.read_text() == OUTSIDE

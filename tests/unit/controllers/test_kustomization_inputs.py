@@ -7,35 +7,15 @@ from typing import Any
 
 import pytest
 
+from ground.kustomizations import ObjectTable, kustomization
 from lockstep.api.kustomize import Kustomization
 from lockstep.controllers.kustomize.inputs import InputUnavailable, build_inputs
-from lockstep.kube import NotFound, ObjectRef
+from lockstep.kube import ObjectRef
 
 
-class Objects:
-    """Answers ``get`` from a table, as the API server would."""
-
-    def __init__(self, *objects: dict[str, Any]) -> None:
-        self.objects = {(o["kind"], o["metadata"]["name"]): o for o in objects}
-
-    async def get(self, ref: ObjectRef) -> dict[str, Any]:
-        found = self.objects.get((ref.kind, ref.name))
-        if found is None:
-            raise NotFound(f"{ref} not found")
-        return found
-
-
-def kustomization(post_build: dict[str, Any] | None) -> Kustomization:
-    spec: dict[str, Any] = {
-        "interval": "1m",
-        "prune": True,
-        "sourceRef": {"kind": "GitRepository", "name": "repo"},
-    }
-    if post_build is not None:
-        spec["postBuild"] = post_build
-    return Kustomization.model_validate(
-        {"metadata": {"name": "apps", "namespace": "ns"}, "spec": spec}
-    )
+def with_post_build(post_build: dict[str, Any] | None) -> Kustomization:
+    spec = {} if post_build is None else {"postBuild": post_build}
+    return kustomization("apps", "ns", **spec)
 
 
 VARS = {
@@ -47,8 +27,8 @@ VARS = {
 
 async def test_values_lose_their_line_breaks_and_inline_ones_win() -> None:
     inputs = await build_inputs(
-        Objects(VARS),  # type: ignore[arg-type]
-        kustomization(
+        ObjectTable(VARS),  # type: ignore[arg-type]
+        with_post_build(
             {
                 "substitute": {"region": "us\n"},
                 "substituteFrom": [{"kind": "ConfigMap", "name": "vars"}],
@@ -73,15 +53,15 @@ async def test_values_lose_their_line_breaks_and_inline_ones_win() -> None:
 async def test_substitution_is_off_without_variables_unless_always(
     post_build: dict[str, Any] | None, expected: dict[str, str] | None
 ) -> None:
-    inputs = await build_inputs(Objects(), kustomization(post_build))  # type: ignore[arg-type]
+    inputs = await build_inputs(ObjectTable(), with_post_build(post_build))  # type: ignore[arg-type]
 
     assert inputs.variables == expected
 
 
 def decrypting() -> Kustomization:
-    manifest = kustomization(None).to_manifest()
-    manifest["spec"]["decryption"] = {"provider": "sops", "secretRef": {"name": "sops-age"}}
-    return Kustomization.model_validate(manifest)
+    return kustomization(
+        "apps", "ns", decryption={"provider": "sops", "secretRef": {"name": "sops-age"}}
+    )
 
 
 async def test_age_keys_come_from_the_agekey_entries_of_the_decryption_secret() -> None:
@@ -91,7 +71,7 @@ async def test_age_keys_come_from_the_agekey_entries_of_the_decryption_secret() 
         # "AGE-SECRET-KEY-1" and "other" in base64.
         "data": {"identity.agekey": "QUdFLVNFQ1JFVC1LRVktMQ==", "notes": "b3RoZXI="},
     }
-    inputs = await build_inputs(Objects(secret), decrypting())  # type: ignore[arg-type]
+    inputs = await build_inputs(ObjectTable(secret), decrypting())  # type: ignore[arg-type]
 
     assert inputs.age_keys == ("AGE-SECRET-KEY-1",)
 
@@ -121,12 +101,12 @@ async def test_an_unusable_decryption_secret_says_what_to_do(
     )
 
     with pytest.raises(InputUnavailable) as raised:
-        await build_inputs(Objects(*objects), decrypting())  # type: ignore[arg-type]
+        await build_inputs(ObjectTable(*objects), decrypting())  # type: ignore[arg-type]
 
     assert str(raised.value) == message
 
 
-class Recording(Objects):
+class Recording(ObjectTable):
     """Records the namespace of every read."""
 
     def __init__(self, *objects: dict[str, Any]) -> None:
@@ -145,17 +125,11 @@ async def test_variables_and_keys_are_read_from_the_kustomizations_own_namespace
         "data": {"identity.agekey": "QUdFLVNFQ1JFVC1LRVktMQ=="},
     }
     kube = Recording(VARS, secret)
-    target = Kustomization.model_validate(
-        {
-            "metadata": {"name": "apps", "namespace": "ns"},
-            "spec": {
-                "interval": "1m",
-                "prune": True,
-                "sourceRef": {"kind": "GitRepository", "name": "repo"},
-                "postBuild": {"substituteFrom": [{"kind": "ConfigMap", "name": "vars"}]},
-                "decryption": {"provider": "sops", "secretRef": {"name": "keys"}},
-            },
-        }
+    target = kustomization(
+        "apps",
+        "ns",
+        postBuild={"substituteFrom": [{"kind": "ConfigMap", "name": "vars"}]},
+        decryption={"provider": "sops", "secretRef": {"name": "keys"}},
     )
 
     await build_inputs(kube, target)  # type: ignore[arg-type]

@@ -55,6 +55,8 @@ class ApiServer(FakeCluster):
     killed_after: int | None = None
     refused: str = ""
     """The name of an object every apply, dry-run or not, is refused for."""
+    status_writes: list[KubeObject] = field(default_factory=list)
+    """Every status written, in order."""
 
     async def apply(self, obj: KubeObject, **options: Any) -> KubeObject:
         if obj["metadata"]["name"] == self.refused:
@@ -67,6 +69,7 @@ class ApiServer(FakeCluster):
 
     async def apply_status(self, obj: KubeObject) -> KubeObject:
         self.requests.append(Request("status", ObjectRef.of(obj)))
+        self.status_writes.append(copy.deepcopy(obj["status"]))
         self.kustomization = {**self.kustomization, "status": copy.deepcopy(obj["status"])}
         return self.kustomization
 
@@ -226,3 +229,24 @@ async def test_a_refused_apply_keeps_the_intended_inventory_and_the_next_prunes_
     )
     assert server.owned() == set(NAMES[:3])
     assert server.inventory() == [entry_id(n) for n in NAMES[:3]]
+
+
+async def test_with_health_checks_the_inventory_rides_on_the_status_flux_shows_meanwhile(
+    tmp_path: Path,
+) -> None:
+    server = ApiServer(kustomization=kustomization())
+    server.kustomization["spec"]["wait"] = True
+
+    assert await engine(server, tmp_path, [config_map(n) for n in NAMES]).reconcile(KEY) == Success(
+        requeue_after=600
+    )
+
+    verbs = server.verbs()
+    statuses = [i for i, verb in enumerate(verbs) if verb == "status"]
+    assert len(statuses) == 2, "no write more than without the inventory recorded first"
+    assert statuses[0] < verbs.index("apply")
+    progress = server.status_writes[0]
+    assert [e["id"] for e in progress["inventory"]["entries"]] == [entry_id(n) for n in NAMES]
+    healthy = next(c for c in progress["conditions"] if c["type"] == "Healthy")
+    assert (healthy["status"], healthy["reason"]) == ("Unknown", "Progressing")
+    assert healthy["message"].startswith("Running health checks for revision main@sha1:1")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ground.corpus_files import billion_laughs
 from lockstep.render.bounds import MAX_ALIAS_NODES, MAX_DEPTH, MAX_FILE_BYTES, check_yaml
 from lockstep.render.documents import load_documents
 from lockstep.render.errors import ContentLimitExceeded, InvalidManifest, SubstitutionFailed
@@ -33,14 +34,9 @@ def nested(levels: int, name: str = "deep") -> str:
 
 
 def laughs(levels: int = 9, name: str = "laughs") -> str:
-    """A billion laughs: each level an anchored list of nine aliases of the one before."""
-    lines = [
-        HEADER.format(name=name).rstrip("\n"),
-        "l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]",
-    ]
-    for level in range(1, levels):
-        lines.append(f"l{level}: &l{level} [" + ", ".join([f"*l{level - 1}"] * 9) + "]")
-    return "\n".join(lines) + "\n"
+    """A ConfigMap that is a billion laughs: each level an anchored list of nine aliases
+    of the one before."""
+    return billion_laughs(HEADER.format(name=name), levels)
 
 
 def one_line(error: BaseException) -> str:

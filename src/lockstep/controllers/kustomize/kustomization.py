@@ -32,7 +32,9 @@ failure reason Flux reports:
    ``--default-service-account`` of the namespace when it has one
    (``ReconciliationFailed``);
    an apply that may create objects the recorded inventory does not list first
-   records them in it, so that a crash leaves none unlisted (one status write);
+   records them in it, so that a crash leaves none unlisted: one status write,
+   or, when health checks follow, the one made before them anyway, made before
+   the apply instead;
 5. prune: with ``spec.prune``, objects of the previous inventory that are no
    longer rendered (``PruneFailed``); never when an earlier stage failed, and an
    empty render prunes nothing unless the object carries
@@ -41,7 +43,8 @@ failure reason Flux reports:
    until healthy, failed or ``spec.timeout`` (``HealthCheckFailed``); a new
    source artifact cancels the wait and the new revision is applied at once.
    After an apply, the status Flux shows during the wait (Ready Unknown,
-   Reconciling, Healthy Unknown) is written before it starts.
+   Reconciling, Healthy Unknown) is written before it starts (before the apply
+   when that write also records the inventory, see 4).
 
 With ``spec.kubeConfig`` the objects go to another cluster: the one whose
 kubeconfig the named Secret holds (key ``value`` or ``value.yaml`` unless the
@@ -418,6 +421,9 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
         state = self._state(kustomization, status, revision, build, cluster)
         checked_only = self._memory.is_clean(key, state)
         options = None if checked_only else apply_options(kustomization)
+        health_follows = bool(kustomization.spec.wait or kustomization.spec.health_checks)
+        # Whether the status Flux shows during the health checks is written already.
+        told = False
         try:
             if options is None:
                 changeset = ChangeSet(
@@ -425,13 +431,13 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
                 )
             else:
                 self._memory.applying(key)
-                changeset = await self._apply(
-                    kube, cluster, kustomization, objects, status, options
+                changeset, told = await self._apply(
+                    kube, cluster, kustomization, objects, status, options, health_follows
                 )
                 # The inventory as written now; the watches as they were before the apply,
                 # so that a watch listing again during it does not vouch for it.
                 state = replace(state, inventory=_inventory(status))
-            if kustomization.spec.wait or kustomization.spec.health_checks:
+            if health_follows:
                 await self._check_health(
                     kube,
                     cluster.watches,
@@ -441,6 +447,7 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
                     overrides,
                     cached=checked_only,
                     observed=changeset.observed,
+                    told=told,
                 )
             else:
                 # As Flux: no health checks, no Healthy condition.
@@ -501,12 +508,17 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
         objects: list[KubeObject],
         status: KustomizationStatus,
         options: ApplyOptions,
-    ) -> ChangeSet:
-        """Apply, record the inventory, prune what is no longer declared.
+        health_follows: bool,
+    ) -> tuple[ChangeSet, bool]:
+        """Apply, record the inventory, prune what is no longer declared; also whether the
+        status shown during the health checks was written (see below).
 
         When the apply may create objects the recorded inventory does not list, the
         inventory is recorded first with them (:func:`intended_inventory`): an engine
-        killed during the apply then leaves no object that no inventory lists.
+        killed during the apply then leaves no object that no inventory lists. When health
+        checks follow, that write is the one Flux makes before them (Running health
+        checks...), made before the apply instead of after it, so that recording the
+        inventory first costs no request.
         """
         old = [
             InventoryEntry(entry.id, entry.version)
@@ -526,9 +538,14 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
         # In apply order, as Flux lists its inventory (its changeset's order).
         new = [InventoryEntry.of(ObjectRef.of(obj)) for obj in sort_for_apply(objects)]
         intended = intended_inventory(old, new)
+        told = False
         if intended is not None:
             status.inventory = ResourceInventory(entries=[_entry_model(e) for e in intended])
-            await self._write_intended_inventory(kustomization, status)
+            if health_follows:
+                await self._write_progress(kustomization, status)
+                told = True
+            else:
+                await self._write_intended_inventory(kustomization, status)
         drift = cluster.watches
         if drift is not None:
             # Before the apply: an object deleted right after it is created is drift
@@ -557,7 +574,7 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
                     f"{_name(kustomization)}: prune failed: {pruned.failures[0]}",
                 )
             changeset.entries += pruned.entries
-        return changeset
+        return changeset, told
 
     async def _check_health(
         self,
@@ -570,9 +587,11 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
         *,
         cached: bool,
         observed: Mapping[ObjectRef, KubeObject],
+        told: bool = False,
     ) -> None:
         """Wait until healthy; with ``cached``, first judge the watched copies; objects
-        ``observed`` healthy by the apply are not read again."""
+        ``observed`` healthy by the apply are not read again; ``told``: the status shown
+        meanwhile is written already."""
         spec = kustomization.spec
         generation = kustomization.metadata.generation
         applied = [ObjectRef.of(obj) for obj in objects]
@@ -588,7 +607,7 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
         checking = time.monotonic_ns()
         try:
             if health is None:
-                if not cached:
+                if not (cached or told):
                     await self._write_progress(kustomization, status)
                 health = await wait_healthy(
                     kube,

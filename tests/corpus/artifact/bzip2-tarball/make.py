@@ -1,12 +1,9 @@
 """A bzip2 tarball instead of a gzip one."""
 
-import io
-import tarfile
 from pathlib import Path
+
+from ground.tarballs import member, packed, write_raw
 
 
 def make(dest: Path) -> None:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:bz2") as tar:
-        tar.addfile(tarfile.TarInfo("app/empty.yaml"), io.BytesIO(b""))
-    (dest / "artifact.tar.gz").write_bytes(buffer.getvalue())
+    write_raw(dest, packed(member("app/empty.yaml"), compression="bz2"))

@@ -3,6 +3,8 @@
 import random
 from pathlib import Path
 
+from ground.tarballs import write_raw
+
 
 def make(dest: Path) -> None:
-    (dest / "artifact.tar.gz").write_bytes(random.Random(3).randbytes(200 * 1024))
+    write_raw(dest, random.Random(3).randbytes(200 * 1024))

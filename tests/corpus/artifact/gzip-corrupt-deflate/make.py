@@ -1,18 +1,11 @@
 """A gzip tarball with a byte of its compressed data changed."""
 
-import io
-import tarfile
 from pathlib import Path
+
+from ground.tarballs import sound_gzip_tarball, write_raw
 
 
 def make(dest: Path) -> None:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        content = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n" * 50
-        info = tarfile.TarInfo("app/configmap.yaml")
-        info.size = len(content)
-        tar.addfile(info, io.BytesIO(content))
-    valid = buffer.getvalue()
-    broken = bytearray(valid)
+    broken = bytearray(sound_gzip_tarball())
     broken[20] ^= 0xFF
-    (dest / "artifact.tar.gz").write_bytes(bytes(broken))
+    write_raw(dest, bytes(broken))

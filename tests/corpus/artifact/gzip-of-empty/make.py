@@ -3,6 +3,8 @@
 import gzip
 from pathlib import Path
 
+from ground.tarballs import write_raw
+
 
 def make(dest: Path) -> None:
-    (dest / "artifact.tar.gz").write_bytes(gzip.compress(b""))
+    write_raw(dest, gzip.compress(b""))

@@ -4,6 +4,8 @@ import gzip
 import random
 from pathlib import Path
 
+from ground.tarballs import write_raw
+
 
 def make(dest: Path) -> None:
-    (dest / "artifact.tar.gz").write_bytes(gzip.compress(random.Random(7).randbytes(4096)))
+    write_raw(dest, gzip.compress(random.Random(7).randbytes(4096)))

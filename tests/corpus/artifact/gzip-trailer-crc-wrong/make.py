@@ -1,16 +1,10 @@
 """A gzip tarball whose CRC in the trailer is wrong."""
 
-import io
-import tarfile
 from pathlib import Path
+
+from ground.tarballs import sound_gzip_tarball, write_raw
 
 
 def make(dest: Path) -> None:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        content = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n" * 50
-        info = tarfile.TarInfo("app/configmap.yaml")
-        info.size = len(content)
-        tar.addfile(info, io.BytesIO(content))
-    valid = buffer.getvalue()
-    (dest / "artifact.tar.gz").write_bytes(valid[:-8] + bytes(4) + valid[-4:])
+    valid = sound_gzip_tarball()
+    write_raw(dest, valid[:-8] + bytes(4) + valid[-4:])

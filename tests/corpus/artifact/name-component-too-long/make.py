@@ -2,14 +2,9 @@
 
 from pathlib import Path
 
-from ground.tarballs import member, write
-
-CONFIG_MAP = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
+from ground.corpus_files import CONFIG_MAP
+from ground.tarballs import member, write_after_config_map
 
 
 def make(dest: Path) -> None:
-    write(
-        dest,
-        member("app/configmap.yaml", content=CONFIG_MAP),
-        member("app/" + "a" * 300 + ".yaml", content=CONFIG_MAP),
-    )
+    write_after_config_map(dest, member("app/" + "a" * 300 + ".yaml", content=CONFIG_MAP))

@@ -1,31 +1,13 @@
-"""Two small files with a 32 MiB PAX header between them. Streamed into the gzip file, never held whole."""
+"""Two small files with a 32 MiB PAX header between them."""
 
-import gzip
 import tarfile
 from pathlib import Path
 
-JUNK_BYTES = 32 * 1024 * 1024
-CONFIG_MAP = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
-
-
-def header(name: str, kind: bytes, size: int) -> bytes:
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.size = size
-    return info.tobuf(tarfile.USTAR_FORMAT)
-
-
-def padded(data: bytes) -> bytes:
-    return data + bytes(-len(data) % tarfile.BLOCKSIZE)
+from ground.tarballs import END_OF_ARCHIVE, config_map_entry, gzip_stream, write_junk_entry
 
 
 def make(dest: Path) -> None:
-    with gzip.open(dest / "artifact.tar.gz", "wb", compresslevel=9) as out:
-        out.write(header("app/first.yaml", tarfile.REGTYPE, len(CONFIG_MAP)))
-        out.write(padded(CONFIG_MAP))
-        out.write(header("././@PaxHeader", tarfile.XHDTYPE, JUNK_BYTES))
-        chunk = bytes(1024 * 1024)
-        for _ in range(JUNK_BYTES // len(chunk)):
-            out.write(chunk)
-        out.write(header("app/second.yaml", tarfile.REGTYPE, len(CONFIG_MAP)))
-        out.write(padded(CONFIG_MAP) + bytes(2 * tarfile.BLOCKSIZE))
+    with gzip_stream(dest) as out:
+        out.write(config_map_entry("app/first.yaml"))
+        write_junk_entry(out, "././@PaxHeader", tarfile.XHDTYPE)
+        out.write(config_map_entry("app/second.yaml") + END_OF_ARCHIVE)

@@ -4,9 +4,10 @@ import gzip
 import tarfile
 from pathlib import Path
 
+from ground.tarballs import write_raw
+
 
 def make(dest: Path) -> None:
     header = tarfile.TarInfo("app/huge.bin")
     header.size = 1 << 40
-    block = header.tobuf(tarfile.GNU_FORMAT)
-    (dest / "artifact.tar.gz").write_bytes(gzip.compress(block + bytes(1024)))
+    write_raw(dest, gzip.compress(header.tobuf(tarfile.GNU_FORMAT) + bytes(1024)))

@@ -3,15 +3,12 @@
 import tarfile
 from pathlib import Path
 
-from ground.tarballs import member, write
-
-CONFIG_MAP = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
+from ground.tarballs import member, write_after_config_map
 
 
 def make(dest: Path) -> None:
-    write(
+    write_after_config_map(
         dest,
-        member("app/configmap.yaml", content=CONFIG_MAP),
         member("app/a", tarfile.SYMTYPE, link="."),
         member("app/b", tarfile.SYMTYPE, link="a/.."),
         member("app/c", tarfile.SYMTYPE, link="b/.."),

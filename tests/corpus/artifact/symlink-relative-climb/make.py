@@ -3,14 +3,8 @@
 import tarfile
 from pathlib import Path
 
-from ground.tarballs import member, write
-
-CONFIG_MAP = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
+from ground.tarballs import member, write_after_config_map
 
 
 def make(dest: Path) -> None:
-    write(
-        dest,
-        member("app/configmap.yaml", content=CONFIG_MAP),
-        member("app/up", tarfile.SYMTYPE, link="../../.."),
-    )
+    write_after_config_map(dest, member("app/up", tarfile.SYMTYPE, link="../../.."))

@@ -3,15 +3,13 @@
 import tarfile
 from pathlib import Path
 
-from ground.tarballs import member, write
-
-CONFIG_MAP = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
+from ground.corpus_files import CONFIG_MAP
+from ground.tarballs import member, write_after_config_map
 
 
 def make(dest: Path) -> None:
-    write(
+    write_after_config_map(
         dest,
-        member("app/configmap.yaml", content=CONFIG_MAP),
         member("app/inner", tarfile.SYMTYPE, link=".."),
         member("app/inner/inner2", tarfile.SYMTYPE, link=".."),
         member("app/inner/inner2/escape.yaml", content=CONFIG_MAP),

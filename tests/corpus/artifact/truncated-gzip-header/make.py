@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from ground.tarballs import write_raw
+
 
 def make(dest: Path) -> None:
-    (dest / "artifact.tar.gz").write_bytes(b"\x1f\x8b\x08")
+    write_raw(dest, b"\x1f\x8b\x08")

@@ -4,9 +4,11 @@ import io
 import zipfile
 from pathlib import Path
 
+from ground.tarballs import write_raw
+
 
 def make(dest: Path) -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("app/configmap.yaml", "apiVersion: v1\nkind: ConfigMap\n")
-    (dest / "artifact.tar.gz").write_bytes(buffer.getvalue())
+    write_raw(dest, buffer.getvalue())

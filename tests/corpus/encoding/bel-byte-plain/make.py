@@ -1,11 +1,9 @@
-"""A file that is not text YAML allows; made here so that the repository holds only text."""
+"""A BEL control character in a manifest."""
 
 from pathlib import Path
 
-CONFIG_MAP = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
+from ground.corpus_files import config_map_with_value, write_app
 
 
 def make(dest: Path) -> None:
-    app = dest / "app"
-    app.mkdir()
-    (app / "configmap.yaml").write_bytes(CONFIG_MAP + b"data:\n  key: a\x07b\n")
+    write_app(dest, config_map_with_value(b"a\x07b"))

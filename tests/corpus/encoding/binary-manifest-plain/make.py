@@ -1,11 +1,9 @@
-"""A file that is not text YAML allows; made here so that the repository holds only text."""
+"""A binary file named .yaml."""
 
 from pathlib import Path
 
-CONFIG_MAP = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
+from ground.corpus_files import write_app
 
 
 def make(dest: Path) -> None:
-    app = dest / "app"
-    app.mkdir()
-    (app / "configmap.yaml").write_bytes(bytes(range(256)) * 4)
+    write_app(dest, bytes(range(256)) * 4)

@@ -1,12 +1,9 @@
-"""A file that is not text YAML allows; made here so that the repository holds only text."""
+"""A BEL control character in the kustomization file."""
 
 from pathlib import Path
 
-CONFIG_MAP = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
+from ground.corpus_files import write_app
 
 
 def make(dest: Path) -> None:
-    app = dest / "app"
-    app.mkdir()
-    (app / "configmap.yaml").write_bytes(CONFIG_MAP)
-    (app / "kustomization.yaml").write_bytes(b"resources: [configmap.yaml]\nnamespace: a\x07b\n")
+    write_app(dest, kustomization=b"resources: [configmap.yaml]\nnamespace: a\x07b\n")

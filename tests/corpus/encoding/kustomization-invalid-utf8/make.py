@@ -1,10 +1,11 @@
-"""A kustomization file in Latin-1; made here so that the repository holds only text."""
+"""A kustomization file in Latin-1, not UTF-8."""
 
 from pathlib import Path
 
+from ground.corpus_files import config_map, write_app
+
+KUSTOMIZATION = "namePrefix: café-\nresources: [configmap.yaml]\n"
+
 
 def make(dest: Path) -> None:
-    app = dest / "app"
-    app.mkdir()
-    (app / "kustomization.yaml").write_bytes(b"namePrefix: caf\xe9-\nresources: [configmap.yaml]\n")
-    (app / "configmap.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: s\n")
+    write_app(dest, config_map("s"), KUSTOMIZATION.encode("latin-1"))

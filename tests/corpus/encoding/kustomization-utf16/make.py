@@ -1,12 +1,9 @@
-"""A file that is not text YAML allows; made here so that the repository holds only text."""
+"""The kustomization file saved as UTF-16."""
 
 from pathlib import Path
 
-CONFIG_MAP = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
+from ground.corpus_files import CONFIG_MAP_KUSTOMIZATION, write_app
 
 
 def make(dest: Path) -> None:
-    app = dest / "app"
-    app.mkdir()
-    (app / "configmap.yaml").write_bytes(CONFIG_MAP)
-    (app / "kustomization.yaml").write_bytes("resources: [configmap.yaml]\n".encode("utf-16"))
+    write_app(dest, kustomization=CONFIG_MAP_KUSTOMIZATION.encode("utf-16"))

@@ -1,12 +1,9 @@
-"""A manifest that is not valid UTF-8 text; made here so that the repository holds only text."""
+"""A Latin-1 name in a manifest a kustomization lists."""
 
 from pathlib import Path
 
+from ground.corpus_files import CONFIG_MAP_KUSTOMIZATION, config_map, write_app
+
 
 def make(dest: Path) -> None:
-    app = dest / "app"
-    app.mkdir()
-    (app / "configmap.yaml").write_bytes(
-        b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: caf\xe9\n"
-    )
-    (app / "kustomization.yaml").write_text("resources: [configmap.yaml]\n")
+    write_app(dest, config_map("café").encode("latin-1"), CONFIG_MAP_KUSTOMIZATION)

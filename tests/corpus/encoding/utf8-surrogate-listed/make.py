@@ -1,13 +1,9 @@
-"""A manifest that is not valid UTF-8 text; made here so that the repository holds only text."""
+"""A UTF-8 encoded surrogate in a manifest a kustomization lists."""
 
 from pathlib import Path
 
+from ground.corpus_files import CONFIG_MAP_KUSTOMIZATION, config_map_with_value, write_app
+
 
 def make(dest: Path) -> None:
-    app = dest / "app"
-    app.mkdir()
-    (app / "configmap.yaml").write_bytes(
-        b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
-        + b"data:\n  key: \xed\xa0\x80\n"
-    )
-    (app / "kustomization.yaml").write_text("resources: [configmap.yaml]\n")
+    write_app(dest, config_map_with_value(b"\xed\xa0\x80"), CONFIG_MAP_KUSTOMIZATION)

@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
+from ground.corpus_files import write_files
+
 LEVELS = 5000
 
 
 def make(dest: Path) -> None:
-    app = dest / "app"
-    app.mkdir()
     nested = "[" * LEVELS + "]" * LEVELS
-    (app / "kustomization.yaml").write_text(f"resources: []\ncommonLabels: {nested}\n")
+    write_files(dest / "app", {"kustomization.yaml": f"resources: []\ncommonLabels: {nested}\n"})

@@ -1,19 +1,15 @@
-"""A SOPS-encrypted YAML file a configMapGenerator reads, and the wrong age key. Keys are made and files encrypted at test time, with the helpers of
-the decryption tests, so that no key is ever committed."""
+"""A SOPS-encrypted YAML file a configMapGenerator reads, and the wrong age key."""
 
 from pathlib import Path
 
+from ground.corpus_files import write_files
+from ground.corpus_sops import write_keys
 from unit.render.test_decryption import encrypt, new_key
+
+GENERATOR = "configMapGenerator:\n  - name: settings\n    files:\n      - settings.yaml\n"
 
 
 def make(dest: Path) -> None:
-    app = dest / "app"
-    app.mkdir()
-    key = new_key()
-    (app / "settings.yaml").write_bytes(
-        encrypt("password: hunter2\n", "settings.yaml", key.recipient)
-    )
-    (app / "kustomization.yaml").write_text(
-        "configMapGenerator:\n  - name: settings\n    files:\n      - settings.yaml\n"
-    )
-    (dest / "keys.agekey").write_text(new_key().agekey)
+    settings = encrypt("password: hunter2\n", "settings.yaml", new_key().recipient)
+    write_files(dest / "app", {"settings.yaml": settings, "kustomization.yaml": GENERATOR})
+    write_keys(dest, new_key().agekey)

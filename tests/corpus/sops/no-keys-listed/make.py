@@ -1,21 +1,12 @@
-"""A SOPS-encrypted Secret a kustomization lists, and no decryption keys. Keys are made and files encrypted at test time, with the helpers of
-the decryption tests, so that no key is ever committed."""
+"""A SOPS-encrypted Secret a kustomization lists, and no decryption keys."""
 
 from pathlib import Path
 
-from unit.render.test_decryption import FLUX_REGEX, encrypt, new_key, secret_yaml
+from ground.corpus_files import write_files
+from ground.corpus_sops import SECRET_KUSTOMIZATION, encrypted_secret
+from unit.render.test_decryption import new_key
 
 
 def make(dest: Path) -> None:
-    app = dest / "app"
-    app.mkdir()
-    key = new_key()
-    secret = encrypt(
-        secret_yaml("stringData", "hunter2"),
-        "secret.yaml",
-        key.recipient,
-        "--encrypted-regex",
-        FLUX_REGEX,
-    )
-    (app / "secret.yaml").write_bytes(secret)
-    (app / "kustomization.yaml").write_text("resources: [secret.yaml]\n")
+    secret = encrypted_secret(new_key().recipient)
+    write_files(dest / "app", {"secret.yaml": secret, "kustomization.yaml": SECRET_KUSTOMIZATION})

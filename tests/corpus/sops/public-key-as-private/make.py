@@ -1,21 +1,13 @@
-"""A decryption Secret whose .agekey entry holds the public key, not the private one. Keys are made and files encrypted at test time, with the helpers of
-the decryption tests, so that no key is ever committed."""
+"""A decryption Secret whose .agekey entry holds the public key, not the private one."""
 
 from pathlib import Path
 
-from unit.render.test_decryption import FLUX_REGEX, encrypt, new_key, secret_yaml
+from ground.corpus_files import write_files
+from ground.corpus_sops import encrypted_secret, write_keys
+from unit.render.test_decryption import new_key
 
 
 def make(dest: Path) -> None:
-    app = dest / "app"
-    app.mkdir()
     key = new_key()
-    secret = encrypt(
-        secret_yaml("stringData", "hunter2"),
-        "secret.yaml",
-        key.recipient,
-        "--encrypted-regex",
-        FLUX_REGEX,
-    )
-    (app / "secret.yaml").write_bytes(secret)
-    (dest / "keys.agekey").write_text(key.recipient + "\n")
+    write_files(dest / "app", {"secret.yaml": encrypted_secret(key.recipient)})
+    write_keys(dest, key.recipient + "\n")

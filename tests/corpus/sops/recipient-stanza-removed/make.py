@@ -1,24 +1,15 @@
-"""A SOPS-encrypted Secret whose age recipients were deleted. Keys are made and files encrypted at test time, with the helpers of
-the decryption tests, so that no key is ever committed."""
+"""A SOPS-encrypted Secret whose age recipients were deleted."""
 
 from pathlib import Path
 
-from unit.render.test_decryption import FLUX_REGEX, encrypt, new_key, secret_yaml
+from ground.corpus_sops import write_edited_secret
+
+
+def remove_recipients(secret: str) -> str:
+    start = secret.index("    age:")
+    end = secret.index("    lastmodified:")
+    return secret[:start] + "    age: []\n" + secret[end:]
 
 
 def make(dest: Path) -> None:
-    app = dest / "app"
-    app.mkdir()
-    key = new_key()
-    secret = encrypt(
-        secret_yaml("stringData", "hunter2"),
-        "secret.yaml",
-        key.recipient,
-        "--encrypted-regex",
-        FLUX_REGEX,
-    )
-    text = secret.decode()
-    start = text.index("    age:")
-    end = text.index("    lastmodified:")
-    (app / "secret.yaml").write_text(text[:start] + "    age: []\n" + text[end:])
-    (dest / "keys.agekey").write_text(key.agekey)
+    write_edited_secret(dest, remove_recipients)

@@ -2,13 +2,11 @@
 
 from pathlib import Path
 
+from ground.corpus_files import CONFIG_MAP, write_app
+
 LEVELS = 2000
 
 
 def make(dest: Path) -> None:
-    app = dest / "app"
-    app.mkdir()
     nested = "${u:-" * LEVELS + "x" + "}" * LEVELS
-    (app / "configmap.yaml").write_text(
-        f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  deep: '{nested}'\n"
-    )
+    write_app(dest, CONFIG_MAP + f"data:\n  deep: '{nested}'\n")

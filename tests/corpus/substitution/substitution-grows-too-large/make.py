@@ -2,13 +2,10 @@
 
 from pathlib import Path
 
+from ground.corpus_files import CONFIG_MAP, write_app
+
 USES = 300_000
 
 
 def make(dest: Path) -> None:
-    app = dest / "app"
-    app.mkdir()
-    (app / "configmap.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
-        f"data:\n  big: '{'${v}' * USES}'\n"
-    )
+    write_app(dest, CONFIG_MAP + f"data:\n  big: '{'${v}' * USES}'\n")

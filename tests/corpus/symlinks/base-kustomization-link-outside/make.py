@@ -1,25 +1,12 @@
-"""Symbolic links cannot be committed as corpus files, so they are made here."""
+"""The kustomization.yaml of a base is a link to a kustomization outside the tree."""
 
 import os
 from pathlib import Path
 
-CONFIG_MAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
-
-OUTSIDE = "resources: [configmap.yaml]\n"
-
-
-def outside_file(dest: Path) -> Path:
-    """A kustomization beside the tree, outside what is built; the build must neither
-    read nor write it."""
-    file = dest.parent / "outside-kustomization.yaml"
-    file.write_text(OUTSIDE)
-    return file
+from ground.corpus_files import CONFIG_MAP, outside_kustomization, write_files
 
 
 def make(dest: Path) -> None:
-    folder = dest / "base"
-    folder.mkdir()
-    (folder / "configmap.yaml").write_text(CONFIG_MAP)
-    (dest / "app").mkdir()
-    (dest / "app" / "kustomization.yaml").write_text("resources: [../base]\n")
-    os.symlink(str(outside_file(dest)), folder / "kustomization.yaml")
+    base = write_files(dest / "base", {"configmap.yaml": CONFIG_MAP})
+    write_files(dest / "app", {"kustomization.yaml": "resources: [../base]\n"})
+    os.symlink(str(outside_kustomization(dest)), base / "kustomization.yaml")

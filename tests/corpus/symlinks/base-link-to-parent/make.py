@@ -1,14 +1,11 @@
-"""Symbolic links cannot be committed as corpus files, so they are made here."""
+"""A base that is a link to the artifact's parent folder."""
 
 import os
 from pathlib import Path
 
-CONFIG_MAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
+from ground.corpus_files import write_app
 
 
 def make(dest: Path) -> None:
-    app = dest / "app"
-    app.mkdir()
-    (app / "configmap.yaml").write_text(CONFIG_MAP)
-    (app / "kustomization.yaml").write_text("resources: [configmap.yaml, base]\n")
+    app = write_app(dest, kustomization="resources: [configmap.yaml, base]\n")
     os.symlink("../..", app / "base")

@@ -1,23 +1,11 @@
-"""Symbolic links cannot be committed as corpus files, so they are made here."""
+"""The Kustomization of the path is a link to a kustomization outside the tree."""
 
 import os
 from pathlib import Path
 
-CONFIG_MAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
-
-OUTSIDE = "resources: [configmap.yaml]\n"
-
-
-def outside_file(dest: Path) -> Path:
-    """A kustomization beside the tree, outside what is built; the build must neither
-    read nor write it."""
-    file = dest.parent / "outside-kustomization.yaml"
-    file.write_text(OUTSIDE)
-    return file
+from ground.corpus_files import outside_kustomization, write_app
 
 
 def make(dest: Path) -> None:
-    folder = dest / "app"
-    folder.mkdir()
-    (folder / "configmap.yaml").write_text(CONFIG_MAP)
-    os.symlink(str(outside_file(dest)), folder / "Kustomization")
+    app = write_app(dest)
+    os.symlink(str(outside_kustomization(dest)), app / "Kustomization")

@@ -1,16 +1,13 @@
-"""Symbolic links cannot be committed as corpus files, so they are made here."""
+"""A configMapGenerator env file that is a link outside."""
 
 import os
 from pathlib import Path
 
-CONFIG_MAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
+from ground.corpus_files import write_app
 
 
 def make(dest: Path) -> None:
-    app = dest / "app"
-    app.mkdir()
-    (app / "configmap.yaml").write_text(CONFIG_MAP)
-    (app / "kustomization.yaml").write_text(
-        "configMapGenerator:\n  - name: env\n    envs:\n      - environment\n"
+    app = write_app(
+        dest, kustomization="configMapGenerator:\n  - name: env\n    envs:\n      - environment\n"
     )
     os.symlink("/etc/environment", app / "environment")

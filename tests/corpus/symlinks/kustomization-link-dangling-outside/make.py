@@ -1,13 +1,11 @@
-"""Symbolic links cannot be committed as corpus files, so they are made here."""
+"""The kustomization.yaml of the path is a dangling link to a file outside the tree."""
 
 import os
 from pathlib import Path
 
-CONFIG_MAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
+from ground.corpus_files import write_app
 
 
 def make(dest: Path) -> None:
-    app = dest / "app"
-    app.mkdir()
-    (app / "configmap.yaml").write_text(CONFIG_MAP)
+    app = write_app(dest)
     os.symlink(str(dest.parent / "not-yet-written.yaml"), app / "kustomization.yaml")

@@ -1,24 +1,12 @@
-"""Symbolic links cannot be committed as corpus files, so they are made here."""
+"""The kustomization.yml of the path is a link, relative, to a kustomization outside the tree."""
 
 import os
 from pathlib import Path
 
-CONFIG_MAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
-
-OUTSIDE = "resources: [configmap.yaml]\n"
-
-
-def outside_file(dest: Path) -> Path:
-    """A kustomization beside the tree, outside what is built; the build must neither
-    read nor write it."""
-    file = dest.parent / "outside-kustomization.yaml"
-    file.write_text(OUTSIDE)
-    return file
+from ground.corpus_files import OUTSIDE_KUSTOMIZATION, outside_kustomization, write_app
 
 
 def make(dest: Path) -> None:
-    outside_file(dest)
-    folder = dest / "app"
-    folder.mkdir()
-    (folder / "configmap.yaml").write_text(CONFIG_MAP)
-    os.symlink("../../outside-kustomization.yaml", folder / "kustomization.yml")
+    outside_kustomization(dest)
+    app = write_app(dest)
+    os.symlink(f"../../{OUTSIDE_KUSTOMIZATION}", app / "kustomization.yml")

@@ -1,14 +1,12 @@
-"""Symbolic links cannot be committed as corpus files, so they are made here."""
+"""A manifest linked with ../ past the artifact root."""
 
 import os
 from pathlib import Path
 
-CONFIG_MAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n"
+from ground.corpus_files import config_map, write_app
 
 
 def make(dest: Path) -> None:
-    app = dest / "app"
-    app.mkdir()
-    (app / "configmap.yaml").write_text(CONFIG_MAP)
-    (dest.parent / "outside.yaml").write_text(CONFIG_MAP.replace("settings", "outside"))
+    app = write_app(dest)
+    (dest.parent / "outside.yaml").write_text(config_map("outside"))
     os.symlink("../../outside.yaml", app / "outside.yaml")

@@ -1,18 +1,15 @@
-"""Nine levels of nine aliases of the level before: 9^9 strings once expanded."""
+"""A billion laughs in a resource whose name the engine does not check, so only Kustomize reads it."""
 
 from pathlib import Path
 
-
-def laughs() -> str:
-    lines = ["apiVersion: v1", "kind: ConfigMap", "metadata:", "  name: laughs"]
-    lines.append("l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]")
-    for level in range(1, 9):
-        lines.append(f"l{level}: &l{level} [" + ", ".join([f"*l{level - 1}"] * 9) + "]")
-    return "\n".join(lines) + "\n"
+from ground.corpus_files import billion_laughs, config_map, write_files
 
 
 def make(dest: Path) -> None:
-    app = dest / "app"
-    app.mkdir()
-    (app / "kustomization.yaml").write_text("resources: [laughs.txt]\n")
-    (app / "laughs.txt").write_text(laughs())
+    write_files(
+        dest / "app",
+        {
+            "kustomization.yaml": "resources: [laughs.txt]\n",
+            "laughs.txt": billion_laughs(config_map("laughs")),
+        },
+    )

@@ -2,13 +2,11 @@
 
 from pathlib import Path
 
+from ground.corpus_files import config_map, write_files
+
 LEVELS = 5000
 
 
 def make(dest: Path) -> None:
-    app = dest / "app"
-    app.mkdir()
     nested = "- " * LEVELS + "1"
-    (app / "deep.yaml").write_text(
-        f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: deep\nx:\n{nested}\n"
-    )
+    write_files(dest / "app", {"deep.yaml": config_map("deep") + f"x:\n{nested}\n"})

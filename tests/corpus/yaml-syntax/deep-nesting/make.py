@@ -2,14 +2,17 @@
 
 from pathlib import Path
 
+from ground.corpus_files import config_map, write_files
+
 LEVELS = 5000
 
 
 def make(dest: Path) -> None:
-    app = dest / "app"
-    app.mkdir()
-    (app / "kustomization.yaml").write_text("resources: [deep.yaml]\n")
     nested = "{a: " * LEVELS + "1" + "}" * LEVELS
-    (app / "deep.yaml").write_text(
-        f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: deep\nx: {nested}\n"
+    write_files(
+        dest / "app",
+        {
+            "kustomization.yaml": "resources: [deep.yaml]\n",
+            "deep.yaml": config_map("deep") + f"x: {nested}\n",
+        },
     )

@@ -2,13 +2,14 @@
 
 from pathlib import Path
 
+from ground.corpus_files import config_map
+
 PIECE = ("# " + "x" * 1021 + "\n") * 1024
 
 
 def make(dest: Path) -> None:
-    app = dest / "app"
-    app.mkdir()
-    with (app / "big.yaml").open("w") as big:
-        big.write("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\n")
+    (dest / "app").mkdir()
+    with (dest / "app" / "big.yaml").open("w") as big:
+        big.write(config_map("big"))
         for _ in range(17):
             big.write(PIECE)
