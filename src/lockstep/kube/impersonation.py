@@ -5,8 +5,7 @@ that service account, not lockstep's own: every request of its client carries
 ``Impersonate-User: system:serviceaccount:<namespace>:<name>`` and the API server
 authorises it as that account. lightkube has no impersonation setting, so the
 header is added by a transport wrapped around the one lightkube would have built
-from the kubeconfig (:func:`lockstep.kube.requests.cluster_transport`: same TLS
-context, same client certificate).
+from the kubeconfig (same TLS context, same client certificate).
 
 Used by :meth:`lockstep.kube.KubeClient.impersonating`.
 """
@@ -16,8 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx2
-
-from lockstep.kube.requests import cluster_transport
+from lightkube.config.client_adapter import verify_cluster
 
 IMPERSONATE_USER = "Impersonate-User"
 
@@ -28,10 +26,11 @@ def service_account_user(namespace: str, name: str) -> str:
 
 
 class ImpersonatingTransport(httpx2.AsyncBaseTransport):
-    """Sends every request as ``user``, over a connection set up like the client's own."""
+    """Sends every request as ``user``, over a TLS connection set up like lightkube's."""
 
     def __init__(self, config: Any, user: str) -> None:
-        self._inner = cluster_transport(config)
+        verify = verify_cluster(config.cluster, config.user, config.abs_file)
+        self._inner = httpx2.AsyncHTTPTransport(verify=verify)
         self._user = user
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
