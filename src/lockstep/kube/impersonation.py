@@ -5,7 +5,8 @@ that service account, not lockstep's own: every request of its client carries
 ``Impersonate-User: system:serviceaccount:<namespace>:<name>`` and the API server
 authorises it as that account. lightkube has no impersonation setting, so the
 header is added by a transport wrapped around the one lightkube would have built
-from the kubeconfig (same TLS context, same client certificate).
+from the kubeconfig (:func:`lockstep.kube.requests.cluster_transport`: same TLS
+context, same client certificate).
 
 Used by :meth:`lockstep.kube.KubeClient.impersonating`.
 """
@@ -15,7 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 import httpx2
-from lightkube.config.client_adapter import verify_cluster
+
+from lockstep.kube.requests import cluster_transport
 
 IMPERSONATE_USER = "Impersonate-User"
 
@@ -26,11 +28,10 @@ def service_account_user(namespace: str, name: str) -> str:
 
 
 class ImpersonatingTransport(httpx2.AsyncBaseTransport):
-    """Sends every request as ``user``, over a TLS connection set up like lightkube's."""
+    """Sends every request as ``user``, over a connection set up like the client's own."""
 
     def __init__(self, config: Any, user: str) -> None:
-        verify = verify_cluster(config.cluster, config.user, config.abs_file)
-        self._inner = httpx2.AsyncHTTPTransport(verify=verify)
+        self._inner = cluster_transport(config)
         self._user = user
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:

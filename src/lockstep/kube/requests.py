@@ -19,6 +19,8 @@ from typing import Any
 import httpx2
 from lightkube.config.client_adapter import verify_cluster
 
+from lockstep.kube.transport import AiohttpTransport
+
 APPLY_PATCH_TYPE = "application/apply-patch+yaml"
 
 # Subresources of a namespace, which the path /api/v1/namespaces/<name>/<...> can name
@@ -86,8 +88,7 @@ class CountingTransport(httpx2.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-def cluster_transport(config: Any) -> httpx2.AsyncHTTPTransport:
-    """The TLS transport lightkube would build from the kubeconfig ``config``."""
-    return httpx2.AsyncHTTPTransport(
-        verify=verify_cluster(config.cluster, config.user, config.abs_file)
-    )
+def cluster_transport(config: Any) -> AiohttpTransport:
+    """A transport to the cluster of the kubeconfig ``config``, with the TLS context
+    lightkube would set up from it (CA, client certificate)."""
+    return AiohttpTransport(verify_cluster(config.cluster, config.user, config.abs_file))
