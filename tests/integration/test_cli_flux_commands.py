@@ -117,6 +117,10 @@ async def test_reading_state(engine: Engine, scenario: Scenario) -> None:
     assert all("Kustomization/apps" in line for line in events[1:])
 
 
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 async def test_reconcile_suspend_and_resume(engine: Engine, scenario: Scenario) -> None:
     ns, kubeconfig = scenario.namespace, scenario.kubeconfig
     scenario.commit({"apps/a.yaml": config_map("a", colour="blue")})
@@ -143,6 +147,9 @@ async def test_reconcile_suspend_and_resume(engine: Engine, scenario: Scenario) 
     watcher = await asyncio.create_subprocess_exec(
         *lockstep_command(kubeconfig, "get", "ks", "apps", "-n", ns, "--watch", "-o", "json"),
         stdout=subprocess.PIPE,
+        # Ctrl-C as at a terminal, even when the tests themselves run with SIGINT
+        # ignored (started in the background by a shell, or under nohup).
+        preexec_fn=_interruptible,
     )
     assert watcher.stdout is not None
     try:
