@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 APT_PACKAGES := git lighttpd docker-registry openssh-server gnupg
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help install apt venv controlplane kustomizer lint typecheck layers check unit integration test faults faults-quick demo clean bench bench-quick bench-compare flux flux-oracle
+.PHONY: help install apt venv controlplane kustomizer lint typecheck layers check unit integration test faults faults-quick demo clean bench bench-quick bench-compare flux flux-oracle helm
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -58,22 +58,25 @@ check: lint typecheck layers ## All static checks.
 unit: venv ## Unit tests: pure logic, no servers.
 	$(VENV)/bin/pytest tests/unit -q
 
-integration: install ## Integration tests on the real control plane and loopback servers.
+integration: install helm ## Integration tests on the real control plane and loopback servers.
 	$(VENV)/bin/pytest tests/integration -q
 
 flux: venv ## Build Flux's source- and kustomize-controller from their pinned Go modules (cached).
 	$(PYTHON) -m lockstep.dev.flux
+
+helm: venv ## Build the helm binary used as the Helm oracle in tests (cached).
+	$(PYTHON) -m lockstep.dev.helm
 
 flux-oracle: install flux ## Migration from Flux and status parity, against Flux's own controllers.
 	$(VENV)/bin/pytest tests/oracle -q
 
 test: install check unit bench-quick integration faults-quick flux-oracle ## Install everything and run all checks, tests and a benchmark smoke run (what CI runs).
 
-faults: install ## Fault injection: kill -9 (K = 20), Git and API server outages; results/faults.md.
+faults: install ## Fault injection: kill -9 (K = 20), server outages, full disk, 200 apps of 5 MB, a 50 MB manifest; results/faults.md.
 	$(VENV)/bin/pytest tests/faults -m faults -q
 
-faults-quick: install ## A bounded fault-injection run (K = 3, one outage each), about 2 minutes (results not kept).
-	LOCKSTEP_FAULT_KILLS=3 LOCKSTEP_FAULT_ROUNDS=1 LOCKSTEP_FAULT_RESULTS=benchmarks/results/quick/faults.md \
+faults-quick: install ## A bounded fault-injection run (K = 3, one outage each, 4 apps of 5 MB), a few minutes (results not kept).
+	LOCKSTEP_FAULT_KILLS=3 LOCKSTEP_FAULT_ROUNDS=1 LOCKSTEP_FAULT_APPS=4 LOCKSTEP_FAULT_RESULTS=benchmarks/results/quick/faults.md \
 	  $(VENV)/bin/pytest tests/faults -m faults -q
 
 demo: install ## The GitOps loop on the local sandbox: control plane, Git repository of examples/, engine.

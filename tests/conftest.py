@@ -9,4 +9,6 @@ pytest_plugins = [
     "ground.images",
     "ground.tls",
     "ground.relays",
+    "ground.charts",
+    "ground.reaper",
 ]

@@ -29,6 +29,14 @@ Declared = dict[str, dict[str, str]]
 """The ConfigMaps of the repository: name → data."""
 
 
+def own_namespace(scenario: Scenario) -> tuple[str, ...]:
+    """The ``lockstep run`` arguments that keep a scenario's engine to its namespace: the
+    namespaces of earlier scenarios, being deleted with their objects, are then no work
+    of this one's (fetching their large commits, finalizing their Kustomizations), and
+    what it leaves in its folders and counts in its metrics is its own."""
+    return ("--watch-namespace", scenario.namespace)
+
+
 def owner_labels(name: str, namespace: str) -> dict[str, str | None]:
     """The labels the engine puts on the objects of the Kustomization ``namespace/name``."""
     return {NAME_LABEL: name, NAMESPACE_LABEL: namespace}

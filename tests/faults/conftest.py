@@ -2,6 +2,7 @@
 
 ``LOCKSTEP_FAULT_KILLS`` (default 20) is K, the kills in a row of the kill scenario;
 ``LOCKSTEP_FAULT_ROUNDS`` (default 3) the outages of each server scenario;
+``LOCKSTEP_FAULT_APPS`` (default 200) N, the applications of 5 MB of the memory scenario;
 ``LOCKSTEP_FAULT_RESULTS`` the file the results go to (default
 ``benchmarks/results/faults.md``; the bounded run of ``make test`` writes under
 ``benchmarks/results/quick/``, which is not kept).
@@ -29,6 +30,11 @@ def kills() -> int:
 @pytest.fixture(scope="session")
 def rounds() -> int:
     return int(os.environ.get("LOCKSTEP_FAULT_ROUNDS", "3"))
+
+
+@pytest.fixture(scope="session")
+def apps() -> int:
+    return int(os.environ.get("LOCKSTEP_FAULT_APPS", "200"))
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from faults.checks import (
     applied,
     cluster_problems,
     commit_maps,
+    own_namespace,
     owner_labels,
     source_artifact,
     storage_problems,
@@ -58,7 +59,7 @@ async def test_an_api_server_restart_during_a_sync_is_survived(
     )
     fault_report.scenarios.append(result)
     outage = ApiServerOutage(local_cluster)
-    engine = start_engine(crds_installed, tmp_path / "engine")
+    engine = start_engine(crds_installed, tmp_path / "engine", *own_namespace(scenario))
     labels = owner_labels("apps", namespace)
     declared: Declared = {}
     commits: set[str] = set()

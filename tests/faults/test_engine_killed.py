@@ -22,6 +22,7 @@ from faults.checks import (
     cluster_problems,
     commit_maps,
     entry_id,
+    own_namespace,
     owned,
     owner_labels,
     source_artifact,
@@ -68,7 +69,7 @@ async def test_kills_during_the_first_apply_leave_no_orphan(
     )
     fault_report.scenarios.append(result)
     labels = owner_labels("apps", namespace)
-    engine = start_engine(crds_installed, tmp_path / "engine")
+    engine = start_engine(crds_installed, tmp_path / "engine", *own_namespace(scenario))
     kill_points: list[int] = []
     failures: list[str] = []
     problems: list[str] = []

@@ -20,6 +20,7 @@ from faults.checks import (
     applied,
     cluster_problems,
     commit_maps,
+    own_namespace,
     source_artifact,
     storage_problems,
 )
@@ -77,7 +78,7 @@ async def test_a_git_server_outage_keeps_the_last_good_artifact_and_recovers(
     fault_report.scenarios.append(result)
     daemon = GitDaemon(git_server.repos_dir, tmp_path / "git-daemon.log")
     daemon.start()
-    engine = start_engine(crds_installed, tmp_path / "engine")
+    engine = start_engine(crds_installed, tmp_path / "engine", *own_namespace(scenario))
     declared: Declared = {f"map-{index:02d}": {"index": str(index)} for index in range(OBJECTS)}
     commits = {commit_maps(scenario, declared, f"{OBJECTS} ConfigMaps")}
     told: list[float] = []

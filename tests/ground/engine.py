@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,8 @@ class Engine:
     metrics_addr: str
     receiver_addr: str
     log: Path
+    extra: tuple[str, ...] = ()
+    """The arguments of ``lockstep run`` it was started with beyond its folder and ports."""
 
     def metric(self, name: str, **labels: str) -> float:
         """The current value of one sample of ``/metrics`` (0 when absent)."""
@@ -74,8 +76,18 @@ def succeeded(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout
 
 
-def start_engine(kubeconfig: Path, folder: Path, *extra: str) -> Engine:
-    """Start ``lockstep run`` on free ports with its artifacts and log under ``folder``."""
+def start_engine(
+    kubeconfig: Path,
+    folder: Path,
+    *extra: str,
+    verbose: bool = False,
+    environment: Mapping[str, str] | None = None,
+) -> Engine:
+    """Start ``lockstep run`` on free ports with its artifacts and log under ``folder``.
+
+    ``verbose`` logs at debug level (``lockstep -v run``); ``environment`` is added to
+    this process's own (a ``TMPDIR`` to scan afterwards, for instance).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     storage_addr, metrics_addr, receiver_addr = (f"127.0.0.1:{free_port()}" for _ in range(3))
     log = folder / "lockstep.log"
@@ -83,6 +95,7 @@ def start_engine(kubeconfig: Path, folder: Path, *extra: str) -> Engine:
         process = subprocess.Popen(
             lockstep_command(
                 kubeconfig,
+                *(["--verbose"] if verbose else []),
                 "run",
                 "--storage-path",
                 str(folder / "artifacts"),
@@ -96,9 +109,11 @@ def start_engine(kubeconfig: Path, folder: Path, *extra: str) -> Engine:
             ),
             stdout=output,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, **(environment or {}), "PYTHONUNBUFFERED": "1"},
         )
-    running = Engine(process, folder / "artifacts", storage_addr, metrics_addr, receiver_addr, log)
+    running = Engine(
+        process, folder / "artifacts", storage_addr, metrics_addr, receiver_addr, log, extra
+    )
     _wait_ready(running)
     return running
 

@@ -44,7 +44,7 @@ def kill_engine(engine: Engine) -> None:
 def restart_engine(kubeconfig: Path, killed: Engine) -> Engine:
     """``lockstep run`` again on the folder and the storage address of ``killed``."""
     folder = killed.storage_path.parent
-    running = start_engine(kubeconfig, folder, "--storage-addr", killed.storage_addr)
+    running = start_engine(kubeconfig, folder, *killed.extra, "--storage-addr", killed.storage_addr)
     return replace(running, storage_addr=killed.storage_addr)
 
 

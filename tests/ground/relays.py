@@ -38,7 +38,8 @@ def _pipe(source: socket.socket, target: socket.socket) -> None:
         target.shutdown(socket.SHUT_WR)
 
 
-def _relay(client: socket.socket, upstream: socket.socket) -> None:
+def splice(client: socket.socket, upstream: socket.socket) -> None:
+    """Copy bytes both ways between two connected sockets until both sides have closed."""
     back = threading.Thread(target=_pipe, args=(upstream, client), daemon=True)
     back.start()
     _pipe(client, upstream)
@@ -77,7 +78,7 @@ class TlsRelay:
                     relay.handshakes_refused += 1
                     return
                 with wrapped, socket.create_connection((host, int(port)), timeout=30) as up:
-                    _relay(wrapped, up)
+                    splice(wrapped, up)
 
         self._server = _Server(("127.0.0.1", 0), Handler)
         self.host = f"127.0.0.1:{self._server.server_address[1]}"
@@ -125,7 +126,7 @@ class HttpProxy:
                     host, port = target.rsplit(":", 1)
                     with socket.create_connection((host, int(port)), timeout=30) as up:
                         self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                        _relay(self.connection, up)
+                        splice(self.connection, up)
                     return
                 self._forward(method, target, head[1:])
 

@@ -35,7 +35,7 @@ from lockstep.apply.recreate import is_immutable_error
 from lockstep.apply.sort import split_into_stages
 from lockstep.apply.takeover import take_over
 from lockstep.apply.wait import wait_for_definitions, wait_until_deleted
-from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
+from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef, Unreachable
 
 
 async def apply_all(
@@ -62,7 +62,10 @@ async def _apply_stage(
     options: ApplyOptions,
     changeset: ChangeSet,
 ) -> None:
-    plan = await plan_stage(kube, stage, options)
+    try:
+        plan = await plan_stage(kube, stage, options)
+    except Unreachable as error:
+        raise ApplyError(error.message, changeset) from error
     failures = [str(failure) for failure in plan.failures]
     if plan.writes and not failures:
         # Before writing this stage, check the later stages as far as they can be

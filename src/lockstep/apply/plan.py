@@ -8,6 +8,11 @@ needs their live values (:mod:`lockstep.apply.ignore`), and so is one whose
 dry-run fails, since the live object tells what the failure means (skipped,
 recreated).
 
+An API server that cannot be reached ends the planning of a stage at once:
+:class:`~lockstep.kube.Unreachable` is raised rather than told per object, since
+every object would fail alike, and a message per object would repeat the server's
+address as many times, after as many requests that cannot be answered.
+
 Planning an object also applies the owner's per-object annotations (skip it,
 create it only when absent, keep fields other tools set), notes whether kubectl's
 fields are to be taken over first (:mod:`lockstep.apply.takeover`), and, when an
@@ -25,6 +30,7 @@ be dry-run yet, and is planned ``created`` unvalidated rather than failed.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -43,7 +49,7 @@ from lockstep.apply.recreate import (
 )
 from lockstep.apply.sort import split_into_stages
 from lockstep.apply.takeover import needs_take_over
-from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
+from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef, Unreachable
 
 T = TypeVar("T")
 
@@ -184,6 +190,8 @@ async def _plan(
         return await _plan_from_live(kube, desired, options)
     try:
         result = await dry_run(kube, desired, options)
+    except Unreachable:
+        raise
     except KubeError:
         return await _plan_from_live(kube, desired, options)
     if not (result.get("metadata") or {}).get("resourceVersion"):
@@ -193,6 +201,8 @@ async def _plan(
     except NotFound:
         # Deleted since its dry-run: the apply creates it again, as declared.
         return PlannedObject(desired, Action.CREATED, merged=result)
+    except Unreachable:
+        raise
     except KubeError as error:
         return PlanFailure(desired, f"{ref} read failed: {error.message}")
     if skipped := _skip_existing(policy, options.owner.policy(live)):
@@ -209,11 +219,15 @@ async def _plan_from_live(
         live: KubeObject | None = await kube.get(ref)
     except NotFound:
         live = None
+    except Unreachable:
+        raise
     except KubeError as error:
         return PlanFailure(desired, f"{ref} read failed: {error.message}")
     if live is None:
         try:
             result = await dry_run(kube, desired, options)
+        except Unreachable:
+            raise
         except KubeError as error:
             missing = isinstance(error, NotFound)
             return PlanFailure(desired, f"{ref} dry-run failed: {error.message}", missing)
@@ -239,6 +253,8 @@ async def _plan_update(
     applied = keep_ignored_fields(desired, live, options.ignore_rules)
     try:
         result = await dry_run(kube, applied, options)
+    except Unreachable:
+        raise
     except KubeError as error:
         if not is_immutable_error(error):
             return PlanFailure(desired, f"{ref} dry-run failed: {error.message}")
@@ -306,11 +322,23 @@ def group_kind(obj: KubeObject) -> tuple[str, str]:
 
 
 async def bounded(calls: Iterable[Awaitable[T]]) -> list[T]:
-    """Await ``calls`` concurrently, at most :data:`CONCURRENT_REQUESTS` at a time, in order."""
+    """Await ``calls`` concurrently, at most :data:`CONCURRENT_REQUESTS` at a time, in order;
+    the first that raises cancels the others, and its exception comes out."""
     limit = asyncio.Semaphore(CONCURRENT_REQUESTS)
 
     async def run(call: Awaitable[T]) -> T:
         async with limit:
             return await call
 
-    return await asyncio.gather(*(run(call) for call in calls))
+    pending = list(calls)
+    tasks = [asyncio.ensure_future(run(call)) for call in pending]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for call in pending:
+            if inspect.iscoroutine(call):
+                call.close()  # one cancelled before it started was never awaited
+        raise

@@ -245,7 +245,9 @@ def _print_entry(entry: ObjectDiff) -> None:
 
 
 def _print_changes(live: KubeObject, merged: KubeObject) -> None:
-    before = _yaml(_masked(live, merged))
+    # Only the merged side says "(changed)": marked on both, a changed Secret value would
+    # read the same before and after, and the diff would not show it.
+    before = _yaml(_masked(live))
     after = _yaml(_masked(merged, live))
     for line in difflib.unified_diff(before, after, "live", "merged", lineterm=""):
         colour = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"

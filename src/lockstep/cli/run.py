@@ -5,6 +5,14 @@ turns SIGTERM and SIGINT into a graceful stop, sets the limits of every build's
 processes, builds the Kustomize build service when it is not built yet, serves the
 artifact store, the metrics and health endpoints and the Receiver webhooks, and runs
 the controller manager.
+
+Every engine holds the Lease ``lockstep-leader-election`` of
+``--leader-election-namespace`` while its controllers run. With ``--leader-elect``
+replicas stand by until they hold it; without, an engine refuses to start while
+another renews it, and stops if another takes it: two engines on one cluster would
+rewrite each other's statuses (each source's artifact URL names its own store) for
+ever. The identity of an engine without ``--leader-elect`` is its host and artifact
+folder, so that the same engine restarted after a crash takes its Lease back at once.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import signal
 import socket
 import sys
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -25,8 +34,9 @@ import typer
 from lockstep.cli.context import UserError, state
 from lockstep.controllers.manager import ControllerManager, ManagerOptions
 from lockstep.dev.cluster import state_root
+from lockstep.egress import Egress
 from lockstep.gobuild import GoBuildError, program_path
-from lockstep.kube import KubeClient
+from lockstep.kube import Forbidden, KubeClient
 from lockstep.render.kustomizer import PROGRAM_MODULE, kustomizer_program
 from lockstep.render.process import (
     DEFAULT_CPU_SECONDS,
@@ -35,11 +45,18 @@ from lockstep.render.process import (
     BuildLimits,
     set_build_limits,
 )
-from lockstep.runtime.leader import LeaderElector, LeadershipLost
+from lockstep.runtime.leader import LeaderElector, LeadershipLost, LeaseHeld
 from lockstep.runtime.logcontext import LoggedObject, ObjectLogFilter
 from lockstep.web import receiver, server
 
 LEASE_NAME = "lockstep-leader-election"
+
+ALONE_LEASE_SECONDS = 30.0
+ALONE_RENEW_SECONDS = 10.0
+"""The Lease of an engine without ``--leader-elect``: renewed every 10 s (a GET and a
+PUT, 720 requests an hour), it is found held within 10 to 20 s by a second engine,
+and taken over 30 s after an engine died elsewhere. A replica of ``--leader-elect``
+renews every 2 s instead, as Kubernetes' controllers do: there a standby waits for it."""
 
 
 class JsonFormatter(logging.Formatter):
@@ -158,6 +175,22 @@ def run(
             min=1, help="CPU seconds one build may use in each of its processes (Kustomize, sops)."
         ),
     ] = DEFAULT_CPU_SECONDS,
+    block_internal_addresses: Annotated[
+        bool,
+        typer.Option(
+            "--block-internal-addresses",
+            help="Refuse sources, registries and remote clusters on loopback, private, "
+            "link-local (cloud metadata) and other non-global addresses.",
+        ),
+    ] = False,
+    allow_address: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-address",
+            help="With --block-internal-addresses, allow this network (10.0.0.0/8), "
+            "address or host name (git.internal, *.corp.example); repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Run the lockstep controllers until stopped (SIGTERM or Ctrl-C stop gracefully).
 
@@ -173,6 +206,10 @@ def run(
       lockstep run --watch-namespace flux-system --metrics-addr 127.0.0.1:8080
     """
     cli = state(ctx)
+    try:
+        egress = Egress.of(block_internal_addresses, allow_address or ())
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
     configure_logging(log_json, cli.verbose)
     set_build_limits(BuildLimits(build_memory_limit * MIB, build_cpu_limit))
     _ensure_build_service()
@@ -185,8 +222,9 @@ def run(
         no_cross_namespace_refs=no_cross_namespace_refs,
         strict_substitution=not lenient_substitution,
         default_service_account=default_service_account,
+        egress=egress,
     )
-    election = Election(leader_election_namespace) if leader_elect else None
+    election = Election(leader_election_namespace, standby=leader_elect)
     addresses = Addresses(metrics=metrics_addr, receiver=receiver_addr)
     asyncio.run(_run(cli.engine_client(), options, addresses, election))
 
@@ -212,9 +250,11 @@ class Addresses:
 
 @dataclass(frozen=True)
 class Election:
-    """Where the replicas of ``lockstep run --leader-elect`` meet."""
+    """Where engines meet: the Lease every ``lockstep run`` holds while it works;
+    ``standby`` (``--leader-elect``) waits for it instead of refusing to start."""
 
     namespace: str
+    standby: bool
     lease: str = LEASE_NAME
 
 
@@ -222,7 +262,7 @@ async def _run(
     kube_client: KubeClient,
     options: ManagerOptions,
     addresses: Addresses,
-    election: Election | None,
+    election: Election,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -239,14 +279,77 @@ async def _run(
             await server.start(receiver.receiver_app(manager.webhooks), addresses.receiver),
         ]
         try:
-            if election is None:
-                manager.metrics.leader.set(1)
-                await manager.run(stop)
-            else:
+            if election.standby:
                 await _run_as_leader(kube, election, manager, stop)
+            else:
+                identity = f"{socket.gethostname()}:{options.storage_path.resolve()}"
+                await _run_alone(kube, election, identity, manager, stop)
         finally:
             for runner in runners:
                 await runner.cleanup()
+
+
+async def _run_alone(
+    kube: KubeClient,
+    election: Election,
+    identity: str,
+    manager: ControllerManager,
+    stop: asyncio.Event,
+) -> None:
+    """Run the controllers as the only engine on the cluster: hold the Lease while they
+    run, refuse to start while another engine renews it, stop if another takes it."""
+    elector = LeaderElector(
+        kube,
+        election.namespace,
+        election.lease,
+        identity,
+        lease_duration=ALONE_LEASE_SECONDS,
+        renew_deadline=ALONE_LEASE_SECONDS - ALONE_RENEW_SECONDS,
+        retry_period=ALONE_RENEW_SECONDS,
+    )
+    hint = "stop the other engine, or run every engine with --leader-elect"
+    try:
+        if not await _until_stopped(elector.claim(), stop):
+            return
+    except LeaseHeld as error:
+        raise UserError(f"{error}; this engine does not start beside it", hint=hint) from error
+    except Forbidden as error:
+        raise UserError(
+            f"{elector.lease} cannot be held: {error.message}",
+            hint=f"allow get, create and update of leases in namespace {election.namespace}",
+        ) from error
+    manager.metrics.leader.set(1)
+    work = asyncio.create_task(manager.run(stop))
+    holding = asyncio.create_task(elector.hold())
+    try:
+        await asyncio.wait({work, holding}, return_when=asyncio.FIRST_COMPLETED)
+        if holding.done():
+            stop.set()
+            await work
+            raise UserError(
+                f"{elector.lease}: {holding.result()}; this engine stopped so as not to "
+                "work beside another",
+                hint=hint,
+            )
+        await work
+    finally:
+        holding.cancel()
+        await asyncio.gather(holding, return_exceptions=True)
+        await elector.release()
+
+
+async def _until_stopped(call: Awaitable[None], stop: asyncio.Event) -> bool:
+    """Await ``call`` unless ``stop`` is set first (then cancel it); whether it finished."""
+    task = asyncio.ensure_future(call)
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return False
+    task.result()
+    return True
 
 
 async def _run_as_leader(

@@ -59,6 +59,8 @@ from lockstep.controllers.kustomize import (
 )
 from lockstep.controllers.notification import ReceiverReconciler, Webhooks
 from lockstep.controllers.source import GitRepositoryReconciler, OCIRepositoryReconciler
+from lockstep.controllers.source.base import SourceReconciler
+from lockstep.egress import OPEN, Egress
 from lockstep.kube import KubeClient, KubeObject
 from lockstep.runtime.informer import Change, Informer, ObjectCache, ObjectKey
 from lockstep.runtime.logcontext import logging_about
@@ -104,6 +106,9 @@ class ManagerOptions:
     default_service_account: str = ""
     """Apply Kustomizations without ``spec.serviceAccountName`` as this service account of
     their namespace; empty: with the engine's own rights."""
+
+    egress: Egress = OPEN
+    """Which hosts sources, registries and remote clusters may be on."""
 
 
 def needs_reconcile(change: Change) -> bool:
@@ -163,7 +168,7 @@ class Reconciler(Protocol):
     def dependents(self, key: ObjectKey) -> list[ObjectKey]: ...
 
 
-SOURCE_RECONCILERS: tuple[type[Reconciler], ...] = (
+SOURCE_RECONCILERS: tuple[type[SourceReconciler[Any, Any]], ...] = (
     GitRepositoryReconciler,
     OCIRepositoryReconciler,
 )
@@ -204,7 +209,7 @@ class Controller:
     @classmethod
     def of(
         cls,
-        reconciler_type: type[Reconciler],
+        reconciler_type: type[SourceReconciler[Any, Any]],
         kube: KubeClient,
         store: ArtifactStore,
         scratch: Path,
@@ -212,7 +217,8 @@ class Controller:
         metrics: ControllerMetrics,
     ) -> Controller:
         informer = _informer(kube, reconciler_type, options)
-        return cls(informer, reconciler_type(kube, store, informer, scratch), metrics)
+        reconciler = reconciler_type(kube, store, informer, scratch, egress=options.egress)
+        return cls(informer, reconciler, metrics)
 
     @property
     def name(self) -> str:
@@ -333,6 +339,7 @@ class ControllerManager:
                 no_cross_namespace_refs=options.no_cross_namespace_refs,
                 strict_substitution=options.strict_substitution,
                 default_service_account=options.default_service_account,
+                egress=options.egress,
             ),
             drift,
             sources={source.reconciler.kind: source.informer.get for source in sources},
@@ -395,7 +402,9 @@ def _image_controllers(
     tags = ImageTagStore()
     repository_informer = _informer(kube, ImageRepositoryReconciler, options)
     repositories = Controller(
-        repository_informer, ImageRepositoryReconciler(kube, repository_informer, tags), metrics
+        repository_informer,
+        ImageRepositoryReconciler(kube, repository_informer, tags, egress=options.egress),
+        metrics,
     )
     policy_informer = _informer(kube, ImagePolicyReconciler, options)
     policy_options = ImagePolicyOptions(no_cross_namespace_refs=options.no_cross_namespace_refs)
@@ -406,7 +415,9 @@ def _image_controllers(
     )
     tags.subscribe(partial(_follow_tags, policies))
     automation_informer = _informer(kube, ImageUpdateAutomationReconciler, options)
-    automation_options = AutomationOptions(no_cross_namespace_refs=options.no_cross_namespace_refs)
+    automation_options = AutomationOptions(
+        no_cross_namespace_refs=options.no_cross_namespace_refs, egress=options.egress
+    )
     updater = ImageUpdateAutomationReconciler(
         kube, automation_informer, scratch, automation_options
     )

@@ -25,10 +25,8 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,9 +37,8 @@ from lockstep.dev.loopback import LOOPBACK, LoopbackProcess, free_port
 from lockstep.dev.toolchain import (
     GO_MODULES,
     ToolchainError,
-    build_tools,
+    build_module_into,
     cache_root,
-    count_packages,
     go_command,
     go_environment,
 )
@@ -107,16 +104,8 @@ def ensure_binaries(progress: Callable[[str, int, int], None]) -> FluxBinaries:
     found = cached_binaries()
     if found is not None:
         return found
-    go = go_command(WHAT)
     target = binaries_directory()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as scratch:
-        output = Path(scratch) / "bin"
-        output.mkdir()
-        total = count_packages(go, FLUX_MODULE)
-        build_tools(go, FLUX_MODULE, "-s -w", output, 0, total, progress, what=WHAT)
-        shutil.rmtree(target, ignore_errors=True)
-        output.rename(target)
+    build_module_into(target, FLUX_MODULE, "-s -w", progress, WHAT)
     return FluxBinaries(target, flux_versions())
 
 

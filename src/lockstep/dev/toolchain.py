@@ -11,8 +11,9 @@ and renames it into place, so an interrupted build never leaves a half-filled
 cache behind.
 
 Called by :mod:`lockstep.dev.cluster` (``lockstep dev cluster up``) and by
-``make controlplane``; :mod:`lockstep.dev.flux` builds Flux's controllers with
-the same Go helpers.
+``make controlplane``; :mod:`lockstep.dev.flux` (Flux's controllers) and
+:mod:`lockstep.dev.helm` (the helm command) build theirs with
+:func:`build_module_into`.
 """
 
 from __future__ import annotations
@@ -167,6 +168,26 @@ def build_tools(
         detail = errors[-1] if errors else f"exit code {build.returncode}"
         raise ToolchainError(f"building {what} in {module} failed: {detail}")
     return done
+
+
+def build_module_into(
+    target: Path,
+    module: Path,
+    ldflags: str,
+    progress: Callable[[str, int, int], None],
+    what: str,
+) -> None:
+    """Build the ``tool`` packages of one ``module`` into the folder ``target``, through a
+    temporary folder beside it renamed into place (:func:`build_tools` reports ``progress``)."""
+    go = go_command(what)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as scratch:
+        output = Path(scratch) / "bin"
+        output.mkdir()
+        total = count_packages(go, module)
+        build_tools(go, module, ldflags, output, 0, total, progress, what=what)
+        shutil.rmtree(target, ignore_errors=True)
+        output.rename(target)
 
 
 def _version_ldflags(version: str) -> str:

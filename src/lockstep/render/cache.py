@@ -16,7 +16,11 @@ full, least recently used first. Entries are kept as JSON text, compact and
 returned as fresh objects that the caller may change.
 
 Builds that decrypt (with age keys) are never kept, so that no decrypted value
-outlives the build that needed it; failed builds are not kept either.
+outlives the build that needed it. A failed build whose failure would repeat
+(:func:`lockstep.render.errors.repeats`: not a timeout, not a build service that died)
+is kept as its failure, the most recent :data:`DEFAULT_MAX_FAILURES`: the retries of a
+Kustomization whose commit holds a YAML bomb then cost no build that runs into the
+memory limit again, only the same one-line error.
 
 A build that is under way is claimed (:meth:`BuildCache.get_or_claim`): the same
 build asked for meanwhile waits for it instead of starting Kustomize too, so the
@@ -45,8 +49,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lockstep.render.errors import RenderError
+
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 """The JSON text of all the entries together, at most: 32 MiB."""
+
+
+DEFAULT_MAX_FAILURES = 256
+"""Failed builds whose failure is remembered, at most."""
 
 
 DEFAULT_MAX_TREES = 1024
@@ -97,9 +107,13 @@ def _update_with_file(digest: hashlib._Hash, file: Path) -> None:
 class BuildCache:
     """Build outputs by :func:`build_key`, at most ``max_bytes`` of JSON text in all."""
 
-    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(
+        self, max_bytes: int = DEFAULT_MAX_BYTES, max_failures: int = DEFAULT_MAX_FAILURES
+    ) -> None:
         self.max_bytes = max_bytes
+        self.max_failures = max_failures
         self._entries: OrderedDict[str, str] = OrderedDict()
+        self._failures: OrderedDict[str, tuple[type[RenderError], str]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self._building: dict[str, threading.Event] = {}
@@ -121,9 +135,16 @@ class BuildCache:
     def get_or_claim(self, key: str) -> list[dict[str, Any]] | None:
         """Like :meth:`get`, but when the objects are not kept yet, wait for a build of
         ``key`` under way in another thread; ``None`` when there is none, and then this
-        caller builds: it must call :meth:`release` when done, whatever the outcome."""
+        caller builds: it must call :meth:`release` when done, whatever the outcome.
+        Raises the failure of the build when that is kept (:meth:`put_failure`)."""
         while True:
             with self._lock:
+                failed = self._failures.get(key)
+                if failed is not None:
+                    self._failures.move_to_end(key)
+                    self.hits += 1
+                    kind, message = failed
+                    raise kind(message)
                 building = self._building.get(key)
                 if building is None and key not in self._entries:
                     self._building[key] = threading.Event()
@@ -165,9 +186,18 @@ class BuildCache:
                 _, evicted = self._entries.popitem(last=False)
                 self._bytes -= len(evicted)
 
+    def put_failure(self, key: str, error: RenderError) -> None:
+        """Keep the failure of the build under ``key``: the same build fails the same way."""
+        with self._lock:
+            self._failures[key] = (type(error), str(error))
+            self._failures.move_to_end(key)
+            while len(self._failures) > self.max_failures:
+                self._failures.popitem(last=False)
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._failures.clear()
             self._bytes = 0
 
     def __len__(self) -> int:

@@ -11,6 +11,7 @@
     ├── InvalidManifest      malformed YAML, or a document that is not a Kubernetes object
     │   └── DuplicateObject  two documents describe the same object
     ├── KustomizeFailed      Kustomize refused the kustomization
+    │   └── BuildServiceFailed  the build service could not start or ended without an answer
     ├── DecryptionFailed     a SOPS-encrypted object or generator input cannot be decrypted
     │                        with the age keys given, or a key is not an age private key
     ├── BuildTimeout         Kustomize or sops did not finish within the build's
@@ -24,8 +25,9 @@
 
 Every message is one line that names the file (relative to the artifact root, with a
 line number where one is known) or the object, and says what to do. Apart from
-``BuildTimeout``, and ``DecryptionFailed`` whose keys come from a Secret that may change,
-none is worth a retry with the same artifact and spec: the reconciler
+``BuildTimeout``, ``BuildServiceFailed``, and ``DecryptionFailed`` whose keys come from a
+Secret that may change, none is worth a retry with the same artifact and spec
+(:func:`repeats`; the build cache keeps such failures, so that a retry costs no build): the reconciler
 marks the Kustomization failed with reason ``BuildFailed`` until the source or the spec
 changes, and prefixes the message with the Kustomization's name. The underlying exception, when there is
 one, is chained as ``__cause__``, unless it would carry decrypted content.
@@ -62,6 +64,10 @@ class KustomizeFailed(RenderError):
     """Kustomize refused the build; the message carries its error on one line."""
 
 
+class BuildServiceFailed(KustomizeFailed):
+    """The Kustomize build service could not start, or ended without an answer."""
+
+
 class DecryptionFailed(RenderError):
     """sops could not decrypt an object or a file with the age keys given; never quotes plaintext."""
 
@@ -80,3 +86,8 @@ class ContentLimitExceeded(RenderError):
 
 class SubstitutionFailed(RenderError):
     """postBuild substitution could not be carried out for an object."""
+
+
+def repeats(error: RenderError) -> bool:
+    """Whether the same build of the same files and options fails the same way again."""
+    return not isinstance(error, BuildTimeout | BuildServiceFailed | DecryptionFailed)

@@ -70,6 +70,7 @@ from lockstep.render.cache import BuildCache, build_key_of_tree, tree_digest
 from lockstep.render.documents import Document, load_documents, parse_documents, reject_duplicates
 from lockstep.render.errors import (
     BuildLimitExceeded,
+    BuildServiceFailed,
     BuildTimeout,
     ContentLimitExceeded,
     ForbiddenReference,
@@ -77,9 +78,15 @@ from lockstep.render.errors import (
     KustomizeFailed,
     MissingReference,
     RenderError,
+    repeats,
 )
 from lockstep.render.failures import kustomize_message
-from lockstep.render.kustomizer import BuildDeadline, KustomizeError, shared_kustomizer
+from lockstep.render.kustomizer import (
+    BuildDeadline,
+    KustomizeError,
+    ServiceFailed,
+    shared_kustomizer,
+)
 from lockstep.render.process import LimitExceeded
 from lockstep.render.references import (
     KUSTOMIZATION_FILES,
@@ -182,6 +189,10 @@ def build_kustomization(
             try:
                 objects = _build(root, path, options)
                 cache.put(key, objects)
+            except RenderError as error:
+                if repeats(error):
+                    cache.put_failure(key, error)
+                raise
             finally:
                 cache.release(key)
         else:
@@ -442,8 +453,10 @@ def _run_kustomize(
             f"{shown}: kustomize build {error}; look for YAML aliases that refer to aliases "
             "or generated content that grows without end"
         ) from error
+    except ServiceFailed as error:
+        raise BuildServiceFailed(f"{shown}: {error}; it is tried again") from error
     except KustomizeError as error:
         message = kustomize_message(str(error), root, kustomization_files)
         raise KustomizeFailed(f"{shown}: kustomize build failed: {message}") from error
     except GoBuildError as error:
-        raise KustomizeFailed(f"{shown}: {error}") from error
+        raise BuildServiceFailed(f"{shown}: {error}") from error

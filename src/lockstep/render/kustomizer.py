@@ -79,6 +79,11 @@ class KustomizeError(Exception):
     """Kustomize refused the build; the message is Kustomize's."""
 
 
+class ServiceFailed(KustomizeError):
+    """The build service could not start, or ended without an answer: not the build's
+    fault, so another try may succeed."""
+
+
 class BuildDeadline(Exception):
     """The build did not finish by its deadline."""
 
@@ -135,7 +140,7 @@ class _Process:
             return cpu_exceeded(self.limits)
         if self._stderr.out_of_memory():
             return memory_exceeded(self.limits)
-        return KustomizeError(f"the Kustomize build service exited ({code}) during the build")
+        return ServiceFailed(f"the Kustomize build service exited ({code}) during the build")
 
     def stop(self) -> None:
         kill_group(self.popen)
@@ -191,16 +196,14 @@ class Kustomizer:
             try:
                 process = self._take()
             except OSError as error:
-                raise KustomizeError(
-                    f"the Kustomize build service cannot start: {error}"
-                ) from error
+                raise ServiceFailed(f"the Kustomize build service cannot start: {error}") from error
             try:
                 answer = process.ask(folder, root, schema, deadline)
             except (BuildDeadline, KustomizeError, LimitExceeded, OSError, ValueError) as error:
                 self._drop(process)
                 if isinstance(error, BuildDeadline | KustomizeError | LimitExceeded):
                     raise
-                raise KustomizeError(f"the Kustomize build service failed: {error}") from error
+                raise ServiceFailed(f"the Kustomize build service failed: {error}") from error
             self._idle.put(process)
         finally:
             self._slots.release()

@@ -94,6 +94,15 @@ def _expanded(text: str, variables: Mapping[str, str], *, strict: bool, subject:
         ) from error
 
 
+def _tagged_value(subject: str) -> SubstitutionFailed:
+    """A value that became a YAML tag (a password starting with '!'): what the parser
+    says quotes the value, which may be a secret, so it is not passed on."""
+    return SubstitutionFailed(
+        f"{subject}: after substitution, a value starts with a YAML tag ('!...') that "
+        "cannot be read; quote the variables it uses with the ${quote} idiom"
+    )
+
+
 def _substitution_disabled(obj: dict[str, Any]) -> bool:
     """Whether the object's labels or annotations disable substitution. Labels or
     annotations that are not a mapping disable nothing: as in Flux, the object is
@@ -117,10 +126,15 @@ def _substitute_object(
     try:
         documents = load_documents(substituted, f"{subject} after substitution")
     except InvalidManifest as err:
+        if isinstance(err.__cause__, yaml.constructor.ConstructorError):
+            raise _tagged_value(subject) from None
         raise SubstitutionFailed(
             f"{err}; check the values of the variables it uses, and quote them with the "
             "${quote} idiom where they must stay strings"
         ) from err
+    except (ValueError, LookupError, AttributeError, TypeError):
+        # PyYAML's constructors of explicit tags (!!int, !!bool, ...) fail with the value.
+        raise _tagged_value(subject) from None
     if len(documents) != 1:
         raise SubstitutionFailed(
             f"{subject}: substitution turned the object into {len(documents)} documents; "

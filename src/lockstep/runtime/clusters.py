@@ -42,6 +42,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import yaml
 
+from lockstep.egress import OPEN, Egress, EgressRefused
 from lockstep.kube import FIELD_MANAGER, KubeClient, KubeError, NotFound, ObjectRef
 from lockstep.runtime.informer import ObjectKey
 
@@ -168,11 +169,17 @@ def parse_kubeconfig(target: ClusterTarget) -> dict[str, Any]:
 
 
 async def connect_kubeconfig(
-    target: ClusterTarget, *, field_manager: str = FIELD_MANAGER
+    target: ClusterTarget, *, field_manager: str = FIELD_MANAGER, egress: Egress = OPEN
 ) -> KubeClient:
     """A client for the cluster of ``target``, after one request that needs valid
-    credentials answered; raises :class:`ClusterUnavailable`."""
+    credentials answered; raises :class:`ClusterUnavailable`, also when ``egress``
+    refuses the server's host."""
     document = parse_kubeconfig(target)
+    if not egress.open:
+        try:
+            await asyncio.to_thread(egress.check_url, _server(document), str(target))
+        except EgressRefused as error:
+            raise ClusterUnavailable(str(error)) from None
     try:
         client = KubeClient.from_kubeconfig_document(
             document, source=str(target), field_manager=field_manager
@@ -188,6 +195,18 @@ async def connect_kubeconfig(
             "up and that the kubeconfig's address and credentials are right"
         ) from error
     return client
+
+
+def _server(document: Mapping[str, Any]) -> str:
+    """The server of the kubeconfig's current context; empty when it names none."""
+
+    def named(section: str, name: object) -> Mapping[str, Any]:
+        entries = document.get(section) or []
+        found = next((e for e in entries if isinstance(e, dict) and e.get("name") == name), {})
+        return found.get(section[:-1]) or {}
+
+    context = named("contexts", document.get("current-context"))
+    return str(named("clusters", context.get("cluster")).get("server") or "")
 
 
 async def kube_config_target(
@@ -286,11 +305,15 @@ class ClusterRegistry(Generic[W]):
         watches: Callable[[KubeClient], W] | None = None,
         *,
         connect: Connect | None = None,
+        egress: Egress = OPEN,
     ) -> None:
+        """``egress`` says which servers remote clusters may be on."""
         self.local: Cluster[W] = Cluster(LOCAL_CLUSTER, local, local_watches)
         self._watches = watches
         self._connect: Connect = connect or (
-            lambda target: connect_kubeconfig(target, field_manager=local.field_manager)
+            lambda target: connect_kubeconfig(
+                target, field_manager=local.field_manager, egress=egress
+            )
         )
         self._clusters: dict[ClusterTarget, Cluster[W]] = {}
         self._users: dict[ObjectKey, ClusterTarget] = {}

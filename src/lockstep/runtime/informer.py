@@ -9,7 +9,9 @@ in between; when the server cannot be reached it retries with backoff. Every
 change is handed to the subscribers (controllers enqueue the object's key).
 
 Reconcilers read :meth:`Informer.get` and :meth:`Informer.items` instead of the
-API server, typed against :class:`ObjectCache`. Called by the controller manager
+API server, typed against :class:`ObjectCache`. An informer given ``keep`` caches (and
+hands its subscribers) only what ``keep`` keeps of each object, so that a watch of
+many large objects that needs a few of their fields does not hold them whole. Called by the controller manager
 behind ``lockstep run``.
 """
 
@@ -45,6 +47,8 @@ class Change:
 
 
 Subscriber = Callable[[Change], None]
+Keep = Callable[[KubeObject], KubeObject]
+"""What an informer keeps of an object it lists or is told about."""
 
 
 class ObjectCache(Protocol):
@@ -78,6 +82,7 @@ class Informer:
         labels: Labels | None = None,
         backoff: Backoff | None = None,
         watch_timeout_seconds: int = 300,
+        keep: Keep | None = None,
     ) -> None:
         self.api_version = api_version
         self.kind = kind
@@ -86,6 +91,7 @@ class Informer:
         self._labels = dict(labels) if labels else None
         self._backoff = backoff or Backoff(base_delay=0.5, max_delay=30.0)
         self._watch_timeout = watch_timeout_seconds
+        self._keep: Keep = keep or _whole
         self._objects: dict[ObjectKey, KubeObject] = {}
         self._subscribers: list[Subscriber] = []
         self._synced = asyncio.Event()
@@ -138,7 +144,7 @@ class Informer:
         items, version = await self._kube.list_with_version(
             self.api_version, self.kind, namespace=self._namespace, labels=self._labels
         )
-        fresh = {object_key(item): item for item in items}
+        fresh = {object_key(item): self._keep(item) for item in items}
         for key in self._objects.keys() - fresh.keys():
             self._publish(Change("DELETED", key, self._objects.pop(key)))
         for key, item in fresh.items():
@@ -165,20 +171,25 @@ class Informer:
             self._version = event.resource_version or self._version
             if event.type == "BOOKMARK":
                 continue
-            key = object_key(event.object)
+            obj = self._keep(event.object)
+            key = object_key(obj)
             if event.type == "DELETED":
                 previous = self._objects.pop(key, None)
             else:
                 previous = self._objects.get(key)
-                self._objects[key] = event.object
+                self._objects[key] = obj
             change_type: ChangeType = (
                 "MODIFIED" if event.type == "ADDED" and previous else event.type
             )
-            self._publish(Change(change_type, key, event.object, previous=previous))
+            self._publish(Change(change_type, key, obj, previous=previous))
 
     def _publish(self, change: Change) -> None:
         for subscriber in self._subscribers:
             subscriber(change)
+
+
+def _whole(obj: KubeObject) -> KubeObject:
+    return obj
 
 
 def _version_of(obj: KubeObject) -> str:

@@ -20,6 +20,14 @@ so lockstep replicas and those tools' conventions agree on what a Lease means:
   releases the Lease: no holder, ``leaseDurationSeconds: 1``. A candidate then
   takes it at its next retry instead of waiting for the lease to expire.
 
+A process that must run alone (``lockstep run`` without ``--leader-elect``) uses the
+same Lease without standing by: :meth:`LeaderElector.claim` takes it when it is
+free, its own or expired, and raises :class:`LeaseHeld` as soon as it sees the
+holder renew it (another engine works on the cluster); :meth:`LeaderElector.hold`
+then renews it for as long as the process runs. Unlike a leader's, that work is
+never cancelled for want of a renewal (an API server outage must not stop it); only
+another holder, seen in the Lease, ends the hold.
+
 Expiry is judged on each candidate's own monotonic clock, never by comparing
 ``renewTime`` with the local time: the times written in the Lease come from
 other machines' clocks, which may be minutes apart. A candidate notes *when it
@@ -49,7 +57,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
-from lockstep.kube import Conflict, KubeError, KubeObject, NotFound, ObjectRef
+from lockstep.kube import Conflict, Forbidden, KubeError, KubeObject, NotFound, ObjectRef
 from lockstep.runtime.clock import Clock, LoopClock
 
 T = TypeVar("T")
@@ -75,6 +83,10 @@ class LeaseClient(Protocol):
 
 class LeadershipLost(Exception):
     """The leader could not renew its Lease, or saw another holder; its work was cancelled."""
+
+
+class LeaseHeld(Exception):
+    """Another process holds the Lease and renews it: one meant to run alone must not start."""
 
 
 @dataclass(frozen=True)
@@ -178,6 +190,54 @@ class LeaderElector:
         )
         await self._lead(lead, renewed_at)
 
+    async def claim(self) -> None:
+        """Take the Lease for a process that must run alone, without standing by.
+
+        Returns once it is held: at once when it is free, this candidate's or expired;
+        after ``leaseDurationSeconds`` when its holder does not renew it (a process that
+        died without releasing it). Raises :class:`LeaseHeld` as soon as the holder
+        renews it, or another candidate takes it first, and :class:`Forbidden` when
+        this process may not read or write Leases there (only new rights help). Other
+        errors of the API server are logged and retried, as in a campaign.
+        """
+        held: _LeaderRecord | None = None
+        while True:
+            try:
+                if await self._try_acquire_or_renew():
+                    self._leading.set()
+                    _log.info("%s holds %s", self.identity, self.lease)
+                    return
+            except Forbidden:
+                raise
+            except KubeError as error:
+                _log.warning("%s could not read or write %s: %s", self.identity, self.lease, error)
+            else:
+                seen = self._seen_record
+                if held is None:
+                    held = seen
+                elif seen is not None and seen != held:
+                    raise LeaseHeld(
+                        f'{self.lease} is held by "{seen.holder}", which renews it: '
+                        "another process works on this cluster"
+                    )
+            await self._sleep(self._retry_period)
+
+    async def hold(self) -> str:
+        """Renew the claimed Lease every ``retry_period`` until another holder is seen in
+        it, and return why it is no longer held. A renewal that fails is logged and
+        tried again at the next period: nothing but another holder ends the hold."""
+        while True:
+            await self._sleep(self._retry_period)
+            try:
+                if await self._try_acquire_or_renew():
+                    continue
+            except KubeError as error:
+                _log.warning("%s could not renew %s: %s", self.identity, self.lease, error)
+                continue
+            if self._seen_record and self._seen_record.holder != self.identity:
+                self._leading.clear()
+                return f'"{self._seen_record.holder}" holds it now'
+
     async def _campaign(self) -> float:
         """Try every ``retry_period`` until this candidate holds the Lease.
 
@@ -243,7 +303,7 @@ class LeaderElector:
         work.cancel()
         await asyncio.gather(work, renewal, return_exceptions=True)
         if release:
-            await self._release()
+            await self.release()
 
     async def _try_acquire_or_renew(self) -> bool:
         """Read the Lease and write this candidate in as holder if it is free, expired or ours.
@@ -303,15 +363,17 @@ class LeaderElector:
         self._observe(written)
         return True
 
-    async def _release(self) -> None:
+    async def release(self) -> None:
         """Write the Lease as held by no one, so a candidate takes it at its next retry.
 
         Uses the resourceVersion of the last write: if anyone wrote since, the Lease
-        is not this candidate's to release and the API server refuses. A release
+        is not this candidate's to release and the API server refuses; nothing is
+        written when the Lease was last seen held by another. A release
         that fails is only logged, since the Lease then expires on its own; it is
         bounded by ``renew_deadline`` so that it never holds up a shutdown for long.
         """
-        if self._seen is None:
+        self._leading.clear()
+        if self._seen is None or _LeaderRecord.of(self._seen).holder != self.identity:
             return
         now = _micro_time(datetime.now(UTC))
         released_fields = {

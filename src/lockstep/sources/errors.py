@@ -4,6 +4,7 @@
 
     SourceError               fetching or packing a source failed
     ├── InvalidUrl            the URL cannot be used: scheme or syntax        (fix spec.url)
+    │   └── AddressRefused    its host is internal, and internal hosts are refused
     ├── InvalidSecret         the credentials are incomplete or malformed     (fix the Secret)
     ├── InvalidRef            the reference cannot be used: bad semver range  (fix spec.ref)
     ├── AuthenticationFailed  the server refused the credentials, or wanted some
@@ -41,6 +42,11 @@ class SourceError(Exception):
 
 class InvalidUrl(SourceError):
     """The URL has an unsupported scheme or cannot be parsed."""
+
+
+class AddressRefused(InvalidUrl):
+    """The host (of the URL, a redirect, a token service or a submodule) is internal and
+    ``lockstep run --block-internal-addresses`` refuses it (see :mod:`lockstep.egress`)."""
 
 
 class InvalidSecret(SourceError):

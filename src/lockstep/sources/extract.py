@@ -2,7 +2,9 @@
 
 `extract_tarball` refuses, rather than skips, every entry that could write outside
 the folder: absolute paths, ``..`` components, links whose target leaves the folder,
-device files and FIFOs; it also stops at a limit on the total size of the files. It
+device files and FIFOs; it also stops at a limit on the total size of the files and
+at :data:`MAX_ENTRIES` entries (a million empty files hold no content but cost a
+million inodes and as many system calls to write and to delete). It
 adds Python's ``data`` extraction filter as a second guard and, because a link can be
 made to leave the folder only through another link extracted later, checks every link
 once the whole tarball is out.
@@ -37,6 +39,10 @@ from lockstep.sources.errors import InvalidArtifact, TooLarge, UnsafeArchive
 ENTRY_OVERHEAD_BYTES = 64 * 1024
 """Decompressed bytes an entry may take besides its file content: its header, PAX or GNU
 long-name records and the padding of its content. Real entries take a few hundred."""
+
+MAX_ENTRIES = 200_000
+"""Entries (files, folders, links) an artifact may hold: twice the files of the Linux
+kernel's tree, far beyond any repository of manifests; packing stops there too."""
 
 TRAILER_BYTES = 1024 * 1024
 """Decompressed bytes allowed after the last entry: the end-of-archive blocks, padded to
@@ -80,21 +86,29 @@ def extract_tarball(
     max_bytes: int,
     source: str,
     wording: Wording = OCI_LAYER,
+    max_entries: int = MAX_ENTRIES,
 ) -> int:
     """Unpack the gzip tarball `archive` into `dest`; returns the bytes of file content.
 
     `source` names the artifact in messages. Raises `UnsafeArchive` for an entry that
-    could write outside `dest`, `TooLarge` past `max_bytes` of file content and
-    `InvalidArtifact` for anything that is not a gzip tarball, or holds an entry that
-    cannot be extracted.
+    could write outside `dest`, `TooLarge` past `max_bytes` of file content or past
+    `max_entries` entries, and `InvalidArtifact` for anything that is not a gzip
+    tarball, or holds an entry that cannot be extracted.
     """
     root = dest.resolve()
     content_bytes = 0
+    entries = 0
     try:
         with gzip.GzipFile(fileobj=archive, mode="rb") as decompressed:
             stream = _BoundedStream(decompressed, source, wording)
             with tarfile.open(fileobj=stream, mode="r:") as tar:  # type: ignore[call-overload]
                 for member in tar:
+                    entries += 1
+                    if entries > max_entries:
+                        raise TooLarge(
+                            f"{source}: {wording.archive} holds more than {max_entries} "
+                            f"entries; {wording.size_advice}"
+                        )
                     _check_member(member, source, wording)
                     if member.isreg():
                         content_bytes += member.size

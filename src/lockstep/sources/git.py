@@ -31,6 +31,7 @@ Three settings of libgit2 are process-wide, and are handled here:
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 import threading
@@ -47,6 +48,7 @@ from pygit2.enums import CheckoutStrategy, CredentialType
 from pygit2.errors import Passthrough
 from pygit2.remotes import TransferProgress
 
+from lockstep.egress import OPEN, Egress, EgressRefused
 from lockstep.sources.credentials import (
     SSH_SCHEME,
     BasicAuth,
@@ -57,6 +59,7 @@ from lockstep.sources.credentials import (
     url_scheme,
 )
 from lockstep.sources.errors import (
+    AddressRefused,
     AuthenticationFailed,
     FetchTimeout,
     PathNotFound,
@@ -98,13 +101,19 @@ class CheckedOut:
 
 
 def resolve_ref(
-    url: str, ref: GitRef, auth: GitAuth | None = None, timeout: float = DEFAULT_TIMEOUT_SECONDS
+    url: str,
+    ref: GitRef,
+    auth: GitAuth | None = None,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    egress: Egress = OPEN,
 ) -> ResolvedRef:
     """The commit `ref` names on the remote at `url`, from its advertised refs only.
 
-    A ref with only a commit resolves without contacting the remote.
+    A ref with only a commit resolves without contacting the remote. `egress` may
+    refuse the remote's host (:class:`AddressRefused`).
     """
     url_scheme(url)
+    check_address(egress, url)
     if ref.commit and not ref.branch:
         return resolve_commit(ref.commit)
     with (
@@ -126,6 +135,7 @@ def checkout(
     depth: int = 1,
     sparse_checkout: Sequence[str] = (),
     recurse_submodules: bool = False,
+    egress: Egress = OPEN,
 ) -> CheckedOut:
     """Fetch `resolved.commit` from `url` and write its tree into `dest` (empty or missing).
 
@@ -133,16 +143,22 @@ def checkout(
     transport allows it; otherwise the whole history of the ref (or of every branch and
     tag, for a bare commit). `sparse_checkout` limits the tree to those folders or files.
     `dest` receives no ``.git`` entry, nor do its submodules. `timeout` limits the fetch
-    and each submodule's clone separately.
+    and each submodule's clone separately. `egress` may refuse the host of the remote
+    or of a submodule (:class:`AddressRefused`).
     """
     scheme = url_scheme(url)
+    check_address(egress, url)
     fetch_depth = depth if resolved.at_tip and scheme != "file" else 0
     ref_label = resolved.revision
     dest.mkdir(parents=True, exist_ok=True)
     if any(dest.iterdir()):
         raise ValueError(f"checkout destination {dest} must be empty")
-    with tempfile.TemporaryDirectory(prefix="lockstep-git-") as git_dir:
+    with tempfile.TemporaryDirectory(prefix="lockstep-git-") as git_dir, ExitStack() as release:
         repo = pygit2.init_repository(git_dir, bare=False, workdir_path=str(dest))
+        # The Repository outlives the checkout in a reference cycle until the garbage
+        # collector runs, its fetched pack mapped: memory the size of the pack, and the
+        # disk space of the deleted folder. Release them when the checkout ends.
+        release.callback(repo.free)
         remote = repo.remotes.create("origin", url)
         refspecs = (
             [f"+{resolved.fetch_ref}:{resolved.fetch_ref}"]
@@ -155,13 +171,10 @@ def checkout(
             )
         commit = _fetched_commit(repo, resolved, redact_url(url))
         paths = _sparse_paths(commit, sparse_checkout, redact_url(url))
-        # pygit2 1.21 declares no types for checkout_tree.
-        repo.checkout_tree(  # type: ignore[no-untyped-call]
-            commit, strategy=CheckoutStrategy.FORCE, paths=paths or None
-        )
+        _checkout_tree(repo, commit, paths)
         repo.set_head(commit.id)
         if recurse_submodules:
-            _update_submodules(repo, url, auth, timeout, ref_label)
+            _update_submodules(repo, url, auth, timeout, ref_label, egress)
         shallow = repo.is_shallow
         # Read now: the fetched repository is deleted with its temporary folder.
         commit_object = commit.read_raw()
@@ -174,6 +187,23 @@ def checkout(
         commit_object=commit_object,
         tag_object=tag_object,
     )
+
+
+def _checkout_tree(repo: pygit2.Repository, commit: pygit2.Commit, paths: list[str]) -> None:
+    """Write the tree of ``commit`` (only ``paths``, when given) into the work folder.
+
+    libgit2 reports a full disk as a GitError; it is raised as the OSError (ENOSPC)
+    every other writer raises, so that the caller can say which disk is full.
+    """
+    try:
+        # pygit2 1.21 declares no types for checkout_tree.
+        repo.checkout_tree(  # type: ignore[no-untyped-call]
+            commit, strategy=CheckoutStrategy.FORCE, paths=paths or None
+        )
+    except pygit2.GitError as error:
+        if os.strerror(errno.ENOSPC) in str(error):
+            raise OSError(errno.ENOSPC, str(error)) from error
+        raise
 
 
 def _fetched_commit(repo: pygit2.Repository, resolved: ResolvedRef, url: str) -> pygit2.Commit:
@@ -221,7 +251,12 @@ def _sparse_paths(commit: pygit2.Commit, requested: Sequence[str], url: str) -> 
 
 
 def _update_submodules(
-    repo: pygit2.Repository, url: str, auth: GitAuth | None, timeout: float, ref_label: str
+    repo: pygit2.Repository,
+    url: str,
+    auth: GitAuth | None,
+    timeout: float,
+    ref_label: str,
+    egress: Egress,
 ) -> None:
     """Clone every checked-out submodule at its recorded commit, and theirs in turn."""
     workdir = Path(repo.workdir)
@@ -231,9 +266,10 @@ def _update_submodules(
         submodule = repo.submodules[path]
         submodule_url = submodule.url or url
         label = f"submodule {path} of {ref_label}"
+        check_address(egress, submodule_url)  # a relative URL has no host of its own
         with remote_session(submodule_url, auth, timeout, label) as session:
             session.run(partial(_clone_submodule, submodule))
-        _update_submodules(submodule.open(), submodule_url, auth, timeout, ref_label)
+        _update_submodules(submodule.open(), submodule_url, auth, timeout, ref_label, egress)
 
 
 def _clone_submodule(submodule: pygit2.Submodule, callbacks: _Callbacks) -> None:
@@ -343,6 +379,14 @@ class Session:
             raise
         except pygit2.GitError as error:
             raise _translate(error, self._url, self._ref_label, self._auth) from error
+
+
+def check_address(egress: Egress, url: str) -> None:
+    """Refuse `url` when its host is internal and `egress` refuses those."""
+    try:
+        egress.check_url(url, redact_url(url))
+    except EgressRefused as error:
+        raise AddressRefused(str(error)) from None
 
 
 @contextmanager

@@ -36,9 +36,15 @@ import pygit2
 import pysequoia
 from pygit2.enums import ResetMode
 
+from lockstep.egress import OPEN, Egress
 from lockstep.sources.credentials import GitAuth, redact_url, url_scheme
 from lockstep.sources.errors import InvalidSecret, SourceError
-from lockstep.sources.git import DEFAULT_TIMEOUT_SECONDS, Session, remote_session
+from lockstep.sources.git import (
+    DEFAULT_TIMEOUT_SECONDS,
+    Session,
+    check_address,
+    remote_session,
+)
 from lockstep.sources.refs import HEADS, GitRef, ResolvedRef, resolve_advertised, resolve_commit
 
 DEFAULT_PUSH_ATTEMPTS = 3
@@ -201,13 +207,16 @@ def update_and_push(
     update: TreeUpdate,
     auth: GitAuth | None = None,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    egress: Egress = OPEN,
 ) -> UpdateResult:
     """Clone `url` into `work_dir` (empty or missing), apply `update`, commit and push.
 
     `timeout` limits each network operation separately. Raises `SourceError` for Git
-    failures; `work_dir` is left for the caller to remove.
+    failures (:class:`~lockstep.sources.errors.AddressRefused` when `egress` refuses the
+    host); `work_dir` is left for the caller to remove.
     """
     url_scheme(url)
+    check_address(egress, url)
     tree = work_dir / "tree"
     tree.mkdir(parents=True)
     repo = pygit2.init_repository(str(work_dir / "git"), bare=False, workdir_path=str(tree))

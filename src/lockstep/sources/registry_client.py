@@ -50,8 +50,10 @@ from typing import IO, Any
 import httpx2
 
 from lockstep import __version__
+from lockstep.egress import OPEN, Egress, EgressRefused
 from lockstep.sources.credentials import BasicAuth
 from lockstep.sources.errors import (
+    AddressRefused,
     AuthenticationFailed,
     DigestMismatch,
     FetchTimeout,
@@ -144,6 +146,10 @@ class RegistryOptions:
 
     transport: httpx2.BaseTransport | None = field(default=None, repr=False)
     """Where requests go; None for the network. Tests wrap it to count requests."""
+
+    egress: Egress = OPEN
+    """Which hosts may be asked: the registry's, and those of its token service and its
+    blob redirects, each request checked as it is sent."""
 
 
 def default_registry_options() -> RegistryOptions:
@@ -252,7 +258,15 @@ class RegistryClient:
             proxy=options.proxy.url if options.proxy else None,
             follow_redirects=True,  # blobs are often served from a storage host
             headers={"User-Agent": f"lockstep/{__version__}"},
+            event_hooks={"request": [self._check_address]} if not options.egress.open else None,
         )
+
+    def _check_address(self, request: httpx2.Request) -> None:
+        """Refuse a request to an internal host, when the options' egress refuses those."""
+        try:
+            self._options.egress.check_host(request.url.host, self.location.url)
+        except EgressRefused as error:
+            raise AddressRefused(str(error)) from None
 
     def __enter__(self) -> RegistryClient:
         return self

@@ -31,6 +31,7 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from lockstep.sources.errors import TooLarge
+from lockstep.sources.extract import MAX_ENTRIES
 from lockstep.sources.ignore import IgnoreRules
 
 GZIP_LEVEL = 6
@@ -63,21 +64,29 @@ def pack_tree(
     max_content_bytes: int,
     ignore: IgnoreRules | None = None,
     keep_links: bool = True,
+    max_entries: int = MAX_ENTRIES,
 ) -> PackReport:
     """Write the tree under `root` to `out` as a deterministic gzip tarball.
 
     `source` names the object in error messages, for example ``GitRepository
     flux-system/podinfo``. Raises `TooLarge` as soon as the file content exceeds
-    `max_content_bytes`; `out` then holds a partial archive the caller must discard.
+    `max_content_bytes` or the entries exceed `max_entries`; `out` then holds a partial archive the caller must discard.
     `keep_links` False leaves out every symbolic link, not only those that leave the tree.
     """
     walker = _TreeWalker(root.resolve(), ignore, keep_links)
     content_bytes = 0
+    entries = 0
     with (
         gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=GZIP_LEVEL) as gz,
         tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
     ):
         for info in walker.entries():
+            entries += 1
+            if entries > max_entries:
+                raise TooLarge(
+                    f"{source}: content holds more than {max_entries} files and folders; "
+                    "leave some out with spec.ignore or a .sourceignore file"
+                )
             if info.isreg():
                 content_bytes += info.size
                 if content_bytes > max_content_bytes:

@@ -3,8 +3,11 @@ take-over, immutable fields, and a whole set planned before its namespace exists
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import cast
+
+import pytest
 
 from lockstep.apply import (
     Action,
@@ -15,9 +18,9 @@ from lockstep.apply import (
     plan_all,
 )
 from lockstep.apply.owners import KUSTOMIZATION_RECREATE_HINT
-from lockstep.apply.plan import plan_stage
-from lockstep.kube import KubeClient, KubeObject
-from unit.apply.fake_cluster import FakeCluster
+from lockstep.apply.plan import CONCURRENT_REQUESTS, plan_stage
+from lockstep.kube import KubeClient, KubeObject, ObjectRef, Unreachable
+from unit.apply.fake_cluster import FakeCluster, Request
 
 OWNER = kustomization_owner("apps", "flux-system")
 OPTIONS = default_apply_options(OWNER)
@@ -183,3 +186,18 @@ async def test_a_namespaced_object_without_a_namespace_is_refused() -> None:
         "ConfigMap/settings namespace not specified; set metadata.namespace in the manifest "
         "or spec.targetNamespace on the Kustomization"
     ]
+
+
+async def test_an_unreachable_api_server_ends_the_plan_at_once_naming_it() -> None:
+    class Unanswering(FakeCluster):
+        async def apply(self, obj: KubeObject, **_options: object) -> KubeObject:
+            self.requests.append(Request("dry-run", ObjectRef.of(obj)))
+            await asyncio.sleep(0)  # a request is a suspension point
+            raise Unreachable("cannot reach the Kubernetes API at https://127.0.0.1:1: refused")
+
+    cluster = Unanswering()
+    objects = [_config_map(f"settings-{index}") for index in range(100)]
+
+    with pytest.raises(Unreachable, match=r"https://127\.0\.0\.1:1"):
+        await _plan(cluster, objects)
+    assert len(cluster.requests) <= 2 * CONCURRENT_REQUESTS, "not one request per object"

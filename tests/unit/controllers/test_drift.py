@@ -11,6 +11,7 @@ from lockstep.controllers.kustomize.drift import (
     owned_fields,
     owner_of,
     pointer_of,
+    without_payload,
 )
 
 LOCKSTEP_FIELDS = {
@@ -146,6 +147,26 @@ def test_pointers_escape_and_resolve_list_items() -> None:
     )
     assert pointer_of(("f:spec", "f:args", 'v:"-x"'), obj) == ("spec", "args", "1")
     assert pointer_of(("f:spec", "f:ports", 'k:{"port":8080,"protocol":"TCP"}'), obj) is None
+
+
+def test_a_value_taken_from_a_copy_kept_without_values_is_drift() -> None:
+    fields = {"f:data": {"f:color": {}, "f:size": {}}}
+
+    def config_map(lockstep: dict[str, Any], **others: Any) -> dict[str, Any]:
+        managed = _deployment(lockstep, **others)["metadata"]["managedFields"]
+        return {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "settings", "managedFields": managed},
+            "data": {"color": "blue", "size": "x" * 1000},
+        }
+
+    before = without_payload(config_map(fields))
+    after = without_payload(
+        config_map(_without(fields, "f:data", "f:color"), kubectl_edit={"f:data": {"f:color": {}}})
+    )
+    assert "data" not in before
+    assert drifted_fields(before, after) == ["/data/color"]
 
 
 def test_owner_comes_from_the_owner_labels() -> None:

@@ -132,6 +132,28 @@ async def test_watched_copies_by_ref() -> None:
     await watcher.stop()
 
 
+async def test_config_maps_are_watched_without_their_values() -> None:
+    kube = WatchedKube()
+    kube.objects["ConfigMap"] = [{**_managed(SETTINGS), "data": {"big": "x" * 1000}}]
+    kube.objects["Namespace"] = [{**_managed(TEAM), "data": {"kept": "yes"}}]
+    watcher, _ = _watcher(kube)
+    watcher.track(OWNER, [InventoryEntry.of(SETTINGS), InventoryEntry.of(TEAM)])
+    await _until(lambda: None not in (watcher.cached(SETTINGS), watcher.cached(TEAM)))
+    assert watcher.cached(SETTINGS) == _managed(SETTINGS)
+    assert watcher.cached(TEAM) == {**_managed(TEAM), "data": {"kept": "yes"}}
+    kube.stream("ConfigMap").put_nowait(
+        WatchEvent("MODIFIED", {**_managed(SETTINGS, version="2"), "data": {"big": "y"}})
+    )
+    await _until(lambda: watcher.cached(SETTINGS) == _managed(SETTINGS, version="2"))
+
+    # A health expression judging ConfigMaps may read their values: it gets no copy.
+    judged = watcher.health_copies([("", "ConfigMap")])
+    assert judged(SETTINGS) is None
+    assert judged(TEAM) == watcher.cached(TEAM)
+    assert watcher.health_copies([])(SETTINGS) == _managed(SETTINGS, version="2")
+    await watcher.stop()
+
+
 async def test_objects_being_applied_count_before_the_status_lists_them() -> None:
     kube = WatchedKube()
     kube.objects["ConfigMap"] = [_managed(SETTINGS)]

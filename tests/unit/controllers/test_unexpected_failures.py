@@ -6,6 +6,7 @@ the Kustomization beside it builds."""
 
 from __future__ import annotations
 
+import errno
 import logging
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,25 @@ def test_an_unexpected_exception_of_a_build_is_the_build_s_failure(
     assert failed.value.reason == "BuildFailed"
     assert str(failed.value) == (
         "Kustomization apps/good: building ./good failed: Defect: walked too far"
+    )
+
+
+def test_a_full_disk_under_a_build_is_told_naming_the_folder(
+    artifacts: Artifacts, scratch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    artifacts.files["abc.tar.gz"] = REPOSITORY
+    artifact = _artifact(artifacts.url("abc.tar.gz"), sha256(REPOSITORY))
+    engine = _reconciler(scratch, KustomizationOptions())
+    full = OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(kustomization_module, "render_objects", _failing(full))
+
+    with pytest.raises(Failure) as failed:
+        engine._build(_kustomization("good", "./good"), artifact, BuildInputs())
+
+    assert failed.value.reason == "ArtifactFailed"
+    assert str(failed.value).startswith(
+        "Kustomization apps/good: no space left on device to extract revision main@sha1:abc "
+        f"into {scratch / 'artifacts'} or to build ./good in "
     )
 
 

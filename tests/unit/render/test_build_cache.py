@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from lockstep.render import kustomize
 from lockstep.render.cache import BuildCache, TreeDigests, tree_digest
-from lockstep.render.errors import InvalidManifest
+from lockstep.render.errors import BuildServiceFailed, BuildTimeout, InvalidManifest, RenderError
 from lockstep.render.kustomize import BuildOptions, build_kustomization, kept_build
 from unit.render.trees import config_map, write
 
@@ -54,7 +55,7 @@ def test_builds_asked_for_together_wait_for_the_first_one(tmp_path: Path) -> Non
     assert all(objects == results[0] for objects in results)
 
 
-def test_a_failed_build_is_tried_again_by_the_next_caller(tmp_path: Path) -> None:
+def test_a_failed_build_fails_again_without_being_built_again(tmp_path: Path) -> None:
     write(tmp_path, {"app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\n"})
     cache = BuildCache()
 
@@ -66,8 +67,42 @@ def test_a_failed_build_is_tried_again_by_the_next_caller(tmp_path: Path) -> Non
     with ThreadPoolExecutor(max_workers=3) as pool:
         messages = list(pool.map(build, range(3)))
 
-    assert (cache.misses, cache.hits, len(cache)) == (3, 0, 0)
-    assert all("has no metadata.name" in message for message in messages)
+    assert (cache.misses, cache.hits, len(cache)) == (1, 2, 0)
+    assert len(set(messages)) == 1
+    assert "has no metadata.name" in messages[0]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        BuildTimeout("app: kustomize build did not finish within 1s"),
+        BuildServiceFailed("app: the Kustomize build service exited (2) during the build"),
+    ],
+)
+def test_a_failure_that_may_not_repeat_is_built_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: RenderError
+) -> None:
+    write(tmp_path, {"app/cm.yaml": config_map("one")})
+    cache = BuildCache()
+    monkeypatch.setattr(kustomize, "_build", lambda *_: (_ for _ in ()).throw(failure))
+
+    for _ in range(2):
+        with pytest.raises(type(failure)):
+            build_kustomization(tmp_path, "app", BuildOptions(), cache)
+
+    assert (cache.misses, cache.hits) == (2, 0)
+
+
+def test_kept_failures_are_the_most_recent_ones() -> None:
+    cache = BuildCache(max_failures=2)
+    for key in ("a", "b", "c"):
+        cache.put_failure(key, InvalidManifest(f"failure {key}"))
+
+    assert cache.get_or_claim("a") is None
+    cache.release("a")
+    for key in ("b", "c"):
+        with pytest.raises(InvalidManifest, match=f"^failure {key}$"):
+            cache.get_or_claim(key)
 
 
 def test_a_changed_file_is_a_new_build(tmp_path: Path) -> None:

@@ -121,6 +121,20 @@ def test_value_that_breaks_the_yaml_is_reported() -> None:
         substituted("${bad}", {"bad": "[unclosed"})
 
 
+@pytest.mark.parametrize("tag", ["!", "!!", "!!float ", "!!bool ", "!!timestamp ", "!<x> "])
+def test_a_value_read_as_a_yaml_tag_is_refused_without_quoting_it(tag: str) -> None:
+    password = "p4ss-w0rd-from-a-secret"
+    with pytest.raises(SubstitutionFailed) as refused:
+        substituted("${password}", {"password": tag + password})
+
+    assert str(refused.value) == (
+        "ConfigMap/ns/cm: after substitution, a value starts with a YAML tag ('!...') that "
+        "cannot be read; quote the variables it uses with the ${quote} idiom"
+    )
+    assert refused.value.__cause__ is None
+    assert refused.value.__context__ is None or refused.value.__suppress_context__
+
+
 def test_invalid_variable_name_is_refused() -> None:
     with pytest.raises(SubstitutionFailed, match=r"variable 'not-valid' has an invalid name"):
         substituted("${a}", {"not-valid": "x"})

@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 import pytest
 
-from lockstep.kube import Conflict, KubeObject, NotFound, ObjectRef, ServerError
-from lockstep.runtime.leader import LeaderElector, LeadershipLost
+from lockstep.kube import Conflict, Forbidden, KubeObject, NotFound, ObjectRef, ServerError
+from lockstep.runtime.leader import LeaderElector, LeadershipLost, LeaseHeld
 
 from .fake_clock import FakeClock, settle
 
@@ -316,6 +316,92 @@ async def test_of_two_candidates_racing_for_the_lease_one_wins(
     assert server.conflicts == 1
     await a.stop()
     await b.stop()
+
+
+async def test_a_process_running_alone_claims_a_free_lease_at_once(
+    server: LeaseServer, clock: FakeClock
+) -> None:
+    alone = LeaderElector(server, "flux-system", LEASE, "alone", clock=clock)
+
+    await alone.claim()
+
+    assert alone.is_leader
+    assert server.spec()["holderIdentity"] == "alone"
+    await alone.release()
+    assert server.spec()["holderIdentity"] == ""
+
+
+async def test_a_claim_is_refused_as_soon_as_the_holder_renews(
+    server: LeaseServer, clock: FakeClock
+) -> None:
+    a = Candidate(server, clock, "a")
+    a.start()
+    await clock.advance(1.0)
+    alone = LeaderElector(server, "flux-system", LEASE, "alone", clock=clock)
+    claim = asyncio.create_task(alone.claim())
+
+    await clock.advance(1.9)
+    assert not claim.done()
+    await clock.advance(0.1)
+
+    assert claim.done(), "a renewed at 1002; the claim, made at 1001, sees it at 1003"
+    with pytest.raises(LeaseHeld, match='held by "a", which renews it'):
+        claim.result()
+    assert server.spec()["holderIdentity"] == "a"
+    await alone.release()
+    assert server.spec()["holderIdentity"] == "a", "nothing released that was another's"
+    await a.stop()
+
+
+async def test_a_claim_takes_the_lease_of_a_holder_that_died_once_it_expires(
+    server: LeaseServer, clock: FakeClock
+) -> None:
+    a = Candidate(server, clock, "a", release_on_cancel=False)
+    a.start()
+    await clock.advance(0.5)
+    await a.stop()
+    alone = LeaderElector(server, "flux-system", LEASE, "alone", clock=clock)
+    claim = asyncio.create_task(alone.claim())
+
+    await clock.advance(14.0)
+    assert not claim.done()
+    await clock.advance(2.0)
+
+    assert claim.done()
+    claim.result()
+    assert server.spec()["holderIdentity"] == "alone"
+
+
+async def test_a_claim_without_the_right_to_leases_fails_at_once(clock: FakeClock) -> None:
+    class Refusing(LeaseServer):
+        async def get(self, ref: ObjectRef) -> KubeObject:
+            raise Forbidden('leases "lockstep-leader" is forbidden', code=403)
+
+    alone = LeaderElector(Refusing(), "flux-system", LEASE, "alone", clock=clock)
+
+    with pytest.raises(Forbidden):
+        await alone.claim()
+
+
+async def test_a_hold_outlasts_an_outage_and_ends_only_when_another_holds_the_lease(
+    server: LeaseServer, clock: FakeClock
+) -> None:
+    alone = LeaderElector(server, "flux-system", LEASE, "alone", clock=clock)
+    await alone.claim()
+    hold = asyncio.create_task(alone.hold())
+    server.outage = "errors"
+
+    await clock.advance(30.0)
+    assert not hold.done(), "a renew deadline ends no hold"
+    server.outage = ""
+    await clock.advance(2.0)
+    assert server.spec()["holderIdentity"] == "alone"
+    server.spec()["holderIdentity"] = "intruder"
+    await clock.advance(2.0)
+
+    assert hold.done()
+    assert hold.result() == '"intruder" holds it now'
+    assert not alone.is_leader
 
 
 @pytest.mark.parametrize(

@@ -147,3 +147,12 @@ def test_a_layer_that_is_not_a_gzip_tarball_is_an_invalid_artifact(
 ) -> None:
     with pytest.raises(InvalidArtifact, match="not a valid gzip tarball"):
         extract(io.BytesIO(data), tmp_path)
+
+
+def test_too_many_entries_stop_the_extraction_however_small(tmp_path: Path) -> None:
+    archive = tarball(*((f"empty-{index}", b"") for index in range(11)))
+
+    with pytest.raises(TooLarge, match=r"^oci://.*: the layer holds more than 10 entries; push"):
+        extract_tarball(archive, tmp_path, max_bytes=LIMIT, source=SOURCE, max_entries=10)
+
+    assert len(list(tmp_path.iterdir())) == 10

@@ -14,16 +14,20 @@ import hashlib
 import io
 import json
 import os
+import sys
 import tarfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import httpx2
 import pytest
 
 from lockstep.api.source import OCILayerSelector
+from lockstep.egress import Egress
 from lockstep.sources.credentials import BasicAuth
 from lockstep.sources.errors import (
+    AddressRefused,
     AuthenticationFailed,
     DigestMismatch,
     FetchTimeout,
@@ -427,3 +431,42 @@ def test_an_index_or_an_oversized_layer_is_not_pulled(
         pull(registry, "index", tmp_path / "index")
     with pytest.raises(TooLarge, match="over the limit of 100"):
         pull(registry, "big", tmp_path / "big", max_bytes=100)
+
+
+BLOCKING = Egress.of(True, [HOST, "auth.test"])
+"""Internal hosts refused, the test registry and its token service allowed by name."""
+
+
+def test_a_redirect_to_an_internal_host_is_refused_before_it_is_sent(
+    registry: FakeRegistry,
+) -> None:
+    registry.push("v1")
+    registry.fault = lambda request: (
+        httpx2.Response(307, headers={"Location": "http://169.254.169.254/latest/meta-data/"})
+        if request.method == "HEAD"
+        else None
+    )
+    options = replace(registry.options(), egress=BLOCKING)
+
+    with pytest.raises(AddressRefused, match=r"169\.254\.169\.254 is an internal address"):
+        resolve_oci(URL, OciRef(tag="v1"), options)
+    assert not any("169.254" in request for request in registry.requests)
+
+
+def test_a_token_service_on_an_internal_host_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "TOKEN_REALM", "http://10.0.0.7/token")
+    registry = FakeRegistry(auth="bearer")
+    registry.push("v1")
+    options = replace(registry.options(), egress=BLOCKING)
+
+    with pytest.raises(AddressRefused, match=r"10\.0\.0\.7 is an internal address"):
+        resolve_oci(URL, OciRef(tag="v1"), options)
+    assert not any("10.0.0.7" in request for request in registry.requests)
+
+
+def test_allowed_hosts_are_fetched_from_as_before() -> None:
+    registry = FakeRegistry(auth="bearer")
+    digest = registry.push("v1")
+    options = replace(registry.options(), egress=BLOCKING)
+
+    assert resolve_oci(URL, OciRef(tag="v1"), options).digest == digest

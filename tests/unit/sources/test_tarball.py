@@ -137,3 +137,17 @@ def test_content_over_the_limit_is_refused_naming_the_source_and_limit(tmp_path:
 
     with pytest.raises(TooLarge, match=r"^GitRepository ns/app: .* limit of 1024 bytes;"):
         pack(tmp_path, limit=1024)
+
+
+def test_too_many_entries_are_refused_naming_the_source(tmp_path: Path) -> None:
+    for index in range(11):
+        (tmp_path / f"empty-{index}").touch()
+
+    with pytest.raises(TooLarge, match=r"^GitRepository ns/app: content holds more than 10 files"):
+        pack_tree(
+            tmp_path,
+            io.BytesIO(),
+            source="GitRepository ns/app",
+            max_content_bytes=1024,
+            max_entries=10,
+        )

@@ -45,6 +45,7 @@ from lockstep.api.meta import duration_seconds
 from lockstep.controllers.image.status import AUTHENTICATION_FAILED, READ_OPERATION_FAILED
 from lockstep.controllers.image.tags import ImageTagStore, ScannedTags
 from lockstep.controllers.shell import Failure, Ready, ReconcilerShell
+from lockstep.egress import OPEN, Egress
 from lockstep.kube import KubeClient, KubeError
 from lockstep.runtime.informer import ObjectCache, ObjectKey
 from lockstep.runtime.secrets import SecretUnavailable, pull_secrets_data, secret_data
@@ -113,6 +114,7 @@ async def registry_options(
     repository: ImageRepository,
     image: ImageName,
     transport: httpx2.BaseTransport | None = None,
+    egress: Egress = OPEN,
 ) -> RegistryOptions:
     """How to reach the registry of `repository`: credentials, TLS, proxy, insecure, timeout."""
     spec = repository.spec
@@ -156,6 +158,7 @@ async def registry_options(
         proxy=proxy,
         timeout=scan_timeout(spec),
         transport=transport,
+        egress=egress,
     )
 
 
@@ -211,11 +214,15 @@ class ImageRepositoryReconciler(ReconcilerShell[ImageRepository, ImageRepository
         cache: ObjectCache,
         tags: ImageTagStore,
         transport: httpx2.BaseTransport | None = None,
+        *,
+        egress: Egress = OPEN,
     ) -> None:
-        """``transport`` is where registry requests go; None for the network."""
+        """``transport`` is where registry requests go; None for the network. ``egress``
+        says which registry hosts may be asked."""
         super().__init__(kube, cache)
         self._tags = tags
         self._transport = transport
+        self._egress = egress
 
     async def forget(self, key: ObjectKey) -> None:
         self._tags.drop(key)
@@ -239,7 +246,9 @@ class ImageRepositoryReconciler(ReconcilerShell[ImageRepository, ImageRepository
     async def _scan(
         self, repository: ImageRepository, image: ImageName, exclusions: ExclusionList
     ) -> TagScan:
-        options = await registry_options(self._kube, repository, image, self._transport)
+        options = await registry_options(
+            self._kube, repository, image, self._transport, self._egress
+        )
         try:
             return await asyncio.to_thread(scan_tags, image, exclusions, options)
         except errors.SourceError as error:

@@ -62,6 +62,7 @@ from lockstep.api.meta import (
 from lockstep.api.source import GitRepository
 from lockstep.controllers.image.automation_policies import Policies, applied_policies, label_matcher
 from lockstep.controllers.shell import Event, Failure, Ready, ReconcilerShell
+from lockstep.egress import OPEN, Egress
 from lockstep.images.message import TemplateError, render_commit_message
 from lockstep.images.update import TreeUpdate, UpdatePathError, update_tree
 from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
@@ -115,6 +116,9 @@ class AutomationOptions:
 
     push_attempts: int = DEFAULT_PUSH_ATTEMPTS
     """Pushes tried in one run when the branch keeps moving."""
+
+    egress: Egress = OPEN
+    """Which hosts the Git repository may be on (``--block-internal-addresses``)."""
 
 
 @dataclass(frozen=True)
@@ -244,7 +248,13 @@ class ImageUpdateAutomationReconciler(
         with tempfile.TemporaryDirectory(prefix="automation-", dir=self._scratch) as work:
             try:
                 result = update_and_push(
-                    target.url, target.push, Path(work), apply_setters, target.auth, target.timeout
+                    target.url,
+                    target.push,
+                    Path(work),
+                    apply_setters,
+                    target.auth,
+                    target.timeout,
+                    self._options.egress,
                 )
             except errors.SourceError as error:
                 raise Failure(

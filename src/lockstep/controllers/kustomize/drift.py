@@ -29,6 +29,13 @@ drift) and is ``None`` while a kind is not watched yet; and
 :meth:`DriftWatcher.cached` hands out the watched copy of an object, so the
 health of objects nobody touched is read without asking the API server.
 
+The watches of ConfigMaps and Secrets keep them without their values (``data``,
+``binaryData``): drift is read from managedFields, which name the keys, not the
+values, and a watch of every ConfigMap applied would otherwise hold a second copy of
+every byte applied (and every Secret's value). A health expression of a Kustomization
+(``spec.healthCheckExprs``) that judges one of these kinds may read the values, so
+:meth:`DriftWatcher.health_copies` gives none of their watched copies to it.
+
 One watcher watches one cluster. The controller manager makes the local
 cluster's; the Kustomization reconciler has one made with
 :meth:`DriftWatcher.for_cluster` for each remote cluster it applies to (see
@@ -43,7 +50,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from lockstep.apply import InventoryEntry
@@ -51,13 +58,18 @@ from lockstep.apply.owners import KUSTOMIZATION_FIELD_MANAGER as FIELD_MANAGER
 from lockstep.apply.owners import KUSTOMIZATION_NAME_LABEL as OWNER_NAME_LABEL
 from lockstep.apply.owners import KUSTOMIZATION_NAMESPACE_LABEL as OWNER_NAMESPACE_LABEL
 from lockstep.apply.pointer import parse_pointer
+from lockstep.health.result import GroupKind, group_of
 from lockstep.kube import KubeClient, KubeObject, ObjectRef
-from lockstep.runtime.informer import Change, Informer, ObjectKey
+from lockstep.runtime.informer import Change, Informer, Keep, ObjectKey
 
 WatchEpoch = tuple[tuple[str, str, int], ...]
 """(apiVersion, kind, lists) of watched kinds: changes when one of them lists again."""
 
 _log = logging.getLogger(__name__)
+
+PAYLOAD_KINDS = frozenset({("v1", "ConfigMap"), ("v1", "Secret")})
+"""(apiVersion, kind) of the objects watched without their values."""
+PAYLOAD_FIELDS = frozenset({"data", "binaryData", "stringData"})
 
 FieldPath = tuple[str, ...]
 """One leaf of a managedFields set, as its ``fieldsV1`` keys (``f:spec``, ``k:{...}``, ``i:0``)."""
@@ -100,9 +112,10 @@ def pointer_of(path: FieldPath, obj: Mapping[str, Any]) -> tuple[str, ...] | Non
     node: Any = obj
     for key in path:
         kind, _, value = key.partition(":")
-        if kind == "f" and isinstance(node, Mapping):
+        if kind == "f":
+            # A field of a value the watch did not keep (a ConfigMap's data) has no node.
             segments.append(value)
-            node = node.get(value)
+            node = node.get(value) if isinstance(node, Mapping) else None
             continue
         if not isinstance(node, list):
             return None
@@ -149,6 +162,11 @@ def drifted_fields(
                 "/" + "/".join(s.replace("~", "~0").replace("/", "~1") for s in segments)
             )
     return drifted
+
+
+def without_payload(obj: KubeObject) -> KubeObject:
+    """``obj`` without its values, as the watch of a kind of :data:`PAYLOAD_KINDS` keeps it."""
+    return {key: value for key, value in obj.items() if key not in PAYLOAD_FIELDS}
 
 
 def not_ignored(pointers: Iterable[str], ignored: Iterable[str]) -> list[str]:
@@ -207,8 +225,9 @@ class DriftWatcher:
             kind = (ref.api_version, ref.kind)
             if kind in self._informers:
                 continue
+            keep: Keep | None = without_payload if kind in PAYLOAD_KINDS else None
             informer = Informer(
-                self._kube, ref.api_version, ref.kind, labels={OWNER_NAME_LABEL: None}
+                self._kube, ref.api_version, ref.kind, labels={OWNER_NAME_LABEL: None}, keep=keep
             )
             informer.subscribe(self._changed)
             self._informers[kind] = informer
@@ -244,6 +263,20 @@ class DriftWatcher:
             return None
         # A cluster-scoped object is cached without a namespace, whatever the ref says.
         return informer.get((ref.namespace, ref.name)) or informer.get(("", ref.name))
+
+    def health_copies(
+        self, judged: Collection[GroupKind]
+    ) -> Callable[[ObjectRef], KubeObject | None]:
+        """:meth:`cached`, but without the copies kept without their values of the kinds
+        a health expression judges (``judged``: (group, kind)), which it may read."""
+
+        def copy(ref: ObjectRef) -> KubeObject | None:
+            kind = (group_of(ref.api_version), ref.kind)
+            if (ref.api_version, ref.kind) in PAYLOAD_KINDS and kind in judged:
+                return None
+            return self.cached(ref)
+
+        return copy
 
     @property
     def watched_kinds(self) -> list[tuple[str, str]]:

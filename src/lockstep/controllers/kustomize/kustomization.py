@@ -18,7 +18,8 @@ failure reason Flux reports:
    ``--no-cross-namespace-refs``) and its current artifact, downloaded,
    checked against its digest and extracted safely once per digest for every
    Kustomization that builds it (:mod:`lockstep.sources.extracted`;
-   ``ArtifactFailed``, ``AccessDenied``); a Bucket or ExternalArtifact source is not
+   ``ArtifactFailed``, ``AccessDenied``; no space left on the disk it is extracted
+   to: ``ArtifactFailed`` naming the folder); a Bucket or ExternalArtifact source is not
    supported yet (``ArtifactFailed``, Stalled);
 2. dependencies: every ``dependsOn`` entry ready, or its ``readyExpr`` true
    (``DependencyNotReady``; a ``readyExpr`` that does not compile:
@@ -81,6 +82,8 @@ Run by the controller manager; downloading, extracting and rendering run in a th
 from __future__ import annotations
 
 import asyncio
+import errno
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -156,6 +159,7 @@ from lockstep.controllers.shell import (
     Rerun,
     unexpected_error,
 )
+from lockstep.egress import OPEN, Egress
 from lockstep.health import (
     GroupKind,
     HealthCheck,
@@ -209,6 +213,9 @@ class KustomizationOptions:
     """The service account of its own namespace a Kustomization without
     ``spec.serviceAccountName`` is applied as (Flux's ``--default-service-account``);
     empty: such a Kustomization is applied with the engine's own rights."""
+
+    egress: Egress = OPEN
+    """Which servers a remote cluster's kubeconfig may name (``--block-internal-addresses``)."""
 
     caches: BuildCaches = field(default_factory=BuildCaches, compare=False, repr=False)
     """The builds and artifact trees kept for the next same build: one set per engine,
@@ -264,15 +271,17 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
         memory: KustomizationMemory | None = None,
     ) -> None:
         super().__init__(kube, cache)
-        self._artifacts = ExtractedArtifacts(
-            scratch / "artifacts", max_bytes=store.max_content_bytes
-        )
+        self._extracted = scratch / "artifacts"
+        self._artifacts = ExtractedArtifacts(self._extracted, max_bytes=store.max_content_bytes)
         self._options = options or KustomizationOptions()
         self.drift = drift
         self._sources = sources or {}
         self._memory = memory or KustomizationMemory()
         self._clusters: ClusterRegistry[DriftWatcher] = ClusterRegistry(
-            kube, drift, drift.for_cluster if drift is not None else None
+            kube,
+            drift,
+            drift.for_cluster if drift is not None else None,
+            egress=self._options.egress,
         )
         self._new_artifact: dict[ObjectKey, asyncio.Event] = {}
         # The dependencies of each cached Kustomization that has some, kept as the cache
@@ -601,9 +610,8 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
                 ConditionReason.HEALTH_CHECK_FAILED,
                 f"{_name(kustomization)}: {refs}",
             )
-        health = (
-            cached_health(drift.cached, refs, overrides) if cached and drift is not None else None
-        )
+        copies = drift.health_copies(overrides.keys()) if drift is not None else None
+        health = cached_health(copies, refs, overrides) if cached and copies is not None else None
         checking = time.monotonic_ns()
         try:
             if health is None:
@@ -616,7 +624,7 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
                     within=_timeout(kustomization),
                     new_artifact=self._new_artifact[_key(kustomization)],
                     observed=observed,
-                    cached=drift.cached if drift is not None else None,
+                    cached=copies,
                 )
         except HealthWaitCancelled:
             status.conditions = set_condition(
@@ -787,7 +795,7 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
         self, kustomization: Kustomization, artifact: Artifact, inputs: BuildInputs
     ) -> Rendered:
         """The objects of the artifact, or a Failure: ``ArtifactFailed`` when the artifact
-        cannot be had, else ``BuildFailed`` for every other error, foreseen or not, so that
+        cannot be had (or not extracted: the disk is full), else ``BuildFailed`` for every other error, foreseen or not, so that
         what a tenant commits never leaves the status stale or a traceback in the log."""
         try:
             return self._render(kustomization, artifact, inputs)
@@ -801,6 +809,14 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
             ) from error
         except Exception as error:
             path = kustomization.spec.path or "./"
+            if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+                raise Failure(
+                    ConditionReason.ARTIFACT_FAILED,
+                    f"{_name(kustomization)}: no space left on device to extract revision "
+                    f"{artifact.revision} into {self._extracted} or to build {path} in "
+                    f"{tempfile.gettempdir()}; free space on the full volume or enlarge it "
+                    "(the build is retried)",
+                ) from error
             raise Failure(
                 ConditionReason.BUILD_FAILED,
                 f"{_name(kustomization)}: building {path} failed: {unexpected_error(error)}",

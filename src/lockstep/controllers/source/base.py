@@ -9,7 +9,9 @@ removed; the kind's pipeline (:meth:`SourceReconciler.build`) returns the artifa
 reported as Ready=True and ArtifactInStorage=True with reason ``Succeeded``, as
 source-controller writes them; a failure sets its stage's own condition
 (``FetchFailed``, ``SourceVerified=False``, ``IncludeUnavailable``) and never removes
-or replaces the last good artifact. A new artifact is told as a ``NewArtifact`` event.
+or replaces the last good artifact. A full disk under the store (ENOSPC while checking
+out, pulling or packing) is told as ``StorageOperationFailed`` naming the store's folder,
+and retried: it clears once space returns. A new artifact is told as a ``NewArtifact`` event.
 
 Subclassed by :mod:`lockstep.controllers.source.gitrepository` and
 :mod:`lockstep.controllers.source.ocirepository`; run by the controller manager.
@@ -18,6 +20,7 @@ Subclassed by :mod:`lockstep.controllers.source.gitrepository` and
 from __future__ import annotations
 
 import asyncio
+import errno
 from abc import abstractmethod
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +38,7 @@ from lockstep.controllers.shell import (
     ReconcilerShell,
     ready_event,
 )
+from lockstep.egress import OPEN, Egress
 from lockstep.kube import KubeClient, KubeError, KubeObject
 from lockstep.runtime.informer import ObjectCache, ObjectKey
 from lockstep.runtime.secrets import SecretUnavailable, pull_secrets_data, secret_data
@@ -43,6 +47,10 @@ from lockstep.sources.store import ArtifactStore
 
 VERIFICATION_ERROR = "VerificationError"
 """Reason of Ready and SourceVerified=False when a signature does not check out."""
+
+STORAGE_OPERATION_FAILED = "StorageOperationFailed"
+"""Reason of Ready=False and FetchFailed when the artifact store's disk is full (the name of
+Flux's condition for failures of its storage)."""
 
 UNSUPPORTED_PROVIDER = "UnsupportedProvider"
 """Reason of Ready=False and Stalled for a ``spec.provider`` that needs cloud identity."""
@@ -101,12 +109,20 @@ class SourceReconciler(ReconcilerShell[S, Status]):
     )
 
     def __init__(
-        self, kube: KubeClient, store: ArtifactStore, cache: ObjectCache, scratch: Path
+        self,
+        kube: KubeClient,
+        store: ArtifactStore,
+        cache: ObjectCache,
+        scratch: Path,
+        *,
+        egress: Egress = OPEN,
     ) -> None:
-        """``scratch`` holds work folders while they are packed; the manager empties it at start."""
+        """``scratch`` holds work folders while they are packed; the manager empties it at
+        start. ``egress`` says which hosts a source may be fetched from."""
         super().__init__(kube, cache)
         self._store = store
         self._scratch = scratch
+        self._egress = egress
 
     @abstractmethod
     async def build(self, source: S, status: Status) -> Artifact:
@@ -124,6 +140,10 @@ class SourceReconciler(ReconcilerShell[S, Status]):
             raise failure_of(error) from error
         except KubeError as error:
             raise fetch_failure(str(error)) from error
+        except OSError as error:
+            if error.errno != errno.ENOSPC:
+                raise
+            raise self._no_space_left(obj) from error
         message = f"stored artifact for revision '{artifact.revision}'"
         status.artifact = artifact
         status.conditions = set_condition(
@@ -136,6 +156,15 @@ class SourceReconciler(ReconcilerShell[S, Status]):
             now=datetime.now(UTC),
         )
         return Ready(message)
+
+    def _no_space_left(self, obj: S) -> Failure:
+        return Failure(
+            STORAGE_OPERATION_FAILED,
+            f"{self.kind} {obj.metadata.namespace}/{obj.metadata.name}: no space left on the "
+            f"artifact store {self._store.root} for the new artifact; free space on its volume "
+            "or enlarge it (the last artifact is served meanwhile, the fetch is retried)",
+            condition=ConditionType.FETCH_FAILED,
+        )
 
     async def forget(self, key: ObjectKey) -> None:
         await asyncio.to_thread(self._store.remove_all, self.kind, *key)

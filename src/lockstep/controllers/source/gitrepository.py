@@ -141,7 +141,7 @@ class GitRepositoryReconciler(SourceReconciler[GitRepository, GitRepositoryStatu
         timeout = duration_seconds(spec.timeout)
         ref = GitRef.from_spec(spec.ref)
         included = self._included(repository)
-        resolved = await asyncio.to_thread(resolve_ref, spec.url, ref, auth, timeout)
+        resolved = await asyncio.to_thread(resolve_ref, spec.url, ref, auth, timeout, self._egress)
         current = repository.status.artifact if repository.status else None
         if current is not None and self._still_current(repository, current, resolved, included):
             return Built(current, included, verified=None)
@@ -229,6 +229,7 @@ class GitRepositoryReconciler(SourceReconciler[GitRepository, GitRepositoryStatu
                 timeout,
                 sparse_checkout=spec.sparse_checkout,
                 recurse_submodules=spec.recurse_submodules,
+                egress=self._egress,
             )
             verified = None
             if spec.verify is not None and keys is not None:

@@ -170,6 +170,7 @@ class OCIRepositoryReconciler(SourceReconciler[OCIRepository, OCIRepositoryStatu
             tls=tls,
             proxy=proxy,
             timeout=duration_seconds(spec.timeout),
+            egress=self._egress,
         )
 
 
