@@ -12,12 +12,12 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 APT_PACKAGES := git lighttpd docker-registry openssh-server gnupg
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help install apt venv controlplane kustomizer lint typecheck layers check unit integration test faults faults-quick demo clean bench bench-quick bench-compare flux flux-oracle helm
+.PHONY: help install apt venv controlplane kustomizer helmrender lint typecheck layers check unit integration test faults faults-quick demo clean bench bench-quick bench-compare flux flux-oracle helm
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-install: apt venv controlplane kustomizer ## Install everything: Debian packages, the virtualenv, the control plane, the build service.
+install: apt venv controlplane kustomizer helmrender ## Install everything: Debian packages, the virtualenv, the control plane, the build and rendering services.
 
 apt: ## Install the Debian packages the test ground needs (only those missing).
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -41,6 +41,9 @@ controlplane: venv ## Build the local control plane from the pinned Go modules (
 
 kustomizer: venv ## Build the engine's Kustomize build service from its pinned Go module (cached).
 	$(PYTHON) -m lockstep.render.kustomizer
+
+helmrender: venv ## Build the engine's Helm rendering service from its pinned Go module (cached).
+	$(PYTHON) -m lockstep.render.helm
 
 lint: venv ## ruff: lint and formatting; constraints.txt pins registry versions only.
 	@! grep -n ' @ ' constraints.txt || { echo "constraints.txt: pin a registry version (NAME==VERSION), not a local file or URL"; exit 1; }
@@ -85,7 +88,7 @@ demo: install ## The GitOps loop on the local sandbox: control plane, Git reposi
 clean: ## Remove the virtualenv and tool caches (the built control plane stays cached).
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
 
-bench: install ## Benchmarks W1-W5 (W1 in four fleet shapes) on a fresh local control plane; results under benchmarks/results/.
+bench: install ## Benchmarks W1-W6 (W1 in four fleet shapes) on a fresh local control plane; results under benchmarks/results/.
 	$(PYTHON) -m benchmarks.run
 
 bench-quick: install ## A smoke run of every benchmark, about a minute (results not kept).

@@ -4,7 +4,7 @@
 temporary folder (never the user's sandbox), installs lockstep's CRDs, and starts
 a :class:`~lockstep.dev.gitserver.GitServer`; everything is removed when it closes.
 Each workload asks it for a namespace of its own (:meth:`Ground.namespace`), which
-is deleted afterwards, Kustomization finalizers included; a full run waits until it
+is deleted afterwards, the finalizers of Flux's kinds included; a full run waits until it
 is gone, so the next workload starts on a quiet API server.
 
 The harness's own requests go through :attr:`Ground.kube`, whose counts
@@ -42,10 +42,14 @@ HARNESS_FIELD_MANAGER = "lockstep-bench"
 NAMESPACE_GONE_TIMEOUT = 600.0
 KUSTOMIZATION_API = "kustomize.toolkit.fluxcd.io/v1"
 SOURCE_API = "source.toolkit.fluxcd.io/v1"
+HELM_API = "helm.toolkit.fluxcd.io/v2"
 FINALIZED_KINDS = (
     (KUSTOMIZATION_API, "Kustomization"),
+    (HELM_API, "HelmRelease"),
     (SOURCE_API, "GitRepository"),
     (SOURCE_API, "OCIRepository"),
+    (SOURCE_API, "HelmRepository"),
+    (SOURCE_API, "HelmChart"),
 )
 """The kinds whose objects carry finalizers, lockstep's and Flux's (``finalizers.fluxcd.io``),
 which a namespace's deletion clears with the engine stopped."""
@@ -78,7 +82,7 @@ class Ground:
         self.settle = settle
         """Wait for each namespace to be gone before going on (not in a smoke run)."""
         self.sizes = sizes
-        """The Ns of W1 and W5 when the runner was given some (``--sizes``); else their own."""
+        """The Ns of W1, W5 and W6 when the runner was given some (``--sizes``); else their own."""
         self.profile_to = profile_to
         """Where each engine's profile goes (``--profile``); ``None``: engines are not profiled."""
         self.cluster = cluster
@@ -179,8 +183,8 @@ class Ground:
         """A namespace of one workload; deleted with everything in it when the block ends.
 
         Stop the engine before the block ends (lockstep or Flux): the finalizers of the
-        Kustomizations and sources are removed here instead of being processed, so cleaning
-        up 1000 of them costs no pruning.
+        Kustomizations, HelmReleases and sources are removed here instead of being
+        processed, so cleaning up 1000 of them costs no pruning or uninstalling.
         """
         name = f"{prefix}-{secrets.token_hex(3)}"
         await self.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})

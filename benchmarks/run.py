@@ -9,13 +9,15 @@ Workloads (``--only git,w1,...`` runs some of them, in this order):
 - ``w5``: the same objects by a direct server-side-apply loop (:mod:`benchmarks.w5_ssa_limit`);
 - ``w2``: commit → applied, with a Receiver and by polling (:mod:`benchmarks.w2_commit_to_applied`);
 - ``w3``: drift repair (:mod:`benchmarks.w3_drift_repair`);
-- ``w4``: steady state, per no-op reconcile and per hour (:mod:`benchmarks.w4_steady_state`).
+- ``w4``: steady state, per no-op reconcile and per hour (:mod:`benchmarks.w4_steady_state`);
+- ``w6``: N HelmReleases of one chart until all Ready, then a no-op pass
+  (:mod:`benchmarks.w6_helm_releases`).
 
-W1 to W5 share one fresh local control plane and Git server (:mod:`benchmarks.ground`).
+W1 to W6 share one fresh local control plane and Git server (:mod:`benchmarks.ground`).
 Each workload returns plain data; this runner adds the machine's facts and writes
 ``benchmarks/results/<name>.json`` and ``<name>.md``, then ``summary.md`` with the
 tables of every result file there. A quick run writes under ``benchmarks/results/quick/``
-and a run with other Ns (``--sizes 100,300``, for W1 and W5) under
+and a run with other Ns (``--sizes 100,300``, for W1, W5 and W6) under
 ``benchmarks/results/custom/`` (neither is committed), so that such runs never overwrite
 the reference figures. A workload that fails writes nothing, and the runner exits with 1
 after the others have run.
@@ -50,6 +52,7 @@ from benchmarks import (
     w3_drift_repair,
     w4_steady_state,
     w5_ssa_limit,
+    w6_helm_releases,
 )
 from benchmarks.ground import Ground
 
@@ -95,6 +98,11 @@ CLUSTER_WORKLOADS = {
         w4_steady_state.NAME,
         w4_steady_state.run,
         lambda result, _folder: w4_steady_state.table(result),
+    ),
+    "w6": ClusterWorkload(
+        w6_helm_releases.NAME,
+        w6_helm_releases.run,
+        lambda result, _folder: w6_helm_releases.table(result),
     ),
 }
 ORDER = ("git", *CLUSTER_WORKLOADS)
@@ -244,7 +252,7 @@ def main() -> int:
     parser.add_argument(
         "--sizes",
         default="",
-        help="comma-separated Ns for W1's shapes and W5 instead of their own (results go to custom/)",
+        help="comma-separated Ns for W1's shapes, W5 and W6 instead of their own (results go to custom/)",
     )
     parser.add_argument(
         "--profile",

@@ -1,7 +1,8 @@
 """Go programs built from pinned modules and cached, for the parts of lockstep that are Go.
 
 lockstep runs Go code where only Go's own libraries do the job exactly: the resident
-Kustomize build service (:mod:`lockstep.render.kustomizer`), the local control plane
+Kustomize build service (:mod:`lockstep.render.kustomizer`), the resident Helm
+rendering service (:mod:`lockstep.render.helm`), the local control plane
 and Flux's controllers for the sandbox and the tests (:mod:`lockstep.dev.toolchain`,
 :mod:`lockstep.dev.flux`), and the small Go programs the golden tests compare with.
 Each is built from a folder holding its ``go.mod``, ``go.sum`` and sources, whose

@@ -106,12 +106,12 @@ def test_export_prints_the_same_crds(installed: Path) -> None:
 FLUX_CRDS = {
     "gitrepositories.source.toolkit.fluxcd.io": "true",
     "ocirepositories.source.toolkit.fluxcd.io": "true",
-    "helmrepositories.source.toolkit.fluxcd.io": "false",
-    "helmcharts.source.toolkit.fluxcd.io": "false",
+    "helmrepositories.source.toolkit.fluxcd.io": "true",
+    "helmcharts.source.toolkit.fluxcd.io": "true",
     "buckets.source.toolkit.fluxcd.io": "false",
     "externalartifacts.source.toolkit.fluxcd.io": "false",
     "kustomizations.kustomize.toolkit.fluxcd.io": "true",
-    "helmreleases.helm.toolkit.fluxcd.io": "false",
+    "helmreleases.helm.toolkit.fluxcd.io": "true",
     "imagerepositories.image.toolkit.fluxcd.io": "true",
     "imagepolicies.image.toolkit.fluxcd.io": "true",
     "imageupdateautomations.image.toolkit.fluxcd.io": "true",
@@ -173,7 +173,6 @@ spec:
                 path: /metadata/annotations/owner
                 value: web
   commonMetadata: {labels: {app.kubernetes.io/part-of: shop}}
-  futureField: {kept: [1, 2.5, "three", true]}
 """
 
 ALERT = """\
@@ -239,7 +238,20 @@ def test_a_helm_release_keeps_every_flux_field_and_its_status(installed: Path) -
                 "lastTransitionTime": "2026-01-01T00:00:00Z",
             }
         ],
-        "history": [{"chartName": "podinfo", "chartVersion": "6.5.0", "version": 1}],
+        "history": [
+            {
+                "chartName": "podinfo",
+                "chartVersion": "6.5.0",
+                "configDigest": "sha256:" + "0" * 64,
+                "digest": "sha256:" + "1" * 64,
+                "firstDeployed": "2026-01-01T00:00:00Z",
+                "lastDeployed": "2026-01-01T00:00:00Z",
+                "name": "podinfo",
+                "namespace": "flux-system",
+                "status": "deployed",
+                "version": 1,
+            }
+        ],
     }
     patched = _run(
         "kubectl",

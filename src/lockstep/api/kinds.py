@@ -15,11 +15,12 @@ pruned.
 
 from dataclasses import dataclass
 
+from lockstep.api.helm import HelmRelease
 from lockstep.api.image import ImagePolicy, ImageRepository, ImageUpdateAutomation
 from lockstep.api.kustomize import Kustomization
 from lockstep.api.meta import ApiObject
 from lockstep.api.notification import Receiver
-from lockstep.api.source import GitRepository, OCIRepository
+from lockstep.api.source import GitRepository, HelmChart, HelmRepository, OCIRepository
 
 
 @dataclass(frozen=True)
@@ -135,8 +136,7 @@ HELM_REPOSITORY = KindInfo(
     served_versions=("v1",),
     storage_version="v1",
     printer_columns=(URL, AGE, READY, STATUS),
-    model=None,
-    reconciled=False,
+    model=HelmRepository,
     command="source helm",
 )
 HELM_CHART = KindInfo(
@@ -157,8 +157,7 @@ HELM_CHART = KindInfo(
         READY,
         STATUS,
     ),
-    model=None,
-    reconciled=False,
+    model=HelmChart,
     command="source chart",
 )
 BUCKET = KindInfo(
@@ -213,8 +212,7 @@ HELM_RELEASE = KindInfo(
     served_versions=("v2",),
     storage_version="v2",
     printer_columns=(AGE, READY, STATUS),
-    model=None,
-    reconciled=False,
+    model=HelmRelease,
     command="helmrelease",
     has_source=True,
 )

@@ -69,6 +69,7 @@ class ConditionType(StrEnum):
     SOURCE_VERIFIED = "SourceVerified"
     FETCH_FAILED = "FetchFailed"
     INCLUDE_UNAVAILABLE = "IncludeUnavailable"
+    BUILD_FAILED = "BuildFailed"
 
 
 class ConditionReason(StrEnum):

@@ -1,8 +1,9 @@
-"""Models of source.toolkit.fluxcd.io: GitRepository and OCIRepository.
+"""Models of source.toolkit.fluxcd.io: GitRepository, OCIRepository, HelmRepository, HelmChart.
 
 The source controllers read these specs to fetch and pack artifacts and write
 the statuses; the Kustomization and image automation controllers read the
-statuses to find the artifact to build from. `kinds` registers both kinds.
+statuses to find the artifact to build from (the Helm controller the chart). `kinds`
+registers the kinds.
 """
 
 from typing import Annotated, Literal
@@ -280,3 +281,167 @@ class OCIRepository(ApiObject):
     kind: Literal["OCIRepository"] = "OCIRepository"
     spec: OCIRepositorySpec
     status: OCIRepositoryStatus | None = None
+
+
+HelmRepositoryType = Literal["default", "oci"]
+"""`default` is an HTTP repository with an `index.yaml`; `oci` a registry of OCI charts."""
+
+
+class NamespaceSelector(ApiModel):
+    """Namespaces selected by their labels."""
+
+    match_labels: dict[str, str] = Field(default_factory=dict)
+    """Labels a namespace must carry, all of them."""
+
+
+class AccessFrom(ApiModel):
+    """Namespaces whose objects may refer to this one (kept for Flux compatibility; lockstep,
+    like Flux without multi-tenancy lockdown, does not restrict cross-namespace references)."""
+
+    namespace_selectors: list[NamespaceSelector]
+    """Selectors of the namespaces allowed; any one match suffices."""
+
+
+class HelmRepositorySpec(ApiModel):
+    """Desired state of a HelmRepository: where charts are served and how to reach it."""
+
+    url: Annotated[str, StringConstraints(pattern=r"^(http|https|oci)://.*$")]
+    """Address of the repository: an http(s) URL serving `index.yaml`, or `oci://host/path`
+    for a registry of OCI charts."""
+
+    secret_ref: LocalObjectReference | None = None
+    """Secret with credentials: `username` and `password` for HTTP basic auth, or a
+    `kubernetes.io/dockerconfigjson` Secret for an OCI registry."""
+
+    cert_secret_ref: LocalObjectReference | None = None
+    """Secret with a client certificate (`tls.crt`, `tls.key`) and/or a CA (`ca.crt`)."""
+
+    pass_credentials: bool = False
+    """Whether credentials are sent to chart hosts other than the repository's own."""
+
+    interval: Duration | None = None
+    """How often to fetch the index again."""
+
+    insecure: bool = False
+    """For an OCI registry: whether plain HTTP is allowed."""
+
+    timeout: Duration | None = None
+    """Time limit for fetching the index or a chart; 60s when omitted."""
+
+    suspend: bool = False
+    """Whether reconciliation is paused."""
+
+    access_from: AccessFrom | None = None
+    """Namespaces whose objects may refer to this repository."""
+
+    type: HelmRepositoryType | None = None
+    """The kind of repository: `default` (HTTP) or `oci`; `default` when omitted."""
+
+    provider: OCIProvider = server_default("generic")
+    """Where OCI credentials come from: `generic` uses `secretRef`; `aws`, `azure` and `gcp`
+    need cloud identity, not supported yet."""
+
+
+class HelmRepositoryStatus(SourceStatus):
+    """Observed state of a HelmRepository."""
+
+    url: str | None = None
+    """Download address of the current index artifact."""
+
+
+class HelmRepository(ApiObject):
+    """A Helm chart repository: its index is fetched into the artifact store."""
+
+    api_version: Literal["source.toolkit.fluxcd.io/v1"] = "source.toolkit.fluxcd.io/v1"
+    kind: Literal["HelmRepository"] = "HelmRepository"
+    spec: HelmRepositorySpec
+    status: HelmRepositoryStatus | None = None
+
+
+class ChartSourceReference(ApiModel):
+    """The source a HelmChart takes its chart from, in the HelmChart's namespace."""
+
+    api_version: str | None = None
+    """API version of the source; `source.toolkit.fluxcd.io/v1` when omitted."""
+
+    kind: Literal["HelmRepository", "GitRepository", "Bucket"]
+    """Kind of the source."""
+
+    name: str
+    """Name of the source."""
+
+
+class HelmChartVerification(ApiModel):
+    """How to verify the signature of a chart pulled from an OCI registry."""
+
+    provider: Literal["cosign", "notation"] = server_default("cosign")
+    """The signing technology."""
+
+    secret_ref: LocalObjectReference | None = None
+    """Secret holding the trusted public keys."""
+
+    match_oidc_identity: list[OIDCIdentityMatch] = Field(
+        default_factory=list, alias="matchOIDCIdentity"
+    )
+    """Accepted identities for keyless signatures; any one match suffices."""
+
+
+class HelmChartSpec(ApiModel):
+    """Desired state of a HelmChart: which chart, which version, from where."""
+
+    chart: Annotated[str, StringConstraints(min_length=1)]
+    """Name of the chart in a HelmRepository, or its folder in a GitRepository."""
+
+    version: str = server_default("*")
+    """SemVer range of the chart version; the highest match is packaged. Ignored for charts
+    from a GitRepository, whose version is that of their Chart.yaml."""
+
+    source_ref: ChartSourceReference
+    """The source of the chart."""
+
+    interval: Duration
+    """How often to check the source for a new chart."""
+
+    reconcile_strategy: Literal["ChartVersion", "Revision"] = server_default("ChartVersion")
+    """When a new artifact is made: on a new chart version, or also on a new revision of the
+    source (the source revision then joins the artifact's revision as build metadata)."""
+
+    values_files: list[str] = Field(default_factory=list)
+    """Values files of the chart merged in order into its values.yaml."""
+
+    ignore_missing_values_files: bool = False
+    """Whether a values file the chart lacks is skipped rather than an error."""
+
+    suspend: bool = False
+    """Whether reconciliation is paused."""
+
+    verify: HelmChartVerification | None = None
+    """Signature verification of a chart pulled from an OCI registry."""
+
+    access_from: AccessFrom | None = None
+    """Namespaces whose objects may refer to this chart."""
+
+
+class HelmChartStatus(SourceStatus):
+    """Observed state of a HelmChart."""
+
+    observed_source_artifact_revision: str | None = None
+    """The revision of the source artifact the current chart was built from."""
+
+    observed_chart_name: str | None = None
+    """The name of the chart in the current artifact."""
+
+    observed_values_files: list[str] = Field(default_factory=list)
+    """The values files the current artifact was built with."""
+
+    url: str | None = None
+    """Download address of the current chart artifact."""
+
+
+class HelmChart(ApiObject):
+    """A Helm chart fetched from a source and packaged into the artifact store."""
+
+    api_version: Literal["source.toolkit.fluxcd.io/v1"] = "source.toolkit.fluxcd.io/v1"
+    kind: Literal["HelmChart"] = "HelmChart"
+    spec: HelmChartSpec
+    status: HelmChartStatus | None = None

@@ -50,9 +50,14 @@ from lockstep.controllers.shell import Failure
 from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
 from lockstep.render.errors import RenderError
 
-build_app = typer.Typer(help="Render a Kustomization from a local folder.", no_args_is_help=True)
+build_app = typer.Typer(
+    help="Render a Kustomization from a local folder, or a HelmRelease from its chart.",
+    no_args_is_help=True,
+)
 diff_app = typer.Typer(
-    help="Compare a local folder with what a Kustomization applied.", no_args_is_help=True
+    help="Compare a local folder with what a Kustomization applied, or a HelmRelease's chart"
+    " with its release.",
+    no_args_is_help=True,
 )
 
 MASK = "***"
@@ -118,7 +123,7 @@ def build_kustomization_command(
         _render_command(cli.kube_client(), name, namespace, path, kustomization_file, dry_run)
     )
     typer.echo(
-        yaml.safe_dump_all([_masked(obj) for obj in rendered.objects], sort_keys=False), nl=False
+        yaml.safe_dump_all([masked(obj) for obj in rendered.objects], sort_keys=False), nl=False
     )
 
 
@@ -219,7 +224,7 @@ async def _diff_command(
                 error_console.print(f"[dim]comparing with the cluster of {cluster.target}[/]")
             diff = await diff_all(cluster.client, rendered.objects, options, stale)
         for entry in diff.objects:
-            _print_entry(entry)
+            print_entry(entry)
         if diff.failures:
             raise UserError(
                 "; ".join(diff.failures),
@@ -228,7 +233,7 @@ async def _diff_command(
         return diff.changes
 
 
-def _print_entry(entry: ObjectDiff) -> None:
+def print_entry(entry: ObjectDiff) -> None:
     subject = escape(str(entry.ref))
     note = f" ({escape(entry.note)})" if entry.note else ""
     if entry.recreated:
@@ -247,8 +252,8 @@ def _print_entry(entry: ObjectDiff) -> None:
 def _print_changes(live: KubeObject, merged: KubeObject) -> None:
     # Only the merged side says "(changed)": marked on both, a changed Secret value would
     # read the same before and after, and the diff would not show it.
-    before = _yaml(_masked(live))
-    after = _yaml(_masked(merged, live))
+    before = _yaml(masked(live))
+    after = _yaml(masked(merged, live))
     for line in difflib.unified_diff(before, after, "live", "merged", lineterm=""):
         colour = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
         console.print(f"[{colour}]{escape(line)}[/]")
@@ -300,7 +305,7 @@ def _repository_root(path: Path) -> Path:
     return resolved
 
 
-def _masked(obj: Mapping[str, Any], other: Mapping[str, Any] | None = None) -> KubeObject:
+def masked(obj: Mapping[str, Any], other: Mapping[str, Any] | None = None) -> KubeObject:
     """``obj`` with Secret values replaced; a value that differs from ``other``'s says so."""
     masked: KubeObject = dict(obj)
     if obj.get("kind") != "Secret":

@@ -1,4 +1,5 @@
-"""``lockstep create``: GitRepositories, OCIRepositories and Kustomizations from flags.
+"""``lockstep create``: sources (Git, OCI, Helm repositories and charts), Kustomizations
+and HelmReleases from flags.
 
 The flags are those of ``flux create``, so commands written for Flux work as they
 are, ``--prune=true`` included. Each command builds the manifest, validates it
@@ -13,6 +14,7 @@ Registered on the ``lockstep`` command by :mod:`lockstep.cli.main`.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -21,12 +23,16 @@ from pydantic import ValidationError
 from rich.markup import escape
 from typer.core import TyperCommand, TyperOption
 
+from lockstep.api.helm import HelmRelease
 from lockstep.api.kustomize import Kustomization
 from lockstep.api.meta import ApiObject, duration_seconds
-from lockstep.api.source import GitRepository, OCIRepository
+from lockstep.api.source import GitRepository, HelmChart, HelmRepository, OCIRepository
 from lockstep.cli.context import CliState, UserError, console, state
 from lockstep.cli.objects import (
     GIT_REPOSITORY,
+    HELM_CHART,
+    HELM_RELEASE,
+    HELM_REPOSITORY,
     KUSTOMIZATION,
     OCI_REPOSITORY,
     SOURCE_KINDS,
@@ -41,6 +47,7 @@ from lockstep.cli.objects import (
 from lockstep.cli.reconcile import outcome
 from lockstep.cli.secrets import secret_app
 from lockstep.cli.waiting import TimedOut, TimeoutOption, wait_until_settled
+from lockstep.controllers.helm.values import merge_values
 from lockstep.kube import KubeClient, NotFound, ObjectRef
 
 M = TypeVar("M", bound=ApiObject)
@@ -68,7 +75,10 @@ def _bare_flag(arg: str, flags: set[str]) -> str:
 
 
 create_app = typer.Typer(
-    help="Create or update sources, Kustomizations and Secrets, or print them with --export.",
+    help=(
+        "Create or update sources, Kustomizations, HelmReleases and Secrets,"
+        " or print them with --export."
+    ),
     no_args_is_help=True,
 )
 source_app = typer.Typer(help="Create or update a source.", no_args_is_help=True)
@@ -92,6 +102,13 @@ SemverOption = Annotated[
         "--semver", "--tag-semver", help='Highest tag in a SemVer range, e.g. ">=1.0 <2".'
     ),
 ]
+
+
+CHART_SOURCE_KINDS = ("HelmRepository", "GitRepository", "Bucket")
+"""The kinds a HelmChart fetches its chart from (``--source`` of charts and releases)."""
+CHART_REFERENCE_KINDS = ("OCIRepository", "HelmChart")
+"""The kinds a HelmRelease's ``spec.chartRef`` names (``--chart-ref``)."""
+VALUES_FROM_KINDS = ("Secret", "ConfigMap")
 
 
 @source_app.command("git", cls=FluxStyleFlags)
@@ -193,6 +210,105 @@ def create_oci(
     _export_or_apply(cli, OCI_REPOSITORY, model, export, timeout)
 
 
+@source_app.command("helm", cls=FluxStyleFlags)
+def create_helm(
+    ctx: typer.Context,
+    name: NameArgument,
+    url: Annotated[
+        str,
+        typer.Option("--url", help="Repository address: http(s):// with an index.yaml, or oci://."),
+    ],
+    interval: IntervalOption = "1m",
+    secret_ref: SecretRefOption = None,
+    pass_credentials: Annotated[
+        bool,
+        typer.Option(
+            "--pass-credentials", help="Send the credentials to chart hosts other than the index's."
+        ),
+    ] = False,
+    namespace: NamespaceOption = None,
+    export: ExportOption = False,
+    timeout: TimeoutOption = "5m",
+) -> None:
+    """Create or update a HelmRepository and wait until it has fetched its index.
+
+    An oci:// repository has no index: it is created and not waited for, as in Flux.
+
+    Examples:
+
+      lockstep create source helm podinfo --url https://stefanprodan.github.io/podinfo
+
+      lockstep create source helm podinfo --url oci://ghcr.io/stefanprodan/charts --export
+    """
+    cli = state(ctx)
+    namespace = namespace_or_default(cli, namespace)
+    spec: dict[str, Any] = {"url": url, "interval": interval}
+    if url.startswith("oci://"):
+        spec["type"] = "oci"
+    if secret_ref:
+        spec["secretRef"] = {"name": secret_ref}
+    if pass_credentials:
+        spec["passCredentials"] = True
+    model = build(HelmRepository, name, namespace, spec)
+    _export_or_apply(cli, HELM_REPOSITORY, model, export, timeout, wait=spec.get("type") != "oci")
+
+
+@source_app.command("chart", cls=FluxStyleFlags)
+def create_chart(
+    ctx: typer.Context,
+    name: NameArgument,
+    source: Annotated[
+        str,
+        typer.Option(
+            "--source", help="The chart's source: HelmRepository/name or GitRepository/name."
+        ),
+    ],
+    chart: Annotated[
+        str, typer.Option("--chart", help="Chart name in a HelmRepository, or its folder in Git.")
+    ],
+    chart_version: Annotated[
+        str | None,
+        typer.Option("--chart-version", help='SemVer range of the chart version, e.g. ">=6.0.0".'),
+    ] = None,
+    reconcile_strategy: Annotated[
+        str | None,
+        typer.Option(
+            "--reconcile-strategy", help="ChartVersion (the default) or Revision: when to package."
+        ),
+    ] = None,
+    interval: IntervalOption = "1m",
+    namespace: NamespaceOption = None,
+    export: ExportOption = False,
+    timeout: TimeoutOption = "5m",
+) -> None:
+    """Create or update a HelmChart and wait until its chart is stored.
+
+    Example:
+
+      lockstep create source chart podinfo --source HelmRepository/podinfo --chart podinfo --chart-version ">=6.0.0"
+    """
+    cli = state(ctx)
+    namespace = namespace_or_default(cli, namespace)
+    kind, slash, source_name = source.partition("/")
+    if not slash or kind not in CHART_SOURCE_KINDS:
+        raise UserError(
+            f"HelmChart {name}: --source {source} names no chart source",
+            hint="write it as HelmRepository/name, GitRepository/name or Bucket/name",
+            code=USAGE_ERROR,
+        )
+    spec: dict[str, Any] = {
+        "chart": chart,
+        "sourceRef": {"kind": kind, "name": source_name},
+        "interval": interval,
+    }
+    if chart_version:
+        spec["version"] = chart_version
+    if reconcile_strategy:
+        spec["reconcileStrategy"] = reconcile_strategy
+    model = build(HelmChart, name, namespace, spec)
+    _export_or_apply(cli, HELM_CHART, model, export, timeout)
+
+
 @create_app.command("kustomization", cls=FluxStyleFlags)
 @create_app.command("ks", cls=FluxStyleFlags, hidden=True)
 def create_kustomization(
@@ -271,6 +387,188 @@ def create_kustomization(
     _export_or_apply(cli, KUSTOMIZATION, model, export, timeout)
 
 
+@create_app.command("helmrelease", cls=FluxStyleFlags)
+@create_app.command("hr", cls=FluxStyleFlags, hidden=True)
+def create_helmrelease(
+    ctx: typer.Context,
+    name: NameArgument,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--source",
+            help="The chart's source: Kind/name[.namespace], Kind HelmRepository, GitRepository or Bucket.",
+        ),
+    ] = None,
+    chart: Annotated[
+        str | None,
+        typer.Option("--chart", help="Chart name in a HelmRepository, or its folder in Git."),
+    ] = None,
+    chart_version: Annotated[
+        str | None,
+        typer.Option("--chart-version", help='SemVer range of the chart version, e.g. ">=6.0.0".'),
+    ] = None,
+    chart_ref: Annotated[
+        str | None,
+        typer.Option(
+            "--chart-ref",
+            help="An existing chart object instead of --source and --chart: OCIRepository/name or HelmChart/name[.namespace].",
+        ),
+    ] = None,
+    values: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--values",
+            exists=True,
+            dir_okay=False,
+            help="Local YAML file of values; repeat it to merge several, later files winning.",
+        ),
+    ] = None,
+    values_from: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--values-from",
+            help="Secret/name or ConfigMap/name whose values.yaml key holds values; repeat or separate with commas.",
+        ),
+    ] = None,
+    target_namespace: Annotated[
+        str | None,
+        typer.Option("--target-namespace", help="Namespace to install the release to."),
+    ] = None,
+    create_target_namespace: Annotated[
+        bool,
+        typer.Option(
+            "--create-target-namespace", help="Create the target namespace if it does not exist."
+        ),
+    ] = False,
+    release_name: Annotated[
+        str | None,
+        typer.Option(
+            "--release-name",
+            help="Name of the Helm release; [<target-namespace>-]<name> if omitted.",
+        ),
+    ] = None,
+    depends_on: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--depends-on",
+            help="HelmRelease to wait for, as name or namespace/name; repeat or separate with commas.",
+        ),
+    ] = None,
+    interval: IntervalOption = "1m",
+    namespace: NamespaceOption = None,
+    export: ExportOption = False,
+    timeout: TimeoutOption = "5m",
+) -> None:
+    """Create or update a HelmRelease and wait until it is released (alias: hr).
+
+    Examples:
+
+      lockstep create hr podinfo --source HelmRepository/podinfo --chart podinfo --chart-version ">=6" --values ./values.yaml
+
+      lockstep create hr podinfo --chart-ref OCIRepository/podinfo --target-namespace apps --create-target-namespace --export
+    """
+    cli = state(ctx)
+    namespace = namespace_or_default(cli, namespace)
+    spec: dict[str, Any] = {
+        "interval": interval,
+        **chart_spec(name, source, chart, chart_version, chart_ref),
+    }
+    if release_name:
+        spec["releaseName"] = release_name
+    if target_namespace:
+        spec["targetNamespace"] = target_namespace
+    if create_target_namespace:
+        spec["install"] = {"createNamespace": True}
+    if depends_on:
+        spec["dependsOn"] = [parse_dependency(item) for item in _split(depends_on)]
+    if values_from:
+        spec["valuesFrom"] = [parse_values_reference(item) for item in _split(values_from)]
+    if values:
+        spec["values"] = read_values_files(values)
+    model = build(HelmRelease, name, namespace, spec)
+    _export_or_apply(cli, HELM_RELEASE, model, export, timeout)
+
+
+def chart_spec(
+    name: str,
+    source: str | None,
+    chart: str | None,
+    chart_version: str | None,
+    chart_ref: str | None,
+) -> dict[str, Any]:
+    """``spec.chart`` from ``--source`` and ``--chart``, or ``spec.chartRef`` from ``--chart-ref``."""
+    if chart_ref is not None:
+        if source or chart or chart_version:
+            raise UserError(
+                f"HelmRelease {name}: --chart-ref names the chart by itself",
+                hint="leave out --source, --chart and --chart-version, or --chart-ref",
+                code=USAGE_ERROR,
+            )
+        return {"chartRef": parse_object_reference("--chart-ref", chart_ref, CHART_REFERENCE_KINDS)}
+    if not source or not chart:
+        raise UserError(
+            f"HelmRelease {name}: give --source and --chart, or --chart-ref",
+            hint="e.g. --source HelmRepository/podinfo --chart podinfo",
+            code=USAGE_ERROR,
+        )
+    template: dict[str, Any] = {
+        "chart": chart,
+        "sourceRef": parse_object_reference("--source", source, CHART_SOURCE_KINDS),
+    }
+    if chart_version:
+        template["version"] = chart_version
+    return {"chart": {"spec": template}}
+
+
+def parse_object_reference(flag: str, value: str, kinds: tuple[str, ...]) -> dict[str, str]:
+    """``Kind/name[.namespace]`` as a reference to an object of one of ``kinds`` (any case)."""
+    word, slash, rest = value.partition("/")
+    kind = next((k for k in kinds if k.lower() == word.lower()), None)
+    name, _, namespace = rest.partition(".")
+    if not slash or kind is None or not name:
+        raise UserError(
+            f'{flag} "{value}" does not name one of {", ".join(kinds)}',
+            hint=f"write it as {kinds[0]}/name, optionally .namespace",
+            code=USAGE_ERROR,
+        )
+    return {"kind": kind, "name": name, **({"namespace": namespace} if namespace else {})}
+
+
+def parse_values_reference(value: str) -> dict[str, str]:
+    """``Secret/name`` or ``ConfigMap/name`` (any case) as a ``valuesFrom`` entry."""
+    word, slash, name = value.partition("/")
+    kind = next((k for k in VALUES_FROM_KINDS if k.lower() == word.lower()), None)
+    if not slash or kind is None or not name:
+        raise UserError(
+            f'--values-from "{value}" does not name a Secret or a ConfigMap',
+            hint="write it as Secret/name or ConfigMap/name",
+            code=USAGE_ERROR,
+        )
+    return {"kind": kind, "name": name}
+
+
+def read_values_files(files: list[Path]) -> dict[str, Any]:
+    """The values of ``files`` merged in order, as ``helm --values`` merges them."""
+    merged: dict[str, Any] = {}
+    for file in files:
+        try:
+            document = yaml.safe_load(file.read_text()) or {}
+        except (OSError, yaml.YAMLError) as error:
+            raise UserError(
+                f"--values {file}: cannot read values: {str(error).splitlines()[0]}",
+                hint="give a YAML file with a map of values",
+                code=USAGE_ERROR,
+            ) from error
+        if not isinstance(document, dict):
+            raise UserError(
+                f"--values {file} is not a map of values",
+                hint="give a YAML file with a map of values",
+                code=USAGE_ERROR,
+            )
+        merged = merge_values(merged, document)
+    return merged
+
+
 def _present(fields: dict[str, str | None]) -> dict[str, str]:
     return {key: value for key, value in fields.items() if value}
 
@@ -344,15 +642,23 @@ def export_yaml(model: ApiObject) -> str:
 
 
 def _export_or_apply(
-    cli: CliState, kind: FluxKind, model: ApiObject, export: bool, timeout: str
+    cli: CliState,
+    kind: FluxKind,
+    model: ApiObject,
+    export: bool,
+    timeout: str,
+    *,
+    wait: bool = True,
 ) -> None:
     if export:
         typer.echo(export_yaml(model), nl=False)
         return
-    asyncio.run(_apply_and_wait(cli.kube_client(), kind, model, timeout))
+    asyncio.run(_apply_and_wait(cli.kube_client(), kind, model, timeout, wait=wait))
 
 
-async def _apply_and_wait(kube: KubeClient, kind: FluxKind, model: ApiObject, within: str) -> None:
+async def _apply_and_wait(
+    kube: KubeClient, kind: FluxKind, model: ApiObject, within: str, *, wait: bool = True
+) -> None:
     name, namespace = model.metadata.name, model.metadata.namespace or ""
     what = f"{kind.noun} {name} in namespace {namespace}"
     async with kube:
@@ -360,6 +666,8 @@ async def _apply_and_wait(kube: KubeClient, kind: FluxKind, model: ApiObject, wi
         existed = await _exists(kube, kind.ref(name, namespace))
         await kube.apply(model.to_manifest())
         console.print(f"[green]✓[/] {what} {'updated' if existed else 'created'}")
+        if not wait:
+            return
         try:
             with console.status(f"waiting for {what} to become Ready"):
                 verdict = await wait_until_settled(

@@ -2,8 +2,8 @@
 
 Nothing is asked. A Kustomization carries lockstep's finalizer, through which the
 engine prunes what it applied (per ``spec.prune`` and ``deletionPolicy``) before
-the API server removes it; the command waits for that, so when it returns 0 the
-objects are really gone. If no engine is running, the wait ends at ``--timeout``
+the API server removes it; a HelmRelease's finalizer uninstalls its Helm release.
+The command waits for that, so when it returns 0 the objects are really gone. If no engine is running, the wait ends at ``--timeout``
 with exit 1.
 
 Registered on the ``lockstep`` command by :mod:`lockstep.cli.main`.
@@ -21,6 +21,9 @@ from lockstep.cli.context import UserError, console, state
 from lockstep.cli.objects import (
     FLUX_KINDS,
     GIT_REPOSITORY,
+    HELM_CHART,
+    HELM_RELEASE,
+    HELM_REPOSITORY,
     KUSTOMIZATION,
     OCI_REPOSITORY,
     FluxKind,
@@ -37,7 +40,10 @@ delete_app = typer.Typer(help="Delete an object lockstep reconciles.", no_args_i
 DELETE_SUMMARIES = {
     GIT_REPOSITORY.kind: "Delete a GitRepository and its artifact.",
     OCI_REPOSITORY.kind: "Delete an OCIRepository and its artifact.",
+    HELM_REPOSITORY.kind: "Delete a HelmRepository and its index artifact.",
+    HELM_CHART.kind: "Delete a HelmChart and its chart artifact.",
     KUSTOMIZATION.kind: "Delete a Kustomization; with prune enabled, what it applied goes too.",
+    HELM_RELEASE.kind: "Delete a HelmRelease; its Helm release is uninstalled.",
 }
 
 

@@ -1,5 +1,5 @@
-"""``lockstep get``: the status of sources, Kustomizations, Receivers and image automation
-objects, as ``flux get`` shows it.
+"""``lockstep get``: the status of sources, Kustomizations, HelmReleases, Receivers and image
+automation objects, as ``flux get`` shows it.
 
 One row per object (:class:`~lockstep.cli.output.StatusRow`): name, revision
 (or the column ``flux get`` shows in its place for the kind), suspended, ready,
@@ -32,6 +32,9 @@ from lockstep.cli.context import console, error_console, state
 from lockstep.cli.objects import (
     FLUX_KINDS,
     GIT_REPOSITORY,
+    HELM_CHART,
+    HELM_RELEASE,
+    HELM_REPOSITORY,
     IMAGE_KINDS,
     IMAGE_POLICY,
     IMAGE_REPOSITORY,
@@ -103,40 +106,90 @@ class Query:
         return self.name is None or name_of(obj) == self.name
 
 
-@sources_app.command("git")
-def get_git(
-    ctx: typer.Context,
-    name: NameArgument = None,
-    namespace: NamespaceOption = None,
-    all_namespaces: AllNamespacesOption = False,
-    watch: WatchOption = False,
-    output: OutputOption = OutputFormat.TABLE,
+def _kind_command(
+    app: typer.Typer, names: tuple[str, ...], kind: FluxKind, summary: str, example: str
 ) -> None:
-    """Show GitRepositories: the revision of their artifact and whether they are Ready.
+    """Register ``get <names[0]>`` (the other names hidden aliases) for one kind."""
 
-    Example:
+    def command(
+        ctx: typer.Context,
+        name: NameArgument = None,
+        namespace: NamespaceOption = None,
+        all_namespaces: AllNamespacesOption = False,
+        watch: WatchOption = False,
+        output: OutputOption = OutputFormat.TABLE,
+    ) -> None:
+        _get(ctx, (kind,), name, namespace, all_namespaces, watch, output)
 
-      lockstep get sources git -A
-    """
-    _get(ctx, (GIT_REPOSITORY,), name, namespace, all_namespaces, watch, output)
+    command.__doc__ = f"{summary}\n\nExample:\n\n  {example}\n"
+    command.__name__ = f"get_{names[0].replace('-', '_')}"
+    for index, alias in enumerate(names):
+        app.command(alias, hidden=index > 0)(command)
 
 
-@sources_app.command("oci")
-def get_oci(
-    ctx: typer.Context,
-    name: NameArgument = None,
-    namespace: NamespaceOption = None,
-    all_namespaces: AllNamespacesOption = False,
-    watch: WatchOption = False,
-    output: OutputOption = OutputFormat.TABLE,
-) -> None:
-    """Show OCIRepositories: the revision of their artifact and whether they are Ready.
-
-    Example:
-
-      lockstep get sources oci -n flux-system -o json
-    """
-    _get(ctx, (OCI_REPOSITORY,), name, namespace, all_namespaces, watch, output)
+_kind_command(
+    sources_app,
+    ("git",),
+    GIT_REPOSITORY,
+    "Show GitRepositories: the revision of their artifact and whether they are Ready.",
+    "lockstep get sources git -A",
+)
+_kind_command(
+    sources_app,
+    ("oci",),
+    OCI_REPOSITORY,
+    "Show OCIRepositories: the revision of their artifact and whether they are Ready.",
+    "lockstep get sources oci -n flux-system -o json",
+)
+_kind_command(
+    sources_app,
+    ("helm",),
+    HELM_REPOSITORY,
+    "Show HelmRepositories: the revision of their index and whether they are Ready.",
+    "lockstep get sources helm -A",
+)
+_kind_command(
+    sources_app,
+    ("chart",),
+    HELM_CHART,
+    "Show HelmCharts: the chart version they stored and whether they are Ready.",
+    "lockstep get sources chart -n flux-system",
+)
+_kind_command(
+    images_app,
+    ("repository",),
+    IMAGE_REPOSITORY,
+    "Show ImageRepositories: when their tags were last scanned and whether they are Ready.",
+    "lockstep get images repository -A",
+)
+_kind_command(
+    images_app,
+    ("policy",),
+    IMAGE_POLICY,
+    "Show ImagePolicies: the image each one elected and whether they are Ready.",
+    "lockstep get images policy -n flux-system",
+)
+_kind_command(
+    images_app,
+    ("update",),
+    IMAGE_UPDATE_AUTOMATION,
+    "Show ImageUpdateAutomations: when each one last ran and whether they are Ready.",
+    "lockstep get images update -n flux-system --watch",
+)
+_kind_command(
+    get_app,
+    ("kustomizations", "kustomization", "ks"),
+    KUSTOMIZATION,
+    "Show Kustomizations: the revision they applied and whether they are Ready (alias: ks).",
+    "lockstep get ks -A --watch",
+)
+_kind_command(
+    get_app,
+    ("helmreleases", "helmrelease", "hr"),
+    HELM_RELEASE,
+    "Show HelmReleases: the chart version they released and whether they are Ready (alias: hr).",
+    "lockstep get hr -A",
+)
 
 
 @sources_app.command("all")
@@ -147,67 +200,13 @@ def get_sources(
     watch: WatchOption = False,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
-    """Show every source: GitRepositories and OCIRepositories.
+    """Show every source: Git, OCI and Helm repositories, and HelmCharts.
 
     Example:
 
       lockstep get sources all -A
     """
     _get(ctx, SOURCE_KINDS, None, namespace, all_namespaces, watch, output)
-
-
-@images_app.command("repository")
-def get_image_repositories(
-    ctx: typer.Context,
-    name: NameArgument = None,
-    namespace: NamespaceOption = None,
-    all_namespaces: AllNamespacesOption = False,
-    watch: WatchOption = False,
-    output: OutputOption = OutputFormat.TABLE,
-) -> None:
-    """Show ImageRepositories: when their tags were last scanned and whether they are Ready.
-
-    Example:
-
-      lockstep get images repository -A
-    """
-    _get(ctx, (IMAGE_REPOSITORY,), name, namespace, all_namespaces, watch, output)
-
-
-@images_app.command("policy")
-def get_image_policies(
-    ctx: typer.Context,
-    name: NameArgument = None,
-    namespace: NamespaceOption = None,
-    all_namespaces: AllNamespacesOption = False,
-    watch: WatchOption = False,
-    output: OutputOption = OutputFormat.TABLE,
-) -> None:
-    """Show ImagePolicies: the image each one elected and whether they are Ready.
-
-    Example:
-
-      lockstep get images policy -n flux-system
-    """
-    _get(ctx, (IMAGE_POLICY,), name, namespace, all_namespaces, watch, output)
-
-
-@images_app.command("update")
-def get_image_updates(
-    ctx: typer.Context,
-    name: NameArgument = None,
-    namespace: NamespaceOption = None,
-    all_namespaces: AllNamespacesOption = False,
-    watch: WatchOption = False,
-    output: OutputOption = OutputFormat.TABLE,
-) -> None:
-    """Show ImageUpdateAutomations: when each one last ran and whether they are Ready.
-
-    Example:
-
-      lockstep get images update -n flux-system --watch
-    """
-    _get(ctx, (IMAGE_UPDATE_AUTOMATION,), name, namespace, all_namespaces, watch, output)
 
 
 @images_app.command("all")
@@ -225,26 +224,6 @@ def get_images(
       lockstep get images all -A
     """
     _get(ctx, IMAGE_KINDS, None, namespace, all_namespaces, watch, output)
-
-
-@get_app.command("kustomizations")
-@get_app.command("kustomization", hidden=True)
-@get_app.command("ks", hidden=True)
-def get_kustomizations(
-    ctx: typer.Context,
-    name: NameArgument = None,
-    namespace: NamespaceOption = None,
-    all_namespaces: AllNamespacesOption = False,
-    watch: WatchOption = False,
-    output: OutputOption = OutputFormat.TABLE,
-) -> None:
-    """Show Kustomizations: the revision they applied and whether they are Ready (alias: ks).
-
-    Example:
-
-      lockstep get ks -A --watch
-    """
-    _get(ctx, (KUSTOMIZATION,), name, namespace, all_namespaces, watch, output)
 
 
 @get_app.command("receivers")
@@ -276,7 +255,7 @@ def get_all(
     output: OutputOption = OutputFormat.TABLE,
     webhook_base_url: WebhookBaseUrlOption = DEFAULT_WEBHOOK_BASE_URL,
 ) -> None:
-    """Show every source, image automation object, Kustomization and Receiver.
+    """Show every source, image automation object, Kustomization, HelmRelease and Receiver.
 
     Example:
 

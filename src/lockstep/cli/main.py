@@ -20,6 +20,7 @@ from lockstep.cli import (
     build,
     check,
     dev,
+    helm,
     images,
     install,
     keys,
@@ -64,6 +65,13 @@ app.command(name="version")(version.version)
 app.add_typer(bootstrap.app, name="bootstrap")
 app.add_typer(build.build_app, name="build")
 app.add_typer(build.diff_app, name="diff")
+for verb_app, command in (
+    (build.build_app, helm.build_helmrelease),
+    (build.diff_app, helm.diff_helmrelease),
+    (tree_app, helm.tree_helmrelease),
+):
+    verb_app.command("helmrelease")(command)
+    verb_app.command("hr", hidden=True)(command)
 app.command(name="run")(run_command.run)
 app.add_typer(get_app, name="get")
 app.add_typer(tree_app, name="tree")

@@ -105,7 +105,10 @@ def _flux_kind_of(kind: str) -> FluxKind:
 
 GIT_REPOSITORY = _flux_kind_of("GitRepository")
 OCI_REPOSITORY = _flux_kind_of("OCIRepository")
+HELM_REPOSITORY = _flux_kind_of("HelmRepository")
+HELM_CHART = _flux_kind_of("HelmChart")
 KUSTOMIZATION = _flux_kind_of("Kustomization")
+HELM_RELEASE = _flux_kind_of("HelmRelease")
 RECEIVER = _flux_kind_of("Receiver")
 IMAGE_REPOSITORY = _flux_kind_of("ImageRepository")
 IMAGE_POLICY = _flux_kind_of("ImagePolicy")
@@ -122,7 +125,7 @@ def source_kind(kind: str) -> FluxKind:
             return candidate
     raise UserError(
         f"source kind {kind} is not served by lockstep",
-        hint="use a GitRepository or an OCIRepository",
+        hint=f"use one of {', '.join(candidate.kind for candidate in SOURCE_KINDS)}",
         code=USAGE_ERROR,
     )
 

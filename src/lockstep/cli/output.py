@@ -57,7 +57,8 @@ class StatusRow:
     namespace: str
     name: str
     revision: str
-    """The applied revision (Kustomization) or artifact revision (source); empty for receivers."""
+    """The applied revision (Kustomization), the released chart version (HelmRelease) or the
+    artifact revision (source); empty for receivers."""
     suspended: bool
     ready: str
     """``True``, ``False`` or ``Unknown``."""
@@ -101,7 +102,7 @@ class StatusRow:
 
 
 def status_row(obj: Mapping[str, Any], *, webhook_base_url: str) -> StatusRow:
-    """Summarise one source, Kustomization, Receiver or image automation object."""
+    """Summarise one source, Kustomization, HelmRelease, Receiver or image automation object."""
     kind = str(obj.get("kind", ""))
     status = obj.get("status") or {}
     ready = condition(obj, "Ready")
@@ -145,7 +146,18 @@ def latest_image(status: Mapping[str, Any]) -> str:
 def _revision(kind: str, status: Mapping[str, Any]) -> str:
     if kind == "Kustomization":
         return str(status.get("lastAppliedRevision") or "")
+    if kind == "HelmRelease":
+        return helm_release_revision(status)
     return str((status.get("artifact") or {}).get("revision") or "")
+
+
+def helm_release_revision(status: Mapping[str, Any]) -> str:
+    """The chart version a HelmRelease released, as ``flux get helmreleases`` shows it: that
+    of its newest history snapshot, else the chart revision it last attempted."""
+    history = status.get("history") or []
+    if history:
+        return str(history[0].get("chartVersion") or "")
+    return str(status.get("lastAttemptedRevision") or "")
 
 
 def parse_timestamp(value: str) -> datetime | None:

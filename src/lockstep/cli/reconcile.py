@@ -26,12 +26,16 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from lockstep.api.helm import HelmRelease
 from lockstep.api.meta import RECONCILE_REQUEST_ANNOTATION, duration_seconds
 from lockstep.cli.context import UserError, console, state
 from lockstep.cli.events import event_time, is_about, lockstep_events
 from lockstep.cli.objects import (
     FLUX_KINDS,
     GIT_REPOSITORY,
+    HELM_CHART,
+    HELM_RELEASE,
+    HELM_REPOSITORY,
     IMAGE_POLICY,
     IMAGE_REPOSITORY,
     IMAGE_UPDATE_AUTOMATION,
@@ -45,7 +49,7 @@ from lockstep.cli.objects import (
     namespace_or_default,
     source_kind,
 )
-from lockstep.cli.output import parse_timestamp
+from lockstep.cli.output import helm_release_revision, parse_timestamp
 from lockstep.cli.verbs import NameArgument, described, register_per_kind
 from lockstep.cli.waiting import TimedOut, TimeoutOption, wait_until_settled
 from lockstep.kube import Invalid, KubeClient, KubeObject, ObjectRef
@@ -87,6 +91,12 @@ RECONCILE_SUMMARIES = {
     KUSTOMIZATION.kind: (
         "Apply a Kustomization now; print the applied revision and what changed."
         " Exits 0 when it is Ready, 1 with the engine's message when it fails."
+    ),
+    HELM_REPOSITORY.kind: "Fetch a HelmRepository's index now; print the revision it stored.",
+    HELM_CHART.kind: "Fetch and package a HelmChart now; print the chart version it stored.",
+    HELM_RELEASE.kind: (
+        "Install or upgrade a HelmRelease now; print the chart version released."
+        " With --with-source its HelmChart, and the chart's source, are reconciled first."
     ),
     IMAGE_REPOSITORY.kind: "Scan an ImageRepository's tags now; print how many the scan found.",
     IMAGE_POLICY.kind: "Elect an ImagePolicy's image now; print the image it elected.",
@@ -183,21 +193,40 @@ def _reconcile_with_source(timeout: str) -> Operation:
         obj = await fetch(kube, target.kind, target.name, target.namespace)
         if is_suspended(obj):
             raise _suspended(target)
-        source_ref = (obj.get("spec") or {}).get("sourceRef") or {}
-        source = Target(
-            source_kind(str(source_ref.get("kind", ""))),
-            str(source_ref.get("name", "")),
-            str(source_ref.get("namespace") or target.namespace),
-        )
-        # The source's new revision may be applied before the Kustomization's own request
-        # lands; its changes still answer this command, so they are looked for from the
+        # The source's new revision may be applied before the object's own request lands;
+        # its changes still answer this command, so they are looked for from the first
         # source's request on.
-        source_requested_at = await _request_and_wait(kube, source, timeout, resume=False)
+        first_requested_at: str | None = None
+        for source in await _sources_of(kube, target, obj):
+            requested_at = await _request_and_wait(kube, source, timeout, resume=False)
+            first_requested_at = first_requested_at or requested_at
         await _request_and_wait(
-            kube, target, timeout, resume=False, changes_from=source_requested_at
+            kube, target, timeout, resume=False, changes_from=first_requested_at
         )
 
     return operation
+
+
+async def _sources_of(kube: KubeClient, target: Target, obj: KubeObject) -> list[Target]:
+    """The sources ``--with-source`` reconciles before ``obj``, in order: a Kustomization's
+    ``sourceRef``; a HelmRelease's chart object, after the HelmChart's own source."""
+    if target.kind is not HELM_RELEASE:
+        return [_source_target(obj.get("spec") or {}, target.namespace)]
+    chart = HelmRelease.model_validate(obj).chart_reference()
+    chart_target = Target(source_kind(chart.kind), chart.name, chart.namespace)
+    if chart_target.kind is not HELM_CHART:
+        return [chart_target]
+    chart_obj = await fetch(kube, HELM_CHART, chart.name, chart.namespace)
+    return [_source_target(chart_obj.get("spec") or {}, chart.namespace), chart_target]
+
+
+def _source_target(spec: KubeObject, namespace: str) -> Target:
+    source_ref = spec.get("sourceRef") or {}
+    return Target(
+        source_kind(str(source_ref.get("kind", ""))),
+        str(source_ref.get("name", "")),
+        str(source_ref.get("namespace") or namespace),
+    )
 
 
 async def _suspend(kube: KubeClient, target: Target) -> None:
@@ -222,6 +251,15 @@ async def _request_and_wait(
     if is_suspended(obj) and not resume:
         raise _suspended(target)
     requested_at = await request_reconcile(kube, obj, resume=resume)
+    verb = "resumed" if resume else "reconciled"
+    if _is_static(obj):
+        # An OCI HelmRepository has no index: the engine only keeps it, and never reports
+        # it Ready; flux prints the same and succeeds.
+        console.print(
+            f"[green]✓[/] {target.kind.noun} {target.name} {verb}: "
+            "reconciliation not supported by the object"
+        )
+        return requested_at
     ref = target.kind.ref(target.name, target.namespace)
     try:
         with console.status(f"waiting for {target} to reconcile"):
@@ -235,13 +273,17 @@ async def _request_and_wait(
         ) from error
     if not verdict.ready:
         raise UserError(f"{target} failed: {escape(verdict.message)}", hint=target.events_hint)
-    verb = "resumed" if resume else "reconciled"
     summary = outcome(verdict.object, before=obj)
     console.print(f"[green]✓[/] {target.kind.noun} {target.name} {verb}: {escape(summary)}")
     if target.kind is KUSTOMIZATION:
         for change in await _changes(kube, target, changes_from or requested_at):
             console.print(f"  {escape(change)}")
     return requested_at
+
+
+def _is_static(obj: KubeObject) -> bool:
+    """Whether the engine keeps ``obj`` without reconciling it: an OCI HelmRepository."""
+    return obj.get("kind") == HELM_REPOSITORY.kind and (obj.get("spec") or {}).get("type") == "oci"
 
 
 def _suspended(target: Target) -> UserError:
@@ -259,6 +301,8 @@ def outcome(obj: KubeObject, *, before: KubeObject | None = None) -> str:
     kind = obj.get("kind")
     if kind == KUSTOMIZATION.kind:
         return f"applied revision {status.get('lastAppliedRevision') or '(none)'}"
+    if kind == HELM_RELEASE.kind:
+        return f"applied revision {helm_release_revision(status) or '(none)'}"
     if kind == IMAGE_REPOSITORY.kind:
         return f"scan fetched {(status.get('lastScanResult') or {}).get('tagCount', 0)} tags"
     if kind == IMAGE_POLICY.kind:

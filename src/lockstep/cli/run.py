@@ -37,7 +37,7 @@ from lockstep.dev.cluster import state_root
 from lockstep.egress import Egress
 from lockstep.gobuild import GoBuildError, program_path
 from lockstep.kube import Forbidden, KubeClient
-from lockstep.render.kustomizer import PROGRAM_MODULE, kustomizer_program
+from lockstep.render import helm, kustomizer
 from lockstep.render.process import (
     DEFAULT_CPU_SECONDS,
     DEFAULT_MEMORY_MIB,
@@ -212,7 +212,7 @@ def run(
         raise typer.BadParameter(str(error)) from None
     configure_logging(log_json, cli.verbose)
     set_build_limits(BuildLimits(build_memory_limit * MIB, build_cpu_limit))
-    _ensure_build_service()
+    _ensure_render_services()
     options = ManagerOptions(
         storage_path=storage_path or state_root() / "artifacts",
         watch_namespace=watch_namespace,
@@ -229,15 +229,25 @@ def run(
     asyncio.run(_run(cli.engine_client(), options, addresses, election))
 
 
-def _ensure_build_service() -> None:
-    """Build the Kustomize build service now if it is not yet, rather than in a
-    Kustomization's first build, whose time limit it would eat."""
-    if not program_path(PROGRAM_MODULE, "kustomizer").is_file():
-        logging.getLogger("lockstep").info("building the Kustomize build service (once)")
-    try:
-        kustomizer_program()
-    except GoBuildError as error:
-        raise UserError(str(error), hint="run make install, which builds it") from error
+def _ensure_render_services() -> None:
+    """Build the Kustomize build service and the Helm rendering service now if they are
+    not yet, rather than in the first build or render, whose time limit they would eat."""
+    services = (
+        (
+            kustomizer.PROGRAM_MODULE,
+            kustomizer.PROGRAM_NAME,
+            kustomizer.WHAT,
+            kustomizer.kustomizer_program,
+        ),
+        (helm.PROGRAM_MODULE, helm.PROGRAM_NAME, helm.WHAT, helm.helm_render_program),
+    )
+    for module, name, what, build in services:
+        if not program_path(module, name).is_file():
+            logging.getLogger("lockstep").info("building %s (once)", what)
+        try:
+            build()
+        except GoBuildError as error:
+            raise UserError(str(error), hint="run make install, which builds it") from error
 
 
 @dataclass(frozen=True)

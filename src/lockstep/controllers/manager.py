@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from lockstep.api.meta import RECONCILE_REQUEST_ANNOTATION
+from lockstep.controllers.helm import HelmReleaseReconciler
 from lockstep.controllers.image import (
     AutomationOptions,
     ImagePolicyOptions,
@@ -58,7 +59,12 @@ from lockstep.controllers.kustomize import (
     ignored_pointers_of,
 )
 from lockstep.controllers.notification import ReceiverReconciler, Webhooks
-from lockstep.controllers.source import GitRepositoryReconciler, OCIRepositoryReconciler
+from lockstep.controllers.source import (
+    GitRepositoryReconciler,
+    HelmChartReconciler,
+    HelmRepositoryReconciler,
+    OCIRepositoryReconciler,
+)
 from lockstep.controllers.source.base import SourceReconciler
 from lockstep.egress import OPEN, Egress
 from lockstep.kube import KubeClient, KubeObject
@@ -171,12 +177,15 @@ class Reconciler(Protocol):
 SOURCE_RECONCILERS: tuple[type[SourceReconciler[Any, Any]], ...] = (
     GitRepositoryReconciler,
     OCIRepositoryReconciler,
+    HelmRepositoryReconciler,
 )
-"""The source reconcilers ``lockstep run`` runs, one controller each; the Kustomization
-controller runs beside them and follows their artifacts."""
+"""The source reconcilers ``lockstep run`` runs, one controller each; the HelmChart and
+Kustomization controllers run beside them and follow their artifacts."""
 
 RECONCILERS: tuple[type[Any], ...] = (
     *SOURCE_RECONCILERS,
+    HelmChartReconciler,
+    HelmReleaseReconciler,
     KustomizationReconciler,
     ReceiverReconciler,
     ImageRepositoryReconciler,
@@ -324,6 +333,9 @@ class ControllerManager:
             Controller.of(kind, self._kube, store, scratch, options, self.metrics)
             for kind in SOURCE_RECONCILERS
         ]
+        charts = _chart_controller(self._kube, store, scratch, sources, options, self.metrics)
+        sources.append(charts)
+        releases = _release_controller(self._kube, store, charts, options, self.metrics)
         informer = _informer(self._kube, KustomizationReconciler, options)
         queue: WorkQueue[ObjectKey] = WorkQueue()
         memory = KustomizationMemory()
@@ -347,15 +359,18 @@ class ControllerManager:
         )
         kustomizations = Controller(informer, applier, self.metrics, queue)
         for source in sources:
-            source.informer.subscribe(
-                partial(_follow_artifacts, source.reconciler.kind, applier, kustomizations.queue)
-            )
+            if source is not charts:
+                source.informer.subscribe(
+                    partial(
+                        _follow_artifacts, source.reconciler.kind, applier, kustomizations.queue
+                    )
+                )
         receiver_informer = _informer(self._kube, ReceiverReconciler, options)
         receivers = Controller(
             receiver_informer, ReceiverReconciler(self._kube, receiver_informer), self.metrics
         )
         images = _image_controllers(self._kube, scratch, options, self.metrics)
-        controllers = [*sources, kustomizations, receivers, *images.all]
+        controllers = [*sources, kustomizations, releases, receivers, *images.all]
         watch = Watch(
             self.health,
             self.metrics,
@@ -376,6 +391,68 @@ class ControllerManager:
                 await controller.stop()
             await drift.stop()
             await applier.close()
+
+
+def _chart_controller(
+    kube: KubeClient,
+    store: ArtifactStore,
+    scratch: Path,
+    sources: list[Controller],
+    options: ManagerOptions,
+    metrics: ControllerMetrics,
+) -> Controller:
+    """The HelmChart controller, reading HelmRepositories and GitRepositories from their
+    caches; a new artifact of either enqueues the charts made from it."""
+    informer = _informer(kube, HelmChartReconciler, options)
+    informers = {
+        source.kind: source.informer
+        for source in sources
+        if source.kind in (HelmRepositoryReconciler.kind, GitRepositoryReconciler.kind)
+    }
+    reconciler = HelmChartReconciler(
+        kube, store, informer, scratch, informers, egress=options.egress
+    )
+    charts = Controller(informer, reconciler, metrics)
+    for kind, source_informer in informers.items():
+        source_informer.subscribe(partial(_follow_chart_sources, kind, reconciler, charts.queue))
+    return charts
+
+
+def _follow_chart_sources(
+    kind: str, reconciler: HelmChartReconciler, queue: WorkQueue[ObjectKey], change: Change
+) -> None:
+    """A HelmRepository or GitRepository has a new artifact: its charts look again."""
+    if artifact_changed(change):
+        for key in reconciler.using_source(kind, change.key):
+            queue.add(key)
+
+
+def _release_controller(
+    kube: KubeClient,
+    store: ArtifactStore,
+    charts: Controller,
+    options: ManagerOptions,
+    metrics: ControllerMetrics,
+) -> Controller:
+    """The HelmRelease controller, reading chart artifacts from the HelmChart cache; a
+    HelmChart's new artifact or readiness enqueues the releases of that chart."""
+    informer = _informer(kube, HelmReleaseReconciler, options)
+    reconciler = HelmReleaseReconciler(
+        kube,
+        informer,
+        store,
+        charts.informer,
+        default_service_account=options.default_service_account,
+    )
+    releases = Controller(informer, reconciler, metrics)
+
+    def follow(change: Change) -> None:
+        if artifact_changed(change) or readiness_changed(change):
+            for key in reconciler.using_chart(change.key):
+                releases.queue.add(key)
+
+    charts.informer.subscribe(follow)
+    return releases
 
 
 @dataclass(frozen=True)

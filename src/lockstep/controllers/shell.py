@@ -131,6 +131,9 @@ class Ready:
     message: str
     events: tuple[Event, ...] = ()
     on_stored: Callable[[], None] | None = None
+    reason: str | None = None
+    """Reason of Ready=True when it is not the kind's :attr:`ReconcilerShell.ready_reason`
+    (a HelmChart tells whether its chart was pulled or packaged)."""
     """Called once the status is stored (written, or found as it was): what the kind
     remembers of a success only when it is recorded, so that a failed write is redone."""
 
@@ -356,7 +359,7 @@ class ReconcilerShell(ABC, Generic[T, S]):
             ready.message,
             generation=generation,
             now=datetime.now(UTC),
-            reason=self.ready_reason,
+            reason=ready.reason or self.ready_reason,
         )
         status.observed_generation = generation
         return status

@@ -17,6 +17,9 @@ and maps :mod:`lockstep.render.errors` to the ``BuildFailed`` reason. The module
 - ``references``: remote bases, downloads and paths leaving the artifact are refused;
 - ``kustomize``: plain-directory generation, the spec's options, the Kustomize build;
 - ``kustomizer``: the resident Kustomize build service the builds run in;
+- ``helm``: the resident Helm rendering service: charts rendered, packaged, inspected
+  by Helm's own SDK, for the Helm release and HelmChart reconcilers;
+- ``resident``: the pool of resident Go processes both services are;
 - ``failures``: Kustomize's errors on one line, stable, naming the file;
 - ``process``: the build's child processes bounded in memory, CPU time and time;
 - ``cache``: builds kept by content, so that the same build runs Kustomize once;

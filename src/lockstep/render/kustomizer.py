@@ -14,7 +14,8 @@ schema is reset only around the builds that change it). Built once from its pinn
 build it ahead of the first build.
 
 :class:`Kustomizer` keeps up to ``processes`` of them, each building one folder at a
-time (Kustomize's library is not safe for concurrent builds), started on demand:
+time (Kustomize's library is not safe for concurrent builds), started on demand, as a
+:class:`~lockstep.render.resident.ResidentPool` (:mod:`lockstep.render.resident`):
 
 - :meth:`Kustomizer.build` hands a folder and its artifact root to an idle process and
   returns what Kustomize printed, or raises :class:`KustomizeError` with its message;
@@ -25,7 +26,8 @@ time (Kustomize's library is not safe for concurrent builds), started on demand:
   (:mod:`lockstep.render.process`): a build that goes past the memory limit, or past
   the CPU time one build may use, ends its process and raises
   :class:`~lockstep.render.process.LimitExceeded` ("exceeded the build memory limit of
-  1024 MiB"); an answer longer than :data:`MAX_ANSWER_BYTES` does too, so the engine
+  1024 MiB"); an answer longer than
+  :data:`~lockstep.render.resident.MAX_ANSWER_BYTES` does too, so the engine
   never holds more of a build's output than that. Other processes, and the builds
   after, are not affected;
 - the processes end with the engine: they read requests from a pipe and exit when
@@ -40,39 +42,28 @@ pool.
 from __future__ import annotations
 
 import atexit
-import json
 import os
-import queue
-import select
 import threading
-import time
 from pathlib import Path
-from typing import IO
 
 from lockstep.gobuild import built_program
-from lockstep.render.process import (
-    CPU_LIMIT_EXIT,
-    BuildLimits,
-    LimitExceeded,
-    allow_cpu,
-    build_limits,
-    cpu_exceeded,
-    exceeded_memory,
-    kill_group,
-    memory_exceeded,
-    start_bounded,
-)
+from lockstep.render.process import BuildLimits, build_limits
+from lockstep.render.resident import MAX_ANSWER_BYTES, BuildDeadline, ResidentPool, Service
+
+__all__ = [
+    "MAX_ANSWER_BYTES",
+    "BuildDeadline",
+    "KustomizeError",
+    "Kustomizer",
+    "ServiceFailed",
+    "kustomizer_program",
+    "shared_kustomizer",
+]
 
 PROGRAM_MODULE = Path(__file__).parent / "gomod" / "kustomizer"
+PROGRAM_NAME = "kustomizer"
 WHAT = "the Kustomize build service"
 MAX_PROCESSES = 4
-
-MAX_ANSWER_BYTES = 64 * 1024 * 1024
-"""The longest answer read from a build: 64 MiB of YAML (as JSON), far beyond what the
-API server would take from one Kustomization (1.5 MiB an object)."""
-
-_STDERR_CHUNK_BYTES = 65536
-_STDERR_CARRIED_BYTES = 128
 
 
 class KustomizeError(Exception):
@@ -84,159 +75,30 @@ class ServiceFailed(KustomizeError):
     fault, so another try may succeed."""
 
 
-class BuildDeadline(Exception):
-    """The build did not finish by its deadline."""
+SERVICE = Service(what=WHAT, task="build", failed=ServiceFailed)
 
 
 def kustomizer_program() -> Path:
     """The built program, built first when not cached (raises
     :class:`lockstep.gobuild.GoBuildError`)."""
-    return built_program(PROGRAM_MODULE, "kustomizer", WHAT)
+    return built_program(PROGRAM_MODULE, PROGRAM_NAME, WHAT)
 
 
-class _Process:
-    """One running program; one request at a time."""
-
-    def __init__(self, program: Path, limits: BuildLimits) -> None:
-        self.limits = limits
-        self.popen = start_bounded([str(program)], limits)
-        self._pending = bytearray()
-        self._stderr = _LastWords(self.popen.stderr)
-
-    def ask(self, folder: Path, root: Path, schema: bool, deadline: float) -> dict[str, str]:
-        assert self.popen.stdin is not None
-        request = {"root": str(root), "dir": str(folder), "schema": schema}
-        allow_cpu(self.popen, self.limits.cpu_seconds)
-        self.popen.stdin.write(json.dumps(request).encode() + b"\n")
-        self.popen.stdin.flush()
-        return json.loads(self._line(deadline))  # type: ignore[no-any-return]
-
-    def _line(self, deadline: float) -> bytes:
-        assert self.popen.stdout is not None
-        descriptor = self.popen.stdout.fileno()
-        searched = 0
-        while (end := self._pending.find(b"\n", searched)) < 0:
-            searched = len(self._pending)
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([descriptor], [], [], left)[0]:
-                raise BuildDeadline
-            chunk = os.read(descriptor, 1 << 20)
-            if not chunk:
-                raise self._exit_error()
-            self._pending += chunk
-            if len(self._pending) > MAX_ANSWER_BYTES:
-                raise LimitExceeded(
-                    f"printed more than the {MAX_ANSWER_BYTES // (1024 * 1024)} MiB a build "
-                    "may print"
-                )
-        line = bytes(self._pending[:end])
-        del self._pending[: end + 1]
-        return line
-
-    def _exit_error(self) -> Exception:
-        """Why the process ended during a build: a limit, or its exit status."""
-        code = self.popen.wait()
-        if code == CPU_LIMIT_EXIT:
-            return cpu_exceeded(self.limits)
-        if self._stderr.out_of_memory():
-            return memory_exceeded(self.limits)
-        return ServiceFailed(f"the Kustomize build service exited ({code}) during the build")
-
-    def stop(self) -> None:
-        kill_group(self.popen)
-        for stream in (self.popen.stdin, self.popen.stdout):
-            if stream is not None:
-                stream.close()
-        self._stderr.join(timeout=1.0)
-
-
-class _LastWords(threading.Thread):
-    """Reads a process's stderr until it closes, noting whether Go said it ran out of
-    memory; nothing else of it is kept (Kustomize's warnings, the crash's stacks)."""
-
-    def __init__(self, stream: IO[bytes] | None) -> None:
-        super().__init__(daemon=True, name="kustomizer-stderr")
-        assert stream is not None
-        self._stream = stream
-        self._out_of_memory = False
-        self.start()
-
-    def run(self) -> None:
-        carried = b""
-        with self._stream:
-            while chunk := os.read(self._stream.fileno(), _STDERR_CHUNK_BYTES):
-                # A message split across two reads is found whole in the carried end.
-                self._out_of_memory |= exceeded_memory(carried + chunk)
-                carried = chunk[-_STDERR_CARRIED_BYTES:]
-
-    def out_of_memory(self) -> bool:
-        """Whether the process ran out of memory, asked once it has ended."""
-        self.join(timeout=1.0)
-        return self._out_of_memory
-
-
-class Kustomizer:
+class Kustomizer(ResidentPool):
     """A pool of build processes; see the module docstring."""
 
     def __init__(self, program: Path, processes: int, limits: BuildLimits | None = None) -> None:
-        self._program = program
-        self._limits = limits or BuildLimits()
-        self._idle: queue.LifoQueue[_Process] = queue.LifoQueue()
-        self._slots = threading.BoundedSemaphore(processes)
-        self._lock = threading.Lock()
-        self._all: set[_Process] = set()
+        super().__init__(program, processes, limits, SERVICE)
 
     def build(self, folder: Path, root: Path, deadline: float, *, schema: bool = False) -> str:
         """What Kustomize prints for ``folder``, reading only under ``root``, built
         before ``deadline`` (a :func:`time.monotonic` instant); ``schema``: the build's
         kustomizations change Kustomize's OpenAPI schema (``openapi``, ``crds``)."""
-        if not self._slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
-            raise BuildDeadline
-        try:
-            try:
-                process = self._take()
-            except OSError as error:
-                raise ServiceFailed(f"the Kustomize build service cannot start: {error}") from error
-            try:
-                answer = process.ask(folder, root, schema, deadline)
-            except (BuildDeadline, KustomizeError, LimitExceeded, OSError, ValueError) as error:
-                self._drop(process)
-                if isinstance(error, BuildDeadline | KustomizeError | LimitExceeded):
-                    raise
-                raise ServiceFailed(f"the Kustomize build service failed: {error}") from error
-            self._idle.put(process)
-        finally:
-            self._slots.release()
+        request = {"root": str(root), "dir": str(folder), "schema": schema}
+        answer = self.ask(request, deadline)
         if "error" in answer:
             raise KustomizeError(answer["error"])
-        return answer["output"]
-
-    def close(self) -> None:
-        """Stop every process."""
-        with self._lock:
-            processes, self._all = self._all, set()
-        for process in processes:
-            process.stop()
-
-    def _take(self) -> _Process:
-        """An idle process that is still running, else a new one."""
-        while True:
-            try:
-                process = self._idle.get_nowait()
-            except queue.Empty:
-                break
-            if process.popen.poll() is None:
-                return process
-            self._drop(process)
-        process = _Process(self._program, self._limits)
-        with self._lock:
-            self._all.add(process)
-        return process
-
-    def _drop(self, process: _Process) -> None:
-        with self._lock:
-            self._all.discard(process)
-        process.stop()
+        return str(answer["output"])
 
 
 _shared: Kustomizer | None = None

@@ -1,8 +1,9 @@
 """The child processes of a render, bounded: memory, CPU time, and the build's deadline.
 
 Every program a render runs reads tenant content: the resident Kustomize build service
-(:mod:`lockstep.render.kustomizer`) and sops (:mod:`lockstep.render.sops`). Each is
-started by :func:`start_bounded`:
+(:mod:`lockstep.render.kustomizer`), the resident Helm rendering service
+(:mod:`lockstep.render.helm`) and sops (:mod:`lockstep.render.sops`). Each is started
+by :func:`start_bounded`:
 
 - in a process group of its own, which :func:`kill_group` kills whole at the deadline;
 - with ``RLIMIT_DATA`` at :attr:`BuildLimits.memory_bytes`. Not ``RLIMIT_AS``: a Go

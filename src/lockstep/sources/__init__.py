@@ -1,4 +1,4 @@
-"""Sources: Git repositories (later OCI and Helm) turned into artifacts in the artifact store.
+"""Sources: Git repositories, OCI artifacts and Helm charts turned into artifacts in the store.
 
 Libraries for the source reconcilers, which call them from a thread pool because they
 block on the network and the disk. They know nothing of custom resources, conditions or
@@ -28,5 +28,8 @@ and maps :mod:`lockstep.sources.errors` to conditions. The modules:
 - ``transport``: TLS settings and proxies from Secrets, for the registry client;
 - ``image_names``: container image names (``spec.image``) and their canonical form;
 - ``image_scan``: the tags of an image repository, and the digest of a tag;
-- ``cosign``: cosign key-based signatures: verify, sign, cosign's key files.
+- ``cosign``: cosign key-based signatures: verify, sign, cosign's key files;
+- ``helm_index``: Helm repository indexes: parsed, sorted, stored as Flux stores them, searched;
+- ``helm_repository``: HTTP chart repositories: the index and chart packages;
+- ``helm_oci``: charts in OCI registries: version resolution and the chart layer.
 """

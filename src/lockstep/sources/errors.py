@@ -12,12 +12,13 @@
     ├── Unreachable           no answer: connection refused, DNS, network timeout
     ├── RepositoryNotFound    the server answered but has no repository at the URL
     ├── RefNotFound           the branch, tag, name or commit is not on the remote
-    │   └── NoSemverMatch     no tag satisfies the semver range
+    │   └── NoSemverMatch     no tag or chart version satisfies the semver range
     ├── PathNotFound          a sparse checkout path is not in the commit
     ├── FetchTimeout          the operation did not finish within its time limit
     ├── ServerUnavailable     the server answered 429 or 5xx: busy or failing
     ├── TooLarge              the content exceeds the artifact size limit
-    ├── InvalidArtifact       the OCI artifact's manifest or layer cannot be used
+    ├── InvalidIndex          a Helm repository's index.yaml is not a usable index
+    ├── InvalidArtifact       an OCI manifest or layer, or a chart package, cannot be used
     │   ├── DigestMismatch    downloaded content differs from the digest naming it
     │   └── UnsafeArchive     a tarball entry would land outside its folder, or is a device
     └── VerificationFailed    the signature of the artifact, commit or tag does not check out
@@ -78,7 +79,7 @@ class RefNotFound(SourceError):
 
 
 class NoSemverMatch(RefNotFound):
-    """No tag of the remote satisfies the semver range."""
+    """No tag of the remote, or chart version of the repository, satisfies the semver range."""
 
 
 class PathNotFound(SourceError):
@@ -97,8 +98,14 @@ class TooLarge(SourceError):
     """The content to pack exceeds the artifact store's size limit."""
 
 
+class InvalidIndex(SourceError):
+    """A Helm repository's ``index.yaml`` is not YAML or JSON, or lacks ``apiVersion``,
+    or its ``entries`` are not a mapping of chart names to lists of versions."""
+
+
 class InvalidArtifact(SourceError):
-    """The OCI artifact is not one the source can use: no such layer, not a tarball."""
+    """The OCI artifact or chart package is not one the source can use: no such layer,
+    not a gzip tarball."""
 
 
 class DigestMismatch(InvalidArtifact):

@@ -1,25 +1,33 @@
-"""The artifact store: content-addressed tarballs of sources on local disk.
+"""The artifact store: the artifacts of sources, content-addressed, on local disk.
 
 Layout under the store's root, one folder per source object::
 
-    <kind in lower case>/<namespace>/<name>/<hex>.tar.gz
+    <kind in lower case>/<namespace>/<name>/<file>
 
-The file is named as Flux's source-controller names it when the caller says so: a
-GitRepository's by its commit id, an OCIRepository's by the hex of its manifest digest;
-otherwise by the sha256 of the file. Content identical to the file of that name is not
-written again, so an unchanged source keeps its URL and its file. Different content
-under the same name (a commit packed with other ignore rules) replaces the file
-atomically; a reader holding the old status then fails its digest check and retries.
-A tarball is written to a temporary file in the same
-folder (``.incoming-*.partial``), flushed to disk and then renamed into place, so a
-crash at any moment leaves either no artifact or a whole one: readers and
-`ArtifactStore.list_artifacts` never see a partial file.
+Two kinds of artifact, each file named as Flux's source-controller names it:
 
-The source reconcilers call `ArtifactStore.store` after fetching, then
-`garbage_collect`, and `remove_all` when their object is deleted. The artifact HTTP
-server (``web/``) resolves request paths with `ArtifactStore.open`; consumers inside
-the process use `local_path`. Every method blocks on disk I/O, so the reconcilers call
-them from their thread pool.
+- tarballs of a source tree (`ArtifactStore.store`), ``<hex>.tar.gz``: a GitRepository's
+  by its commit id, an OCIRepository's by the hex of its manifest digest; otherwise by
+  the sha256 of the file;
+- single files stored as they are (`ArtifactStore.store_file`): a HelmRepository's index,
+  ``index-<64 hex>.yaml``, and a HelmChart's package, ``<chart>-<semver>.tgz``.
+
+Only names of these three shapes are written, listed or served; they are checked
+strictly (a chart name of letters, digits, ``.``, ``_`` and ``-`` that starts with a
+letter or digit, then a semantic version), so no name leaves its folder or names a
+temporary file. Content identical to the file of that name is not written again, so an
+unchanged source keeps its URL and its file. Different content under the same name (a
+commit packed with other ignore rules) replaces the file atomically; a reader holding
+the old status then fails its digest check and retries. A file is written to a
+temporary file in the same folder (``.incoming-*.partial``), flushed to disk and then
+renamed into place, so a crash at any moment leaves either no artifact or a whole one:
+readers and `ArtifactStore.list_artifacts` never see a partial file.
+
+The source reconcilers call `ArtifactStore.store` or `ArtifactStore.store_file` after
+fetching, then `garbage_collect`, and `remove_all` when their object is deleted. The
+artifact HTTP server (``web/``) resolves request paths with `ArtifactStore.open`;
+consumers inside the process use `local_path`. Every method blocks on disk I/O, so the
+reconcilers call them from their thread pool.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from lockstep.api.meta import Artifact
+from lockstep.sources.errors import TooLarge
 from lockstep.sources.ignore import IgnoreRules
 from lockstep.sources.tarball import pack_tree
 
@@ -48,13 +57,27 @@ STRAY_TEMP_AGE_SECONDS = 60.0
 _TEMP_PREFIX = ".incoming-"
 _TEMP_SUFFIX = ".partial"
 _FILE_STEM = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
-_ARTIFACT_NAME = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})\.tar\.gz$")
+_TARBALL_NAME = r"(?:[0-9a-f]{40}|[0-9a-f]{64})\.tar\.gz"
+_INDEX_NAME = r"index-[0-9a-f]{64}\.yaml"
+_IDENTIFIERS = r"[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*"
+_CHART_NAME = (
+    r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}"
+    rf"-v?[0-9]+\.[0-9]+\.[0-9]+(?:-{_IDENTIFIERS})?(?:\+{_IDENTIFIERS})?\.tgz"
+)
+_FILE_NAME = re.compile(rf"^(?:{_INDEX_NAME}|{_CHART_NAME})$")
+_ARTIFACT_NAME = re.compile(rf"^(?:{_TARBALL_NAME}|{_INDEX_NAME}|{_CHART_NAME})$")
 _HASH_CHUNK_BYTES = 1024 * 1024
+
+
+def is_artifact_name(name: str) -> bool:
+    """Whether ``name`` is the file name of a finished artifact: a tarball, a chart
+    repository's index or a packaged chart (never a temporary file)."""
+    return _ARTIFACT_NAME.match(name) is not None
 
 
 @dataclass(frozen=True)
 class StoredArtifact:
-    """The result of `ArtifactStore.store`.
+    """The result of `ArtifactStore.store` and `ArtifactStore.store_file`.
 
     `reused` is true when a file with the same digest was already stored; `warnings`
     lists entries of the tree that were left out, such as links leaving the tree.
@@ -66,7 +89,7 @@ class StoredArtifact:
 
 
 class ArtifactStore:
-    """Tarballs of source trees under `root`, served at `base_url` + their path."""
+    """Artifacts of sources under `root`, served at `base_url` + their path."""
 
     def __init__(
         self, root: Path, base_url: str, max_content_bytes: int = DEFAULT_MAX_CONTENT_BYTES
@@ -121,16 +144,53 @@ class ArtifactStore:
                 _fsync_folder(folder)
         finally:
             temp_path.unlink(missing_ok=True)
-        relative = final_path.relative_to(self.root).as_posix()
-        artifact = Artifact(
-            path=relative,
-            url=f"{self.base_url}/{relative}",
-            revision=revision,
-            digest=f"sha256:{digesting.hexdigest()}",
-            last_update_time=datetime.now(UTC),
-            size=final_path.stat().st_size,
-        )
+        artifact = self._artifact(final_path, revision, digesting)
         return StoredArtifact(artifact=artifact, reused=reused, warnings=report.warnings)
+
+    def store_file(
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        revision: str,
+        source_file: Path,
+        filename: str,
+    ) -> StoredArtifact:
+        """Store `source_file` as it is, atomically, under `filename`.
+
+        `filename` is ``index-<64 hex>.yaml`` (a HelmRepository's index) or
+        ``<chart>-<semver>.tgz`` (a HelmChart's package); any other name raises
+        ValueError. Raises `TooLarge` when the file exceeds `max_content_bytes`; nothing
+        is stored then.
+        """
+        if not _FILE_NAME.match(filename):
+            raise ValueError(
+                f"{filename!r} cannot name an artifact file: index-<64 hex>.yaml or "
+                "<chart>-<semver>.tgz only"
+            )
+        folder = self._source_folder(kind, namespace, name)
+        folder.mkdir(parents=True, exist_ok=True)
+        descriptor, temp_name = tempfile.mkstemp(
+            dir=folder, prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX
+        )
+        temp_path = Path(temp_name)
+        try:
+            with os.fdopen(descriptor, "wb") as raw:
+                digesting = _DigestingWriter(raw)
+                self._copy_limited(source_file, digesting, f"{kind} {namespace}/{name}")
+                raw.flush()
+                os.fchmod(raw.fileno(), 0o644)  # mkstemp creates 0600; the file is public
+                os.fsync(raw.fileno())
+            final_path = folder / filename
+            reused = final_path.exists() and _sha256_of(final_path) == digesting.hexdigest()
+            if reused:
+                os.utime(final_path)  # now the newest artifact, so GC keeps it
+            else:
+                os.replace(temp_path, final_path)
+                _fsync_folder(folder)
+        finally:
+            temp_path.unlink(missing_ok=True)
+        return StoredArtifact(self._artifact(final_path, revision, digesting), reused, ())
 
     def list_artifacts(self, kind: str, namespace: str, name: str) -> list[Path]:
         """The stored artifacts of one source, newest first."""
@@ -191,6 +251,29 @@ class ArtifactStore:
         except FileNotFoundError:
             return False
         return True
+
+    def _artifact(self, path: Path, revision: str, digesting: _DigestingWriter) -> Artifact:
+        relative = path.relative_to(self.root).as_posix()
+        return Artifact(
+            path=relative,
+            url=f"{self.base_url}/{relative}",
+            revision=revision,
+            digest=f"sha256:{digesting.hexdigest()}",
+            last_update_time=datetime.now(UTC),
+            size=path.stat().st_size,
+        )
+
+    def _copy_limited(self, source_file: Path, sink: _DigestingWriter, source: str) -> None:
+        copied = 0
+        with source_file.open("rb") as origin:
+            while chunk := origin.read(_HASH_CHUNK_BYTES):
+                copied += len(chunk)
+                if copied > self.max_content_bytes:
+                    raise TooLarge(
+                        f"{source}: {source_file.name} is larger than the artifact size limit "
+                        f"of {self.max_content_bytes} bytes; raise the limit or shrink the file"
+                    )
+                sink.write(chunk)
 
     def _source_folder(self, kind: str, namespace: str, name: str) -> Path:
         for part in (kind, namespace, name):

@@ -2,8 +2,10 @@
 
 - The artifact server (``--storage-addr``) serves the artifacts of the store
   read-only at the URLs written to ``status.artifact.url``: only finished
-  artifacts (``<kind>/<namespace>/<name>/<hex id>.tar.gz`` inside the store's
-  root); temporary files and work folders are 404.
+  artifacts (``<kind>/<namespace>/<name>/<file>`` inside the store's root, the file
+  named as :func:`lockstep.sources.store.is_artifact_name` allows: ``<hex id>.tar.gz``,
+  a chart repository's ``index-<hex>.yaml``, a chart's ``<name>-<version>.tgz``);
+  temporary files and work folders are 404.
 - The metrics server (``--metrics-addr``) serves ``/metrics`` in the Prometheus
   text format, ``/healthz`` (the process runs) and ``/readyz`` (the caches of the
   served kinds synced and, with leader election, the lease question settled). The
@@ -26,11 +28,11 @@ from pathlib import Path
 from aiohttp import web
 
 from lockstep.runtime.metrics import ControllerMetrics, Health
+from lockstep.sources.store import is_artifact_name
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-ARTIFACT_PATH = re.compile(
-    r"[a-z0-9.-]+/[a-z0-9.-]+/[a-z0-9.-]+/(?:[0-9a-f]{40}|[0-9a-f]{64})\.tar\.gz"
-)
+ARTIFACT_FOLDER = re.compile(r"[a-z0-9.-]+/[a-z0-9.-]+/[a-z0-9.-]+")
+"""``<kind>/<namespace>/<name>``: where one source's artifacts are."""
 
 
 def artifact_app(root: Path) -> web.Application:
@@ -40,13 +42,16 @@ def artifact_app(root: Path) -> web.Application:
     async def serve(request: web.Request) -> web.StreamResponse:
         relative = request.match_info["path"]
         candidate = (resolved_root / relative).resolve()
+        folder, _, name = relative.rpartition("/")
         if (
-            not ARTIFACT_PATH.fullmatch(relative)
+            not ARTIFACT_FOLDER.fullmatch(folder)
+            or not is_artifact_name(name)
             or not candidate.is_relative_to(resolved_root)
             or not candidate.is_file()
         ):
             raise web.HTTPNotFound(text=f"no artifact at /{relative}\n")
-        return web.FileResponse(candidate, headers={"Content-Type": "application/gzip"})
+        kind = "application/yaml" if name.endswith(".yaml") else "application/gzip"
+        return web.FileResponse(candidate, headers={"Content-Type": kind})
 
     app = web.Application()
     app.router.add_get("/{path:.+}", serve)

@@ -344,9 +344,6 @@ def test_kinds_without_a_model_are_the_ones_not_reconciled() -> None:
         "Alert",
         "Bucket",
         "ExternalArtifact",
-        "HelmChart",
-        "HelmRelease",
-        "HelmRepository",
         "Provider",
     ]
 

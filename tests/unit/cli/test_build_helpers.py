@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lockstep.cli.build import MASK, _masked, _repository_root
+from lockstep.cli.build import MASK, _repository_root, masked
 
 
 def test_secret_values_are_masked_and_changes_marked() -> None:
     live = {"kind": "Secret", "data": {"a": "eA==", "b": "eQ=="}, "stringData": {"c": "same"}}
     merged = {"kind": "Secret", "data": {"a": "eA==", "b": "eg=="}, "stringData": {"c": "same"}}
-    assert _masked(merged, live) == {
+    assert masked(merged, live) == {
         "kind": "Secret",
         "data": {"a": MASK, "b": f"{MASK} (changed)"},
         "stringData": {"c": MASK},
     }
-    assert _masked(merged)["data"] == {"a": MASK, "b": MASK}
+    assert masked(merged)["data"] == {"a": MASK, "b": MASK}
     config = {"kind": "ConfigMap", "data": {"a": "x"}}
-    assert _masked(config, None) == config
+    assert masked(config, None) == config
 
 
 def test_the_repository_root_is_the_nearest_folder_with_git(tmp_path: Path) -> None:

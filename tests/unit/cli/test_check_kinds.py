@@ -28,10 +28,11 @@ def test_a_flux_cluster_without_image_and_notification_crds_passes_with_a_warnin
 
     assert served.passed
     assert not served.warning
-    assert served.message == "served and reconciled: GitRepository, OCIRepository, Kustomization"
-    assert only_served.message == (
-        "served, not reconciled by lockstep yet: HelmRepository, HelmChart, Bucket"
+    assert served.message == (
+        "served and reconciled: GitRepository, OCIRepository, HelmRepository, HelmChart, "
+        "Kustomization"
     )
+    assert only_served.message == "served, not reconciled by lockstep yet: Bucket"
     assert absent.passed
     assert absent.warning
     assert absent.message.startswith(
@@ -52,7 +53,7 @@ def test_an_old_version_only_counts_as_absent() -> None:
 
 
 def test_a_cluster_serving_no_reconciled_kind_fails() -> None:
-    [result] = kinds_report({("helm.toolkit.fluxcd.io/v2", "HelmRelease")})
+    [result] = kinds_report({("notification.toolkit.fluxcd.io/v1beta3", "Alert")})
 
     assert not result.passed
     assert "lockstep install --crds" in result.message

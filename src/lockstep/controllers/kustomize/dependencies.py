@@ -16,42 +16,30 @@
 A failed gate is :class:`DependencyNotReady`; the reconciler reports it and
 retries without growing backoff. A ``readyExpr`` that does not compile, or
 does not return a bool, is :class:`InvalidReadyExpr`, which only a spec change
-fixes. Called by the Kustomization reconciler.
+fixes (both from :mod:`lockstep.controllers.dependencies`, shared with the
+HelmRelease reconciler). Called by the Kustomization reconciler.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any
 
-# The wheel ships .pyi stubs but no py.typed marker, so mypy will not read them.
-from cel_expr_python import cel  # type: ignore[import-untyped]
-from cel_expr_python.ext.ext_optional import ExtOptional  # type: ignore[import-untyped]
-from cel_expr_python.ext.ext_strings import ExtStrings  # type: ignore[import-untyped]
 from pydantic import ValidationError
 
 from lockstep.api.kustomize import DependencyReference, Kustomization
 from lockstep.api.meta import Artifact
 from lockstep.apply import resolve
+from lockstep.controllers.dependencies import (
+    DependencyNotReady,
+    InvalidReadyExpr,
+    check_ready_expr,
+)
 from lockstep.health import GroupKind, HealthCheck, HealthState, evaluate
 from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
 from lockstep.runtime.informer import ObjectKey
 
 KUSTOMIZATION_API_GROUP = "kustomize.toolkit.fluxcd.io"
-
-_READY_ENV = cel.NewEnv(
-    variables={"self": cel.Type.DYN, "dep": cel.Type.DYN},
-    extensions=[ExtOptional(), ExtStrings()],
-)
-
-
-class DependencyNotReady(Exception):
-    """A dependency is missing or not ready; the message names it."""
-
-
-class InvalidReadyExpr(Exception):
-    """A ``readyExpr`` cannot be compiled or does not return a bool; the message names it."""
 
 
 def is_kustomization(dependency: DependencyReference) -> bool:
@@ -93,9 +81,7 @@ async def check_dependencies(
             key = (namespace, dependency.name)
             obj = cache.get(key)
             if dependency.ready_expr and obj is not None:
-                _check_ready_expr(
-                    dependency.ready_expr, own, obj, f"dependency '{key[0]}/{key[1]}'"
-                )
+                check_ready_expr(dependency.ready_expr, own, obj, f"dependency '{key[0]}/{key[1]}'")
             else:
                 _check_kustomization(kustomization, artifact, obj, key)
         else:
@@ -144,7 +130,7 @@ async def _check_object(
     except KubeError as error:
         raise DependencyNotReady(f"dependency {ref} cannot be read: {error.message}") from error
     if dependency.ready_expr:
-        _check_ready_expr(dependency.ready_expr, own, live, f"dependency {ref}")
+        check_ready_expr(dependency.ready_expr, own, live, f"dependency {ref}")
         return
     health = evaluate(live, overrides)
     if health.state != HealthState.CURRENT:
@@ -156,34 +142,10 @@ def _source_key(obj: Mapping[str, Any], namespace: str) -> tuple[str, str, str]:
     return (str(ref.get("kind")), str(ref.get("namespace") or namespace), str(ref.get("name")))
 
 
-def _check_ready_expr(source: str, own: KubeObject, dependency: KubeObject, shown: str) -> None:
-    try:
-        expression = _compile_ready_expr(source)
-    except RuntimeError as error:
-        raise InvalidReadyExpr(
-            f"{shown}: readyExpr {source!r} is invalid: {_first_line(error)}; fix the expression"
-        ) from error
-    result = expression.eval(data={"self": own, "dep": dependency})
-    value = result.value()
-    if result.type() == cel.Type.ERROR:
-        raise DependencyNotReady(f"{shown}: readyExpr {source!r} could not be evaluated: {value}")
-    if not isinstance(value, bool):
-        raise InvalidReadyExpr(f"{shown}: readyExpr {source!r} returned {value!r}, not a bool")
-    if not value:
-        raise DependencyNotReady(f"{shown} is not ready according to readyExpr eval")
-
-
-@lru_cache(maxsize=256)
-def _compile_ready_expr(source: str) -> cel.Expression:
-    """Compile ``source``; raises :class:`RuntimeError` with the CEL error."""
-    expression = _READY_ENV.compile(source)
-    returns = expression.return_type()
-    if returns not in (cel.Type.BOOL, cel.Type.DYN):
-        raise RuntimeError(f"returns {returns.name().lower()}, not bool")
-    return expression
-
-
-def _first_line(error: RuntimeError) -> str:
-    """The first line of a CEL compiler error, without the status code and input name."""
-    first = str(error).splitlines()[0] if str(error) else "invalid expression"
-    return first.removeprefix("INVALID_ARGUMENT: ").removeprefix("ERROR: <input>:")
+__all__ = [
+    "DependencyNotReady",
+    "InvalidReadyExpr",
+    "check_dependencies",
+    "is_kustomization",
+    "kustomization_dependencies",
+]

@@ -115,7 +115,6 @@ from lockstep.apply import (
     HealthWaitCancelled,
     IgnoreRule,
     InventoryEntry,
-    Selector,
     apply_all,
     cached_health,
     default_apply_options,
@@ -128,6 +127,7 @@ from lockstep.apply import (
     stale_entries,
     wait_healthy,
 )
+from lockstep.controllers.ignore import apply_ignore_rules
 from lockstep.controllers.kustomize.build import Rendered, kept_objects, render_objects
 from lockstep.controllers.kustomize.cache import (
     AppliedState,
@@ -1041,15 +1041,7 @@ def apply_options(kustomization: Kustomization) -> ApplyOptions:
 def ignore_rules(kustomization: Kustomization) -> tuple[IgnoreRule, ...]:
     """``spec.ignore`` as the apply engine's rules; a bad pointer or selector fails the apply."""
     try:
-        return tuple(
-            IgnoreRule(
-                rule.paths,
-                Selector(**{k: v or "" for k, v in rule.target.model_dump(by_alias=False).items()})
-                if rule.target
-                else None,
-            )
-            for rule in kustomization.spec.ignore
-        )
+        return apply_ignore_rules(kustomization.spec.ignore)
     except ValueError as error:
         raise Failure(
             ConditionReason.RECONCILIATION_FAILED, f"{_name(kustomization)}: spec.ignore: {error}"

@@ -124,6 +124,11 @@ class SourceReconciler(ReconcilerShell[S, Status]):
         self._scratch = scratch
         self._egress = egress
 
+    @property
+    def egress(self) -> Egress:
+        """Which hosts a source may be fetched from."""
+        return self._egress
+
     @abstractmethod
     async def build(self, source: S, status: Status) -> Artifact:
         """Produce (or keep) the artifact, setting the kind's observed fields on ``status``.
@@ -144,18 +149,22 @@ class SourceReconciler(ReconcilerShell[S, Status]):
             if error.errno != errno.ENOSPC:
                 raise
             raise self._no_space_left(obj) from error
-        message = f"stored artifact for revision '{artifact.revision}'"
+        reason, message = self.stored(obj, status, artifact)
         status.artifact = artifact
         status.conditions = set_condition(
             status.conditions,
             ConditionType.ARTIFACT_IN_STORAGE,
             "True",
-            SUCCEEDED,
+            reason,
             message,
             generation=obj.metadata.generation,
             now=datetime.now(UTC),
         )
-        return Ready(message)
+        return Ready(message, reason=reason)
+
+    def stored(self, obj: S, status: Status, artifact: Artifact) -> tuple[str, str]:
+        """The reason and message of Ready and ArtifactInStorage for ``artifact``, stored."""
+        return SUCCEEDED, f"stored artifact for revision '{artifact.revision}'"
 
     def _no_space_left(self, obj: S) -> Failure:
         return Failure(
@@ -176,7 +185,7 @@ class SourceReconciler(ReconcilerShell[S, Status]):
     def ready_event(self, before: KubeObject, after: KubeObject) -> Event | None:
         return transition_event(before, after)
 
-    async def secret_data(self, source: S, name: str, field: str) -> dict[str, bytes]:
+    async def secret_data(self, source: ApiObject, name: str, field: str) -> dict[str, bytes]:
         """The decoded data of the Secret ``name`` that ``field`` of ``source`` names."""
         return await secret_data(self._kube, source, name, field)
 

@@ -1,0 +1,131 @@
+"""A HelmRelease's values: ``spec.valuesFrom`` read from ConfigMaps and Secrets and
+merged in order, then ``spec.values`` over them, as Flux's helm-controller composes them.
+
+- A reference without ``targetPath`` reads its ``valuesKey`` (``values.yaml`` by
+  default) as a YAML document of values, merged deeply into what came before (maps
+  merged key by key, anything else replaced).
+- With ``targetPath`` the key's text is set as a string at that path (``a.b.c``, a
+  ``\\.`` keeps a dot in a key), as Helm's ``--set-string`` does.
+- An ``optional`` reference whose object or key is missing is skipped; otherwise the
+  missing object or key fails the release with a message naming both.
+
+:func:`config_digest` is the digest the status records as ``lastAttemptedConfigDigest``
+and each history snapshot as ``configDigest``: sha256 over the values as JSON with
+sorted keys, so equal values give equal digests whatever their order.
+
+Called by :mod:`lockstep.controllers.helm.release`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from lockstep.kube import KubeClient, NotFound, ObjectRef
+
+DEFAULT_VALUES_KEY = "values.yaml"
+
+
+class ValuesUnavailable(Exception):
+    """A referenced ConfigMap, Secret or key is missing, or its text is not values."""
+
+
+async def compose_values(
+    kube: KubeClient,
+    namespace: str,
+    references: list[Mapping[str, Any]],
+    inline: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The values of a HelmRelease in ``namespace``: ``references`` (``spec.valuesFrom``
+    entries as written) in order, then ``inline`` (``spec.values``)."""
+    values: dict[str, Any] = {}
+    for reference in references:
+        kind, name = str(reference.get("kind")), str(reference.get("name"))
+        key = str(reference.get("valuesKey") or DEFAULT_VALUES_KEY)
+        optional = bool(reference.get("optional"))
+        text = await _read_key(kube, kind, namespace, name, key, optional)
+        if text is None:
+            continue
+        target = reference.get("targetPath")
+        if target:
+            values = set_at_path(values, str(target), text)
+            continue
+        try:
+            document = yaml.safe_load(text) or {}
+        except yaml.YAMLError as error:
+            raise ValuesUnavailable(
+                f"{kind} {namespace}/{name} key '{key}' is not valid YAML: "
+                f"{str(error).splitlines()[0]}"
+            ) from error
+        if not isinstance(document, dict):
+            raise ValuesUnavailable(f"{kind} {namespace}/{name} key '{key}' is not a map of values")
+        values = merge_values(values, document)
+    return merge_values(values, dict(inline or {}))
+
+
+def merge_values(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` over ``base``: maps merged key by key, any other value replaced."""
+    merged = dict(base)
+    for key, value in override.items():
+        current = merged.get(key)
+        if isinstance(value, Mapping) and isinstance(current, Mapping):
+            merged[key] = merge_values(current, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def set_at_path(values: Mapping[str, Any], path: str, text: str) -> dict[str, Any]:
+    """A copy of ``values`` with the string ``text`` at ``path`` (dots separate keys, an
+    escaped ``\\.`` stays in the key)."""
+    keys = [part.replace("\\.", ".") for part in re.split(r"(?<!\\)\.", path)]
+    result = dict(values)
+    node = result
+    for key in keys[:-1]:
+        child = node.get(key)
+        child = dict(child) if isinstance(child, Mapping) else {}
+        node[key] = child
+        node = child
+    node[keys[-1]] = text
+    return result
+
+
+def config_digest(values: Mapping[str, Any]) -> str:
+    """``sha256:<hex>`` of ``values`` as canonical JSON."""
+    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+    return f"sha256:{hashlib.sha256(canonical.encode()).hexdigest()}"
+
+
+async def _read_key(
+    kube: KubeClient, kind: str, namespace: str, name: str, key: str, optional: bool
+) -> str | None:
+    if kind not in ("ConfigMap", "Secret"):
+        raise ValuesUnavailable(f"valuesFrom kind {kind} is not ConfigMap or Secret")
+    try:
+        obj = await kube.get(ObjectRef("v1", kind, name, namespace))
+    except NotFound as error:
+        if optional:
+            return None
+        raise ValuesUnavailable(
+            f"{kind} {namespace}/{name} named in spec.valuesFrom not found; create it or mark "
+            "the reference optional"
+        ) from error
+    if kind == "Secret":
+        encoded = (obj.get("data") or {}).get(key)
+        text = base64.b64decode(encoded).decode() if encoded is not None else None
+    else:
+        text = (obj.get("data") or {}).get(key)
+    if text is None:
+        if optional:
+            return None
+        raise ValuesUnavailable(
+            f"{kind} {namespace}/{name} has no key '{key}' named in spec.valuesFrom; add it or "
+            "mark the reference optional"
+        )
+    return str(text)

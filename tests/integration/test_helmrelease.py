@@ -1,0 +1,550 @@
+"""HelmRelease: install, upgrade, no-op, prune, adoption, unlock and uninstall, with the
+releases stored so that the real helm lists, reads and manages them."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from ground.artifacts import condition
+from ground.charts import Chart, ChartRepository, Helm, hook
+from ground.engine import Engine
+from ground.wait import eventually
+from lockstep.controllers.helm.storage import ReleaseStatus, decode, encode
+from lockstep.kube import KubeClient, NotFound, ObjectRef
+
+pytestmark = pytest.mark.integration
+
+HELM_API = "helm.toolkit.fluxcd.io/v2"
+SOURCE_API = "source.toolkit.fluxcd.io/v1"
+CONFIG_MAP = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-settings
+data:
+  greeting: {{ .Values.greeting | quote }}
+  revision: "{{ .Release.Revision }}"
+"""
+EXTRA = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-extra
+data: {}
+"""
+BROKEN = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: broken
+data:
+  value: {{ .Values.missing.field }}
+"""
+
+
+def _chart(version: str, *, extra: bool = False, broken: bool = False) -> Chart:
+    templates = {"settings.yaml": CONFIG_MAP}
+    if extra:
+        templates["extra.yaml"] = EXTRA
+    if broken:
+        templates["broken.yaml"] = BROKEN
+    return Chart("app", version, templates=templates, values={"greeting": "hello"})
+
+
+def _release(namespace: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": HELM_API,
+        "kind": "HelmRelease",
+        "metadata": {"name": "app", "namespace": namespace},
+        "spec": {
+            "interval": "1m",
+            "chart": {
+                "spec": {
+                    "chart": "app",
+                    "version": spec.pop("version", "*"),
+                    "sourceRef": {"kind": "HelmRepository", "name": "charts"},
+                }
+            },
+            **spec,
+        },
+    }
+
+
+async def _repository(kube: KubeClient, namespace: str, url: str) -> None:
+    await kube.apply(
+        {
+            "apiVersion": SOURCE_API,
+            "kind": "HelmRepository",
+            "metadata": {"name": "charts", "namespace": namespace},
+            "spec": {"url": url, "interval": "1m"},
+        }
+    )
+
+
+async def _get(kube: KubeClient, namespace: str) -> dict[str, Any]:
+    return await kube.get(ObjectRef(HELM_API, "HelmRelease", "app", namespace))
+
+
+async def _ready_at(kube: KubeClient, namespace: str, text: str) -> dict[str, Any]:
+    return await eventually(
+        lambda: _get(kube, namespace),
+        lambda o: condition(o, "Ready").startswith("True") and text in condition(o, "Ready"),
+        within=120,
+        what=f"Ready with {text!r}",
+    )
+
+
+async def _config_map(kube: KubeClient, namespace: str, name: str) -> dict[str, Any]:
+    return await kube.get(ObjectRef("v1", "ConfigMap", name, namespace))
+
+
+def _helm_list(helm: Helm, namespace: str) -> list[dict[str, Any]]:
+    listed: list[dict[str, Any]] = json.loads(helm.run("list", "-n", namespace, "-o", "json"))
+    return listed
+
+
+def _helm_history(helm: Helm, namespace: str) -> list[dict[str, Any]]:
+    history: list[dict[str, Any]] = json.loads(
+        helm.run("history", "app", "-n", namespace, "-o", "json")
+    )
+    return history
+
+
+async def test_install_upgrade_and_uninstall_as_helm_sees_them(
+    engine: Engine,
+    kube: KubeClient,
+    namespace: str,
+    chart_repository: ChartRepository,
+    helm: Helm,
+) -> None:
+    chart_repository.add(_chart("1.0.0", extra=True))
+    await _repository(kube, namespace, chart_repository.url)
+    await kube.apply(_release(namespace, values={"greeting": "hi"}))
+    ready = await _ready_at(kube, namespace, "Helm install succeeded")
+    assert condition(ready, "Ready") == (
+        f"True: Helm install succeeded for release {namespace}/app.v1 with chart app@1.0.0"
+    )
+    settings = await _config_map(kube, namespace, "app-settings")
+    assert settings["data"] == {"greeting": "hi", "revision": "1"}
+    labels = settings["metadata"]["labels"]
+    assert labels["helm.toolkit.fluxcd.io/name"] == "app"
+    assert labels["app.kubernetes.io/managed-by"] == "Helm"
+    assert settings["metadata"]["annotations"]["meta.helm.sh/release-name"] == "app"
+    status = ready["status"]
+    assert status["helmChart"] == f"{namespace}/{namespace}-app"
+    assert status["lastAttemptedRevision"] == "1.0.0"
+    assert [entry["version"] for entry in status["history"]] == [1]
+    listed = _helm_list(helm, namespace)
+    assert [(r["name"], r["revision"], r["status"], r["chart"]) for r in listed] == [
+        ("app", "1", "deployed", "app-1.0.0")
+    ]
+    assert json.loads(helm.run("get", "values", "app", "-n", namespace, "-o", "json")) == {
+        "greeting": "hi"
+    }
+
+    # A new chart version without the extra object: upgraded, the object deleted.
+    chart_repository.add(_chart("1.1.0"))
+    await kube.apply(_release(namespace, values={"greeting": "hi"}, version="1.1.0"))
+    await _ready_at(kube, namespace, "Helm upgrade succeeded for release")
+    history = _helm_history(helm, namespace)
+    assert [(h["revision"], h["status"], h["chart"]) for h in history] == [
+        (1, "superseded", "app-1.0.0"),
+        (2, "deployed", "app-1.1.0"),
+    ]
+    with pytest.raises(NotFound):
+        await _config_map(kube, namespace, "app-extra")
+    assert (await _config_map(kube, namespace, "app-settings"))["data"]["revision"] == "2"
+
+    # Nothing changed: no new revision.
+    await kube.json_patch(
+        ObjectRef(HELM_API, "HelmRelease", "app", namespace),
+        [
+            {
+                "op": "add",
+                "path": "/metadata/annotations",
+                "value": {"reconcile.fluxcd.io/requestedAt": "now"},
+            }
+        ],
+    )
+    await eventually(
+        lambda: _get(kube, namespace),
+        lambda o: (o.get("status") or {}).get("lastHandledReconcileAt") == "now",
+        what="the requested reconcile handled",
+    )
+    assert len(_helm_history(helm, namespace)) == 2
+
+    # Deleting the HelmRelease uninstalls the release.
+    await kube.delete(ObjectRef(HELM_API, "HelmRelease", "app", namespace))
+
+    async def uninstalled() -> bool:
+        try:
+            await _config_map(kube, namespace, "app-settings")
+        except NotFound:
+            return not _helm_list(helm, namespace)
+        return False
+
+    await eventually(uninstalled, bool, within=60, what="the release uninstalled")
+
+
+async def test_a_release_made_by_helm_is_adopted_and_upgraded_in_place(
+    engine: Engine,
+    kube: KubeClient,
+    namespace: str,
+    chart_repository: ChartRepository,
+    helm: Helm,
+    tmp_path: Any,
+) -> None:
+    first = _chart("1.0.0")
+    package = tmp_path / first.filename
+    package.write_bytes(first.package())
+    helm.run("install", "app", str(package), "-n", namespace, "--set", "greeting=from-helm")
+    chart_repository.add(first, _chart("1.1.0"))
+    await _repository(kube, namespace, chart_repository.url)
+    await kube.apply(_release(namespace, values={"greeting": "from-lockstep"}))
+    await _ready_at(kube, namespace, f"Helm upgrade succeeded for release {namespace}/app.v2")
+    history = _helm_history(helm, namespace)
+    assert [(h["revision"], h["status"]) for h in history] == [
+        (1, "superseded"),
+        (2, "deployed"),
+    ]
+    settings = await _config_map(kube, namespace, "app-settings")
+    assert settings["data"]["greeting"] == "from-lockstep"
+
+
+async def test_a_release_left_pending_is_unlocked_and_upgraded(
+    engine: Engine,
+    kube: KubeClient,
+    namespace: str,
+    chart_repository: ChartRepository,
+    helm: Helm,
+    tmp_path: Any,
+) -> None:
+    first = _chart("1.0.0")
+    package = tmp_path / first.filename
+    package.write_bytes(first.package())
+    helm.run("install", "app", str(package), "-n", namespace)
+    # What an engine killed in the middle of an upgrade leaves: revision 2 pending.
+    secret = await kube.get(ObjectRef("v1", "Secret", "sh.helm.release.v1.app.v1", namespace))
+    release = decode(base64.b64decode(secret["data"]["release"]))
+    pending = replace(release, version=2, status=ReleaseStatus.PENDING_UPGRADE)
+    await kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "helm.sh/release.v1",
+            "metadata": {
+                "name": "sh.helm.release.v1.app.v2",
+                "namespace": namespace,
+                "labels": {
+                    "name": "app",
+                    "owner": "helm",
+                    "status": "pending-upgrade",
+                    "version": "2",
+                },
+            },
+            "data": {"release": base64.b64encode(encode(pending)).decode()},
+        }
+    )
+    assert (
+        "another operation" in helm.attempt("upgrade", "app", str(package), "-n", namespace).stderr
+    )
+    chart_repository.add(first)
+    await _repository(kube, namespace, chart_repository.url)
+    await kube.apply(_release(namespace, values={"greeting": "again"}))
+    await _ready_at(kube, namespace, f"Helm upgrade succeeded for release {namespace}/app.v3")
+    statuses = [(h["revision"], h["status"]) for h in _helm_history(helm, namespace)]
+    assert statuses == [(1, "superseded"), (2, "failed"), (3, "deployed")]
+
+
+async def test_a_template_error_fails_the_release_naming_the_template(
+    engine: Engine, kube: KubeClient, namespace: str, chart_repository: ChartRepository
+) -> None:
+    chart_repository.add(_chart("1.0.0", broken=True))
+    await _repository(kube, namespace, chart_repository.url)
+    await kube.apply(_release(namespace))
+    failed = await eventually(
+        lambda: _get(kube, namespace),
+        lambda o: (
+            condition(o, "Ready").startswith("False") and "Helm install" in condition(o, "Ready")
+        ),
+        within=120,
+        what="the install failure told",
+    )
+    message = condition(failed, "Ready")
+    assert "app/templates/broken.yaml" in message
+    assert "\n" not in message
+
+
+INVALID = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: Not_A_Valid_Name
+data: {}
+"""
+
+
+def _invalid_chart(version: str) -> Chart:
+    return Chart(
+        "app",
+        version,
+        templates={"settings.yaml": CONFIG_MAP, "invalid.yaml": INVALID},
+        values={"greeting": "hello"},
+    )
+
+
+async def test_a_failed_upgrade_is_rolled_back_and_retried_until_its_retries_run_out(
+    engine: Engine,
+    kube: KubeClient,
+    namespace: str,
+    chart_repository: ChartRepository,
+    helm: Helm,
+) -> None:
+    chart_repository.add(_chart("1.0.0"), _invalid_chart("2.0.0"))
+    await _repository(kube, namespace, chart_repository.url)
+    remediation = {"upgrade": {"remediation": {"retries": 1}}}
+    await kube.apply(_release(namespace, version="1.0.0", **remediation))
+    await _ready_at(kube, namespace, "Helm install succeeded")
+
+    await kube.apply(_release(namespace, version="2.0.0", **remediation))
+    stalled = await eventually(
+        lambda: _get(kube, namespace),
+        lambda o: condition(o, "Stalled").startswith("True"),
+        within=120,
+        what="the upgrade's retries exhausted",
+    )
+    assert "Not_A_Valid_Name" in condition(stalled, "Ready")
+    assert stalled["status"]["upgradeFailures"] == 2
+    history = [
+        (h["revision"], h["status"], h["description"]) for h in _helm_history(helm, namespace)
+    ]
+    # Each failed upgrade was rolled back to revision 1's chart and values.
+    assert [entry[:2] for entry in history] == [
+        (1, "superseded"),
+        (2, "failed"),
+        (3, "superseded"),
+        (4, "failed"),
+        (5, "deployed"),
+    ][-len(history) :]
+    assert history[-1][2].startswith("Rollback to")
+    settings = await _config_map(kube, namespace, "app-settings")
+    assert settings["data"]["greeting"] == "hello"
+
+
+async def test_a_failed_install_is_uninstalled_then_stalls_without_retries(
+    engine: Engine,
+    kube: KubeClient,
+    namespace: str,
+    chart_repository: ChartRepository,
+    helm: Helm,
+) -> None:
+    chart_repository.add(_invalid_chart("1.0.0"))
+    await _repository(kube, namespace, chart_repository.url)
+    await kube.apply(
+        _release(namespace, install={"remediation": {"retries": 1, "remediateLastFailure": True}})
+    )
+    stalled = await eventually(
+        lambda: _get(kube, namespace),
+        lambda o: condition(o, "Stalled").startswith("True"),
+        within=120,
+        what="the install's retries exhausted",
+    )
+    assert stalled["status"]["installFailures"] == 2
+    assert "uninstalled revision" in condition(stalled, "Ready")
+    # Remediation uninstalled every attempt: nothing is left for helm to list.
+    assert _helm_list(helm, namespace) == []
+    with pytest.raises(NotFound):
+        await _config_map(kube, namespace, "app-settings")
+
+
+def _job(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "run", "image": "busybox"}],
+                }
+            },
+        },
+    }
+
+
+def _hooked_chart(version: str) -> Chart:
+    # kwok completes the Pods of Jobs, and the Job controller marks the Jobs Complete.
+    return Chart(
+        "app",
+        version,
+        templates={
+            "settings.yaml": CONFIG_MAP,
+            "migrate.yaml": hook(_job("migrate"), ["pre-install", "pre-upgrade"]),
+            "smoke.yaml": hook(_job("smoke"), ["test"]),
+        },
+        values={"greeting": "hello"},
+    )
+
+
+async def test_hooks_and_tests_run_as_helm_runs_them(
+    engine: Engine,
+    kube: KubeClient,
+    namespace: str,
+    chart_repository: ChartRepository,
+    helm: Helm,
+) -> None:
+    chart_repository.add(_hooked_chart("1.0.0"))
+    await _repository(kube, namespace, chart_repository.url)
+    await kube.apply(_release(namespace, test={"enable": True}))
+    ready = await _ready_at(kube, namespace, "Helm install succeeded")
+    assert condition(ready, "TestSuccess").startswith("True: Helm test succeeded")
+    assert ready["status"]["history"][0]["testHooks"]["smoke"]["phase"] == "Succeeded"
+    migrate = await kube.get(ObjectRef("batch/v1", "Job", "migrate", namespace))
+    settings = await _config_map(kube, namespace, "app-settings")
+    # The pre-install hook ran, and finished, before the release's objects were created.
+    assert int(migrate["metadata"]["resourceVersion"]) < int(
+        settings["metadata"]["resourceVersion"]
+    )
+    status = json.loads(helm.run("status", "app", "-n", namespace, "-o", "json"))
+    phases = {hook["name"]: hook["last_run"]["phase"] for hook in status["hooks"]}
+    assert phases == {"migrate": "Succeeded", "smoke": "Succeeded"}
+
+
+async def test_a_release_waits_for_the_releases_it_depends_on(
+    engine: Engine, kube: KubeClient, namespace: str, chart_repository: ChartRepository
+) -> None:
+    chart_repository.add(_chart("1.0.0"))
+    await _repository(kube, namespace, chart_repository.url)
+    app = _release(namespace, dependsOn=[{"name": "base"}])
+    await kube.apply(app)
+    waiting = await eventually(
+        lambda: _get(kube, namespace),
+        lambda o: "dependency" in condition(o, "Ready"),
+        what="the missing dependency told",
+    )
+    assert condition(waiting, "Ready") == (
+        f"False: HelmRelease {namespace}/app: dependency '{namespace}/base' does not exist"
+    )
+    base = _release(namespace)
+    base["metadata"]["name"] = "base"
+    await kube.apply(base)
+    # The dependency's readiness enqueues the release at once, not after the 30 s requeue.
+    await _ready_at(kube, namespace, "Helm install succeeded")
+    assert (await _config_map(kube, namespace, "base-settings"))["data"]["greeting"] == "hello"
+
+
+async def test_a_release_is_made_with_the_rights_of_its_service_account(
+    engine: Engine, kube: KubeClient, namespace: str, chart_repository: ChartRepository
+) -> None:
+    chart_repository.add(_chart("1.0.0"))
+    await _repository(kube, namespace, chart_repository.url)
+    await kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": "deployer", "namespace": namespace},
+        }
+    )
+    await kube.apply(_release(namespace, serviceAccountName="deployer"))
+    refused = await eventually(
+        lambda: _get(kube, namespace),
+        lambda o: "serviceaccount" in condition(o, "Ready"),
+        what="the release refused for want of rights",
+    )
+    assert f"system:serviceaccount:{namespace}:deployer" in condition(refused, "Ready")
+    with pytest.raises(NotFound):
+        await _config_map(kube, namespace, "app-settings")
+
+    await kube.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "deployer-admin", "namespace": namespace},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "admin",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": namespace}],
+        }
+    )
+    await _ready_at(kube, namespace, "Helm install succeeded")
+    settings = await _config_map(kube, namespace, "app-settings")
+    assert settings["metadata"]["managedFields"][0]["manager"] == "lockstep"
+
+
+async def test_post_renderers_patch_the_release_and_a_change_of_them_upgrades_it(
+    engine: Engine, kube: KubeClient, namespace: str, chart_repository: ChartRepository
+) -> None:
+    chart_repository.add(_chart("1.0.0"))
+    await _repository(kube, namespace, chart_repository.url)
+
+    def patched(owner: str) -> dict[str, Any]:
+        patch = f"- op: add\n  path: /metadata/annotations\n  value: {{team: {owner}}}\n"
+        return _release(
+            namespace,
+            postRenderers=[
+                {"kustomize": {"patches": [{"target": {"kind": "ConfigMap"}, "patch": patch}]}}
+            ],
+        )
+
+    await kube.apply(patched("web"))
+    await _ready_at(kube, namespace, "Helm install succeeded")
+    settings = await _config_map(kube, namespace, "app-settings")
+    assert settings["metadata"]["annotations"]["team"] == "web"
+
+    await kube.apply(patched("payments"))
+    await _ready_at(kube, namespace, "Helm upgrade succeeded")
+    settings = await _config_map(kube, namespace, "app-settings")
+    assert settings["metadata"]["annotations"]["team"] == "payments"
+
+
+async def _request(kube: KubeClient, namespace: str, token: str) -> None:
+    await kube.json_patch(
+        ObjectRef(HELM_API, "HelmRelease", "app", namespace),
+        [
+            {
+                "op": "add",
+                "path": "/metadata/annotations",
+                "value": {"reconcile.fluxcd.io/requestedAt": token},
+            }
+        ],
+    )
+    await eventually(
+        lambda: _get(kube, namespace),
+        lambda o: (o.get("status") or {}).get("lastHandledReconcileAt") == token,
+        what=f"the reconcile {token} handled",
+    )
+
+
+async def test_drift_is_corrected_or_reported_as_drift_detection_says(
+    engine: Engine, kube: KubeClient, namespace: str, chart_repository: ChartRepository
+) -> None:
+    chart_repository.add(_chart("1.0.0"))
+    await _repository(kube, namespace, chart_repository.url)
+    await kube.apply(_release(namespace, driftDetection={"mode": "warn"}))
+    await _ready_at(kube, namespace, "Helm install succeeded")
+    ref = ObjectRef("v1", "ConfigMap", "app-settings", namespace)
+    await kube.json_patch(ref, [{"op": "replace", "path": "/data/greeting", "value": "edited"}])
+
+    await _request(kube, namespace, "warn")
+    warned = await _get(kube, namespace)
+    assert condition(warned, "Drifted").startswith("True: Cluster state of release")
+    assert f"ConfigMap/{namespace}/app-settings" in condition(warned, "Drifted")
+    assert (await kube.get(ref))["data"]["greeting"] == "edited"
+
+    await kube.apply(_release(namespace, driftDetection={"mode": "enabled"}))
+    await eventually(
+        lambda: kube.get(ref),
+        lambda o: o["data"]["greeting"] == "hello",
+        what="the drift corrected",
+    )
+    corrected = await _get(kube, namespace)
+    assert condition(corrected, "Drifted") == ""
