@@ -56,6 +56,9 @@ TOP_LEVEL_FIELDS = {
 }
 """Fields the API server owns: the schema only states their types."""
 
+UNOBSERVED_STATUS = {"observedGeneration": -1}
+"""The status a new object gets from its CRD's default, as Flux's CRDs give it."""
+
 OPEN_OBJECT = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
 
 
@@ -81,6 +84,11 @@ def manifests_yaml(manifests: list[dict[str, Any]]) -> str:
 def crd_manifest(info: KindInfo) -> dict[str, Any]:
     """The CustomResourceDefinition of one kind, every served version sharing one schema."""
     schema = openapi_schema(info.model) if info.model is not None else open_schema(info)
+    status = schema["properties"].get("status")
+    if info.status_subresource and status is not None:
+        # As in Flux's CRDs: a new object's status says no generation was observed yet, so
+        # a health check (kstatus) sees it in progress until its controller has run.
+        status["default"] = dict(UNOBSERVED_STATUS)
     names: dict[str, Any] = {
         "kind": info.kind,
         "listKind": f"{info.kind}List",

@@ -364,7 +364,12 @@ def test_kinds_without_a_model_keep_spec_and_status_open(kind: str) -> None:
             node = schema["properties"][name]
             assert node["type"] == "object"
             assert node["x-kubernetes-preserve-unknown-fields"] is True
-            assert node.keys() <= {"type", "x-kubernetes-preserve-unknown-fields", "description"}
+            assert node.keys() <= {
+                "type",
+                "x-kubernetes-preserve-unknown-fields",
+                "description",
+                "default",
+            }
         assert "required" not in schema
 
 
@@ -470,3 +475,13 @@ def test_each_model_writes_the_kind_and_version_of_the_table(kind: str) -> None:
 
     assert fields["kind"].default == info.kind
     assert fields["api_version"].default == info.api_version
+
+
+@pytest.mark.parametrize("kind", KIND_IDS)
+def test_a_new_object_has_observed_no_generation_yet_as_in_flux(kind: str) -> None:
+    for schema in schemas(CRDS[kind]):
+        status = schema["properties"].get("status")
+        if kind_info(kind).status_subresource:
+            assert status["default"] == {"observedGeneration": -1}
+        else:
+            assert status is None

@@ -132,7 +132,7 @@ class HelmRepositoryReconciler(SourceReconciler[HelmRepository, HelmRepositorySt
                         {"op": "remove", "path": path},
                     ],
                 )
-            if raw.get("status"):
+            if (raw.get("status") or {}).keys() - {"observedGeneration"}:
                 manifest = {key: raw[key] for key in ("apiVersion", "kind")}
                 manifest["metadata"] = {"name": name, "namespace": namespace}
                 await self._kube.apply_status({**manifest, "status": {}})
