@@ -548,3 +548,30 @@ async def test_drift_is_corrected_or_reported_as_drift_detection_says(
     )
     corrected = await _get(kube, namespace)
     assert condition(corrected, "Drifted") == ""
+
+
+async def test_common_metadata_is_set_and_unsupported_fields_are_refused(
+    engine: Engine, kube: KubeClient, namespace: str, chart_repository: ChartRepository
+) -> None:
+    chart_repository.add(_chart("1.0.0"))
+    await _repository(kube, namespace, chart_repository.url)
+    await kube.apply(_release(namespace, commonMetadata={"labels": {"team": "web"}}))
+    await _ready_at(kube, namespace, "Helm install succeeded")
+    settings = await _config_map(kube, namespace, "app-settings")
+    assert settings["metadata"]["labels"]["team"] == "web"
+
+    await kube.apply(
+        _release(
+            namespace,
+            commonMetadata={"labels": {"team": "web"}},
+            upgrade={"preserveValues": True},
+        )
+    )
+    stalled = await eventually(
+        lambda: _get(kube, namespace),
+        lambda o: condition(o, "Stalled").startswith("True"),
+        what="the unsupported field refused",
+    )
+    assert "spec.upgrade.preserveValues not supported by lockstep yet" in condition(
+        stalled, "Ready"
+    )

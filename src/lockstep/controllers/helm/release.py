@@ -13,19 +13,20 @@ reconciler shell. The pipeline:
 3. **Decide.** The release's history in its storage namespace (Helm's Secrets,
    :mod:`.storage`) says what to do: a release left pending by a crash is unlocked
    (marked failed) first; no deployed release → install; a deployed one with the same
-   chart version and values, made for this generation → nothing (no render, no write);
-   otherwise → upgrade.
+   chart version, values, post-renderers and common metadata → nothing (no render, no
+   write; drift detection aside); otherwise → upgrade.
 4. **Render** with Helm's engine (:mod:`lockstep.render.helm`), as ``helm install`` or
    ``helm upgrade`` would, at the next revision.
 5. **Lock, apply, prune, wait.** The new revision is stored ``pending-install`` or
    ``pending-upgrade`` first (Helm's lock: a crash leaves it pending, and the next
    reconcile unlocks it). CRDs of the chart's ``crds/`` are applied per the ``crds``
-   policy (``Create`` by default, as Flux's controller does for both actions), then the objects, in
-   stages, by the apply engine under the HelmRelease's owner (Flux's labels and Helm's
-   ownership metadata, :func:`lockstep.apply.helm_release_owner`); objects of the
-   previous revision the chart no longer renders are deleted (``helm.sh/resource-policy:
-   keep`` keeps them); unless ``disableWait``, the objects are waited for until healthy
-   within ``spec.timeout``.
+   policy (``Create`` by default, as Flux's controller does for both actions), then the
+   objects (with ``commonMetadata``), in stages, by the apply engine under the
+   HelmRelease's owner (Flux's labels and Helm's ownership metadata,
+   :func:`lockstep.apply.helm_release_owner`); objects of the previous revision the
+   chart no longer renders are deleted (``helm.sh/resource-policy: keep`` keeps them);
+   unless ``disableWait``, the objects are waited for until healthy (``healthCheckExprs``
+   included) within the action's timeout.
 6. **Record.** The revision becomes ``deployed`` and the previous ``superseded``;
    history beyond ``maxHistory`` is removed. A failure marks the revision ``failed`` and
    counts it (``failures``, ``installFailures``, ``upgradeFailures``).
@@ -48,7 +49,9 @@ tests fail it unless ignored. ``dependsOn`` waits for other HelmReleases to be R
 its ``remediation.retries``; before each retry (and after the last failure with
 ``remediateLastFailure``) a failed install is uninstalled and a failed upgrade rolled
 back to the deployed revision (or uninstalled, ``strategy: uninstall``); retries
-exhausted → Stalled, until the chart, the values or the spec change.
+exhausted → Stalled, until the chart, the values or the spec change. With the
+``RetryOnFailure`` strategy nothing is remediated and the action is tried again after
+its ``retryInterval``.
 
 With ``spec.serviceAccountName`` (or the engine's ``--default-service-account``) the
 release is made as that service account of the HelmRelease's namespace: objects,
@@ -62,8 +65,14 @@ applied and stored (:mod:`.postrender`).
 dry-run plan, with its ``ignore`` rules and the ``helm.toolkit.fluxcd.io/driftDetection:
 disabled`` opt-out; a release without drift costs the dry-runs and writes nothing.
 
-Not yet: watch-driven drift repair (drift is looked for at the interval, as Flux does), ``kubeConfig``, a chart from an OCIRepository; a release that uses one is refused with Stalled and a
-message saying so, never half-served.
+Not yet, each refused with Stalled and a message naming it, never ignored
+(:func:`_refuse_unsupported`): a chart from an OCIRepository, ``kubeConfig``,
+``install.replace``, ``upgrade.cleanupOnFail``, ``upgrade.preserveValues``,
+``disableSchemaValidation``, ``disableTakeOwnership``, ``rollback.recreate`` and
+``cleanupOnFail``, a ``deletionPropagation`` other than background, the ``legacy`` wait
+strategy, post-rendered hooks. ``disableOpenAPIValidation`` needs nothing: objects are
+validated by the API server's dry-run, never on the client. Drift is looked for at the
+interval, as Flux does, not yet by watches.
 
 Run by :class:`lockstep.controllers.manager.ControllerManager`.
 """
@@ -83,7 +92,13 @@ from typing import Any, ClassVar
 import yaml
 
 from lockstep.api.conditions import remove_condition, set_condition
-from lockstep.api.helm import HelmRelease, HelmReleaseStatus, ReleaseAction, Snapshot
+from lockstep.api.helm import (
+    HelmAction,
+    HelmRelease,
+    HelmReleaseStatus,
+    ReleaseAction,
+    Snapshot,
+)
 from lockstep.api.meta import Artifact, duration_seconds
 from lockstep.apply import (
     ApplyError,
@@ -123,6 +138,13 @@ from lockstep.controllers.shell import (
     Ready,
     ReconcilerShell,
     Waiting,
+)
+from lockstep.health import (
+    GroupKind,
+    HealthCheck,
+    HealthCheckExpr,
+    HealthCheckExprError,
+    compile_health_check_exprs,
 )
 from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
 from lockstep.kube.impersonation import service_account_user
@@ -285,11 +307,13 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
             history = await storage.history(name)
         deployed = next((r for r in reversed(history) if r.status == ReleaseStatus.DEPLOYED), None)
         renderers = _post_renderers_digest(obj)
+        common = _common_metadata_digest(obj)
         if (
             deployed is not None
             and _chart_version(deployed) == chart_revision
             and config_digest(deployed.config) == digest
             and (obj.status.observed_post_renderers_digest if obj.status else None) == renderers
+            and (obj.status.observed_common_metadata_digest if obj.status else None) == common
         ):
             status.history = _snapshots(history, digest_of=config_digest)
             status.last_attempted_revision = chart_revision
@@ -306,7 +330,7 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         if _new_attempt(obj, status, chart_revision, digest):
             # A new chart, new values or a new spec: the failures of the last ones do not count.
             status.failures = status.install_failures = status.upgrade_failures = None
-        elif obj.retries_exhausted(action):
+        elif obj.action_strategy(action) != "RetryOnFailure" and obj.retries_exhausted(action):
             # Told already by the attempt that exhausted them: its failure stays the message.
             reason, message = _last_failure(obj) or (
                 RETRIES_EXCEEDED,
@@ -367,11 +391,22 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
                 f"Helm {action} failed for release {namespace}/{name} with chart "
                 f"{rendered.chart_name}@{rendered.chart_version}: {failure}"
             )
+            reason = UPGRADE_FAILED if upgrade else INSTALL_FAILED
+            if obj.action_strategy(action) == "RetryOnFailure":
+                # Flux's RetryOnFailure: no remediation, the action again after the interval.
+                status.history = _snapshots(await storage.history(name), digest_of=config_digest)
+                raise Failure(
+                    reason,
+                    message,
+                    retry=False,
+                    requeue_after=duration_seconds(obj.retry_interval(action)),
+                    condition=RELEASED,
+                    condition_status="False",
+                ) from failure
             exhausted = obj.retries_exhausted(action)
             if not exhausted or obj.remediates_last_failure(action):
                 message += await self._remediate(kube, obj, storage, failed, deployed, action)
             status.history = _snapshots(await storage.history(name), digest_of=config_digest)
-            reason = UPGRADE_FAILED if upgrade else INSTALL_FAILED
             raise Failure(
                 reason, message, terminal=exhausted, condition=RELEASED, condition_status="False"
             ) from failure
@@ -387,6 +422,7 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
             await storage.update(replace(deployed, status=ReleaseStatus.SUPERSEDED))
         await storage.prune(name, obj.max_history())
         status.observed_post_renderers_digest = renderers
+        status.observed_common_metadata_digest = common
         status.history = _snapshots(await storage.history(name), digest_of=config_digest)
         if tested is not None and status.history:
             status.history[0].test_hooks = tested.test_hooks()
@@ -720,7 +756,7 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         hooks: Sequence[Hook],
         event: str,
         release: Release,
-        action: str,
+        action: HelmAction,
     ) -> None:
         """Run the hooks of ``event`` unless the action disables hooks; a failing hook fails
         the action."""
@@ -733,7 +769,7 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
                 event,
                 namespace=obj.release_namespace(),
                 owner=self._owner(obj),
-                timeout=duration_seconds(obj.timeout()),
+                timeout=duration_seconds(obj.action_timeout(action)),
                 records=release.hooks,
             )
         except HookFailed as error:
@@ -807,14 +843,17 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         previous: Release | None,
         *,
         wait: bool,
-        action: str,
+        action: HelmAction,
     ) -> None:
         """Apply the objects of ``manifest`` in stages, delete those only ``previous`` had,
         and with ``wait`` wait until they are healthy within the release's timeout."""
         owner = self._owner(obj)
         options = ApplyOptions(owner=owner, recreate_immutable=obj.upgrade_force())
         namespace = obj.release_namespace()
-        objects = await self._namespaced(kube, _documents(manifest), namespace)
+        objects = [
+            _with_common_metadata(o, obj)
+            for o in await self._namespaced(kube, _documents(manifest), namespace)
+        ]
         try:
             await apply_all(kube, objects, options)
         except ApplyError as error:
@@ -834,8 +873,8 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
             await wait_healthy(
                 kube,
                 [ObjectRef.of(o) for o in objects],
-                {},
-                within=duration_seconds(obj.timeout()),
+                _health_overrides(obj),
+                within=duration_seconds(obj.action_timeout(action)),
                 new_artifact=asyncio.Event(),
             )
         except HealthCheckFailed as error:
@@ -900,7 +939,9 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
 
 
 def _refuse_unsupported(obj: HelmRelease) -> None:
+    """Stalled, naming them, for the fields lockstep does not act on yet: never ignored."""
     spec = obj.spec
+    install, upgrade, rollback = spec.install, spec.upgrade, spec.rollback
     unsupported = [
         field
         for field, used in (
@@ -908,6 +949,49 @@ def _refuse_unsupported(obj: HelmRelease) -> None:
             (
                 f"a chart from an {obj.chart_reference().kind}",
                 obj.chart_reference().kind != "HelmChart",
+            ),
+            ("spec.install.replace", bool(install and install.replace)),
+            ("spec.install.disableTakeOwnership", bool(install and install.disable_take_ownership)),
+            (
+                "spec.install.disableSchemaValidation",
+                bool(install and install.disable_schema_validation),
+            ),
+            (
+                "spec.install.serverSideApply: false",
+                bool(install and install.server_side_apply is False),
+            ),
+            ("spec.upgrade.cleanupOnFail", bool(upgrade and upgrade.cleanup_on_fail)),
+            ("spec.upgrade.preserveValues", bool(upgrade and upgrade.preserve_values)),
+            ("spec.upgrade.disableTakeOwnership", bool(upgrade and upgrade.disable_take_ownership)),
+            (
+                "spec.upgrade.disableSchemaValidation",
+                bool(upgrade and upgrade.disable_schema_validation),
+            ),
+            (
+                "spec.upgrade.serverSideApply other than enabled or auto",
+                bool(upgrade and upgrade.server_side_apply not in (None, "enabled", "auto")),
+            ),
+            (
+                "spec.upgrade.chartNameChangeStrategy: Reinstall",
+                bool(upgrade and upgrade.chart_name_change_strategy == "Reinstall"),
+            ),
+            ("spec.rollback.recreate", bool(rollback and rollback.recreate)),
+            ("spec.rollback.cleanupOnFail", bool(rollback and rollback.cleanup_on_fail)),
+            (
+                "spec.uninstall.deletionPropagation other than background",
+                obj.deletion_propagation() != "background",
+            ),
+            (
+                "spec.postRenderStrategy other than nohooks",
+                spec.post_render_strategy not in (None, "nohooks"),
+            ),
+            (
+                "spec.waitStrategy: legacy",
+                bool(spec.wait_strategy and spec.wait_strategy.name == "legacy"),
+            ),
+            (
+                "spec.healthCheckExprs without kind",
+                any(check.kind is None for check in spec.health_check_exprs),
             ),
         )
         if used
@@ -1000,6 +1084,42 @@ def _drift_ignore_rules(obj: HelmRelease) -> tuple[IgnoreRule, ...]:
         raise Failure(
             UPGRADE_FAILED, f"{_name(obj)}: spec.driftDetection.ignore: {error}", terminal=True
         ) from error
+
+
+def _with_common_metadata(manifest: KubeObject, obj: HelmRelease) -> KubeObject:
+    """``spec.commonMetadata``: its labels and annotations set on the object, over its own."""
+    common = obj.spec.common_metadata
+    if common is None or not (common.labels or common.annotations):
+        return manifest
+    metadata = manifest.setdefault("metadata", {})
+    if common.labels:
+        metadata["labels"] = {**(metadata.get("labels") or {}), **common.labels}
+    if common.annotations:
+        metadata["annotations"] = {**(metadata.get("annotations") or {}), **common.annotations}
+    return manifest
+
+
+def _health_overrides(obj: HelmRelease) -> Mapping[GroupKind, HealthCheck]:
+    """``spec.healthCheckExprs`` for the health wait."""
+    try:
+        return compile_health_check_exprs(
+            HealthCheckExpr(
+                e.api_version, e.kind or "", e.current, e.in_progress or "", e.failed or ""
+            )
+            for e in obj.spec.health_check_exprs
+        )
+    except HealthCheckExprError as error:
+        raise Failure(
+            UPGRADE_FAILED, f"{_name(obj)}: spec.healthCheckExprs: {error}", terminal=True
+        ) from error
+
+
+def _common_metadata_digest(obj: HelmRelease) -> str | None:
+    """The digest of ``spec.commonMetadata`` (Flux's ``observedCommonMetadataDigest``)."""
+    common = obj.spec.common_metadata
+    if common is None or not (common.labels or common.annotations):
+        return None
+    return config_digest({"commonMetadata": common.model_dump(by_alias=True)})
 
 
 def _post_renderers_digest(obj: HelmRelease) -> str | None:

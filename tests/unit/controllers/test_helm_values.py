@@ -1,0 +1,36 @@
+"""A HelmRelease's values: the merge of valuesFrom and values, targetPath, the digest."""
+
+from __future__ import annotations
+
+from lockstep.controllers.helm.values import config_digest, merge_values, set_at_path
+
+
+def test_later_values_merge_into_earlier_maps_and_replace_the_rest() -> None:
+    base = {"image": {"repository": "web", "tag": "1"}, "hosts": ["a"], "replicas": 1}
+    override = {"image": {"tag": "2"}, "hosts": ["b"], "debug": True}
+
+    assert merge_values(base, override) == {
+        "image": {"repository": "web", "tag": "2"},
+        "hosts": ["b"],
+        "replicas": 1,
+        "debug": True,
+    }
+    assert base["image"] == {"repository": "web", "tag": "1"}
+
+
+def test_a_target_path_sets_a_string_creating_the_maps_on_its_way() -> None:
+    values = {"auth": {"user": "admin"}}
+
+    assert set_at_path(values, "auth.password", "s3cret") == {
+        "auth": {"user": "admin", "password": "s3cret"}
+    }
+    assert set_at_path({}, r"annotations.example\.com/team", "web") == {
+        "annotations": {"example.com/team": "web"}
+    }
+    assert set_at_path({"a": "scalar"}, "a.b", "1") == {"a": {"b": "1"}}
+
+
+def test_equal_values_have_equal_digests_whatever_their_order() -> None:
+    assert config_digest({"a": 1, "b": {"c": 2}}) == config_digest({"b": {"c": 2}, "a": 1})
+    assert config_digest({"a": 1}) != config_digest({"a": 2})
+    assert config_digest({}).startswith("sha256:")
