@@ -15,6 +15,7 @@ from ground.charts import Chart, ChartRepository, Helm, hook
 from ground.engine import Engine
 from ground.wait import eventually
 from lockstep.controllers.helm.storage import ReleaseStatus, decode, encode
+from lockstep.dev.registry import OciRegistry
 from lockstep.kube import KubeClient, NotFound, ObjectRef
 
 pytestmark = pytest.mark.integration
@@ -575,3 +576,85 @@ async def test_common_metadata_is_set_and_unsupported_fields_are_refused(
     assert "spec.upgrade.preserveValues not supported by lockstep yet" in condition(
         stalled, "Ready"
     )
+
+
+@pytest.mark.parametrize("operation", ["copy", "extract"])
+async def test_a_chart_from_an_oci_repository(
+    engine: Engine,
+    kube: KubeClient,
+    namespace: str,
+    oci_registry: OciRegistry,
+    oci_repository: str,
+    helm: Helm,
+    operation: str,
+) -> None:
+    path = oci_repository.removeprefix(f"{oci_registry.host}/")
+    helm.push(_chart("1.0.0"), oci_registry, path)
+    await kube.apply(
+        {
+            "apiVersion": SOURCE_API,
+            "kind": "OCIRepository",
+            "metadata": {"name": "app-chart", "namespace": namespace},
+            "spec": {
+                "url": f"oci://{oci_registry.host}/{path}/app",
+                "interval": "1m",
+                "insecure": True,
+                "ref": {"semver": ">=1.0.0"},
+                "layerSelector": {
+                    "mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+                    "operation": operation,
+                },
+            },
+        }
+    )
+    release = _release(namespace, values={"greeting": "from-oci"})
+    del release["spec"]["chart"]
+    release["spec"]["chartRef"] = {"kind": "OCIRepository", "name": "app-chart"}
+    await kube.apply(release)
+    ready = await _ready_at(kube, namespace, "Helm install succeeded")
+    assert ready["status"]["helmChart"] == f"OCIRepository/{namespace}/app-chart"
+    assert ready["status"]["lastAttemptedRevision"] == "1.0.0"
+    settings = await _config_map(kube, namespace, "app-settings")
+    assert settings["data"]["greeting"] == "from-oci"
+    listed = _helm_list(helm, namespace)
+    assert [(r["name"], r["chart"]) for r in listed] == [("app", "app-1.0.0")]
+
+
+async def test_a_chart_template_of_kind_oci_repository(
+    engine: Engine,
+    kube: KubeClient,
+    namespace: str,
+    oci_registry: OciRegistry,
+    oci_repository: str,
+    helm: Helm,
+) -> None:
+    path = oci_repository.removeprefix(f"{oci_registry.host}/")
+    helm.push(_chart("2.0.0"), oci_registry, path)
+    release = _release(namespace)
+    release["spec"]["chart"] = {
+        "kind": "OCIRepository",
+        "spec": {
+            "url": f"oci://{oci_registry.host}/{path}/app",
+            "ref": {"semver": "2.x"},
+            "insecure": True,
+        },
+    }
+    await kube.apply(release)
+    ready = await _ready_at(kube, namespace, "with chart app@2.0.0")
+    assert ready["status"]["helmChart"] == f"OCIRepository/{namespace}/{namespace}-app"
+    generated = await kube.get(
+        ObjectRef(SOURCE_API, "OCIRepository", f"{namespace}-app", namespace)
+    )
+    assert generated["metadata"]["labels"]["helm.toolkit.fluxcd.io/name"] == "app"
+    assert generated["spec"]["layerSelector"]["operation"] == "copy"
+
+    await kube.delete(ObjectRef(HELM_API, "HelmRelease", "app", namespace))
+
+    async def removed() -> bool:
+        try:
+            await kube.get(ObjectRef(SOURCE_API, "OCIRepository", f"{namespace}-app", namespace))
+        except NotFound:
+            return True
+        return False
+
+    await eventually(removed, bool, what="the generated OCIRepository removed")

@@ -92,6 +92,27 @@ async def test_tag_semver_and_digest_refs(
     )
 
 
+async def test_a_copied_layer_is_the_artifact_itself(
+    engine: Engine,
+    kube: KubeClient,
+    namespace: str,
+    oci_registry: OciRegistry,
+    oci_repository: str,
+    tmp_path: Path,
+) -> None:
+    push(oci_registry, oci_repository, "v1.0.0", tmp_path)
+    await kube.apply(
+        _oci_repository(
+            namespace, oci_repository, ref={"tag": "v1.0.0"}, layerSelector={"operation": "copy"}
+        )
+    )
+    ready = await _ready(kube, namespace)
+    artifact = ready["status"]["artifact"]
+    # As Flux stores it: the layer's gzip tarball, not a tarball holding it.
+    assert artifact_files(artifact["url"]) == FILES
+    assert artifact["path"].endswith(".tar.gz")
+
+
 async def test_unknown_tag_fails_clearly(
     engine: Engine,
     kube: KubeClient,

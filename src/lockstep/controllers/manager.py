@@ -335,7 +335,7 @@ class ControllerManager:
         ]
         charts = _chart_controller(self._kube, store, scratch, sources, options, self.metrics)
         sources.append(charts)
-        releases = _release_controller(self._kube, store, charts, options, self.metrics)
+        releases = _release_controller(self._kube, store, sources, options, self.metrics)
         informer = _informer(self._kube, KustomizationReconciler, options)
         queue: WorkQueue[ObjectKey] = WorkQueue()
         memory = KustomizationMemory()
@@ -430,18 +430,22 @@ def _follow_chart_sources(
 def _release_controller(
     kube: KubeClient,
     store: ArtifactStore,
-    charts: Controller,
+    sources: list[Controller],
     options: ManagerOptions,
     metrics: ControllerMetrics,
 ) -> Controller:
-    """The HelmRelease controller, reading chart artifacts from the HelmChart cache; a
-    HelmChart's new artifact or readiness enqueues the releases of that chart."""
+    """The HelmRelease controller, reading chart artifacts from the caches of HelmCharts
+    and OCIRepositories; a new artifact or readiness of one enqueues its releases."""
+    informers = {source.kind: source.informer for source in sources}
+    charts = informers[HelmChartReconciler.kind]
+    oci_repositories = informers[OCIRepositoryReconciler.kind]
     informer = _informer(kube, HelmReleaseReconciler, options)
     reconciler = HelmReleaseReconciler(
         kube,
         informer,
         store,
-        charts.informer,
+        charts,
+        oci_repositories,
         default_service_account=options.default_service_account,
     )
     releases = Controller(informer, reconciler, metrics)
@@ -451,7 +455,8 @@ def _release_controller(
             for key in reconciler.using_chart(change.key):
                 releases.queue.add(key)
 
-    charts.informer.subscribe(follow)
+    charts.subscribe(follow)
+    oci_repositories.subscribe(follow)
     return releases
 
 

@@ -10,7 +10,8 @@ Two kinds of artifact, each file named as Flux's source-controller names it:
   by its commit id, an OCIRepository's by the hex of its manifest digest; otherwise by
   the sha256 of the file;
 - single files stored as they are (`ArtifactStore.store_file`): a HelmRepository's index,
-  ``index-<64 hex>.yaml``, and a HelmChart's package, ``<chart>-<semver>.tgz``.
+  ``index-<64 hex>.yaml``, a HelmChart's package, ``<chart>-<semver>.tgz``, and an
+  OCIRepository's layer with ``operation: copy``, ``<hex>.tar.gz``.
 
 Only names of these three shapes are written, listed or served; they are checked
 strictly (a chart name of letters, digits, ``.``, ``_`` and ``-`` that starts with a
@@ -64,7 +65,7 @@ _CHART_NAME = (
     r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}"
     rf"-v?[0-9]+\.[0-9]+\.[0-9]+(?:-{_IDENTIFIERS})?(?:\+{_IDENTIFIERS})?\.tgz"
 )
-_FILE_NAME = re.compile(rf"^(?:{_INDEX_NAME}|{_CHART_NAME})$")
+_FILE_NAME = re.compile(rf"^(?:{_TARBALL_NAME}|{_INDEX_NAME}|{_CHART_NAME})$")
 _ARTIFACT_NAME = re.compile(rf"^(?:{_TARBALL_NAME}|{_INDEX_NAME}|{_CHART_NAME})$")
 _HASH_CHUNK_BYTES = 1024 * 1024
 
@@ -158,15 +159,15 @@ class ArtifactStore:
     ) -> StoredArtifact:
         """Store `source_file` as it is, atomically, under `filename`.
 
-        `filename` is ``index-<64 hex>.yaml`` (a HelmRepository's index) or
-        ``<chart>-<semver>.tgz`` (a HelmChart's package); any other name raises
-        ValueError. Raises `TooLarge` when the file exceeds `max_content_bytes`; nothing
+        `filename` is ``index-<64 hex>.yaml`` (a HelmRepository's index),
+        ``<chart>-<semver>.tgz`` (a HelmChart's package) or ``<hex>.tar.gz`` (an
+        OCIRepository's layer copied as it is); any other name raises ValueError. Raises `TooLarge` when the file exceeds `max_content_bytes`; nothing
         is stored then.
         """
         if not _FILE_NAME.match(filename):
             raise ValueError(
-                f"{filename!r} cannot name an artifact file: index-<64 hex>.yaml or "
-                "<chart>-<semver>.tgz only"
+                f"{filename!r} cannot name an artifact file: index-<64 hex>.yaml, "
+                "<chart>-<semver>.tgz or <hex>.tar.gz only"
             )
         folder = self._source_folder(kind, namespace, name)
         folder.mkdir(parents=True, exist_ok=True)

@@ -5,10 +5,12 @@ The outer shell (cache, finalizer, suspend, conditions, status, events) is the o
 reconciler shell. The pipeline:
 
 1. **Chart.** ``spec.chart`` makes (and keeps in step) the HelmChart
-   ``<namespace>-<name>`` in the source's namespace, as Flux's helm-controller does;
-   ``spec.chartRef`` names a HelmChart directly. The chart is that HelmChart's artifact,
-   read from the artifact store; until it has one the release waits, and is enqueued
-   when it changes.
+   ``<namespace>-<name>`` in the source's namespace, as Flux's helm-controller does (or,
+   with ``kind: OCIRepository``, the OCIRepository ``<namespace>-<name>`` in its own);
+   ``spec.chartRef`` names a HelmChart, or an OCIRepository holding a chart pushed by
+   ``helm push`` (its layer copied or extracted; unpacked once per digest). The chart
+   is read from the artifact store; until it is there the release waits, and is
+   enqueued when it changes.
 2. **Values.** ``spec.valuesFrom`` and ``spec.values`` (:mod:`.values`).
 3. **Decide.** The release's history in its storage namespace (Helm's Secrets,
    :mod:`.storage`) says what to do: a release left pending by a crash is unlocked
@@ -66,7 +68,7 @@ dry-run plan, with its ``ignore`` rules and the ``helm.toolkit.fluxcd.io/driftDe
 disabled`` opt-out; a release without drift costs the dry-runs and writes nothing.
 
 Not yet, each refused with Stalled and a message naming it, never ignored
-(:func:`_refuse_unsupported`): a chart from an OCIRepository, ``kubeConfig``,
+(:func:`_refuse_unsupported`): ``kubeConfig``,
 ``install.replace``, ``upgrade.cleanupOnFail``, ``upgrade.preserveValues``,
 ``disableSchemaValidation``, ``disableTakeOwnership``, ``rollback.recreate`` and
 ``cleanupOnFail``, a ``deletionPropagation`` other than background, the ``legacy`` wait
@@ -80,9 +82,12 @@ Run by :class:`lockstep.controllers.manager.ControllerManager`.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import copy
 import logging
+import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -158,6 +163,8 @@ from lockstep.render.helm import (
 )
 from lockstep.render.resident import BuildDeadline
 from lockstep.runtime.informer import ObjectCache, ObjectKey
+from lockstep.sources.artifact_fetch import SOURCE_ARTIFACT
+from lockstep.sources.extract import extract_tarball
 from lockstep.sources.store import ArtifactStore
 
 KIND = "HelmRelease"
@@ -174,6 +181,7 @@ ARTIFACT_FAILED = "ArtifactFailed"
 VALUES_FAILED = "InitFailed"
 UNSUPPORTED = "UnsupportedField"
 RETRIES_EXCEEDED = "RetriesExceeded"
+HELM_CHART_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 DRIFTED = "Drifted"
 DRIFT_DETECTION_KEY = "helm.toolkit.fluxcd.io/driftDetection"
 DEPENDENCY_NOT_READY = "DependencyNotReady"
@@ -196,8 +204,26 @@ _HELM_CHART_FIELDS = frozenset(
         "verify",
     }
 )
-"""The fields of a chart template that a HelmChart's spec has (a template for an
-OCIRepository has others)."""
+"""The fields of a chart template that a HelmChart's spec has."""
+
+_OCI_REPOSITORY_FIELDS = frozenset(
+    {
+        "url",
+        "ref",
+        "layerSelector",
+        "provider",
+        "secretRef",
+        "verify",
+        "serviceAccountName",
+        "certSecretRef",
+        "proxySecretRef",
+        "timeout",
+        "ignore",
+        "insecure",
+        "suspend",
+    }
+)
+"""The fields of a ``kind: OCIRepository`` chart template that an OCIRepository has."""
 
 _log = logging.getLogger(__name__)
 
@@ -220,15 +246,21 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         cache: ObjectCache,
         store: ArtifactStore,
         charts: ObjectCache,
+        oci_repositories: ObjectCache,
         *,
         default_service_account: str = "",
     ) -> None:
-        """``charts`` is the HelmChart cache: a release reads its chart's artifact there.
+        """``charts`` and ``oci_repositories`` are the caches of HelmCharts and
+        OCIRepositories: a release reads its chart's artifact there.
         ``default_service_account``: the account releases without ``serviceAccountName``
         are made as (``lockstep run --default-service-account``); empty for the engine's."""
         super().__init__(kube, cache)
         self._store = store
         self._charts = charts
+        self._oci_repositories = oci_repositories
+        self._unpacked = Path(tempfile.mkdtemp(prefix="lockstep-charts-"))
+        """Charts of OCIRepository artifacts, unpacked once per digest (removed at exit)."""
+        atexit.register(shutil.rmtree, self._unpacked, True)
         self._default_service_account = default_service_account
         self._kube_version: str | None = None
         """The API server's version, read once (``.Capabilities.KubeVersion``)."""
@@ -378,9 +410,9 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
             await self._install(kube, obj, rendered, release, deployed, upgrade)
             tested = await self._test(kube, obj, rendered, release, status, action)
         except Failure as failure:
-            failed = release.with_status(
-                ReleaseStatus.FAILED, f"Release {action} failed: {failure}"
-            )
+            # Helm's own description of a failed install or upgrade.
+            what = "Upgrade" if upgrade else "Release"
+            failed = release.with_status(ReleaseStatus.FAILED, f'{what} "{name}" failed: {failure}')
             await storage.update(failed)
             status.failures = (status.failures or 0) + 1
             if upgrade:
@@ -624,9 +656,11 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         """The chart archive and its revision; (None, "") while the chart is not ready."""
         if obj.spec.chart is not None:
             await self._ensure_helm_chart(obj)
-        namespace, name = _chart_key(obj)
-        status.helm_chart = f"{namespace}/{name}"
-        raw = self._charts.get((namespace, name))
+        reference = obj.chart_reference()
+        namespace, name = reference.namespace, reference.name
+        status.helm_chart = reference.status_form()
+        cache = self._charts if reference.kind == "HelmChart" else self._oci_repositories
+        raw = cache.get((namespace, name))
         artifact = ((raw or {}).get("status") or {}).get("artifact")
         if raw is not None and not _chart_current(raw):
             # The HelmChart has not caught up with its spec (a new version range, values
@@ -636,7 +670,7 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
             if raw is not None and _not_ready_message(raw):
                 raise Failure(
                     ARTIFACT_FAILED,
-                    f"{_name(obj)}: HelmChart '{namespace}/{name}' is not ready: "
+                    f"{_name(obj)}: {reference.kind} '{namespace}/{name}' is not ready: "
                     f"{_not_ready_message(raw)}",
                     retry=False,
                 )
@@ -644,21 +678,59 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         parsed = Artifact.model_validate(artifact)
         if not self._store.has(parsed):
             return None, ""
-        return self._store.local_path(parsed), parsed.revision or ""
+        if reference.kind == "HelmChart":
+            return self._store.local_path(parsed), parsed.revision or ""
+        return await self._chart_of_oci_artifact(obj, parsed)
+
+    async def _chart_of_oci_artifact(
+        self, obj: HelmRelease, artifact: Artifact
+    ) -> tuple[Path, str]:
+        """The chart in an OCIRepository's artifact (a chart pushed by ``helm push``,
+        its layer copied or extracted), unpacked once per artifact digest, and its
+        version."""
+        digest = (artifact.digest or "").removeprefix("sha256:")
+        folder = self._unpacked / (digest or "undigested")
+        if not folder.is_dir():
+            await asyncio.to_thread(_unpack_chart_artifact, self._store, artifact, folder)
+        chart = _chart_in(folder)
+        if chart is None:
+            raise Failure(
+                ARTIFACT_FAILED,
+                f"{_name(obj)}: the artifact of OCIRepository "
+                f"'{obj.chart_reference().namespace}/{obj.chart_reference().name}' holds no "
+                "Helm chart; select the chart layer with spec.layerSelector.mediaType "
+                f"{HELM_CHART_LAYER} and operation copy",
+                terminal=True,
+            )
+        try:
+            info = await asyncio.to_thread(shared_helm_renderer().inspect, chart)
+        except HelmRenderError as error:
+            raise Failure(
+                ARTIFACT_FAILED, f"{_name(obj)}: the chart cannot be loaded: {_one_line(error)}"
+            ) from error
+        return chart, info.version
 
     async def _ensure_helm_chart(self, obj: HelmRelease) -> None:
+        """Create or update the chart object ``spec.chart`` describes: a HelmChart, or
+        with ``kind: OCIRepository`` an OCIRepository (the chart layer copied, unless the
+        template selects otherwise), labelled with the HelmRelease as Flux labels it."""
         template = obj.spec.chart
         assert template is not None
-        namespace, name = _chart_key(obj)
+        reference = obj.chart_reference()
+        namespace, name = reference.namespace, reference.name
         written = template.spec.model_dump(by_alias=True, exclude_none=True)
-        spec = {key: value for key, value in written.items() if key in _HELM_CHART_FIELDS}
-        source = dict(spec.pop("sourceRef", {}))
-        source.pop("namespace", None)
-        spec["sourceRef"] = source
+        if reference.kind == "OCIRepository":
+            spec = {key: value for key, value in written.items() if key in _OCI_REPOSITORY_FIELDS}
+            spec.setdefault("layerSelector", {"mediaType": HELM_CHART_LAYER, "operation": "copy"})
+        else:
+            spec = {key: value for key, value in written.items() if key in _HELM_CHART_FIELDS}
+            source = dict(spec.pop("sourceRef", {}))
+            source.pop("namespace", None)
+            spec["sourceRef"] = source
         spec["interval"] = obj.chart_interval()
         manifest: dict[str, Any] = {
             "apiVersion": CHART_API_VERSION,
-            "kind": "HelmChart",
+            "kind": reference.kind,
             "metadata": {
                 "name": name,
                 "namespace": namespace,
@@ -673,7 +745,8 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         annotations = template.metadata.annotations if template.metadata else None
         if annotations:
             manifest["metadata"]["annotations"] = dict(annotations)
-        current = self._charts.get((namespace, name))
+        cache = self._charts if reference.kind == "HelmChart" else self._oci_repositories
+        current = cache.get((namespace, name))
         if current is not None and _same_chart(current, manifest):
             return
         await self._kube.apply(manifest)
@@ -932,9 +1005,13 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
                     kube, obj, storage, deployed or history[-1], keep_history=obj.keep_history()
                 )
         if obj.spec.chart is not None:
-            namespace, chart = _chart_key(obj)
+            reference = obj.chart_reference()
             with contextlib.suppress(NotFound):
-                await self._kube.delete(ObjectRef(CHART_API_VERSION, "HelmChart", chart, namespace))
+                await self._kube.delete(
+                    ObjectRef(
+                        CHART_API_VERSION, reference.kind, reference.name, reference.namespace
+                    )
+                )
         return None
 
 
@@ -947,8 +1024,8 @@ def _refuse_unsupported(obj: HelmRelease) -> None:
         for field, used in (
             ("spec.kubeConfig", spec.kube_config is not None),
             (
-                f"a chart from an {obj.chart_reference().kind}",
-                obj.chart_reference().kind != "HelmChart",
+                f"spec.chartRef to an {obj.chart_reference().kind}",
+                obj.chart_reference().kind not in ("HelmChart", "OCIRepository"),
             ),
             ("spec.install.replace", bool(install and install.replace)),
             ("spec.install.disableTakeOwnership", bool(install and install.disable_take_ownership)),
@@ -1141,6 +1218,35 @@ def _ready_now(raw: KubeObject) -> bool:
         and ready.get("status") == "True"
         and status.get("observedGeneration") == (raw.get("metadata") or {}).get("generation")
     )
+
+
+def _unpack_chart_artifact(store: ArtifactStore, artifact: Artifact, folder: Path) -> None:
+    """Extract the artifact's tarball into ``folder``: written whole in a folder of its
+    own, then renamed; when another release unpacked it meanwhile, theirs stays."""
+    partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        with store.local_path(artifact).open("rb") as archive:
+            extract_tarball(
+                archive,
+                partial,
+                max_bytes=store.max_content_bytes,
+                source=f"artifact {artifact.url}",
+                wording=SOURCE_ARTIFACT,
+            )
+        with contextlib.suppress(OSError):
+            partial.rename(folder)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _chart_in(folder: Path) -> Path | None:
+    """The chart of an unpacked OCI artifact: the one file of a copied layer (the chart's
+    archive), or the folder holding Chart.yaml of an extracted one."""
+    files = [path for path in folder.rglob("*") if path.is_file()]
+    if len(files) == 1 and files[0].name != "Chart.yaml":
+        return files[0]
+    charts = sorted(path.parent for path in files if path.name == "Chart.yaml")
+    return min(charts, key=lambda path: len(path.parts)) if charts else None
 
 
 def _chart_current(raw: KubeObject) -> bool:

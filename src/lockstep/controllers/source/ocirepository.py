@@ -5,7 +5,8 @@ The outer shell (cache, finalizer, suspend, conditions, status, events) is
 resolve the ref to a manifest digest (one manifest request for a tag or digest,
 plus the tag list for semver); with ``spec.verify``, check its cosign signature
 before anything is pulled; and only when that digest is not already the current
-artifact, pull the selected layer, extract or copy it, pack and store it.
+artifact, pull the selected layer and store it: extracted and packed again (``extract``), or as
+it is (``copy``: the layer file is the artifact, as in Flux).
 
 Artifacts pushed by ``flux push artifact`` (and by ``lockstep push artifact``)
 are consumed unchanged; their manifest annotations become ``artifact.metadata``.
@@ -122,17 +123,23 @@ class OCIRepositoryReconciler(SourceReconciler[OCIRepository, OCIRepositoryStatu
                 options,
                 max_bytes=self._store.max_content_bytes,
             )
-            tree = pulled.path if pulled.path.is_dir() else pulled.path.parent
-            stored = self._store.store(
-                KIND,
-                namespace,
-                name,
-                resolved.revision,
-                tree,
-                ignore=IgnoreRules.for_tree(tree, source.spec.ignore),
-                # <manifest digest hex>.tar.gz, as Flux names it
-                file_stem=resolved.digest.removeprefix("sha256:"),
-            )
+            # <manifest digest hex>.tar.gz, as Flux names it
+            stem = resolved.digest.removeprefix("sha256:")
+            if pulled.path.is_dir():
+                stored = self._store.store(
+                    KIND,
+                    namespace,
+                    name,
+                    resolved.revision,
+                    pulled.path,
+                    ignore=IgnoreRules.for_tree(pulled.path, source.spec.ignore),
+                    file_stem=stem,
+                )
+            else:
+                # operation copy: the layer itself is the artifact, as Flux stores it.
+                stored = self._store.store_file(
+                    KIND, namespace, name, resolved.revision, pulled.path, f"{stem}.tar.gz"
+                )
         self._store.garbage_collect(KIND, namespace, name)
         return stored.artifact.model_copy(update={"metadata": pulled.metadata})
 
