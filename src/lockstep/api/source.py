@@ -371,19 +371,8 @@ class ChartSourceReference(ApiModel):
     """Name of the source."""
 
 
-class HelmChartVerification(ApiModel):
-    """How to verify the signature of a chart pulled from an OCI registry."""
-
-    provider: Literal["cosign", "notation"] = server_default("cosign")
-    """The signing technology."""
-
-    secret_ref: LocalObjectReference | None = None
-    """Secret holding the trusted public keys."""
-
-    match_oidc_identity: list[OIDCIdentityMatch] = Field(
-        default_factory=list, alias="matchOIDCIdentity"
-    )
-    """Accepted identities for keyless signatures; any one match suffices."""
+HelmChartVerification = OCIRepositoryVerification
+"""A chart pulled from an OCI registry is verified as an OCIRepository's artifact is."""
 
 
 class HelmChartSpec(ApiModel):

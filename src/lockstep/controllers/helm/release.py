@@ -262,20 +262,36 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         """Charts of OCIRepository artifacts, unpacked once per digest (removed at exit)."""
         atexit.register(shutil.rmtree, self._unpacked, True)
         self._default_service_account = default_service_account
+        self._chart_keys: dict[ObjectKey, tuple[int | None, ObjectKey]] = {}
+        """Each release's chart key at a generation of its spec (:meth:`using_chart`)."""
+        self._oci_chart_versions: dict[str, str] = {}
+        """The chart version of each unpacked OCIRepository artifact, by digest."""
         self._kube_version: str | None = None
         """The API server's version, read once (``.Capabilities.KubeVersion``)."""
 
     def using_chart(self, key: ObjectKey) -> list[ObjectKey]:
-        """The HelmReleases whose chart is the HelmChart at ``key``."""
+        """The HelmReleases whose chart object (HelmChart or OCIRepository) is at ``key``.
+
+        Called for every change of every chart object: each release's chart key is
+        parsed once per generation of its spec, not at every call."""
         found = []
         for raw in self._cache.items():
-            try:
-                release = HelmRelease.model_validate(raw)
-            except ValueError:
-                continue
-            if _chart_key(release) == key:
-                found.append((release.metadata.namespace or "", release.metadata.name))
+            metadata = raw.get("metadata") or {}
+            own = (str(metadata.get("namespace") or ""), str(metadata.get("name") or ""))
+            generation = metadata.get("generation")
+            known = self._chart_keys.get(own)
+            if known is None or known[0] != generation:
+                try:
+                    chart = _chart_key(HelmRelease.model_validate(raw))
+                except ValueError:
+                    continue
+                known = self._chart_keys[own] = (generation, chart)
+            if known[1] == key:
+                found.append(own)
         return found
+
+    async def forget(self, key: ObjectKey) -> None:
+        self._chart_keys.pop(key, None)
 
     def dependents(self, key: ObjectKey) -> list[ObjectKey]:
         """The HelmReleases whose ``dependsOn`` names the one at ``key``."""
@@ -702,13 +718,17 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
                 f"{HELM_CHART_LAYER} and operation copy",
                 terminal=True,
             )
-        try:
-            info = await asyncio.to_thread(shared_helm_renderer().inspect, chart)
-        except HelmRenderError as error:
-            raise Failure(
-                ARTIFACT_FAILED, f"{_name(obj)}: the chart cannot be loaded: {_one_line(error)}"
-            ) from error
-        return chart, info.version
+        version = self._oci_chart_versions.get(folder.name)
+        if version is None:
+            try:
+                info = await asyncio.to_thread(shared_helm_renderer().inspect, chart)
+            except HelmRenderError as error:
+                raise Failure(
+                    ARTIFACT_FAILED,
+                    f"{_name(obj)}: the chart cannot be loaded: {_one_line(error)}",
+                ) from error
+            version = self._oci_chart_versions[folder.name] = info.version
+        return chart, version
 
     async def _ensure_helm_chart(self, obj: HelmRelease) -> None:
         """Create or update the chart object ``spec.chart`` describes: a HelmChart, or
