@@ -64,7 +64,7 @@ unit: venv ## Unit tests: pure logic, no servers.
 integration: install helm ## Integration tests on the real control plane and loopback servers.
 	$(VENV)/bin/pytest tests/integration -q
 
-flux: venv ## Build Flux's source- and kustomize-controller from their pinned Go modules (cached).
+flux: venv ## Build Flux's source-, kustomize- and helm-controller from their pinned Go modules (cached).
 	$(PYTHON) -m lockstep.dev.flux
 
 helm: venv ## Build the helm binary used as the Helm oracle in tests (cached).

@@ -5,7 +5,11 @@ problems it found (an empty list when none), so that a scenario counts its failu
   exactly the applied objects, and no orphan (an object carrying the Kustomization's
   ownership labels that its inventory does not list);
 - :func:`storage_problems`: no half-written or duplicate artifact in the engine's
-  artifact folder, and the source's artifact whole and as its status describes it.
+  artifact folder, and the source's artifact whole and as its status describes it;
+- :func:`helm_release_problems`: a Helm release unlocked (no revision pending), its
+  history consistent (one revision deployed, the others superseded or failed), every
+  object as the deployed revision renders it, and no orphan (an object carrying the
+  HelmRelease's ownership labels that the deployed revision's manifest does not list).
 
 Also the Git repository of ConfigMaps the scenarios sync, and how to wait for a
 Kustomization to have applied a commit.
@@ -17,9 +21,14 @@ import hashlib
 import tarfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from ground.gitops import KUSTOMIZATION_API, Scenario, config_map
 from ground.wait import eventually
+from lockstep.apply.owners import HELM_GROUP
+from lockstep.controllers.helm.storage import Release, ReleaseStatus, ReleaseStorage
 from lockstep.kube import KubeClient, KubeObject, NotFound, ObjectRef
 
 NAME_LABEL = "kustomize.toolkit.fluxcd.io/name"
@@ -177,3 +186,106 @@ def storage_problems(storage: Path, artifact: Mapping[str, str], commits: set[st
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# Helm releases ---------------------------------------------------------------------
+
+SETTLED = frozenset({ReleaseStatus.SUPERSEDED, ReleaseStatus.FAILED})
+"""What every revision but the deployed one must be once a release has converged."""
+
+
+def helm_owner_labels(name: str, namespace: str) -> dict[str, str | None]:
+    """The labels the engine puts on the objects of the HelmRelease ``namespace/name``."""
+    return {f"{HELM_GROUP}/name": name, f"{HELM_GROUP}/namespace": namespace}
+
+
+def manifest_maps(release: Release) -> set[str]:
+    """The names of the ConfigMaps the manifest of ``release`` lists."""
+    documents = yaml.safe_load_all(release.manifest)
+    return {
+        doc["metadata"]["name"]
+        for doc in documents
+        if isinstance(doc, dict) and doc.get("kind") == "ConfigMap"
+    }
+
+
+async def helm_owned(kube: KubeClient, namespace: str, name: str) -> dict[str, KubeObject]:
+    """The ConfigMaps of every namespace carrying the HelmRelease's labels, by name
+    (a release's objects all live in its namespace)."""
+    items = await kube.list("v1", "ConfigMap", labels=helm_owner_labels(name, namespace))
+    return {item["metadata"]["name"]: item for item in items}
+
+
+async def unreleased(kube: KubeClient, namespace: str, name: str) -> list[str]:
+    """Objects carrying the HelmRelease's labels that no stored revision lists: nothing
+    would ever delete them (a Helm release's inventory is its revisions' manifests)."""
+    listed = set().union(
+        *(manifest_maps(rel) for rel in await ReleaseStorage(kube, namespace).history(name))
+    )
+    return sorted(set(await helm_owned(kube, namespace, name)) - listed)
+
+
+async def helm_release_problems(
+    kube: KubeClient,
+    namespace: str,
+    name: str,
+    declared: Declared,
+    chart_version: str,
+    values: Mapping[str, Any],
+) -> list[str]:
+    """Whether the release ``namespace/name`` (named after its HelmRelease, stored in its
+    namespace) is unlocked with one revision deployed at ``chart_version`` and
+    ``values``, and the cluster holds the ConfigMaps ``declared``, as its manifest lists
+    them, and nothing else of the HelmRelease's."""
+    secrets = await kube.list(
+        "v1", "Secret", namespace=namespace, labels={"name": name, "owner": "helm"}
+    )
+    problems = [
+        f"Secret {secret['metadata']['name']} left {status}"
+        for secret in secrets
+        if ReleaseStatus(status := secret["metadata"]["labels"]["status"]).is_pending
+    ]
+    history = await ReleaseStorage(kube, namespace).history(name)
+    deployed = [rel for rel in history if rel.status == ReleaseStatus.DEPLOYED]
+    unsettled = [
+        f"v{rel.version} {rel.status}"
+        for rel in history
+        if rel.status not in SETTLED and rel.status != ReleaseStatus.DEPLOYED
+    ]
+    if len(deployed) != 1:
+        problems.append(
+            f"{len(deployed)} revisions deployed: {[f'v{rel.version}' for rel in deployed]}"
+        )
+    if unsettled:
+        problems.append(f"revisions neither deployed, superseded nor failed: {unsettled}")
+    if not deployed:
+        return problems
+    current = deployed[-1]
+    if current.version != history[-1].version:
+        problems.append(f"v{current.version} deployed, not the newest v{history[-1].version}")
+    if current.chart_version != chart_version:
+        problems.append(
+            f"v{current.version} has chart {current.chart_version}, not {chart_version}"
+        )
+    if current.config != values:
+        problems.append(f"v{current.version} has values {current.config}, not {values}")
+    listed = manifest_maps(current)
+    if listed != set(declared):
+        extra, missing = sorted(listed - set(declared)), sorted(set(declared) - listed)
+        problems.append(
+            f"v{current.version} lists {len(extra)} ConfigMaps not rendered ({extra[:3]}) "
+            f"and misses {len(missing)} ({missing[:3]})"
+        )
+    live = await helm_owned(kube, namespace, name)
+    for map_name, data in declared.items():
+        obj = live.get(map_name)
+        if obj is None:
+            problems.append(f"ConfigMap {namespace}/{map_name} is missing")
+        elif obj.get("data") != data:
+            problems.append(f"ConfigMap {namespace}/{map_name} holds {obj.get('data')}, not {data}")
+    orphans = sorted(set(live) - listed)
+    if orphans:
+        problems.append(
+            f"{len(orphans)} orphans the deployed revision does not list: {orphans[:5]}"
+        )
+    return problems

@@ -3,9 +3,11 @@ server stopped and started again where their clients expect them.
 
 - :func:`kill_engine` is ``kill -9`` of ``lockstep run``; :func:`restart_engine` starts
   it again on the same artifact folder and storage address, so that the artifact URLs
-  the sources recorded stay valid, as behind a Deployment's Service.
-- :func:`wait_until_written` returns as soon as a given number of objects are written,
-  watched rather than polled, so that a fault injected next lands in the apply.
+  the sources recorded stay valid, as behind a Deployment's Service (the killed
+  engine's log kept beside the new one's).
+- :func:`wait_until_written` returns as soon as a given number of objects are written
+  (ConfigMaps of an apply, a Helm release's Secrets), watched rather than polled, so
+  that a fault injected next lands in the apply.
 - :class:`GitDaemon` serves the repositories of the session's Git server on a port of
   its own, and can be stopped and started again on that port.
 - :class:`ApiServerOutage` stops the kube-apiserver of a local cluster and starts it
@@ -42,8 +44,11 @@ def kill_engine(engine: Engine) -> None:
 
 
 def restart_engine(kubeconfig: Path, killed: Engine) -> Engine:
-    """``lockstep run`` again on the folder and the storage address of ``killed``."""
+    """``lockstep run`` again on the folder and the storage address of ``killed``; the
+    log of ``killed`` is kept beside, named after its pid, to tell what it was doing."""
     folder = killed.storage_path.parent
+    if killed.log.is_file():
+        killed.log.rename(killed.log.with_suffix(f".{killed.process.pid}.log"))
     running = start_engine(kubeconfig, folder, *killed.extra, "--storage-addr", killed.storage_addr)
     return replace(running, storage_addr=killed.storage_addr)
 
@@ -54,19 +59,26 @@ async def wait_until_written(
     count: int,
     *,
     written: Callable[[KubeObject], bool] = lambda _obj: True,
+    kind: str = "ConfigMap",
+    namespace: str | None = None,
     within: float = 120.0,
 ) -> int:
-    """Return as soon as ``count`` ConfigMaps carrying ``labels`` are ``written`` (exist,
-    by default), watched rather than polled so that a fault injected next lands in the
-    apply; how many there are then."""
-    items, version = await kube.list_with_version("v1", "ConfigMap", labels=labels)
+    """Return as soon as ``count`` objects of the core ``kind`` carrying ``labels`` (in
+    ``namespace``, or any) are ``written`` (exist, by default), watched rather than
+    polled so that a fault injected next lands in the apply; how many there are then."""
+    items, version = await kube.list_with_version("v1", kind, namespace=namespace, labels=labels)
     names = {item["metadata"]["name"] for item in items if written(item)}
     deadline = time.monotonic() + within
     while len(names) < count:
         if time.monotonic() > deadline:
-            raise AssertionError(f"{count} objects not written within {within:.0f}s")
+            raise AssertionError(f"{count} {kind}s not written within {within:.0f}s")
         events = kube.watch(
-            "v1", "ConfigMap", resource_version=version, labels=labels, timeout_seconds=5
+            "v1",
+            kind,
+            resource_version=version,
+            namespace=namespace,
+            labels=labels,
+            timeout_seconds=5,
         )
         async for event in events:
             metadata = event.object["metadata"]

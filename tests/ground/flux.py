@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from ground.gitops import KUBECTL
-from lockstep.dev.flux import CONTROLLERS, FluxControllers, crd_files
+from lockstep.dev.flux import (
+    CONTROLLERS,
+    HELM_CONTROLLER,
+    FluxControllers,
+    FluxHelmController,
+    crd_files,
+)
 from lockstep.kube import KubeClient, KubeObject
 
 KUSTOMIZATION_API = "kustomize.toolkit.fluxcd.io/v1"
@@ -58,12 +64,14 @@ def install_flux_crds(kubeconfig: Path) -> list[str]:
     return names
 
 
-def show_logs(controllers: FluxControllers) -> str:
-    """The end of each controller's log, to explain a failure."""
+def show_logs(controllers: FluxControllers, helm: FluxHelmController | None = None) -> str:
+    """The end of each controller's log (the helm-controller's too, when given), to
+    explain a failure."""
+    logs = [(name, controllers.log(name)) for name in CONTROLLERS]
+    if helm is not None:
+        logs.append((HELM_CONTROLLER, helm.log()))
     return "\n".join(
-        f"--- {name} (last lines)\n{controllers.log(name).read_text()[-3000:]}"
-        for name in CONTROLLERS
-        if controllers.log(name).exists()
+        f"--- {name} (last lines)\n{log.read_text()[-3000:]}" for name, log in logs if log.exists()
     )
 
 

@@ -300,6 +300,40 @@ async def test_a_stale_lock_is_released_as_failed(
     assert [entry[:2] for entry in history(helm, namespace)][-1] == (3, "deployed")
 
 
+async def test_of_two_deployed_revisions_the_older_is_superseded(
+    helm: Helm, kube: KubeClient, namespace: str, tmp_path: Path
+) -> None:
+    first, second = package(web_chart("0.1.0"), tmp_path), package(web_chart("0.2.0"), tmp_path)
+    helm.run("install", "web", str(first), "-n", namespace)
+    storage = ReleaseStorage(kube, namespace)
+    assert await storage.supersede_older(await storage.history("web")) == await storage.history(
+        "web"
+    )  # one deployed: nothing written
+    # A writer killed after storing revision 2 deployed, before superseding revision 1.
+    await storage.create(
+        release_from_render(
+            render(second, {}, namespace, 2),
+            "web",
+            namespace,
+            2,
+            ReleaseStatus.DEPLOYED,
+            "Upgrade complete",
+            datetime.now(UTC),
+        )
+    )
+
+    history_after = await storage.supersede_older(await storage.history("web"))
+
+    assert [(r.version, r.status) for r in history_after] == [
+        (1, ReleaseStatus.SUPERSEDED),
+        (2, ReleaseStatus.DEPLOYED),
+    ]
+    assert [entry[:2] for entry in history(helm, namespace)] == [
+        (1, "superseded"),
+        (2, "deployed"),
+    ]
+
+
 async def test_prune_keeps_the_newest_and_the_deployed(
     helm: Helm, kube: KubeClient, namespace: str, tmp_path: Path
 ) -> None:

@@ -6,13 +6,14 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ground.artifacts import condition
 from ground.charts import Chart, ChartRepository, Helm, hook
-from ground.engine import Engine
+from ground.engine import Engine, lockstep, succeeded
 from ground.wait import eventually
 from lockstep.controllers.helm.storage import ReleaseStatus, decode, encode
 from lockstep.dev.registry import OciRegistry
@@ -337,6 +338,86 @@ async def test_a_failed_upgrade_is_rolled_back_and_retried_until_its_retries_run
     assert settings["data"]["greeting"] == "hello"
 
 
+INVALID_HOOK = hook(
+    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "Not_A_Valid_Hook"}},
+    ["post-upgrade"],
+)
+
+
+async def test_a_failed_upgrade_cleans_up_what_it_created_with_cleanup_on_fail(
+    engine: Engine, kube: KubeClient, namespace: str, chart_repository: ChartRepository
+) -> None:
+    failing = _chart("2.0.0", extra=True)
+    failing = replace(failing, templates={**failing.templates, "hook.yaml": INVALID_HOOK})
+    chart_repository.add(_chart("1.0.0"), failing)
+    await _repository(kube, namespace, chart_repository.url)
+    upgrade = {"upgrade": {"cleanupOnFail": True}}
+    await kube.apply(_release(namespace, version="1.0.0", **upgrade))
+    await _ready_at(kube, namespace, "Helm install succeeded")
+
+    # The upgrade applies its objects, then its post-upgrade hook fails: the object it
+    # created is deleted again, the one it changed stays as the upgrade left it.
+    await kube.apply(_release(namespace, version="2.0.0", values={"greeting": "new"}, **upgrade))
+    failed = await eventually(
+        lambda: _get(kube, namespace),
+        lambda o: "Helm upgrade failed" in condition(o, "Ready"),
+        within=120,
+        what="the upgrade failed",
+    )
+    assert "Not_A_Valid_Hook" in condition(failed, "Ready")
+    assert not await _exists(kube, ObjectRef("v1", "ConfigMap", "app-extra", namespace))
+    assert (await _config_map(kube, namespace, "app-settings"))["data"]["greeting"] == "new"
+
+
+INVALID_ROLLBACK_HOOK = hook(
+    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "Not_A_Valid_Rollback"}},
+    ["post-rollback"],
+)
+
+
+async def test_a_failed_rollback_is_stored_failed_and_cleans_up_with_cleanup_on_fail(
+    engine: Engine,
+    kube: KubeClient,
+    namespace: str,
+    chart_repository: ChartRepository,
+    helm: Helm,
+) -> None:
+    first = _chart("1.0.0", extra=True)
+    first = replace(first, templates={**first.templates, "rollback.yaml": INVALID_ROLLBACK_HOOK})
+    second = replace(
+        _chart("2.0.0"), templates={"settings.yaml": CONFIG_MAP, "hook.yaml": INVALID_HOOK}
+    )
+    chart_repository.add(first, second)
+    await _repository(kube, namespace, chart_repository.url)
+    spec = {
+        "upgrade": {"remediation": {"retries": 1}},
+        "rollback": {"cleanupOnFail": True},
+    }
+    await kube.apply(_release(namespace, version="1.0.0", **spec))
+    await _ready_at(kube, namespace, "Helm install succeeded")
+    extra = ObjectRef("v1", "ConfigMap", "app-extra", namespace)
+
+    # The upgrade fails at its hook (after deleting the extra object); its rollback makes
+    # the extra object again, then fails at its own hook: stored failed, and the object
+    # it made deleted again.
+    await kube.apply(_release(namespace, version="2.0.0", **spec))
+    failed = await eventually(
+        lambda: _get(kube, namespace),
+        lambda o: "remediation failed" in condition(o, "Ready"),
+        within=120,
+        what="the rollback failed",
+    )
+    assert "Not_A_Valid_Rollback" in condition(failed, "Ready")
+    history = _helm_history(helm, namespace)
+    assert [(h["revision"], h["status"]) for h in history][:3] == [
+        (1, "deployed"),
+        (2, "failed"),
+        (3, "failed"),
+    ]
+    assert history[2]["description"].startswith('Rollback "app" failed: ')
+    assert not await _exists(kube, extra)
+
+
 async def test_a_failed_install_is_uninstalled_then_stalls_without_retries(
     engine: Engine,
     kube: KubeClient,
@@ -551,6 +632,160 @@ async def test_drift_is_corrected_or_reported_as_drift_detection_says(
     assert condition(corrected, "Drifted") == ""
 
 
+async def test_drift_is_repaired_at_once_by_the_watches_not_at_the_interval(
+    engine: Engine, kube: KubeClient, namespace: str, chart_repository: ChartRepository
+) -> None:
+    chart_repository.add(_chart("1.0.0", extra=True))
+    await _repository(kube, namespace, chart_repository.url)
+    detection = {
+        "mode": "enabled",
+        "ignore": [{"paths": ["/data/note"], "target": {"kind": "ConfigMap"}}],
+    }
+    await kube.apply(_release(namespace, interval="1h", driftDetection=detection))
+    await _ready_at(kube, namespace, "Helm install succeeded")
+    settings = ObjectRef("v1", "ConfigMap", "app-settings", namespace)
+    extra = ObjectRef("v1", "ConfigMap", "app-extra", namespace)
+
+    # A field the release set, changed by hand: set back long before the interval.
+    await kube.json_patch(
+        settings, [{"op": "replace", "path": "/data/greeting", "value": "edited"}]
+    )
+    await eventually(
+        lambda: kube.get(settings),
+        lambda o: o["data"]["greeting"] == "hello",
+        within=30,
+        what="the edited field set back by the drift watches",
+    )
+    # An object of the release, deleted by hand: made again.
+    await kube.delete(extra)
+    await eventually(
+        lambda: _exists(kube, extra),
+        lambda made: made,
+        within=30,
+        what="the deleted object made again",
+    )
+    # A field the chart does not set, written by hand, is left as it was written.
+    await kube.json_patch(settings, [{"op": "add", "path": "/data/note", "value": "by hand"}])
+    await kube.json_patch(
+        settings, [{"op": "replace", "path": "/data/greeting", "value": "edited again"}]
+    )
+    repaired = await eventually(
+        lambda: kube.get(settings),
+        lambda o: o["data"]["greeting"] == "hello",
+        within=30,
+        what="the second edit set back",
+    )
+    assert repaired["data"]["note"] == "by hand"
+
+
+WIDGETS = """\
+{{- if .Capabilities.APIVersions.Has "example.lockstep.io/v1/Widget" }}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-widgets
+data:
+  served: {{ .Capabilities.APIVersions.Has "example.lockstep.io/v1" | quote }}
+{{- end }}
+"""
+
+
+def _widget_crd(group: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"widgets.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": {"type": "object"}},
+                }
+            ],
+        },
+    }
+
+
+async def test_capabilities_list_the_api_versions_the_cluster_serves_at_each_render(
+    engine: Engine, kube: KubeClient, namespace: str, chart_repository: ChartRepository
+) -> None:
+    chart = _chart("1.0.0")
+    chart_repository.add(replace(chart, templates={**chart.templates, "widgets.yaml": WIDGETS}))
+    await _repository(kube, namespace, chart_repository.url)
+    widgets = ObjectRef("v1", "ConfigMap", "app-widgets", namespace)
+    crd = ObjectRef(
+        "apiextensions.k8s.io/v1", "CustomResourceDefinition", "widgets.example.lockstep.io"
+    )
+    await kube.apply(_release(namespace))
+    await _ready_at(kube, namespace, "Helm install succeeded")
+    assert not await _exists(kube, widgets)
+
+    # The kind served from now on: the next render sees it, as helm upgrade would.
+    await kube.apply(_widget_crd("example.lockstep.io"))
+    try:
+        await eventually(
+            lambda: kube.api_versions(),
+            lambda versions: "example.lockstep.io/v1/Widget" in versions,
+            what="the Widget kind served",
+        )
+        await kube.apply(_release(namespace, values={"greeting": "again"}))
+        await _ready_at(kube, namespace, "Helm upgrade succeeded")
+        assert (await kube.get(widgets))["data"] == {"served": "true"}
+    finally:
+        await kube.delete(crd)
+
+
+async def test_uninstall_orphans_dependents_as_deletion_propagation_says(
+    engine: Engine, kube: KubeClient, namespace: str, chart_repository: ChartRepository
+) -> None:
+    chart_repository.add(_chart("1.0.0"))
+    await _repository(kube, namespace, chart_repository.url)
+    await kube.apply(_release(namespace, uninstall={"deletionPropagation": "orphan"}))
+    await _ready_at(kube, namespace, "Helm install succeeded")
+    settings = await _config_map(kube, namespace, "app-settings")
+    owner = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "name": "app-settings",
+        "uid": settings["metadata"]["uid"],
+    }
+    child = ObjectRef("v1", "ConfigMap", "child", namespace)
+    await kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "child", "namespace": namespace, "ownerReferences": [owner]},
+        }
+    )
+
+    await kube.delete(ObjectRef(HELM_API, "HelmRelease", "app", namespace))
+    await eventually(
+        lambda: _exists(kube, ObjectRef("v1", "ConfigMap", "app-settings", namespace)),
+        lambda exists: not exists,
+        what="the release uninstalled",
+    )
+    # Orphaned: the garbage collector takes its owner reference away and leaves it.
+    orphan = await eventually(
+        lambda: kube.get(child),
+        lambda o: not o["metadata"].get("ownerReferences"),
+        what="the dependent orphaned",
+    )
+    assert orphan["metadata"]["name"] == "child"
+
+
+async def _exists(kube: KubeClient, ref: ObjectRef) -> bool:
+    try:
+        await kube.get(ref)
+    except NotFound:
+        return False
+    return True
+
+
 async def test_common_metadata_is_set_and_unsupported_fields_are_refused(
     engine: Engine, kube: KubeClient, namespace: str, chart_repository: ChartRepository
 ) -> None:
@@ -587,6 +822,7 @@ async def test_a_chart_from_an_oci_repository(
     oci_repository: str,
     helm: Helm,
     operation: str,
+    kubeconfig: Path,
 ) -> None:
     path = oci_repository.removeprefix(f"{oci_registry.host}/")
     helm.push(_chart("1.0.0"), oci_registry, path)
@@ -618,6 +854,12 @@ async def test_a_chart_from_an_oci_repository(
     assert settings["data"]["greeting"] == "from-oci"
     listed = _helm_list(helm, namespace)
     assert [(r["name"], r["chart"]) for r in listed] == [("app", "app-1.0.0")]
+
+    # The next upgrade, previewed from the same OCI artifact.
+    release["spec"]["values"] = {"greeting": "previewed"}
+    await kube.apply(release)
+    built = succeeded(await lockstep(kubeconfig, "build", "helmrelease", "app", "-n", namespace))
+    assert "greeting: previewed" in built
 
 
 async def test_a_chart_template_of_kind_oci_repository(

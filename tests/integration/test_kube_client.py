@@ -241,3 +241,20 @@ async def test_watching_a_kind_no_longer_served_is_not_found(
         await kube.get(ObjectRef(f"{group}/v1", "Gadget", "g", namespace))
     with pytest.raises(NotFound):
         await kube.list_with_version(f"{group}/v1", "Gadget", namespace=namespace)
+
+
+async def test_api_versions_list_every_group_version_and_kind_as_helm_does(
+    kube: KubeClient,
+) -> None:
+    versions = await kube.api_versions()
+
+    assert versions[0] == "v1"
+    for expected in (
+        "v1/ConfigMap",
+        "apps/v1",
+        "apps/v1/Deployment",
+        "batch/v1/Job",
+        "apiextensions.k8s.io/v1/CustomResourceDefinition",
+    ):
+        assert expected in versions
+    assert not [entry for entry in versions if entry.endswith("/")]

@@ -11,6 +11,11 @@ the age private key of the decryption Secret is looked for as well:
 - registry credentials: an OCIRepository and an ImageRepository, each with a
   dockerconfigjson Secret for a registry that wants HTTP basic auth;
 - a Receiver's token, with a call signed with it and a call with a wrong signature;
+- Helm values from Secrets: a HelmRelease whose ``valuesFrom`` reads a Secret, one key
+  as a values document and one through ``targetPath``, both rendered by the chart into
+  a Secret of its own; the chart comes from a HelmRepository that wants HTTP basic auth
+  (the password is a marker, from the loopback chart repository of
+  tests/ground/charts.py);
 - failures with secrets involved: a wrong Git password, wrong registry credentials, a
   SOPS file whose MAC and one value were tampered with (lockstep, like Flux, does not
   check the MAC, so a value is tampered with too to make the build fail), a SOPS
@@ -18,7 +23,14 @@ the age private key of the decryption Secret is looked for as well:
   a substitution that misses a variable while another one holds a secret, and a
   substituted password starting with ``!``, which YAML reads as a tag (the parser's
   message quoted it, in the status, the events and the log, until render/substitute.py
-  stopped passing it on).
+  stopped passing it on); a wrong chart repository password, and HelmReleases whose
+  values come from Secrets and fail: a ``valuesKey`` the Secret lacks (it holds the
+  marker under another key), a chart whose template holding the Secret's value fails on
+  ``required``, a Secret's value that breaks the chart's values.schema.json (Helm's
+  message for a ``pattern`` quotes the value, in the status, the events, the log and
+  ``build``/``diff helmrelease``, until helm/values.py masked what came from Secrets),
+  and a Secret's values document with a value starting with ``!`` (the YAML parser's
+  message quoted the tag).
 
 Two engines run in turn, the first logging text, the second ``--log-json``, both at
 debug level (``lockstep -v run``), each with ``TMPDIR`` in a folder of the test. The
@@ -31,9 +43,11 @@ namespace's Events; every lockstep object, status included; ``/metrics``; the ar
 store (tarballs decompressed) and the engine's ``TMPDIR``, while it runs and after it
 stopped (where the build's private folder, the only place decrypted generator input
 is ever written, must be gone); and the output of ``lockstep build kustomization``,
-``lockstep diff kustomization``, ``lockstep get all`` and ``lockstep events``; and the
-Receiver's answers. The derived values are looked for too: the HMAC the Receiver
-expects for the forged call would let its sender forge that call.
+``lockstep diff kustomization``, ``lockstep get all`` and ``lockstep events``, and of
+``lockstep build helmrelease`` and ``lockstep diff helmrelease`` while the second engine
+serves the chart (``-v`` prints a failure's traceback: a chained error quoting a value
+would show); and the Receiver's answers. The derived values are looked for too: the
+HMAC the Receiver expects for the forged call would let its sender forge that call.
 
 ``build`` and ``diff``, measured against Flux: ``flux diff kustomization`` masks every
 Secret value with ``***``, and lockstep's ``diff`` does the same (a value that differs
@@ -42,12 +56,16 @@ it prints SOPS-encrypted Secrets with their values replaced by ``**SOPS**`` and 
 Secrets as rendered. lockstep's ``build`` renders exactly as the engine does, which
 means it decrypts with the Kustomization's keys and substitutes from its Secrets, so it
 masks every Secret value with ``***``: stricter than Flux for a Secret that was never
-encrypted, and the only safe choice once plaintext exists.
+encrypted, and the only safe choice once plaintext exists. ``build helmrelease`` and
+``diff helmrelease`` render the chart with the values read from the Secrets, so they mask
+the same way. Helm's release storage Secrets (``sh.helm.release.v1.*``) hold the values,
+as Helm stores them: Secrets of the cluster are not scanned, only the lockstep objects.
 
 Positive controls keep the scan honest: each marker the cluster must hold (the decrypted
-and substituted Secrets) is found there by the same scan, a tarball and a file holding
-a marker are found in a folder, the drifted Secret shows in the diff as changed, and the
-artifact store scanned holds the artifacts.
+and substituted Secrets, the Secret the chart rendered) is found there by the same scan,
+a tarball and a file holding a marker are found in a folder, the drifted Secrets (of a
+Kustomization and of the release) show in the diffs as changed, and the artifact store
+scanned holds the artifacts.
 """
 
 from __future__ import annotations
@@ -64,6 +82,7 @@ import tarfile
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +90,7 @@ import aiohttp
 import pytest
 
 from ground.artifacts import condition
+from ground.charts import Chart, ChartRepository
 from ground.engine import (
     Engine,
     lockstep_command,
@@ -101,11 +121,13 @@ SOURCE = "source.toolkit.fluxcd.io/v1"
 KUSTOMIZE = "kustomize.toolkit.fluxcd.io/v1"
 IMAGE = "image.toolkit.fluxcd.io/v1"
 NOTIFICATION = "notification.toolkit.fluxcd.io/v1"
+HELM = "helm.toolkit.fluxcd.io/v2"
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 
 GIT_USER = "lockstep"
 OCI_USER = "oci-bot"
 IMAGE_USER = "image-bot"
+CHART_USER = "chart-bot"
 
 PURPOSES = (
     "sops",
@@ -122,6 +144,15 @@ PURPOSES = (
     "registry-wrong",
     "receiver",
     "drift",
+    "helm-values",
+    "helm-target",
+    "helm-missing",
+    "helm-required",
+    "helm-schema",
+    "helm-tagged",
+    "helm-repo",
+    "helm-repo-wrong",
+    "helm-drift",
 )
 
 LOCKSTEP_KINDS = (
@@ -130,17 +161,22 @@ LOCKSTEP_KINDS = (
     (KUSTOMIZE, "Kustomization"),
     (IMAGE, "ImageRepository"),
     (NOTIFICATION, "Receiver"),
+    (SOURCE, "HelmRepository"),
+    (SOURCE, "HelmChart"),
+    (HELM, "HelmRelease"),
 )
 
 WORKING_SOURCES = (
     (SOURCE, "GitRepository", "private"),
     (SOURCE, "OCIRepository", "oci"),
     (IMAGE, "ImageRepository", "image"),
+    (SOURCE, "HelmRepository", "charts"),
 )
 FAILING_SOURCES = (
     (SOURCE, "GitRepository", "git-wrong"),
     (SOURCE, "OCIRepository", "oci-wrong"),
     (IMAGE, "ImageRepository", "image-wrong"),
+    (SOURCE, "HelmRepository", "charts-wrong"),
 )
 """Made anew for each engine, named after its log format: the engine logs a failure
 when it first sees it, and the second engine would otherwise find it already known."""
@@ -156,6 +192,15 @@ FAILING_KUSTOMIZATIONS = {
 each engine, like the failing sources."""
 APPLY_FAILURES = {"sops-data"}
 """The failing Kustomizations that build, and fail at the apply."""
+WORKING_RELEASE = "helm-values"
+FAILING_RELEASES = {
+    "helm-missing": "no key 'values.yaml'",
+    "helm-required": "user.name is required",
+    "helm-schema": "does not match pattern",
+    "helm-tagged": "not valid YAML",
+}
+"""Each failing HelmRelease, and what its Ready message must name; made anew for each
+engine, like the failing sources."""
 LOG_FORMATS = ("text", "json")
 
 FORGED_BODY = json.dumps({"ref": "refs/heads/main", "after": "f" * 40}).encode()
@@ -225,6 +270,33 @@ def _flipped(text: str, prefix: str) -> str:
     return text[:start] + flipped + text[start + 1 :]
 
 
+RENDERED_SECRET = """\
+apiVersion: v1
+kind: Secret
+metadata:
+  name: {{ .Release.Name }}-rendered
+stringData:
+  password: {{ .Values.password | quote }}
+  token: {{ .Values.auth.token | quote }}
+{{- if .Values.strict }}
+  user: {{ required "user.name is required with strict; set it" .Values.user.name | quote }}
+{{- end }}
+"""
+
+VAULT_CHART = Chart(
+    "vault",
+    "1.0.0",
+    templates={"secret.yaml": RENDERED_SECRET},
+    values={"password": "", "auth": {"token": ""}, "user": {"name": ""}, "strict": False},
+    schema={
+        "type": "object",
+        "properties": {"pin": {"type": "string", "pattern": "^[0-9]{4}$"}},
+    },
+)
+"""The chart of every HelmRelease: a Secret of the password and the token its values
+hold; with ``strict`` it wants a user too, and a ``pin`` must be four digits."""
+
+
 def secret(namespace: str, name: str, data: dict[str, str], kind: str = "Opaque") -> KubeObject:
     return {
         "apiVersion": "v1",
@@ -272,6 +344,26 @@ def cluster_secrets(
             basic_auth_entry(OCI_USER, value["registry-wrong"]),
         ),
         secret(namespace, "webhook-token", {"token": value["receiver"]}),
+        secret(namespace, "chart-auth", {"username": CHART_USER, "password": value["helm-repo"]}),
+        secret(
+            namespace,
+            "chart-auth-wrong",
+            {"username": CHART_USER, "password": value["helm-repo-wrong"]},
+        ),
+        secret(
+            namespace,
+            "helm-values",
+            {"values.yaml": f"password: {value['helm-values']}\n", "token": value["helm-target"]},
+        ),
+        # The values document under a key the HelmRelease does not name.
+        secret(namespace, "helm-missing", {"values.yml": f"password: {value['helm-missing']}\n"}),
+        secret(
+            namespace, "helm-required", {"values.yaml": f"password: {value['helm-required']}\n"}
+        ),
+        secret(namespace, "helm-schema", {"pin": value["helm-schema"]}),
+        # A values document whose value starts with '!': YAML reads a tag, and the
+        # parser's message quotes it.
+        secret(namespace, "helm-tagged", {"values.yaml": f"password: !{value['helm-tagged']}\n"}),
     ]
 
 
@@ -282,6 +374,7 @@ class Workflows:
     namespace: str
     git_url: str
     registry: str
+    chart_url: str
 
     def shared(self) -> list[KubeObject]:
         """The objects that work, reconciled by both engines, and the Receiver."""
@@ -311,6 +404,16 @@ class Workflows:
                     "secretRef": {"name": "webhook-token"},
                     "resources": [{"kind": "GitRepository", "name": "private"}],
                 },
+            ),
+            self._named(SOURCE, "HelmRepository", "charts", self._charts("chart-auth")),
+            self._named(
+                HELM,
+                "HelmRelease",
+                WORKING_RELEASE,
+                self._release(
+                    values_from("helm-values", "values.yaml"),
+                    values_from("helm-values", "token", targetPath="auth.token"),
+                ),
             ),
         ]
 
@@ -346,6 +449,31 @@ class Workflows:
                 "Kustomization",
                 "substitute-tagged",
                 self._kustomization("substitute-tagged", postBuild=substitute_from("vars-tagged")),
+            ),
+            self._named(SOURCE, "HelmRepository", "charts-wrong", self._charts("chart-auth-wrong")),
+            self._named(
+                HELM,
+                "HelmRelease",
+                "helm-missing",
+                self._release(values_from("helm-missing", "values.yaml")),
+            ),
+            self._named(
+                HELM,
+                "HelmRelease",
+                "helm-required",
+                self._release(values_from("helm-required", "values.yaml"), values={"strict": True}),
+            ),
+            self._named(
+                HELM,
+                "HelmRelease",
+                "helm-schema",
+                self._release(values_from("helm-schema", "pin", targetPath="pin")),
+            ),
+            self._named(
+                HELM,
+                "HelmRelease",
+                "helm-tagged",
+                self._release(values_from("helm-tagged", "values.yaml")),
             ),
         ]
         for obj in objects:
@@ -385,6 +513,23 @@ class Workflows:
             "secretRef": {"name": secret_name},
         }
 
+    def _charts(self, secret_name: str) -> dict[str, Any]:
+        return {"url": self.chart_url, "interval": "1h", "secretRef": {"name": secret_name}}
+
+    def _release(self, *references: dict[str, Any], **spec: Any) -> dict[str, Any]:
+        return {
+            "interval": "1h",
+            "chart": {
+                "spec": {
+                    "chart": VAULT_CHART.name,
+                    "version": VAULT_CHART.version,
+                    "sourceRef": {"kind": "HelmRepository", "name": "charts"},
+                }
+            },
+            "valuesFrom": list(references),
+            **spec,
+        }
+
     def _kustomization(self, path: str, **spec: Any) -> dict[str, Any]:
         return {
             "interval": "1h",
@@ -401,6 +546,10 @@ DECRYPTION = {"provider": "sops", "secretRef": {"name": "sops-age"}}
 
 def substitute_from(secret_name: str) -> dict[str, Any]:
     return {"substituteFrom": [{"kind": "Secret", "name": secret_name}]}
+
+
+def values_from(secret_name: str, key: str, **reference: str) -> dict[str, Any]:
+    return {"kind": "Secret", "name": secret_name, "valuesKey": key, **reference}
 
 
 # --- the test ground ---------------------------------------------------------------
@@ -469,6 +618,15 @@ def marker_registry(
         yield registry
 
 
+@pytest.fixture(scope="module")
+def marker_chart_repository(markers: dict[str, Marker]) -> Iterator[ChartRepository]:
+    """A chart repository serving `VAULT_CHART` to the user whose password is the
+    helm-repo marker."""
+    with ChartRepository((CHART_USER, markers["helm-repo"].value)) as repository:
+        repository.add(VAULT_CHART)
+        yield repository
+
+
 def push_manifests(registry: OciRegistry, password: str, folder: Path) -> None:
     folder.mkdir(parents=True)
     (folder / "settings.yaml").write_text(
@@ -491,6 +649,7 @@ async def ground(
     markers: dict[str, Marker],
     marker_git_server: GitServer,
     marker_registry: OciRegistry,
+    marker_chart_repository: ChartRepository,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Ground:
     """Every workflow, run by a text-logging engine and then by a JSON-logging one."""
@@ -514,7 +673,9 @@ async def ground(
     await kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     for obj in cluster_secrets(namespace, markers, key.agekey, marker_registry.host):
         await kube.apply(obj)
-    workflows = Workflows(namespace, repo.http_url, marker_registry.host)
+    workflows = Workflows(
+        namespace, repo.http_url, marker_registry.host, marker_chart_repository.url
+    )
     for obj in workflows.shared():
         await kube.apply(obj)
 
@@ -531,10 +692,20 @@ async def ground(
             ObjectRef("v1", "Secret", "sops-db", namespace),
             [{"op": "replace", "path": "/data/password", "value": drifted}],
         )
-        await run_commands(kubeconfig, found, work.path, folder / "cli-tmp")
+        await run_commands(
+            kubeconfig, found, kustomization_commands(namespace, work.path), folder / "cli-tmp"
+        )
 
         engine = await run_engine(kubeconfig, kube, workflows, found, folder, "json")
         await collect_cluster(kube, found)
+        # The chart's Secret drifts, so that the release's diff has values to mask;
+        # build and diff read the chart from the running engine's artifact server.
+        drifted = base64.b64encode(markers["helm-drift"].value.encode()).decode()
+        await kube.json_patch(
+            ObjectRef("v1", "Secret", f"{WORKING_RELEASE}-rendered", namespace),
+            [{"op": "replace", "path": "/data/password", "value": drifted}],
+        )
+        await run_commands(kubeconfig, found, helm_commands(namespace), folder / "cli-helm-tmp")
         await kube.delete(ObjectRef("v1", "Namespace", namespace))
         namespace_deleted = True
         await asyncio.to_thread(wait_for_deletions, kubeconfig, engine)
@@ -573,8 +744,16 @@ async def run_engine(
     )
     try:
         await sources_settled(kube, namespace, sources, engine, log_format)
-        await request_reconcile(kube, namespace, builds, kustomizations(log_format))
+        await request_reconcile(
+            kube,
+            namespace,
+            builds,
+            (*kustomizations(log_format), (HELM, "HelmRelease", WORKING_RELEASE)),
+        )
         exposure.failures = await kustomizations_settled(kube, namespace, builds, log_format)
+        exposure.failures |= await releases_settled(
+            kube, namespace, builds, sources, engine, log_format
+        )
         found.webhook_answers += await call_webhook(kube, found, engine, sources)
         exposure.metrics = await asyncio.to_thread(read_metrics, engine)
         exposure.disk_while_running = scan_engine_folders(found, engine, tmpdir)
@@ -666,6 +845,36 @@ async def kustomizations_settled(
     return failures
 
 
+async def releases_settled(
+    kube: KubeClient,
+    namespace: str,
+    token: str,
+    failing_token: str,
+    engine: Engine,
+    log_format: str,
+) -> dict[str, str]:
+    """The Ready message of each failing HelmRelease, by its name without the log format,
+    once the working one was released from a chart this engine stored."""
+    await handled(kube, namespace, token, HELM, "HelmRelease", WORKING_RELEASE, "True")
+    chart = await kube.get(
+        ObjectRef(SOURCE, "HelmChart", f"{namespace}-{WORKING_RELEASE}", namespace)
+    )
+    assert engine.storage_addr in chart["status"]["artifact"]["url"], "the chart not stored again"
+    failures = {}
+    for name in FAILING_RELEASES:
+        release = f"{name}-{log_format}"
+        await handled(kube, namespace, failing_token, HELM, "HelmRelease", release, "False")
+        # Its chart may still be on its way (stored anew in this engine): the failure of
+        # the release itself comes once it is there.
+        failed = await eventually(
+            partial(kube.get, ObjectRef(HELM, "HelmRelease", release, namespace)),
+            lambda o: "is not ready" not in condition(o, "Ready"),
+            what=f"HelmRelease {release} failing on its own",
+        )
+        failures[name] = condition(failed, "Ready")
+    return failures
+
+
 async def call_webhook(
     kube: KubeClient, found: Ground, engine: Engine, token: str
 ) -> list[tuple[int, str]]:
@@ -706,12 +915,8 @@ async def post_push(url: str, body: bytes, token: bytes) -> tuple[int, str]:
         return answer.status, await answer.text()
 
 
-async def run_commands(kubeconfig: Path, found: Ground, work: Path, tmpdir: Path) -> None:
-    """``build`` and ``diff`` of every Kustomization, ``get all`` and ``events``, at
-    their most verbose, with ``TMPDIR`` in a folder scanned afterwards."""
-    await asyncio.to_thread(tmpdir.mkdir)
-    environment = {**os.environ, "TMPDIR": str(tmpdir)}
-    namespace = found.namespace
+def kustomization_commands(namespace: str, work: Path) -> dict[str, list[str]]:
+    """``build`` and ``diff`` of every Kustomization, ``get all`` and ``events``, by title."""
     # Each Kustomization's folder is named after it; the failing ones of the first engine.
     names = {name: name for name in WORKING_KUSTOMIZATIONS}
     names.update({name: f"{name}-text" for name in FAILING_KUSTOMIZATIONS})
@@ -725,6 +930,28 @@ async def run_commands(kubeconfig: Path, found: Ground, work: Path, tmpdir: Path
     }
     commands["get all"] = ["-v", "get", "all", "-n", namespace, "-o", "yaml"]
     commands["events"] = ["-v", "events", "-n", namespace]
+    return commands
+
+
+def helm_commands(namespace: str) -> dict[str, list[str]]:
+    """``build`` and ``diff`` of every HelmRelease (the failing ones of the second engine),
+    by title."""
+    names = {WORKING_RELEASE: WORKING_RELEASE}
+    names.update({name: f"{name}-json" for name in FAILING_RELEASES})
+    return {
+        f"{verb} helmrelease {title}": ["-v", verb, "helmrelease", name, "-n", namespace]
+        for verb in ("build", "diff")
+        for title, name in names.items()
+    }
+
+
+async def run_commands(
+    kubeconfig: Path, found: Ground, commands: dict[str, list[str]], tmpdir: Path
+) -> None:
+    """``commands`` run at their most verbose, with ``TMPDIR`` in a folder scanned
+    afterwards; their results join ``found.commands`` by title."""
+    await asyncio.to_thread(tmpdir.mkdir)
+    environment = {**os.environ, "TMPDIR": str(tmpdir)}
 
     async def run(args: list[str]) -> subprocess.CompletedProcess[str]:
         return await asyncio.to_thread(
@@ -737,8 +964,8 @@ async def run_commands(kubeconfig: Path, found: Ground, work: Path, tmpdir: Path
         )
 
     results = await asyncio.gather(*(run(args) for args in commands.values()))
-    found.commands = dict(zip(commands, results, strict=True))
-    found.cli_disk = leaks_in_folder(found.markers.values(), tmpdir)
+    found.commands.update(zip(commands, results, strict=True))
+    found.cli_disk += leaks_in_folder(found.markers.values(), tmpdir)
 
 
 async def collect_cluster(kube: KubeClient, found: Ground) -> None:
@@ -751,7 +978,7 @@ async def collect_cluster(kube: KubeClient, found: Ground) -> None:
         for obj in await kube.list(api_version, kind, namespace=namespace)
     ]
     found.objects = json.dumps(objects)
-    for name in ("sops-db", "sops-env", "substituted"):
+    for name in ("sops-db", "sops-env", "substituted", f"{WORKING_RELEASE}-rendered"):
         found.live_secrets[name] = await kube.get(ObjectRef("v1", "Secret", name, namespace))
 
 
@@ -762,7 +989,8 @@ def test_the_workflows_ran_and_their_secrets_reached_the_cluster(ground: Ground)
     """The positive control: where a marker must be, the scan finds it."""
     assert [status for status, _ in ground.webhook_answers] == [200, 401, 200, 401]
     expected = {"sops-db": "sops", "sops-env": "sops-env", "substituted": "substitute"}
-    for name, purpose in expected.items():
+    rendered = f"{WORKING_RELEASE}-rendered"
+    for name, purpose in [*expected.items(), (rendered, "helm-values"), (rendered, "helm-target")]:
         hits = leaks([ground.markers[purpose]], json.dumps(ground.live_secrets[name]))
         assert hits, f"Secret {name} does not hold the {purpose} marker"
     assert ground.text.artifact_tarballs > 0
@@ -788,15 +1016,16 @@ def test_the_folder_scan_finds_a_marker_in_a_file_and_in_a_tarball(
 @pytest.mark.parametrize("log_format", LOG_FORMATS)
 def test_the_failures_say_what_failed(ground: Ground, log_format: str) -> None:
     exposure = ground.text if log_format == "text" else ground.json
-    for name, named in FAILING_KUSTOMIZATIONS.items():
-        assert named in exposure.failures[name]
+    for name, named in (FAILING_KUSTOMIZATIONS | FAILING_RELEASES).items():
+        assert named in exposure.failures[name], exposure.failures[name]
 
 
 @pytest.mark.parametrize("log_format", LOG_FORMATS)
 def test_the_engine_log_holds_no_secret(ground: Ground, log_format: str) -> None:
     exposure = ground.text if log_format == "text" else ground.json
     assert "DEBUG" in exposure.log or '"level": "debug"' in exposure.log, "not at debug level"
-    for name in ("git-wrong", "oci-wrong", "image-wrong", *FAILING_KUSTOMIZATIONS):
+    sources = [name for _, _, name in FAILING_SOURCES]
+    for name in (*sources, *FAILING_KUSTOMIZATIONS, *FAILING_RELEASES):
         failing = f"{name}-{log_format}"
         assert failing in exposure.log, f"the log says nothing of {failing}: nothing was scanned"
     assert leaks(ground.markers.values(), exposure.log) == []
@@ -809,11 +1038,14 @@ def test_webhook_answers_hold_no_secret(ground: Ground) -> None:
 
 def test_events_hold_no_secret(ground: Ground) -> None:
     assert "substitute-missing" in ground.events
+    assert "helm-schema" in ground.events
     assert leaks(ground.markers.values(), ground.events) == []
 
 
 def test_statuses_hold_no_secret(ground: Ground) -> None:
     assert "AuthenticationFailed" in ground.objects
+    for kind in ("HelmRepository", "HelmChart", "HelmRelease"):
+        assert f'"kind": "{kind}"' in ground.objects, kind
     assert leaks(ground.markers.values(), ground.objects) == []
 
 
@@ -821,6 +1053,7 @@ def test_statuses_hold_no_secret(ground: Ground) -> None:
 def test_metrics_hold_no_secret(ground: Ground, log_format: str) -> None:
     exposure = ground.text if log_format == "text" else ground.json
     assert 'controller="kustomization"' in exposure.metrics
+    assert 'controller="helmrelease"' in exposure.metrics
     assert leaks(ground.markers.values(), exposure.metrics) == []
 
 
@@ -837,6 +1070,26 @@ def test_build_and_diff_mask_secret_values(ground: Ground) -> None:
     assert "*** (changed)" in drifted.stdout
     for name in FAILING_KUSTOMIZATIONS.keys() - APPLY_FAILURES:
         assert commands[f"build {name}"].returncode != 0, name
+    for title, result in commands.items():
+        assert leaks(ground.markers.values(), result.stdout + result.stderr) == [], title
+    assert ground.cli_disk == []
+
+
+def test_build_and_diff_of_a_helm_release_mask_secret_values(ground: Ground) -> None:
+    commands = ground.commands
+    build = commands[f"build helmrelease {WORKING_RELEASE}"]
+    assert build.returncode == 0, build.stderr
+    assert f"name: {WORKING_RELEASE}-rendered" in build.stdout
+    assert "password: '***'" in build.stdout
+    drifted = commands[f"diff helmrelease {WORKING_RELEASE}"]
+    assert drifted.returncode == 1, drifted.stdout + drifted.stderr
+    assert f"Secret/{ground.namespace}/{WORKING_RELEASE}-rendered" in drifted.stdout
+    assert "*** (changed)" in drifted.stdout
+    for name, named in FAILING_RELEASES.items():
+        for verb in ("build", "diff"):
+            failed = commands[f"{verb} helmrelease {name}"]
+            assert failed.returncode != 0, f"{verb} {name}"
+            assert named in " ".join(failed.stderr.split()), failed.stderr
     for title, result in commands.items():
         assert leaks(ground.markers.values(), result.stdout + result.stderr) == [], title
     assert ground.cli_disk == []

@@ -14,7 +14,11 @@ describes the format):
 - ``artifact``: :meth:`lockstep.sources.extracted.ExtractedArtifacts.checkout` (download,
   digest check, safe extraction) of the case's ``artifact.tar.gz``, served over loopback
   HTTP with its true digest; it must raise a :class:`lockstep.sources.errors.SourceError`,
-  write nothing outside its folder and leave neither a partial tree nor the download.
+  write nothing outside its folder and leave neither a partial tree nor the download;
+- ``helm``: :func:`lockstep.controllers.helm.rendering.render_release` of the case's
+  chart (a folder or an archive) with its values, as a HelmRelease's install renders it;
+  it must raise a :class:`~lockstep.controllers.helm.rendering.ReleaseRenderFailed`, and a
+  sibling chart must still render afterwards on the same rendering service.
 """
 
 from __future__ import annotations
@@ -38,9 +42,11 @@ import yaml
 
 from ground.kustomizations import ObjectTable, kustomization
 from lockstep.api.kustomize import Kustomization
+from lockstep.controllers.helm.rendering import ReleaseRenderFailed, render_release
 from lockstep.controllers.kustomize.build import render_objects
 from lockstep.controllers.kustomize.inputs import BuildInputs, InputUnavailable, build_inputs
 from lockstep.render.errors import RenderError
+from lockstep.render.helm import ReleaseContext, RenderOptions
 from lockstep.sources.errors import SourceError
 from lockstep.sources.extracted import ExtractedArtifacts
 from lockstep.sources.store import DEFAULT_MAX_CONTENT_BYTES
@@ -50,12 +56,17 @@ CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 CASE_SECONDS = 20.0
 """The longest a case may take to fail; most take a few hundredths of a second."""
 
-STAGES = ("build", "artifact")
+STAGES = ("build", "artifact", "helm")
 
 SIBLING = "corpus-sibling"
 """The folder, added to every build case's tree, that must still build after the case fails."""
 
 SIBLING_CONFIG_MAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: sibling\n"
+
+SIBLING_CHART = "apiVersion: v2\nname: sibling\nversion: 1.0.0\n"
+
+RELEASE = ReleaseContext("corpus", "tenant")
+"""The release a helm case renders, as a HelmRelease's first install."""
 
 DECRYPTION_SECRET = "corpus-age-keys"
 """The Secret that holds a case's age keys, as spec.decryption.secretRef names it."""
@@ -80,6 +91,8 @@ class Case:
     keys: str | None = None
     digest: str | None = None
     max_bytes: int = DEFAULT_MAX_CONTENT_BYTES
+    chart: str = "chart"
+    values: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -216,18 +229,29 @@ def private_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
+def run_helm(root: Path, chart: str, values: dict[str, Any]) -> list[dict[str, Any]]:
+    """Render the chart at ``root/chart`` as a HelmRelease's install does; its objects."""
+    rendered = render_release(root / chart, values, RELEASE, RenderOptions(), within=CASE_SECONDS)
+    return rendered.objects
+
+
 def run_case(case: Case, work: Path, server: ArtifactServer) -> None:
     if case.stage == "build":
         run_build(case, (work / "input").resolve())
+    elif case.stage == "helm":
+        run_helm(work / "input", case.chart, case.values)
     else:
         run_artifact(case, work, server)
 
 
 def check_unaffected(case: Case, work: Path, temp: Path) -> None:
-    """No temporary copy is left; a build's sibling folder still builds; an extraction
-    wrote nothing outside its folder."""
+    """No temporary copy is left; a build's sibling folder still builds, a sibling chart
+    still renders; an extraction wrote nothing outside its folder."""
     assert not list(temp.iterdir()), "a temporary copy was left behind"
-    if case.stage == "build":
+    if case.stage == "helm":
+        rendered = run_helm(work / "input", SIBLING, {})
+        assert [obj["metadata"]["name"] for obj in rendered] == ["sibling"]
+    elif case.stage == "build":
         sibling = kustomization("sibling", "tenant")
         rendered = render_objects(sibling, (work / "input").resolve(), SIBLING, BuildInputs())
         assert [obj["metadata"]["name"] for obj in rendered.objects] == ["sibling"]
@@ -246,7 +270,15 @@ def test_bad_input_is_refused_on_one_line(
     if case.stage == "build":
         (work / "input" / SIBLING).mkdir()
         (work / "input" / SIBLING / "configmap.yaml").write_text(SIBLING_CONFIG_MAP)
-    errors = (RenderError, InputUnavailable) if case.stage == "build" else (SourceError,)
+    if case.stage == "helm":
+        (work / "input" / SIBLING / "templates").mkdir(parents=True)
+        (work / "input" / SIBLING / "Chart.yaml").write_text(SIBLING_CHART)
+        (work / "input" / SIBLING / "templates" / "configmap.yaml").write_text(SIBLING_CONFIG_MAP)
+    errors: tuple[type[Exception], ...] = {
+        "build": (RenderError, InputUnavailable),
+        "artifact": (SourceError,),
+        "helm": (ReleaseRenderFailed,),
+    }[case.stage]
     started = time.monotonic()
 
     with pytest.raises(errors) as caught:

@@ -944,6 +944,19 @@ class HelmRelease(ApiObject):
         settings = self._action(cast(HelmAction, action))
         return not isinstance(settings, ReleaseTests) and settings.disable_hooks
 
+    def schema_validation_disabled(self, action: Literal["install", "upgrade"]) -> bool:
+        """Whether `action` renders without checking values against the chart's schema."""
+        settings = self.spec.install if action == "install" else self.spec.upgrade
+        return bool(settings and settings.disable_schema_validation)
+
+    def upgrade_cleanup_on_fail(self) -> bool:
+        """Whether a failed upgrade deletes the objects it created."""
+        return bool(self.spec.upgrade and self.spec.upgrade.cleanup_on_fail)
+
+    def rollback_cleanup_on_fail(self) -> bool:
+        """Whether a failed rollback deletes the objects it created."""
+        return bool(self.spec.rollback and self.spec.rollback.cleanup_on_fail)
+
     def upgrade_force(self) -> bool:
         """Whether upgrades replace objects rather than patch them."""
         return bool(self.spec.upgrade and self.spec.upgrade.force)

@@ -57,6 +57,9 @@ def kustomization_owner(name: str, namespace: str) -> Owner:
 
 
 HELM_GROUP = "helm.toolkit.fluxcd.io"
+HELM_RELEASE_FIELD_MANAGER = FIELD_MANAGER
+HELM_RELEASE_NAME_LABEL = f"{HELM_GROUP}/name"
+HELM_RELEASE_NAMESPACE_LABEL = f"{HELM_GROUP}/namespace"
 HELM_MANAGED_BY = ("app.kubernetes.io/managed-by", "Helm")
 HELM_RELEASE_NAME_ANNOTATION = "meta.helm.sh/release-name"
 HELM_RELEASE_NAMESPACE_ANNOTATION = "meta.helm.sh/release-namespace"
@@ -104,7 +107,7 @@ def helm_release_owner(name: str, namespace: str, release: str, release_namespac
     """The owner of the objects of the HelmRelease ``namespace/name``, whose Helm release
     is ``release`` in ``release_namespace``."""
     return Owner(
-        field_manager=FIELD_MANAGER,
+        field_manager=HELM_RELEASE_FIELD_MANAGER,
         marking=HelmReleaseMarking(
             OwnerLabels(HELM_GROUP, name, namespace), release, release_namespace
         ),

@@ -26,7 +26,7 @@ from lockstep.apply.changeset import Action, ChangeSet
 from lockstep.apply.inventory import InventoryEntry
 from lockstep.apply.objects import Owner
 from lockstep.apply.sort import apply_order_key
-from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
+from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef, Propagation
 
 NOT_OWNED = "no longer marked as this owner's"
 PRUNE_DISABLED = "prune disabled"
@@ -37,10 +37,11 @@ class PruneOptions:
     """How :func:`prune` deletes.
 
     ``owner``: only objects still carrying its mark, and whose annotations do not
-    keep them, are deleted.
+    keep them, are deleted; ``propagation``: how their dependents go.
     """
 
     owner: Owner
+    propagation: Propagation = "Background"
 
 
 def default_prune_options(owner: Owner) -> PruneOptions:
@@ -77,7 +78,7 @@ async def prune(
             changeset.add(ref, Action.SKIPPED)
             continue
         try:
-            await kube.delete(ref)
+            await kube.delete(ref, propagation=options.propagation)
         except KubeError as error:
             changeset.fail(ref, f"delete failed: {error.message}")
             continue

@@ -40,7 +40,7 @@ from rich.markup import escape
 
 from lockstep.api.kustomize import Kustomization
 from lockstep.apply import Action, InventoryEntry, ObjectDiff, diff_all, stale_entries
-from lockstep.cli.clusters import kustomization_cluster
+from lockstep.cli.clusters import target_cluster
 from lockstep.cli.context import UserError, console, error_console, state
 from lockstep.cli.objects import namespace_or_default
 from lockstep.controllers.kustomize.build import render_objects
@@ -217,9 +217,7 @@ async def _diff_command(
             stale = stale_entries(
                 old, [InventoryEntry.of(ObjectRef.of(o)) for o in rendered.objects]
             )
-        async with kustomization_cluster(
-            kube, kustomization.model_dump(exclude_none=True)
-        ) as cluster:
+        async with target_cluster(kube, kustomization.model_dump(exclude_none=True)) as cluster:
             if cluster.remote:
                 error_console.print(f"[dim]comparing with the cluster of {cluster.target}[/]")
             diff = await diff_all(cluster.client, rendered.objects, options, stale)

@@ -31,6 +31,7 @@ import yaml
 from lockstep.api.helm import HelmRelease
 from lockstep.apply import ApplyOptions, diff_all, helm_release_owner
 from lockstep.cli.build import DIFF_ERROR, masked, print_entry
+from lockstep.cli.clusters import target_cluster
 from lockstep.cli.context import UserError, state
 from lockstep.cli.objects import (
     HELM_RELEASE,
@@ -45,9 +46,9 @@ from lockstep.controllers.helm.preview import (
     Preview,
     PreviewUnavailable,
     chart_artifact,
-    manifest_objects,
     namespaced,
     preview,
+    stored_objects,
 )
 from lockstep.controllers.helm.storage import ReleaseStorage
 from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
@@ -106,22 +107,27 @@ def tree_helmrelease(
 
 async def _build(kube: KubeClient, name: str, namespace: str) -> list[KubeObject]:
     async with kube:
-        release = await _read(kube, name, namespace)
-        rendered = await _preview(kube, release)
+        obj = await fetch(kube, HELM_RELEASE, name, namespace)
+        release = _model(obj)
+        async with target_cluster(kube, obj) as cluster:
+            rendered = await _preview(kube, release, cluster.client)
     owner = _options(release).owner
     return [owner.mark(obj) for obj in rendered.objects]
 
 
 async def _diff(kube: KubeClient, name: str, namespace: str) -> bool:
     async with kube:
-        release = await _read(kube, name, namespace)
-        rendered = await _preview(kube, release)
-        objects = [
-            *await _namespace_to_create(kube, release, rendered),
-            *await _crds_to_apply(kube, release, rendered),
-            *rendered.objects,
-        ]
-        diff = await diff_all(kube, objects, _options(release), rendered.stale)
+        obj = await fetch(kube, HELM_RELEASE, name, namespace)
+        release = _model(obj)
+        async with target_cluster(kube, obj) as cluster:
+            target = cluster.client
+            rendered = await _preview(kube, release, target)
+            objects = [
+                *await _namespace_to_create(target, release, rendered),
+                *await _crds_to_apply(target, release, rendered),
+                *rendered.objects,
+            ]
+            diff = await diff_all(target, objects, _options(release), rendered.stale)
     for entry in diff.objects:
         print_entry(entry)
     if diff.failures:
@@ -140,20 +146,20 @@ async def _tree(kube: KubeClient, name: str, namespace: str) -> InventoryNode:
         root = InventoryNode(
             ObjectRef.of(obj), ready=str(ready.get("status")) if ready else "Unknown"
         )
-        storage = ReleaseStorage(kube, release.storage_namespace())
-        deployed = await storage.deployed(release.release_name())
-        if deployed is None:
-            root.note = "no deployed release"
-            return root
-        objects = await namespaced(
-            kube, manifest_objects(deployed.manifest), release.release_namespace()
-        )
+        async with target_cluster(kube, obj) as cluster:
+            storage = ReleaseStorage(cluster.client, release.storage_namespace())
+            deployed = await storage.deployed(release.release_name())
+            if deployed is None:
+                root.note = "no deployed release"
+                return root
+            try:
+                stored = stored_objects(deployed)
+            except PreviewUnavailable as error:
+                hint = f"lockstep get hr {name} -n {namespace}"
+                raise UserError(str(error), hint=hint) from error
+            objects = await namespaced(cluster.client, stored, release.release_namespace())
     root.children = [InventoryNode(ObjectRef.of(o)) for o in objects]
     return root
-
-
-async def _read(kube: KubeClient, name: str, namespace: str) -> HelmRelease:
-    return _model(await fetch(kube, HELM_RELEASE, name, namespace))
 
 
 def _model(obj: KubeObject) -> HelmRelease:
@@ -166,9 +172,9 @@ def _model(obj: KubeObject) -> HelmRelease:
         ) from error
 
 
-async def _preview(kube: KubeClient, release: HelmRelease) -> Preview:
+async def _preview(kube: KubeClient, release: HelmRelease, target: KubeClient) -> Preview:
     try:
-        return await preview(kube, release, await chart_artifact(kube, release))
+        return await preview(kube, release, await chart_artifact(kube, release), target)
     except PreviewUnavailable as error:
         raise UserError(
             str(error),
@@ -209,7 +215,7 @@ async def _crds_to_apply(
     policy = release.crds_policy("upgrade" if rendered.upgrade else "install")
     if policy == "Skip":
         return []
-    crds = [obj for crd in rendered.rendered.crds for obj in manifest_objects(crd.content)]
+    crds = rendered.crds
     if policy == "CreateReplace":
         return crds
     return [crd for crd in crds if not await _exists(kube, crd)]

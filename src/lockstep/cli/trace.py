@@ -34,7 +34,7 @@ from rich.text import Text
 from lockstep.apply import inventory_id
 from lockstep.apply.owners import KUSTOMIZATION_NAME_LABEL as OWNER_NAME_LABEL
 from lockstep.apply.owners import KUSTOMIZATION_NAMESPACE_LABEL as OWNER_NAMESPACE_LABEL
-from lockstep.cli.clusters import kustomization_cluster
+from lockstep.cli.clusters import target_cluster
 from lockstep.cli.context import UserError, state
 from lockstep.cli.objects import (
     KUSTOMIZATION,
@@ -151,7 +151,7 @@ async def _trace_remote(kube: KubeClient, ref: ObjectRef) -> Trace | None:
             continue
         if wanted not in _inventory_ids(kustomization):
             continue
-        async with kustomization_cluster(kube, kustomization) as cluster:
+        async with target_cluster(kube, kustomization) as cluster:
             try:
                 obj = await cluster.client.get(ref)
             except NotFound:

@@ -26,7 +26,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from lockstep.apply import parse_inventory_id
-from lockstep.cli.clusters import kustomization_cluster
+from lockstep.cli.clusters import target_cluster
 from lockstep.cli.context import UserError, state
 from lockstep.cli.objects import (
     KUSTOMIZATION,
@@ -94,7 +94,7 @@ async def _load(kube: KubeClient, name: str, namespace: str) -> InventoryNode:
                 return reader, ""
             # Every reader handed out here is a client: the root's, or one made below.
             cluster = await clusters.enter_async_context(
-                kustomization_cluster(cast(KubeClient, reader), obj)
+                target_cluster(cast(KubeClient, reader), obj)
             )
             return cluster.client, str(cluster.target) if cluster.remote else ""
 

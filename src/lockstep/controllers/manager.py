@@ -7,7 +7,7 @@ keys of objects that need work into a :class:`~lockstep.runtime.queue.WorkQueue`
 runs workers that call the reconciler, recording metrics and readiness that
 ``lockstep run`` serves over HTTP (:mod:`lockstep.web.server`). Kustomizations are
 also enqueued when their source has a new artifact and, through the
-:class:`~lockstep.controllers.kustomize.drift.DriftWatcher`, when someone changes an object
+:class:`~lockstep.controllers.drift.DriftWatcher`, when someone changes an object
 they applied. ImageRepository scans fill an in-memory tag store, and each change
 of a repository's tags enqueues the ImagePolicies that elect from it; each image a
 policy newly elects enqueues the ImageUpdateAutomations of its namespace. The Receiver
@@ -41,7 +41,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from lockstep.api.meta import RECONCILE_REQUEST_ANNOTATION
-from lockstep.controllers.helm import HelmReleaseReconciler
+from lockstep.controllers.drift import HELM_RELEASE_MARKS, DriftWatcher
+from lockstep.controllers.helm import HelmReleaseReconciler, drift_ignored_pointers
 from lockstep.controllers.image import (
     AutomationOptions,
     ImagePolicyOptions,
@@ -52,7 +53,6 @@ from lockstep.controllers.image import (
     policies_for_repository,
 )
 from lockstep.controllers.kustomize import (
-    DriftWatcher,
     KustomizationMemory,
     KustomizationOptions,
     KustomizationReconciler,
@@ -391,6 +391,8 @@ class ControllerManager:
                 await controller.stop()
             await drift.stop()
             await applier.close()
+            if isinstance(releases.reconciler, HelmReleaseReconciler):
+                await releases.reconciler.close()
 
 
 def _chart_controller(
@@ -435,11 +437,20 @@ def _release_controller(
     metrics: ControllerMetrics,
 ) -> Controller:
     """The HelmRelease controller, reading chart artifacts from the caches of HelmCharts
-    and OCIRepositories; a new artifact or readiness of one enqueues its releases."""
+    and OCIRepositories; a new artifact or readiness of one enqueues its releases, and
+    so does drift of one of their objects."""
     informers = {source.kind: source.informer for source in sources}
     charts = informers[HelmChartReconciler.kind]
     oci_repositories = informers[OCIRepositoryReconciler.kind]
     informer = _informer(kube, HelmReleaseReconciler, options)
+    queue: WorkQueue[ObjectKey] = WorkQueue()
+    drift = DriftWatcher(
+        kube,
+        informer.get,
+        drift_ignored_pointers,
+        partial(_repair_release_drift, queue),
+        HELM_RELEASE_MARKS,
+    )
     reconciler = HelmReleaseReconciler(
         kube,
         informer,
@@ -447,8 +458,10 @@ def _release_controller(
         charts,
         oci_repositories,
         default_service_account=options.default_service_account,
+        egress=options.egress,
+        drift=drift,
     )
-    releases = Controller(informer, reconciler, metrics)
+    releases = Controller(informer, reconciler, metrics, queue)
 
     def follow(change: Change) -> None:
         if artifact_changed(change) or readiness_changed(change):
@@ -542,6 +555,13 @@ def _repair_drift(
     """Someone changed an object of the Kustomization at ``key``: apply it in full now."""
     _log.info("Kustomization %s/%s: %s; reconciling", key[0], key[1], what)
     memory.mark_dirty(key)
+    queue.add(key)
+
+
+def _repair_release_drift(queue: WorkQueue[ObjectKey], key: ObjectKey, what: str) -> None:
+    """Someone changed an object of the HelmRelease at ``key``: reconcile it now, which
+    corrects the drift (``driftDetection.mode: enabled``) or reports it (``warn``)."""
+    _log.info("HelmRelease %s/%s: %s; reconciling", key[0], key[1], what)
     queue.add(key)
 
 

@@ -140,8 +140,11 @@ class Ready:
 
 @dataclass(frozen=True)
 class Waiting:
-    """The pipeline has nothing to report yet and will be enqueued when it has: the
-    status stays as it is."""
+    """The pipeline has nothing to report yet and will be enqueued when it has (or, with
+    ``look_again_after``, runs again then, when nothing would enqueue it): the status
+    stays as it is."""
+
+    look_again_after: float | None = None
 
 
 WAITING = Waiting()
@@ -312,7 +315,7 @@ class ReconcilerShell(ABC, Generic[T, S]):
             await self._write(raw, self._failed(obj, status, unexpected), ())
             return self._failure_outcome(obj, unexpected)
         if isinstance(result, Waiting):
-            return Success()
+            return Success(requeue_after=result.look_again_after)
         if isinstance(result, Rerun):
             await self._write(raw, status, (), outcome=False)
             return Success(requeue_after=0)

@@ -11,6 +11,7 @@ from lockstep.kube.client import (
     KubeObject,
     Labels,
     ObjectRef,
+    Propagation,
     WatchEvent,
 )
 from lockstep.kube.errors import (
@@ -36,6 +37,7 @@ __all__ = [
     "Labels",
     "NotFound",
     "ObjectRef",
+    "Propagation",
     "ServerError",
     "Unreachable",
     "WatchEvent",

@@ -36,7 +36,7 @@ from lightkube.generic_resource import (
     GenericNamespacedResource,
     create_api_info,
 )
-from lightkube.types import PatchType
+from lightkube.types import CascadeType, PatchType
 
 from lockstep.kube.errors import (
     KubeError,
@@ -53,6 +53,8 @@ KubeObject = dict[str, Any]
 """A Kubernetes object as a JSON-like dictionary."""
 
 Labels = Mapping[str, str | None]
+Propagation = Literal["Background", "Foreground", "Orphan"]
+"""How a deletion treats the object's dependents (Kubernetes' ``propagationPolicy``)."""
 """A label selector: each key must have the value, or (``None``) merely be present."""
 
 FIELD_MANAGER = "lockstep"
@@ -120,6 +122,10 @@ class Discovery:
 def _split_api_version(api_version: str) -> tuple[str, str]:
     group, _, version = api_version.rpartition("/")
     return group, version
+
+
+AGGREGATED_DISCOVERY = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+"""The media type of aggregated discovery: every group, version and resource in one answer."""
 
 
 def _discovery_path(api_version: str) -> str:
@@ -237,6 +243,25 @@ class KubeClient:
         """The API server's ``gitVersion``, e.g. ``v1.36.3``."""
         document = await self._get_json("/version")
         return str(document.get("gitVersion", ""))
+
+    async def api_versions(self) -> list[str]:
+        """Every group/version the API server serves, each followed by its
+        group/version/kind entries (``apps/v1``, ``apps/v1/Deployment``), as Helm's
+        ``.Capabilities.APIVersions`` lists them: read anew at each call, in two requests
+        (the aggregated discovery of ``/api`` and ``/apis``)."""
+        found: list[str] = []
+        for path in ("/api", "/apis"):
+            document = json.loads(await self._get_text(path, accept=AGGREGATED_DISCOVERY))
+            for group in document.get("items") or []:
+                name = str((group.get("metadata") or {}).get("name") or "")
+                for served in group.get("versions") or []:
+                    group_version = f"{name}/{served['version']}" if name else served["version"]
+                    found.append(group_version)
+                    for resource in served.get("resources") or []:
+                        kind = (resource.get("responseKind") or {}).get("kind")
+                        if kind:
+                            found.append(f"{group_version}/{kind}")
+        return found
 
     async def resource_info(self, api_version: str, kind: str) -> ResourceInfo:
         """Map apiVersion + kind to its resource, asking discovery when not cached."""
@@ -449,11 +474,17 @@ class KubeClient:
             raise from_status(_status_document(response.content), response.status_code)
         return bool((response.json().get("status") or {}).get("allowed"))
 
-    async def delete(self, ref: ObjectRef) -> None:
-        """Delete one object (background propagation); a missing object is not an error."""
+    async def delete(self, ref: ObjectRef, *, propagation: Propagation = "Background") -> None:
+        """Delete one object, its dependents garbage-collected as ``propagation`` says
+        (in the background, before it, or not at all); a missing object is not an error."""
         resource = await self._resource_class(ref.api_version, ref.kind)
+        cascade = CascadeType(propagation)
         try:
-            await self._call(self._api.delete(resource, ref.name, namespace=ref.namespace or None))
+            await self._call(
+                self._api.delete(
+                    resource, ref.name, namespace=ref.namespace or None, cascade=cascade
+                )
+            )
         except NotFound:
             return
 
@@ -553,9 +584,12 @@ class KubeClient:
         document: dict[str, Any] = json.loads(await self._get_text(path))
         return document
 
-    async def _get_text(self, path: str, params: Mapping[str, str] | None = None) -> str:
+    async def _get_text(
+        self, path: str, params: Mapping[str, str] | None = None, *, accept: str | None = None
+    ) -> str:
+        headers = {"Accept": accept} if accept else {}
         try:
-            response = await self._http.get(path, params=dict(params or {}))
+            response = await self._http.get(path, params=dict(params or {}), headers=headers)
         except httpx2.TransportError as error:
             raise from_transport_error(error, self._server) from error
         if response.status_code == 404:

@@ -31,11 +31,18 @@ from its pinned ``go.sum`` and cached (:mod:`lockstep.gobuild`); ``make install`
 - :meth:`HelmRenderer.inspect`: the metadata of Chart.yaml and the vendored
   dependencies, to decide which dependencies to fetch.
 
+:func:`manifest_objects` reads a release manifest into objects with the bounds and
+checks of every manifest the engine reads (:mod:`lockstep.render.documents`), naming the
+template of a document it refuses.
+
 Helm's refusals (a template error naming the template and line, a schema violation
-naming the value, a bad archive) raise :class:`HelmRenderError` with Helm's message; a
-service that cannot start or dies raises :class:`HelmServiceFailed`; a request past its
-deadline :class:`~lockstep.render.resident.BuildDeadline`, past a limit
-:class:`~lockstep.render.process.LimitExceeded`, as for Kustomize builds.
+naming the value, a bad archive) raise :class:`HelmRenderError` with Helm's message, put
+on one line and cut to :data:`MAX_MESSAGE_CHARS` (a template that includes itself makes
+Helm chain a thousand errors into one); a request past the memory or CPU limit of
+:func:`~lockstep.render.process.build_limits`, or answering more than the pool reads,
+raises one too, saying which limit. A service that cannot start or dies raises
+:class:`HelmServiceFailed`; a request past its deadline
+:class:`~lockstep.render.resident.BuildDeadline`, as for Kustomize builds.
 
 :func:`shared_helm_renderer` is the one pool of the engine (one process per core, at
 most four, bounded by :func:`lockstep.render.process.build_limits`). Thread-safe.
@@ -53,13 +60,18 @@ from pathlib import Path
 from typing import Any
 
 from lockstep.gobuild import built_program
-from lockstep.render.process import BuildLimits, build_limits
+from lockstep.render.documents import load_documents
+from lockstep.render.process import BuildLimits, LimitExceeded, build_limits
 from lockstep.render.resident import ResidentPool, Service
 
 PROGRAM_MODULE = Path(__file__).parent / "gomod" / "helmrender"
 PROGRAM_NAME = "helmrender"
 WHAT = "the Helm rendering service"
 MAX_PROCESSES = 4
+
+MAX_MESSAGE_CHARS = 1000
+"""The longest message of a refusal: its beginning names the template and line, its end
+the cause; what lies between is cut."""
 
 DEFAULT_DEADLINE_SECONDS = 120.0
 """How long a request may take when its caller gives no deadline: a render of a large
@@ -109,6 +121,10 @@ class RenderOptions:
     kubeconfig: Path | None = None
     """The cluster ``lookup`` reads, as ``helm install`` does; ``None``: ``lookup``
     finds nothing, as in ``helm template``."""
+
+    skip_schema_validation: bool = False
+    """Render without checking the values against the charts' ``values.schema.json``
+    (``helm install --skip-schema-validation``)."""
 
 
 def default_render_options() -> RenderOptions:
@@ -240,6 +256,7 @@ class HelmRenderer(ResidentPool):
                 "isUpgrade": release.upgrade,
             },
             "kubeVersion": options.kube_version or "",
+            "skipSchemaValidation": options.skip_schema_validation,
             "apiVersions": list(options.api_versions) if options.api_versions is not None else None,
             "kubeconfig": str(options.kubeconfig) if options.kubeconfig else "",
         }
@@ -308,10 +325,23 @@ class HelmRenderer(ResidentPool):
     def _answer(self, request: Mapping[str, Any], deadline: float | None) -> dict[str, Any]:
         if deadline is None:
             deadline = time.monotonic() + DEFAULT_DEADLINE_SECONDS
-        answer = self.ask(request, deadline)
+        try:
+            answer = self.ask(request, deadline)
+        except LimitExceeded as error:
+            raise HelmRenderError(f"Helm {error}") from None
         if "error" in answer:
-            raise HelmRenderError(str(answer["error"]).strip())
+            raise HelmRenderError(one_line(str(answer["error"])))
         return answer
+
+
+def one_line(message: str) -> str:
+    """Helm's ``message`` on one line of at most :data:`MAX_MESSAGE_CHARS`: its
+    beginning and its end kept."""
+    text = " ".join(message.split())
+    if len(text) <= MAX_MESSAGE_CHARS:
+        return text
+    kept = (MAX_MESSAGE_CHARS - 5) // 2
+    return f"{text[:kept]} ... {text[-kept:]}"
 
 
 def _hook(answered: Mapping[str, Any]) -> Hook:
@@ -325,6 +355,35 @@ def _hook(answered: Mapping[str, Any]) -> Hook:
         delete_policies=tuple(answered["deletePolicies"]),
         output_log_policies=tuple(answered["outputLogPolicies"]),
     )
+
+
+SOURCE_MARK = "# Source: "
+"""The comment Helm puts at the head of each document of a manifest, naming its template."""
+
+
+def manifest_objects(manifest: str, what: str = "the release manifest") -> list[dict[str, Any]]:
+    """The objects of a release manifest in its order, each document read as every
+    manifest is (:func:`~lockstep.render.documents.load_documents`: bounded, without
+    YAML's timestamps, ``List`` kinds expanded). Raises
+    :class:`~lockstep.render.errors.InvalidManifest` or
+    :class:`~lockstep.render.errors.ContentLimitExceeded` naming the document's template
+    (``chart/templates/x.yaml:2``, the line counted from its ``# Source:`` comment), or
+    ``what`` for a manifest without them (one a post-renderer printed)."""
+    objects: list[dict[str, Any]] = []
+    for document in _split_sources(manifest):
+        source = what
+        if document.startswith(SOURCE_MARK):
+            source = document[len(SOURCE_MARK) :].split("\n", 1)[0].strip() or what
+        objects.extend(entry.obj for entry in load_documents(document, source))
+    return objects
+
+
+def _split_sources(manifest: str) -> list[str]:
+    """The documents of a manifest at the separators Helm writes before each ``# Source:``
+    comment; a manifest without them is one text."""
+    first, *rest = ("\n" + manifest).split("\n---\n" + SOURCE_MARK)
+    first = first.removeprefix("\n")
+    return ([first] if first.strip() else []) + [SOURCE_MARK + part for part in rest]
 
 
 _shared: HelmRenderer | None = None

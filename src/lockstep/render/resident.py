@@ -52,6 +52,10 @@ from lockstep.render.process import (
     start_bounded,
 )
 
+GO_SOFT_MEMORY_SHARE = 0.75
+"""The share of the memory limit given to a service's Go runtime as its soft limit
+(``GOMEMLIMIT``): a large build's garbage is collected before the kernel's limit is met."""
+
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
 """The longest answer read from a request: 64 MiB of YAML (as JSON), far beyond what the
 API server would take from one Kustomization or Helm release (1.5 MiB an object)."""
@@ -151,7 +155,11 @@ class _Process:
     def __init__(self, program: Path, limits: BuildLimits, service: Service) -> None:
         self.limits = limits
         self.service = service
-        self.popen = start_bounded([str(program)], limits)
+        # Go's collector works harder as the heap nears the soft limit, well before
+        # the hard one of the kernel ends the process.
+        soft_limit = int(limits.memory_bytes * GO_SOFT_MEMORY_SHARE)
+        environment = {**os.environ, "GOMEMLIMIT": str(soft_limit)}
+        self.popen = start_bounded([str(program)], limits, env=environment)
         self._pending = bytearray()
         self._stderr = _LastWords(self.popen.stderr, f"{program.name}-stderr")
 

@@ -340,6 +340,22 @@ class ClusterRegistry(Generic[W]):
             await self._left(user, previous)
         return cluster
 
+    async def for_deletion(
+        self, user: ObjectKey, target: Callable[[], Awaitable[ClusterTarget]]
+    ) -> Cluster[W]:
+        """The cluster to delete ``user``'s objects from: the one of its ``target`` (read
+        now), or, when that cannot be used, the remote cluster it used last (its
+        kubeconfig Secret deleted together with it, as when its namespace is deleted),
+        connected still with the credentials last read. Never another cluster: raises
+        :class:`ClusterUnavailable` when neither can be used."""
+        held = self.held(user)
+        try:
+            return await self.use(user, await target())
+        except ClusterUnavailable:
+            if held is not None and not held.target.local:
+                return held
+            raise
+
     def held(self, user: ObjectKey) -> Cluster[W] | None:
         """The cluster ``user`` used last, while it is still connected."""
         target = self._users.get(user)

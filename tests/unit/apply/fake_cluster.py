@@ -13,7 +13,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from lockstep.kube import Conflict, Invalid, KubeObject, NotFound, ObjectRef
+from lockstep.kube import Conflict, Invalid, KubeObject, NotFound, ObjectRef, Propagation
 from lockstep.kube.client import ResourceInfo
 
 CLUSTER_SCOPED = frozenset({"Namespace", "CustomResourceDefinition", "ClusterRole"})
@@ -33,6 +33,8 @@ class FakeCluster:
     immutable: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Per kind, the top-level fields whose change is refused (``{"Job": ("spec",)}``)."""
     requests: list[Request] = field(default_factory=list)
+    propagations: list[Propagation] = field(default_factory=list)
+    """The propagation policy of each delete, in order."""
     version: int = 100
 
     def store(self, obj: KubeObject) -> KubeObject:
@@ -93,8 +95,9 @@ class FakeCluster:
             raise Conflict(f'{ref.kind.lower()}s "{ref.name}" already exists', code=409)
         return copy.deepcopy(obj)
 
-    async def delete(self, ref: ObjectRef) -> None:
+    async def delete(self, ref: ObjectRef, *, propagation: Propagation = "Background") -> None:
         self.requests.append(Request("delete", ref))
+        self.propagations.append(propagation)
         self.objects.pop(ref, None)
 
     def _check_immutable(self, live: KubeObject, obj: dict[str, Any]) -> None:

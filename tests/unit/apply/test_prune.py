@@ -1,5 +1,6 @@
-"""The prune verb on entries whose object was never created: an inventory recorded
-before an apply that was cut short lists objects the apply did not reach."""
+"""The prune verb on entries whose object was never created (an inventory recorded
+before an apply that was cut short lists objects the apply did not reach), and the
+propagation of its deletes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import cast
 from lockstep.apply import (
     Action,
     InventoryEntry,
+    PruneOptions,
     default_prune_options,
     kustomization_owner,
     prune,
@@ -54,4 +56,25 @@ async def test_entries_of_objects_never_created_are_left_out_quietly() -> None:
         ("made", Action.DELETED)
     ]
     assert changeset.failures == []
+    assert cluster.objects == {}
+    assert cluster.propagations == ["Background"]
+
+
+async def test_deletes_propagate_as_the_options_say() -> None:
+    cluster = FakeCluster()
+    for name in ("a", "b"):
+        cluster.store(
+            OWNER.mark(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": name, "namespace": "apps"},
+                }
+            )
+        )
+    stale = [InventoryEntry.of(_config_map("a")), InventoryEntry.of(_config_map("b"))]
+
+    await prune(cast(KubeClient, cluster), stale, PruneOptions(OWNER, "Orphan"))
+
+    assert cluster.propagations == ["Orphan", "Orphan"]
     assert cluster.objects == {}

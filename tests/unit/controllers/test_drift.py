@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from lockstep.controllers.kustomize.drift import (
+from lockstep.controllers.drift import (
     drifted_fields,
     not_ignored,
     owned_fields,

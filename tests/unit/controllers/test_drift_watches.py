@@ -10,7 +10,7 @@ from typing import Any, cast
 from lockstep.apply import InventoryEntry
 from lockstep.apply.owners import KUSTOMIZATION_NAME_LABEL as OWNER_NAME_LABEL
 from lockstep.apply.owners import KUSTOMIZATION_NAMESPACE_LABEL as OWNER_NAMESPACE_LABEL
-from lockstep.controllers.kustomize.drift import DriftWatcher
+from lockstep.controllers.drift import DriftWatcher
 from lockstep.kube import Expired, KubeClient, KubeObject, ObjectRef, WatchEvent
 from lockstep.runtime.informer import ObjectKey
 

@@ -26,6 +26,7 @@ from lockstep.controllers.helm.storage import (
     hook_run,
     release_from_render,
     secret_name,
+    written_since_deployed,
 )
 from lockstep.render.helm import Hook, Rendered
 
@@ -322,3 +323,47 @@ def test_a_status_given_as_text_is_the_status_it_names() -> None:
 
 def test_secrets_are_named_as_helm_names_them() -> None:
     assert secret_name("web", 12) == "sh.helm.release.v1.web.v12"
+
+
+def _revision(version: int, status: ReleaseStatus, names: list[str]) -> Release:
+    manifest = "".join(
+        f"---\n# Source: app/templates/{name}.yaml\nkind: ConfigMap\nmetadata:\n  name: {name}\n"
+        for name in names
+    )
+    return Release(name="app", namespace="apps", version=version, status=status, manifest=manifest)
+
+
+def _names(release: Release | None) -> list[str]:
+    assert release is not None
+    return [line.split(": ")[1] for line in release.manifest.splitlines() if "  name: " in line]
+
+
+def test_what_a_release_wrote_since_its_deployed_revision_joins_the_later_manifests() -> None:
+    history = [
+        _revision(1, ReleaseStatus.SUPERSEDED, ["old"]),
+        _revision(2, ReleaseStatus.DEPLOYED, ["a", "b"]),
+        _revision(3, ReleaseStatus.FAILED, ["a", "c"]),
+        _revision(4, ReleaseStatus.PENDING_UPGRADE, ["d"]),
+    ]
+
+    written = written_since_deployed(history)
+
+    assert written is not None
+    assert written.version == 2
+    assert written.status == ReleaseStatus.DEPLOYED
+    assert _names(written) == ["a", "b", "a", "c", "d"]
+    assert written.manifest.count("---\n") == 5
+
+
+def test_without_a_deployed_revision_every_revision_counts() -> None:
+    history = [
+        _revision(1, ReleaseStatus.FAILED, ["a"]),
+        _revision(2, ReleaseStatus.PENDING_INSTALL, ["b"]),
+    ]
+
+    written = written_since_deployed(history)
+
+    assert written is not None
+    assert written.version == 2
+    assert _names(written) == ["a", "b"]
+    assert written_since_deployed([]) is None

@@ -20,15 +20,19 @@ import pytest
 import yaml
 
 from ground.charts import Chart, hook
+from lockstep.render.errors import InvalidManifest
 from lockstep.render.helm import (
+    MAX_MESSAGE_CHARS,
     ChartDependency,
     HelmRenderer,
     HelmRenderError,
     ReleaseContext,
     RenderOptions,
     helm_render_program,
+    manifest_objects,
+    one_line,
 )
-from lockstep.render.process import MIB, BuildLimits, LimitExceeded
+from lockstep.render.process import MIB, BuildLimits
 from lockstep.render.resident import BuildDeadline
 from unit.render.test_kustomizer import script
 
@@ -258,6 +262,18 @@ def test_a_schema_violation_names_the_value(renderer: HelmRenderer, tmp_path: Pa
     assert "minimum" in str(refused.value)
 
 
+def test_a_schema_violation_renders_when_schema_validation_is_skipped(
+    renderer: HelmRenderer, tmp_path: Path
+) -> None:
+    options = RenderOptions(skip_schema_validation=True)
+
+    rendered = renderer.render(
+        packaged(shop(), tmp_path), {"replicas": 0}, INSTALL, options, deadline=soon()
+    )
+
+    assert "name: web-web" in rendered.manifest
+
+
 def test_a_template_error_names_the_template_and_line(
     renderer: HelmRenderer, tmp_path: Path
 ) -> None:
@@ -366,12 +382,12 @@ def test_a_chart_is_inspected(renderer: HelmRenderer, tmp_path: Path) -> None:
         (
             '{{ $s := "x" }}{{ range until 40 }}{{ $s = print $s $s }}{{ end }}',
             BuildLimits(memory_bytes=256 * MIB),
-            "exceeded the build memory limit of 256 MiB",
+            "Helm exceeded the build memory limit of 256 MiB",
         ),
         (
             "{{ range until 20000 }}{{ range until 20000 }}{{ end }}{{ end }}",
             BuildLimits(cpu_seconds=1),
-            "exceeded the build CPU limit of 1s",
+            "Helm exceeded the build CPU limit of 1s",
         ),
     ],
     ids=["memory", "cpu"],
@@ -383,7 +399,7 @@ def test_a_render_past_a_limit_fails_and_the_next_one_renders(
     fine = packaged(shop(), tmp_path)
     pool = HelmRenderer(helm_render_program(), 1, limits)
     try:
-        with pytest.raises(LimitExceeded) as exceeded:
+        with pytest.raises(HelmRenderError) as exceeded:
             pool.render(runaway, {}, INSTALL, deadline=soon())
         after = pool.render(fine, {}, INSTALL, deadline=soon())
     finally:
@@ -410,3 +426,55 @@ def documents(manifest: str) -> dict[str, Any]:
 
 def bytes_of(encoded: str) -> bytes:
     return base64.b64decode(encoded)
+
+
+def test_a_long_refusal_keeps_its_beginning_and_its_end() -> None:
+    chain = "error calling include: " * 2000
+    message = one_line(f"template: app/templates/loop.yaml:7:8:\n{chain}nested reference name")
+
+    assert len(message) <= MAX_MESSAGE_CHARS
+    assert message.startswith("template: app/templates/loop.yaml:7:8: error calling include")
+    assert message.endswith("error calling include: nested reference name")
+    assert " ... " in message
+
+
+def test_a_short_refusal_is_put_on_one_line_whole() -> None:
+    assert one_line("values don't meet the schema:\n- at '/replicas'") == (
+        "values don't meet the schema: - at '/replicas'"
+    )
+
+
+def test_a_manifest_is_read_in_its_order_with_lists_expanded() -> None:
+    manifest = (
+        "---\n# Source: app/templates/a.yaml\napiVersion: v1\nkind: ConfigMap\n"
+        "metadata:\n  name: a\n  labels: {day: 2024-01-01}\n"
+        "---\n# Source: app/templates/list.yaml\napiVersion: v1\nkind: List\nitems:\n"
+        "  - {apiVersion: v1, kind: Secret, metadata: {name: b}}\n"
+        "  - {apiVersion: v1, kind: Service, metadata: {name: c}}\n"
+    )
+
+    objects = manifest_objects(manifest)
+
+    assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [
+        ("ConfigMap", "a"),
+        ("Secret", "b"),
+        ("Service", "c"),
+    ]
+    assert objects[0]["metadata"]["labels"]["day"] == "2024-01-01"
+    assert manifest_objects("") == []
+
+
+def test_a_manifest_document_without_a_kind_names_its_template() -> None:
+    manifest = (
+        "---\n# Source: app/templates/a.yaml\napiVersion: v1\nkind: ConfigMap\n"
+        "metadata:\n  name: a\n---\n# Source: app/templates/b.yaml\napiVersion: v1\n"
+        "metadata:\n  name: b\n"
+    )
+
+    with pytest.raises(InvalidManifest, match=r"^app/templates/b\.yaml:2: the object has no kind"):
+        manifest_objects(manifest)
+
+
+def test_a_post_rendered_manifest_is_named_as_the_caller_says() -> None:
+    with pytest.raises(InvalidManifest, match=r"^the post-rendered manifest:1: the document"):
+        manifest_objects("just words\n", "the post-rendered manifest")

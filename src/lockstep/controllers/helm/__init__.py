@@ -7,6 +7,6 @@ works on lockstep's releases and lockstep adopts those helm made.
 Wired by :mod:`lockstep.controllers.manager`.
 """
 
-from lockstep.controllers.helm.release import HelmReleaseReconciler
+from lockstep.controllers.helm.release import HelmReleaseReconciler, drift_ignored_pointers
 
-__all__ = ["HelmReleaseReconciler"]
+__all__ = ["HelmReleaseReconciler", "drift_ignored_pointers"]

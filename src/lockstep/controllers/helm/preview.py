@@ -28,26 +28,21 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from lockstep.api.helm import HelmRelease
-from lockstep.api.meta import Artifact
+from lockstep.api.meta import Artifact, duration_seconds
 from lockstep.apply import InventoryEntry, stale_entries
+from lockstep.controllers.helm.rendering import ReleaseRenderFailed, chart_in, render_release
 from lockstep.controllers.helm.storage import Release, ReleaseStatus, ReleaseStorage
 from lockstep.controllers.helm.values import ValuesUnavailable, compose_values
 from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
-from lockstep.render.helm import (
-    HelmRenderError,
-    ReleaseContext,
-    Rendered,
-    RenderOptions,
-    shared_helm_renderer,
-)
-from lockstep.render.resident import BuildDeadline
+from lockstep.render.errors import RenderError
+from lockstep.render.helm import ReleaseContext, Rendered, RenderOptions, manifest_objects
 from lockstep.sources.artifact_fetch import fetch_artifact
 from lockstep.sources.errors import SourceError
 
 CHART_API_VERSION = "source.toolkit.fluxcd.io/v1"
+CHART_KINDS = ("HelmChart", "OCIRepository")
+"""The kinds whose artifact holds a release's chart."""
 
 
 class PreviewUnavailable(Exception):
@@ -62,6 +57,8 @@ class Preview:
     rendered: Rendered
     objects: list[KubeObject]
     """The objects of the manifest, in Helm's order, namespaced as Helm's client does."""
+    crds: list[KubeObject]
+    """The objects of the chart's ``crds/`` files."""
     revision: int
     upgrade: bool
     stale: list[InventoryEntry]
@@ -71,32 +68,37 @@ class Preview:
 async def chart_artifact(kube: KubeClient, release: HelmRelease) -> Artifact:
     """The artifact of the release's HelmChart, as its status advertises it."""
     ref = release.chart_reference()
-    if ref.kind != "HelmChart":
+    if ref.kind not in CHART_KINDS:
         raise PreviewUnavailable(
-            f"{_name(release)}: a chart from an {ref.kind} cannot be previewed yet; "
-            "use a HelmChart or spec.chart"
+            f"{_name(release)}: a chart from an {ref.kind} cannot be previewed; "
+            "use a HelmChart, an OCIRepository or spec.chart"
         )
     try:
-        chart = await kube.get(ObjectRef(CHART_API_VERSION, "HelmChart", ref.name, ref.namespace))
+        chart = await kube.get(ObjectRef(CHART_API_VERSION, ref.kind, ref.name, ref.namespace))
     except NotFound as error:
         raise PreviewUnavailable(
-            f"{_name(release)}: HelmChart {ref.namespace}/{ref.name} not found; "
+            f"{_name(release)}: {ref.kind} {ref.namespace}/{ref.name} not found; "
             "is lockstep run reconciling the HelmRelease?"
         ) from error
     artifact = (chart.get("status") or {}).get("artifact")
     if not artifact:
+        command = "chart" if ref.kind == "HelmChart" else "oci"
         raise PreviewUnavailable(
-            f"{_name(release)}: HelmChart {ref.namespace}/{ref.name} has no artifact yet; "
-            f"lockstep reconcile source chart {ref.name} -n {ref.namespace}"
+            f"{_name(release)}: {ref.kind} {ref.namespace}/{ref.name} has no artifact yet; "
+            f"lockstep reconcile source {command} {ref.name} -n {ref.namespace}"
         )
     return Artifact.model_validate(artifact)
 
 
-async def preview(kube: KubeClient, release: HelmRelease, artifact: Artifact) -> Preview:
+async def preview(
+    kube: KubeClient, release: HelmRelease, artifact: Artifact, target: KubeClient | None = None
+) -> Preview:
     """``release`` rendered from the chart at ``artifact``, with its values read from the
-    cluster, as the next revision of its history."""
+    cluster of ``kube``, as the next revision of its history on ``target`` (the cluster
+    of its ``spec.kubeConfig``; ``kube``'s own by default)."""
+    target = target or kube
     try:
-        values = await compose_values(
+        composed = await compose_values(
             kube,
             release.metadata.namespace or "",
             [ref.model_dump(by_alias=True, exclude_none=True) for ref in release.spec.values_from],
@@ -105,34 +107,54 @@ async def preview(kube: KubeClient, release: HelmRelease, artifact: Artifact) ->
     except (ValuesUnavailable, KubeError) as error:
         raise PreviewUnavailable(f"{_name(release)}: {error}") from error
     name, namespace = release.release_name(), release.release_namespace()
-    history = await ReleaseStorage(kube, release.storage_namespace()).history(name)
+    history = await ReleaseStorage(target, release.storage_namespace()).history(name)
     deployed = next((r for r in reversed(history) if r.status == ReleaseStatus.DEPLOYED), None)
     revision = (history[-1].version + 1) if history else 1
     context = ReleaseContext(name, namespace, revision=revision, upgrade=deployed is not None)
-    options = RenderOptions(kube_version=await kube.server_version() or None)
+    options = RenderOptions(
+        kube_version=await target.server_version() or None,
+        api_versions=tuple(await target.api_versions()),
+        skip_schema_validation=release.schema_validation_disabled(
+            "upgrade" if deployed is not None else "install"
+        ),
+    )
     with tempfile.TemporaryDirectory(prefix="lockstep-chart-") as scratch:
         chart = await asyncio.to_thread(_download_chart, release, artifact, Path(scratch))
         try:
             rendered = await asyncio.to_thread(
-                shared_helm_renderer().render, chart, values, context, options
+                render_release,
+                chart,
+                composed.values,
+                context,
+                options,
+                release.spec.post_renderers,
+                within=duration_seconds(release.timeout()),
             )
-        except (HelmRenderError, BuildDeadline) as error:
-            raise PreviewUnavailable(
-                f"{_name(release)}: Helm cannot render the chart: {' '.join(str(error).split())}"
-            ) from error
-    objects = await namespaced(kube, manifest_objects(rendered.manifest), namespace)
+        except ReleaseRenderFailed as error:
+            # Helm quotes a value its chart refuses: one from a Secret is masked, and the
+            # error quoting it is not chained (``lockstep -v`` prints the chain).
+            shown = composed.masked(str(error))
+            raise PreviewUnavailable(f"{_name(release)}: {shown}") from None
+    objects = await namespaced(target, rendered.objects, namespace)
     return Preview(
-        rendered=rendered,
+        rendered=rendered.rendered,
         objects=objects,
+        crds=rendered.crds,
         revision=revision,
         upgrade=deployed is not None,
-        stale=await _stale(kube, deployed, objects, namespace),
+        stale=await _stale(target, deployed, objects, namespace),
     )
 
 
-def manifest_objects(manifest: str) -> list[KubeObject]:
-    """The objects of a release manifest, in its order."""
-    return [doc for doc in yaml.safe_load_all(manifest) if isinstance(doc, dict) and doc]
+def stored_objects(release: Release) -> list[KubeObject]:
+    """The objects of a stored revision's manifest, in its order."""
+    try:
+        return manifest_objects(release.manifest)
+    except RenderError as error:
+        raise PreviewUnavailable(
+            f"release {release.namespace}/{release.name}.v{release.version} holds a "
+            f"manifest that cannot be read: {error}"
+        ) from error
 
 
 async def namespaced(
@@ -158,7 +180,7 @@ async def _stale(
 ) -> list[InventoryEntry]:
     if deployed is None:
         return []
-    old = await namespaced(kube, manifest_objects(deployed.manifest), namespace)
+    old = await namespaced(kube, stored_objects(deployed), namespace)
     return stale_entries(
         [InventoryEntry.of(ObjectRef.of(o)) for o in old],
         [InventoryEntry.of(ObjectRef.of(o)) for o in objects],
@@ -166,18 +188,18 @@ async def _stale(
 
 
 def _download_chart(release: HelmRelease, artifact: Artifact, scratch: Path) -> Path:
-    """The chart folder of the artifact, downloaded and unpacked under ``scratch``."""
+    """The chart of the artifact, downloaded and unpacked under ``scratch``."""
     try:
         fetch_artifact(artifact.url, artifact.digest, scratch)
     except SourceError as error:
         raise PreviewUnavailable(f"{_name(release)}: {error}") from error
-    folders = [path for path in scratch.iterdir() if path.is_dir()]
-    if len(folders) != 1:
+    chart = chart_in(scratch)
+    if chart is None:
         raise PreviewUnavailable(
-            f"{_name(release)}: artifact {artifact.url} is not one chart folder; "
-            "reconcile the HelmChart to store it again"
+            f"{_name(release)}: artifact {artifact.url} holds no Helm chart; for an "
+            "OCIRepository, select the chart layer (spec.layerSelector)"
         )
-    return folders[0]
+    return chart
 
 
 def _name(release: HelmRelease) -> str:

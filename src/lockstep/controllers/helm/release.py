@@ -8,9 +8,9 @@ reconciler shell. The pipeline:
    ``<namespace>-<name>`` in the source's namespace, as Flux's helm-controller does (or,
    with ``kind: OCIRepository``, the OCIRepository ``<namespace>-<name>`` in its own);
    ``spec.chartRef`` names a HelmChart, or an OCIRepository holding a chart pushed by
-   ``helm push`` (its layer copied or extracted; unpacked once per digest). The chart
-   is read from the artifact store; until it is there the release waits, and is
-   enqueued when it changes.
+   ``helm push`` (its layer copied or extracted; unpacked once per digest, the most
+   recently used kept). The chart is read from the artifact store; until it is there
+   the release waits, and is enqueued when it changes.
 2. **Values.** ``spec.valuesFrom`` and ``spec.values`` (:mod:`.values`).
 3. **Decide.** The release's history in its storage namespace (Helm's Secrets,
    :mod:`.storage`) says what to do: a release left pending by a crash is unlocked
@@ -18,7 +18,9 @@ reconciler shell. The pipeline:
    chart version, values, post-renderers and common metadata → nothing (no render, no
    write; drift detection aside); otherwise → upgrade.
 4. **Render** with Helm's engine (:mod:`lockstep.render.helm`), as ``helm install`` or
-   ``helm upgrade`` would, at the next revision.
+   ``helm upgrade`` would, at the next revision, post-rendered, and read into objects
+   (:mod:`.rendering`): a chart, values or post-renderer that gives no release fails here,
+   before anything is stored or applied.
 5. **Lock, apply, prune, wait.** The new revision is stored ``pending-install`` or
    ``pending-upgrade`` first (Helm's lock: a crash leaves it pending, and the next
    reconcile unlocks it). CRDs of the chart's ``crds/`` are applied per the ``crds``
@@ -26,7 +28,10 @@ reconciler shell. The pipeline:
    objects (with ``commonMetadata``), in stages, by the apply engine under the
    HelmRelease's owner (Flux's labels and Helm's ownership metadata,
    :func:`lockstep.apply.helm_release_owner`); objects of the previous revision the
-   chart no longer renders are deleted (``helm.sh/resource-policy: keep`` keeps them);
+   chart no longer renders are deleted (``helm.sh/resource-policy: keep`` keeps them),
+   and so are those of revisions after the deployed one (failed, or left pending by a
+   killed engine) that it does not render: beyond Helm, which leaves them unless
+   ``cleanupOnFail``, since no later revision would list them;
    unless ``disableWait``, the objects are waited for until healthy (``healthCheckExprs``
    included) within the action's timeout.
 6. **Record.** The revision becomes ``deployed`` and the previous ``superseded``;
@@ -65,16 +70,25 @@ applied and stored (:mod:`.postrender`).
 ``driftDetection`` (``enabled``: drifted objects applied again at each reconcile,
 ``warn``: Drifted=True names them) compares the cluster with the deployed revision by a
 dry-run plan, with its ``ignore`` rules and the ``helm.toolkit.fluxcd.io/driftDetection:
-disabled`` opt-out; a release without drift costs the dry-runs and writes nothing.
+disabled`` opt-out; a release without drift costs the dry-runs and writes nothing. Beyond
+Flux, which looks at the interval only, the release's objects are watched while drift
+detection is on (:mod:`lockstep.controllers.drift`): a field the release set, changed
+by someone else, or an object of it deleted, reconciles the release within about a
+second.
 
 Not yet, each refused with Stalled and a message naming it, never ignored
-(:func:`_refuse_unsupported`): ``kubeConfig``,
-``install.replace``, ``upgrade.cleanupOnFail``, ``upgrade.preserveValues``,
-``disableSchemaValidation``, ``disableTakeOwnership``, ``rollback.recreate`` and
-``cleanupOnFail``, a ``deletionPropagation`` other than background, the ``legacy`` wait
+(:func:`_refuse_unsupported`): ``install.replace``, ``upgrade.preserveValues``, ``disableTakeOwnership``,
+``rollback.recreate``, the ``legacy`` wait
 strategy, post-rendered hooks. ``disableOpenAPIValidation`` needs nothing: objects are
-validated by the API server's dry-run, never on the client. Drift is looked for at the
-interval, as Flux does, not yet by watches.
+validated by the API server's dry-run, never on the client.
+
+With ``spec.kubeConfig`` the release is made on another cluster: the one whose
+kubeconfig the named Secret of the HelmRelease's namespace holds, read at every
+reconcile (:mod:`lockstep.runtime.clusters`, as for a Kustomization). Its objects,
+hooks, tests, release Secrets and ``.Capabilities.KubeVersion`` are there, and ``serviceAccountName`` is impersonated there; the chart, the values and
+the HelmRelease's status stay on the local cluster. A Secret that is missing or
+unusable, or a cluster that cannot be reached, fails the reconcile before anything
+is rendered or written, naming the Secret, and never falls back to the local cluster.
 
 Run by :class:`lockstep.controllers.manager.ControllerManager`.
 """
@@ -88,13 +102,13 @@ import copy
 import logging
 import shutil
 import tempfile
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
-
-import yaml
 
 from lockstep.api.conditions import remove_condition, set_condition
 from lockstep.api.helm import (
@@ -104,16 +118,18 @@ from lockstep.api.helm import (
     ReleaseAction,
     Snapshot,
 )
-from lockstep.api.meta import Artifact, duration_seconds
+from lockstep.api.meta import Artifact, ConditionReason, duration_seconds
 from lockstep.apply import (
     ApplyError,
     ApplyOptions,
     IgnoreRule,
     InventoryEntry,
     Owner,
+    PruneOptions,
     apply_all,
     default_prune_options,
     helm_release_owner,
+    ignored_pointers,
     plan_all,
     prune,
     sort_for_apply,
@@ -121,21 +137,34 @@ from lockstep.apply import (
     wait_healthy,
 )
 from lockstep.apply.health_wait import HealthCheckFailed
+from lockstep.controllers.clusters import reconciled_cluster
 from lockstep.controllers.dependencies import (
     DependencyNotReady,
     InvalidReadyExpr,
     check_ready_expr,
 )
+from lockstep.controllers.drift import DriftWatcher
 from lockstep.controllers.helm.hooks import HookFailed, TestResult, run_hooks, run_tests
-from lockstep.controllers.helm.postrender import PostRenderFailed, post_render
+from lockstep.controllers.helm.rendering import (
+    ReleaseRenderFailed,
+    RenderedRelease,
+    chart_in,
+    render_release,
+)
 from lockstep.controllers.helm.storage import (
     Release,
     ReleaseStatus,
     ReleaseStorage,
     release_digest,
     release_from_render,
+    written_since_deployed,
 )
-from lockstep.controllers.helm.values import ValuesUnavailable, compose_values, config_digest
+from lockstep.controllers.helm.values import (
+    ComposedValues,
+    ValuesUnavailable,
+    compose_values,
+    config_digest,
+)
 from lockstep.controllers.ignore import apply_ignore_rules
 from lockstep.controllers.shell import (
     WAITING,
@@ -144,6 +173,7 @@ from lockstep.controllers.shell import (
     ReconcilerShell,
     Waiting,
 )
+from lockstep.egress import OPEN, Egress
 from lockstep.health import (
     GroupKind,
     HealthCheck,
@@ -151,23 +181,42 @@ from lockstep.health import (
     HealthCheckExprError,
     compile_health_check_exprs,
 )
-from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
+from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef, Propagation
 from lockstep.kube.impersonation import service_account_user
+from lockstep.render.errors import RenderError
 from lockstep.render.helm import (
     HelmRenderError,
     Hook,
     ReleaseContext,
     Rendered,
     RenderOptions,
+    manifest_objects,
     shared_helm_renderer,
 )
-from lockstep.render.resident import BuildDeadline
+from lockstep.runtime.clusters import (
+    Cluster,
+    ClusterRegistry,
+    ClusterTarget,
+    ClusterUnavailable,
+    kube_config_target,
+)
 from lockstep.runtime.informer import ObjectCache, ObjectKey
 from lockstep.sources.artifact_fetch import SOURCE_ARTIFACT
 from lockstep.sources.extract import extract_tarball
 from lockstep.sources.store import ArtifactStore
 
 KIND = "HelmRelease"
+PROPAGATIONS: dict[str, Propagation] = {
+    "background": "Background",
+    "foreground": "Foreground",
+    "orphan": "Orphan",
+}
+"""``uninstall.deletionPropagation`` as the API server's propagation policies."""
+CHART_STORED_LOOK_AGAIN_SECONDS = 2.0
+"""How soon a release looks again for a chart artifact advertised but not stored yet."""
+MAX_UNPACKED_CHARTS = 64
+"""How many charts of OCIRepository artifacts stay unpacked, the most recently used: far
+more than the chart versions a fleet deploys at once."""
 API_VERSION = "helm.toolkit.fluxcd.io/v2"
 FINALIZER = "finalizers.fluxcd.io"
 CHART_API_VERSION = "source.toolkit.fluxcd.io/v1"
@@ -178,6 +227,7 @@ UPGRADE_SUCCEEDED = "UpgradeSucceeded"
 INSTALL_FAILED = "InstallFailed"
 UPGRADE_FAILED = "UpgradeFailed"
 ARTIFACT_FAILED = "ArtifactFailed"
+SOURCE_NOT_READY = "SourceNotReady"
 VALUES_FAILED = "InitFailed"
 UNSUPPORTED = "UnsupportedField"
 RETRIES_EXCEEDED = "RetriesExceeded"
@@ -238,7 +288,6 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
     status_model = HelmReleaseStatus
     finalizer: ClassVar[str | None] = FINALIZER
     ready_reason: ClassVar[str] = INSTALL_SUCCEEDED
-    failure_conditions = (RELEASED,)
 
     def __init__(
         self,
@@ -249,25 +298,35 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         oci_repositories: ObjectCache,
         *,
         default_service_account: str = "",
+        egress: Egress = OPEN,
+        drift: DriftWatcher | None = None,
     ) -> None:
         """``charts`` and ``oci_repositories`` are the caches of HelmCharts and
         OCIRepositories: a release reads its chart's artifact there.
         ``default_service_account``: the account releases without ``serviceAccountName``
-        are made as (``lockstep run --default-service-account``); empty for the engine's."""
+        are made as (``lockstep run --default-service-account``); empty for the engine's.
+        ``egress``: which servers the clusters of ``spec.kubeConfig`` may be on.
+        ``drift``: the watches of the local cluster that report drift of releases'
+        objects (one is made from it for each remote cluster)."""
         super().__init__(kube, cache)
         self._store = store
         self._charts = charts
         self._oci_repositories = oci_repositories
         self._unpacked = Path(tempfile.mkdtemp(prefix="lockstep-charts-"))
-        """Charts of OCIRepository artifacts, unpacked once per digest (removed at exit)."""
+        """Charts of OCIRepository artifacts, unpacked once per digest (the least recently
+        used removed beyond :data:`MAX_UNPACKED_CHARTS`, all at exit)."""
         atexit.register(shutil.rmtree, self._unpacked, True)
         self._default_service_account = default_service_account
         self._chart_keys: dict[ObjectKey, tuple[int | None, ObjectKey]] = {}
         """Each release's chart key at a generation of its spec (:meth:`using_chart`)."""
-        self._oci_chart_versions: dict[str, str] = {}
+        self._oci_chart_versions: OrderedDict[str, str] = OrderedDict()
         """The chart version of each unpacked OCIRepository artifact, by digest."""
-        self._kube_version: str | None = None
-        """The API server's version, read once (``.Capabilities.KubeVersion``)."""
+        self._clusters: ClusterRegistry[DriftWatcher] = ClusterRegistry(
+            kube, drift, drift.for_cluster if drift is not None else None, egress=egress
+        )
+        """The clusters releases are made on (``spec.kubeConfig``), by HelmRelease."""
+        self._kube_versions: dict[ClusterTarget, str] = {}
+        """Each cluster's Kubernetes version, read once (``.Capabilities.KubeVersion``)."""
 
     def using_chart(self, key: ObjectKey) -> list[ObjectKey]:
         """The HelmReleases whose chart object (HelmChart or OCIRepository) is at ``key``.
@@ -290,9 +349,6 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
                 found.append(own)
         return found
 
-    async def forget(self, key: ObjectKey) -> None:
-        self._chart_keys.pop(key, None)
-
     def dependents(self, key: ObjectKey) -> list[ObjectKey]:
         """The HelmReleases whose ``dependsOn`` names the one at ``key``."""
         found = []
@@ -309,22 +365,78 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
     async def pipeline(self, obj: HelmRelease, status: HelmReleaseStatus) -> Ready | Waiting:
         _refuse_unsupported(obj)
         self._check_dependencies(obj)
-        chart_path, chart_revision = await self._chart(obj, status)
+        try:
+            chart_path, chart_revision = await self._chart(obj, status)
+        except _LookAgain:
+            return Waiting(look_again_after=CHART_STORED_LOOK_AGAIN_SECONDS)
         if chart_path is None:
             return WAITING
-        async with self._client(obj) as kube:
-            return await self._release(kube, obj, status, chart_path, chart_revision)
+        cluster = await self._cluster(obj)
+        kube_version = await self._server_version(cluster)
+        return await self._release(
+            self._client(obj, cluster), obj, status, chart_path, chart_revision, kube_version
+        )
 
-    def _client(self, obj: HelmRelease) -> contextlib.AbstractAsyncContextManager[KubeClient]:
-        """The client the release is made with: the engine's own, or one acting as the
-        HelmRelease's service account (``spec.serviceAccountName``, else the engine's
-        ``--default-service-account``) in its namespace, as Flux's helm-controller does,
-        for the objects, the hooks and the release's storage alike."""
+    async def forget(self, key: ObjectKey) -> None:
+        self._chart_keys.pop(key, None)
+        await self._clusters.release(key)
+
+    async def close(self) -> None:
+        """Stop the drift watches (those of the local cluster, given to the reconciler,
+        included) and close the remote clusters' clients."""
+        local = self._clusters.local.watches
+        if local is not None:
+            await local.stop()
+        await self._clusters.close()
+
+    async def _cluster(self, obj: HelmRelease) -> Cluster[DriftWatcher]:
+        """The cluster the release is made on: the local one, or the one whose kubeconfig
+        the Secret of ``spec.kubeConfig`` holds, read at every reconcile so that new
+        credentials are used and a deleted Secret stops the release."""
+        return await reconciled_cluster(
+            self._clusters, _key(obj), partial(self._target, obj), _name(obj)
+        )
+
+    async def _deletion_cluster(self, obj: HelmRelease) -> Cluster[DriftWatcher] | None:
+        """The cluster to uninstall from; ``None`` (after a Warning event saying the
+        release is left in place) when it cannot be reached. A kubeconfig Secret deleted
+        with the HelmRelease (its namespace is being deleted) leaves the cluster
+        connected with the credentials last read from it: the release is uninstalled
+        there, never anywhere else."""
+        try:
+            return await self._clusters.for_deletion(_key(obj), partial(self._target, obj))
+        except ClusterUnavailable as error:
+            await self._events.record(
+                obj.to_manifest(),
+                "Warning",
+                "UninstallFailed",
+                f"{_name(obj)}: {error}; release {obj.release_namespace()}/"
+                f"{obj.release_name()} left in place",
+            )
+            return None
+
+    async def _target(self, obj: HelmRelease) -> ClusterTarget:
+        reference = obj.spec.kube_config
+        written = reference.model_dump(by_alias=True, exclude_none=True) if reference else None
+        return await kube_config_target(self._kube, obj.metadata.namespace or "", written)
+
+    def _client(self, obj: HelmRelease, cluster: Cluster[DriftWatcher]) -> KubeClient:
+        """The client the release is made with on ``cluster``: the engine's own, or one
+        acting as the HelmRelease's service account (``spec.serviceAccountName``, else
+        the engine's ``--default-service-account``) in its namespace, as Flux's
+        helm-controller does, for the objects, the hooks and the release's storage alike."""
         account = obj.spec.service_account_name or self._default_service_account
         if not account:
-            return contextlib.nullcontext(self._kube)
-        user = service_account_user(obj.metadata.namespace or "", account)
-        return self._kube.impersonating(user)
+            return cluster.client
+        return cluster.as_user(service_account_user(obj.metadata.namespace or "", account))
+
+    async def _server_version(self, cluster: Cluster[DriftWatcher]) -> str | None:
+        """The cluster's Kubernetes version (``.Capabilities.KubeVersion``), read once
+        per cluster."""
+        version = self._kube_versions.get(cluster.target)
+        if version is None:
+            version = self._kube_versions[cluster.target] = await cluster.client.server_version()
+        return version or None
 
     async def _release(
         self,
@@ -333,10 +445,12 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         status: HelmReleaseStatus,
         chart_path: Path,
         chart_revision: str,
+        kube_version: str | None,
     ) -> Ready:
-        """Steps 2 to 6 of the module docstring, with ``kube`` (:meth:`_client`)."""
+        """Steps 2 to 6 of the module docstring, with ``kube`` (:meth:`_client`) on a
+        cluster of Kubernetes ``kube_version``."""
         try:
-            values = await compose_values(
+            composed = await compose_values(
                 self._kube,
                 obj.metadata.namespace or "",
                 [ref.model_dump(by_alias=True, exclude_none=True) for ref in obj.spec.values_from],
@@ -344,7 +458,7 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
             )
         except (ValuesUnavailable, KubeError) as error:
             raise Failure(VALUES_FAILED, f"{_name(obj)}: {error}") from error
-        digest = config_digest(values)
+        digest = config_digest(composed.values)
         name, namespace = obj.release_name(), obj.release_namespace()
         storage = ReleaseStorage(kube, obj.storage_namespace())
         status.storage_namespace = obj.storage_namespace()
@@ -353,6 +467,8 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
             # Left pending by an engine that died mid-operation: Helm's lock, released.
             await storage.unlock(name)
             history = await storage.history(name)
+        # Left deployed beside the next revision by an engine that died recording it.
+        history = await storage.supersede_older(history)
         deployed = next((r for r in reversed(history) if r.status == ReleaseStatus.DEPLOYED), None)
         renderers = _post_renderers_digest(obj)
         common = _common_metadata_digest(obj)
@@ -392,27 +508,18 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         status.last_attempted_generation = obj.metadata.generation
         status.last_attempted_release_action = action
         revision = (history[-1].version + 1) if history else 1
-        rendered = await self._render(obj, chart_path, values, name, namespace, revision, upgrade)
-        if obj.spec.post_renderers:
-            try:
-                manifest = await asyncio.to_thread(
-                    post_render,
-                    rendered.manifest,
-                    obj.spec.post_renderers,
-                    duration_seconds(obj.timeout()),
-                )
-            except PostRenderFailed as error:
-                raise Failure(
-                    _failed_reason(action),
-                    f"Helm {action} failed for release {namespace}/{name}: {error}",
-                    terminal=True,
-                    condition=RELEASED,
-                    condition_status="False",
-                ) from error
-            rendered = replace(rendered, manifest=manifest)
+        try:
+            rendered = await self._render(
+                obj, chart_path, composed, name, namespace, revision, upgrade, kube_version
+            )
+        except Failure:
+            # Nothing stored, nothing to remediate: a failure, not an install or upgrade
+            # failure, as Flux counts it.
+            status.failures = (status.failures or 0) + 1
+            raise
         now = datetime.now(UTC)
         release = release_from_render(
-            rendered,
+            rendered.rendered,
             name=name,
             namespace=namespace,
             version=revision,
@@ -421,10 +528,23 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
             now=now,
             first_deployed=deployed.first_deployed if deployed is not None else None,
         )
-        await storage.create(release)
         try:
-            await self._install(kube, obj, rendered, release, deployed, upgrade)
-            tested = await self._test(kube, obj, rendered, release, status, action)
+            await storage.create(release)
+        except KubeError as error:
+            # Refused (a record too large for one Secret, say) or not reached: nothing
+            # of the revision exists yet.
+            raise Failure(
+                _failed_reason(action),
+                f"Helm {action} failed for release {namespace}/{name}: storing revision "
+                f"{revision}: {error}",
+                condition=RELEASED,
+                condition_status="False",
+            ) from error
+        try:
+            # Deletes what the deployed revision and those left unfinished since listed.
+            previous = written_since_deployed(history)
+            await self._install(kube, obj, rendered, release, previous, upgrade)
+            tested = await self._test(kube, obj, rendered.rendered, release, status, action)
         except Failure as failure:
             # Helm's own description of a failed install or upgrade.
             what = "Upgrade" if upgrade else "Release"
@@ -435,9 +555,11 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
                 status.upgrade_failures = (status.upgrade_failures or 0) + 1
             else:
                 status.install_failures = (status.install_failures or 0) + 1
+            if upgrade and obj.upgrade_cleanup_on_fail():
+                await self._clean_up(kube, obj, rendered.objects, deployed)
             message = (
                 f"Helm {action} failed for release {namespace}/{name} with chart "
-                f"{rendered.chart_name}@{rendered.chart_version}: {failure}"
+                f"{rendered.rendered.chart_name}@{rendered.rendered.chart_version}: {failure}"
             )
             reason = UPGRADE_FAILED if upgrade else INSTALL_FAILED
             if obj.action_strategy(action) == "RetryOnFailure":
@@ -451,7 +573,7 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
                     condition=RELEASED,
                     condition_status="False",
                 ) from failure
-            exhausted = obj.retries_exhausted(action)
+            exhausted = _retries_exhausted(obj, status, action)
             if not exhausted or obj.remediates_last_failure(action):
                 message += await self._remediate(kube, obj, storage, failed, deployed, action)
             status.history = _snapshots(await storage.history(name), digest_of=config_digest)
@@ -462,7 +584,6 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
             release,
             status=ReleaseStatus.DEPLOYED,
             description="Upgrade complete" if upgrade else "Install complete",
-            last_deployed=datetime.now(UTC),
         )
         await storage.update(done)
         if deployed is not None:
@@ -524,15 +645,17 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         Drifted=True names them until the cluster matches again."""
         mode = obj.drift_detection_mode()
         if mode == "disabled":
+            self._watch_drift(obj, [])
             status.conditions = remove_condition(status.conditions, DRIFTED)
             return
         objects = [
             o
             for o in await self._namespaced(
-                kube, _documents(deployed.manifest), obj.release_namespace()
+                kube, _stored_objects(deployed), obj.release_namespace()
             )
             if not _drift_detection_disabled(o)
         ]
+        self._watch_drift(obj, objects)
         options = ApplyOptions(
             owner=self._owner(obj),
             recreate_immutable=obj.upgrade_force(),
@@ -568,7 +691,51 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         status.conditions = remove_condition(status.conditions, DRIFTED)
         _log.info("%s: corrected drift of %s", _name(obj), shown)
 
+    def _watch_drift(self, obj: HelmRelease, objects: Sequence[KubeObject]) -> None:
+        """With drift detection on, watch the release's ``objects`` on its cluster, so that
+        a change of one by someone else reconciles the release within about a second
+        (:mod:`lockstep.controllers.drift`) instead of at its interval; else watch none."""
+        cluster = self._clusters.held(_key(obj))
+        if cluster is None or cluster.watches is None:
+            return
+        if obj.drift_detection_mode() == "disabled":
+            cluster.watches.forget(_key(obj))
+            return
+        entries = [
+            InventoryEntry.of(ObjectRef.of(o)) for o in objects if not _drift_detection_disabled(o)
+        ]
+        cluster.watches.track(_key(obj), entries)
+
+    def _expect_deletion(self, obj: HelmRelease, entries: Sequence[InventoryEntry]) -> None:
+        """The release is about to delete ``entries`` itself: their deletion is no drift."""
+        cluster = self._clusters.held(_key(obj))
+        if cluster is not None and cluster.watches is not None:
+            cluster.watches.expect_deletion(entries)
+
     # --- remediation -----------------------------------------------------------------
+
+    async def _clean_up(
+        self,
+        kube: KubeClient,
+        obj: HelmRelease,
+        objects: Sequence[KubeObject],
+        previous: Release | None,
+    ) -> None:
+        """``cleanupOnFail`` of an upgrade or a rollback: delete what the failed action
+        created, the ``objects`` of its manifest the ``previous`` revision did not have, as
+        Helm does; one that cannot be deleted is logged, and the action's failure stays
+        what is told."""
+        namespace = obj.release_namespace()
+        new = await self._namespaced(kube, copy.deepcopy(list(objects)), namespace)
+        old = await self._namespaced(kube, _stored_objects(previous), namespace) if previous else []
+        created = stale_entries(
+            [InventoryEntry.of(ObjectRef.of(o)) for o in new],
+            [InventoryEntry.of(ObjectRef.of(o)) for o in old],
+        )
+        self._expect_deletion(obj, created)
+        pruned = await prune(kube, created, default_prune_options(self._owner(obj)))
+        for failure in pruned.failures:
+            _log.warning("%s: cleaning up after a failed action: %s", _name(obj), failure)
 
     async def _remediate(
         self,
@@ -603,7 +770,9 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         target: Release,
     ) -> int:
         """Helm's rollback: a new revision copying ``target``'s chart, values and manifest,
-        applied; the objects only the failed revision had are deleted."""
+        applied; the objects only the failed revision had are deleted. A rollback that
+        fails is stored as failed, as Helm stores it, and with ``rollback.cleanupOnFail``
+        the objects it created are deleted again."""
         history = await storage.history(obj.release_name())
         revision = max(release.version for release in history) + 1
         now = datetime.now(UTC)
@@ -620,18 +789,28 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         )
         await storage.create(rollback)
         hooks = _recorded_hooks(target)
-        await self._hooks(kube, obj, hooks, "pre-rollback", rollback, "rollback")
-        await self._apply_manifest(
-            kube,
-            obj,
-            rollback.manifest,
-            failed,
-            wait=not obj.wait_disabled("rollback"),
-            action="rollback",
-        )
-        await self._hooks(kube, obj, hooks, "post-rollback", rollback, "rollback")
-        await storage.update(replace(target, status=ReleaseStatus.SUPERSEDED))
+        objects = _stored_objects(rollback)
+        try:
+            await self._hooks(kube, obj, hooks, "pre-rollback", rollback, "rollback")
+            await self._apply_manifest(
+                kube,
+                obj,
+                objects,
+                failed,
+                wait=not obj.wait_disabled("rollback"),
+                action="rollback",
+            )
+            await self._hooks(kube, obj, hooks, "post-rollback", rollback, "rollback")
+        except (Failure, KubeError, ApplyError) as error:
+            description = f'Rollback "{rollback.name}" failed: {_one_line(error)}'
+            await storage.update(rollback.with_status(ReleaseStatus.FAILED, description))
+            if obj.rollback_cleanup_on_fail():
+                await self._clean_up(kube, obj, objects, failed)
+            raise
+        # Deployed first: a writer killed in between leaves two deployed, which the next
+        # reconcile sets right (ReleaseStorage.supersede_older), never none.
         await storage.update(replace(rollback, status=ReleaseStatus.DEPLOYED))
+        await storage.update(replace(target, status=ReleaseStatus.SUPERSEDED))
         return revision
 
     async def _uninstall(
@@ -649,9 +828,11 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         owner = self._owner(obj)
         hooks = _recorded_hooks(release)
         await self._hooks(kube, obj, hooks, "pre-delete", release, "uninstall")
-        objects = await self._namespaced(kube, _documents(release.manifest), namespace)
+        objects = await self._namespaced(kube, _stored_objects(release), namespace)
         entries = [InventoryEntry.of(ObjectRef.of(o)) for o in objects]
-        pruned = await prune(kube, stale_entries(entries, []), default_prune_options(owner))
+        self._expect_deletion(obj, entries)
+        options = PruneOptions(owner, PROPAGATIONS[obj.deletion_propagation()])
+        pruned = await prune(kube, stale_entries(entries, []), options)
         if pruned.failures:
             raise Failure(
                 "UninstallFailed", f"{_name(obj)}: uninstall failed: {pruned.failures[0]}"
@@ -684,16 +865,21 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
             return None, ""
         if raw is None or not artifact:
             if raw is not None and _not_ready_message(raw):
+                # A chart that fails anew enqueues nothing (its Ready stays False): look
+                # again later, as Flux does, so the message follows the chart's.
                 raise Failure(
-                    ARTIFACT_FAILED,
+                    SOURCE_NOT_READY,
                     f"{_name(obj)}: {reference.kind} '{namespace}/{name}' is not ready: "
                     f"{_not_ready_message(raw)}",
                     retry=False,
+                    requeue_after=DEPENDENCY_REQUEUE_SECONDS,
                 )
             return None, ""
         parsed = Artifact.model_validate(artifact)
         if not self._store.has(parsed):
-            return None, ""
+            # Advertised but not in the store (an engine started on empty storage): the
+            # chart's controller stores it again, often without a change that would tell.
+            raise _LookAgain()
         if reference.kind == "HelmChart":
             return self._store.local_path(parsed), parsed.revision or ""
         return await self._chart_of_oci_artifact(obj, parsed)
@@ -708,7 +894,8 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         folder = self._unpacked / (digest or "undigested")
         if not folder.is_dir():
             await asyncio.to_thread(_unpack_chart_artifact, self._store, artifact, folder)
-        chart = _chart_in(folder)
+            self._evict_unpacked(keep=folder.name)
+        chart = chart_in(folder)
         if chart is None:
             raise Failure(
                 ARTIFACT_FAILED,
@@ -719,7 +906,9 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
                 terminal=True,
             )
         version = self._oci_chart_versions.get(folder.name)
-        if version is None:
+        if version is not None:
+            self._oci_chart_versions.move_to_end(folder.name)
+        else:
             try:
                 info = await asyncio.to_thread(shared_helm_renderer().inspect, chart)
             except HelmRenderError as error:
@@ -729,6 +918,17 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
                 ) from error
             version = self._oci_chart_versions[folder.name] = info.version
         return chart, version
+
+    def _evict_unpacked(self, keep: str) -> None:
+        """Remove the unpacked charts used least recently beyond
+        :data:`MAX_UNPACKED_CHARTS`, so that a registry pushing new chart digests does not
+        fill the disk; ``keep`` is the one just unpacked."""
+        while len(self._oci_chart_versions) >= MAX_UNPACKED_CHARTS:
+            oldest = next(iter(self._oci_chart_versions))
+            if oldest == keep:
+                return
+            del self._oci_chart_versions[oldest]
+            shutil.rmtree(self._unpacked / oldest, ignore_errors=True)
 
     async def _ensure_helm_chart(self, obj: HelmRelease) -> None:
         """Create or update the chart object ``spec.chart`` describes: a HelmChart, or
@@ -777,37 +977,60 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         self,
         obj: HelmRelease,
         chart: Path,
-        values: Mapping[str, Any],
+        values: ComposedValues,
         name: str,
         namespace: str,
         revision: int,
         upgrade: bool,
-    ) -> Any:
-        if self._kube_version is None:
-            self._kube_version = await self._kube.server_version()
-        kube_version = self._kube_version
+        kube_version: str | None,
+    ) -> RenderedRelease:
+        """The release's objects (:func:`.rendering.render_release`), before anything of
+        it is stored or applied; ``.Capabilities.APIVersions`` are those the release's
+        cluster serves now (CRDs installed since the last render included), as Helm reads
+        them from discovery at each install and upgrade."""
+        cluster = self._clusters.held(_key(obj))
+        try:
+            api_versions = tuple(await cluster.client.api_versions()) if cluster else None
+        except KubeError as error:
+            raise Failure(
+                ConditionReason.RECONCILIATION_FAILED,
+                f"{_name(obj)}: the API versions of the cluster cannot be read: {error}",
+            ) from error
+        options = RenderOptions(
+            kube_version=kube_version or None,
+            api_versions=api_versions,
+            skip_schema_validation=obj.schema_validation_disabled(
+                "upgrade" if upgrade else "install"
+            ),
+        )
         try:
             return await asyncio.to_thread(
-                shared_helm_renderer().render,
+                render_release,
                 chart,
-                values,
+                values.values,
                 ReleaseContext(name, namespace, revision=revision, upgrade=upgrade),
-                RenderOptions(kube_version=kube_version or None),
+                options,
+                obj.spec.post_renderers,
+                within=duration_seconds(obj.timeout()),
             )
-        except (HelmRenderError, BuildDeadline) as error:
+        except ReleaseRenderFailed as error:
             action = "upgrade" if upgrade else "install"
+            # Helm quotes a value its chart refuses: one from a Secret is masked, and the
+            # error quoting it is not chained, so no traceback can show it.
+            shown = values.masked(str(error))
             raise Failure(
                 UPGRADE_FAILED if upgrade else INSTALL_FAILED,
-                f"Helm {action} failed for release {namespace}/{name}: {_one_line(error)}",
+                f"Helm {action} failed for release {namespace}/{name}: {shown}",
+                terminal=error.post_render,
                 condition=RELEASED,
                 condition_status="False",
-            ) from error
+            ) from None
 
     async def _install(
         self,
         kube: KubeClient,
         obj: HelmRelease,
-        rendered: Rendered,
+        rendered: RenderedRelease,
         release: Release,
         previous: Release | None,
         upgrade: bool,
@@ -817,30 +1040,29 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         ``post-`` hooks; the hooks' runs are recorded in ``release.hooks``."""
         action: ReleaseAction = "upgrade" if upgrade else "install"
         namespace = obj.release_namespace()
-        crds = rendered.crds
         if obj.create_namespace() and not upgrade:
             await kube.apply(
                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
             )
         policy = obj.crds_policy(action)
-        if policy != "Skip" and crds:
-            crd_objects = [doc for crd in crds for doc in _documents(crd.content)]
+        if policy != "Skip" and rendered.crds:
+            crd_objects = rendered.crds
             if policy == "Create":
                 crd_objects = [c for c in crd_objects if not await self._exists(kube, c)]
             try:
                 await apply_all(kube, crd_objects, ApplyOptions(owner=self._owner(obj)))
             except ApplyError as error:
                 raise Failure(_failed_reason(action), f"CRDs: {error}") from error
-        await self._hooks(kube, obj, rendered.hooks, f"pre-{action}", release, action)
+        await self._hooks(kube, obj, rendered.rendered.hooks, f"pre-{action}", release, action)
         await self._apply_manifest(
             kube,
             obj,
-            rendered.manifest,
+            rendered.objects,
             previous,
             wait=not obj.wait_disabled(action),
             action=action,
         )
-        await self._hooks(kube, obj, rendered.hooks, f"post-{action}", release, action)
+        await self._hooks(kube, obj, rendered.rendered.hooks, f"post-{action}", release, action)
 
     async def _hooks(
         self,
@@ -932,30 +1154,33 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         self,
         kube: KubeClient,
         obj: HelmRelease,
-        manifest: str,
+        manifest: list[KubeObject],
         previous: Release | None,
         *,
         wait: bool,
         action: HelmAction,
     ) -> None:
-        """Apply the objects of ``manifest`` in stages, delete those only ``previous`` had,
+        """Apply the objects of a manifest in stages, delete those only ``previous`` had,
         and with ``wait`` wait until they are healthy within the release's timeout."""
         owner = self._owner(obj)
         options = ApplyOptions(owner=owner, recreate_immutable=obj.upgrade_force())
         namespace = obj.release_namespace()
         objects = [
             _with_common_metadata(o, obj)
-            for o in await self._namespaced(kube, _documents(manifest), namespace)
+            for o in await self._namespaced(kube, copy.deepcopy(manifest), namespace)
         ]
+        self._watch_drift(obj, objects)
         try:
             await apply_all(kube, objects, options)
         except ApplyError as error:
             raise Failure(_failed_reason(action), str(error)) from error
         new = [InventoryEntry.of(ObjectRef.of(o)) for o in sort_for_apply(objects)]
         if previous is not None:
-            old_objects = await self._namespaced(kube, _documents(previous.manifest), namespace)
+            old_objects = await self._namespaced(kube, _stored_objects(previous), namespace)
             old = [InventoryEntry.of(ObjectRef.of(o)) for o in old_objects]
-            pruned = await prune(kube, stale_entries(old, new), default_prune_options(owner))
+            stale = stale_entries(old, new)
+            self._expect_deletion(obj, stale)
+            pruned = await prune(kube, stale, default_prune_options(owner))
             if pruned.failures:
                 raise Failure(
                     _failed_reason(action), f"deleting removed objects: {pruned.failures[0]}"
@@ -1010,20 +1235,22 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
 
     async def finalize(self, obj: HelmRelease) -> float | None:
         """Deleting the HelmRelease uninstalls its release (a suspended one is left as it
-        is, as in Flux), then removes the HelmChart made for it."""
+        is, as in Flux), on the cluster it was made on, then removes the HelmChart made
+        for it."""
         if obj.spec.suspend:
             return None
-        name = obj.release_name()
-        async with self._client(obj) as kube:
+        cluster = await self._deletion_cluster(obj)
+        if cluster is not None:
+            if cluster.watches is not None:
+                cluster.watches.forget(_key(obj))
+            kube = self._client(obj, cluster)
             storage = ReleaseStorage(kube, obj.storage_namespace())
-            history = await storage.history(name)
-            deployed = next(
-                (r for r in reversed(history) if r.status == ReleaseStatus.DEPLOYED), None
-            )
-            if history:
-                await self._uninstall(
-                    kube, obj, storage, deployed or history[-1], keep_history=obj.keep_history()
-                )
+            # The deployed revision's objects, and those revisions after it (failed, or
+            # left pending by a killed engine) may have written.
+            written = written_since_deployed(await storage.history(obj.release_name()))
+            if written is not None:
+                await self._uninstall(kube, obj, storage, written, keep_history=obj.keep_history())
+        await self._clusters.release(_key(obj))
         if obj.spec.chart is not None:
             reference = obj.chart_reference()
             with contextlib.suppress(NotFound):
@@ -1042,7 +1269,6 @@ def _refuse_unsupported(obj: HelmRelease) -> None:
     unsupported = [
         field
         for field, used in (
-            ("spec.kubeConfig", spec.kube_config is not None),
             (
                 f"spec.chartRef to an {obj.chart_reference().kind}",
                 obj.chart_reference().kind not in ("HelmChart", "OCIRepository"),
@@ -1050,20 +1276,11 @@ def _refuse_unsupported(obj: HelmRelease) -> None:
             ("spec.install.replace", bool(install and install.replace)),
             ("spec.install.disableTakeOwnership", bool(install and install.disable_take_ownership)),
             (
-                "spec.install.disableSchemaValidation",
-                bool(install and install.disable_schema_validation),
-            ),
-            (
                 "spec.install.serverSideApply: false",
                 bool(install and install.server_side_apply is False),
             ),
-            ("spec.upgrade.cleanupOnFail", bool(upgrade and upgrade.cleanup_on_fail)),
             ("spec.upgrade.preserveValues", bool(upgrade and upgrade.preserve_values)),
             ("spec.upgrade.disableTakeOwnership", bool(upgrade and upgrade.disable_take_ownership)),
-            (
-                "spec.upgrade.disableSchemaValidation",
-                bool(upgrade and upgrade.disable_schema_validation),
-            ),
             (
                 "spec.upgrade.serverSideApply other than enabled or auto",
                 bool(upgrade and upgrade.server_side_apply not in (None, "enabled", "auto")),
@@ -1073,11 +1290,6 @@ def _refuse_unsupported(obj: HelmRelease) -> None:
                 bool(upgrade and upgrade.chart_name_change_strategy == "Reinstall"),
             ),
             ("spec.rollback.recreate", bool(rollback and rollback.recreate)),
-            ("spec.rollback.cleanupOnFail", bool(rollback and rollback.cleanup_on_fail)),
-            (
-                "spec.uninstall.deletionPropagation other than background",
-                obj.deletion_propagation() != "background",
-            ),
             (
                 "spec.postRenderStrategy other than nohooks",
                 spec.post_render_strategy not in (None, "nohooks"),
@@ -1159,6 +1371,13 @@ def _last_failure(obj: HelmRelease) -> tuple[str, str] | None:
     return None
 
 
+def _retries_exhausted(obj: HelmRelease, status: HelmReleaseStatus, action: ReleaseAction) -> bool:
+    """Whether the failures of ``action`` counted in ``status``, this attempt's included,
+    exceed its retries (never with negative retries)."""
+    retries = obj.remediation_retries(action)
+    return retries >= 0 and _failure_count(status, action) > retries
+
+
 def _failure_count(status: HelmReleaseStatus, action: ReleaseAction) -> int:
     count = status.upgrade_failures if action == "upgrade" else status.install_failures
     return count or 0
@@ -1181,6 +1400,16 @@ def _drift_ignore_rules(obj: HelmRelease) -> tuple[IgnoreRule, ...]:
         raise Failure(
             UPGRADE_FAILED, f"{_name(obj)}: spec.driftDetection.ignore: {error}", terminal=True
         ) from error
+
+
+def drift_ignored_pointers(owner: KubeObject, obj: KubeObject) -> list[str]:
+    """The ``driftDetection.ignore`` pointers of the HelmRelease ``owner`` that apply to
+    ``obj``: changes there are no drift (for :class:`~lockstep.controllers.drift.DriftWatcher`)."""
+    try:
+        rules = _drift_ignore_rules(HelmRelease.model_validate(owner))
+    except (ValueError, Failure):
+        return []
+    return ignored_pointers(obj, rules)
 
 
 def _with_common_metadata(manifest: KubeObject, obj: HelmRelease) -> KubeObject:
@@ -1259,16 +1488,6 @@ def _unpack_chart_artifact(store: ArtifactStore, artifact: Artifact, folder: Pat
         shutil.rmtree(partial, ignore_errors=True)
 
 
-def _chart_in(folder: Path) -> Path | None:
-    """The chart of an unpacked OCI artifact: the one file of a copied layer (the chart's
-    archive), or the folder holding Chart.yaml of an extracted one."""
-    files = [path for path in folder.rglob("*") if path.is_file()]
-    if len(files) == 1 and files[0].name != "Chart.yaml":
-        return files[0]
-    charts = sorted(path.parent for path in files if path.name == "Chart.yaml")
-    return min(charts, key=lambda path: len(path.parts)) if charts else None
-
-
 def _chart_current(raw: KubeObject) -> bool:
     """Whether the HelmChart's status was written for its current spec."""
     generation = (raw.get("metadata") or {}).get("generation")
@@ -1282,8 +1501,17 @@ def _not_ready_message(raw: KubeObject) -> str:
     return ""
 
 
-def _documents(text: str) -> list[KubeObject]:
-    return [doc for doc in yaml.safe_load_all(text) if isinstance(doc, dict) and doc]
+def _stored_objects(release: Release) -> list[KubeObject]:
+    """The objects of a stored revision's manifest; one that cannot be read (a revision
+    Helm or an older engine stored) fails the reconcile, naming the revision."""
+    try:
+        return manifest_objects(release.manifest)
+    except RenderError as error:
+        raise Failure(
+            ConditionReason.RECONCILIATION_FAILED,
+            f"release {release.namespace}/{release.name}.v{release.version} holds a manifest "
+            f"that cannot be read: {error}",
+        ) from error
 
 
 def _chart_version(release: Release) -> str:
@@ -1306,6 +1534,7 @@ def _snapshots(history: list[Release], *, digest_of: Any) -> list[Snapshot]:
         metadata = release.chart.get("metadata") or {}
         snapshots.append(
             Snapshot(
+                api_version=metadata.get("apiVersion"),
                 name=release.name,
                 namespace=release.namespace,
                 version=release.version,
@@ -1325,6 +1554,14 @@ def _snapshots(history: list[Release], *, digest_of: Any) -> list[Snapshot]:
 def _one_line(error: Exception) -> str:
     """Helm's message on one line (a template error spans several)."""
     return " ".join(str(error).split())
+
+
+class _LookAgain(Exception):
+    """The chart is not there yet, and nothing will tell when it is."""
+
+
+def _key(obj: HelmRelease) -> ObjectKey:
+    return (obj.metadata.namespace or "", obj.metadata.name)
 
 
 def _name(obj: HelmRelease) -> str:

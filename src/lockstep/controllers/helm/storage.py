@@ -33,7 +33,11 @@ history, last and deployed revisions; create, which fails with
 write revision N; update, optimistic on the Secret's resourceVersion when the release
 was read from the cluster; delete; prune to a maximum history without ever deleting
 the deployed revision; and unlock, which marks failed a revision a crash left pending
-(Helm's lock: "another operation is in progress"), as Flux's helm-controller does.
+(Helm's lock: "another operation is in progress"), as Flux's helm-controller does, and
+supersede-older, which marks superseded a deployed revision a crash left deployed
+beside the next one. :func:`written_since_deployed` gives the revision whose objects the
+next action deletes when it no longer renders them, extended with what revisions that
+never finished may have written.
 
 Errors: a Secret whose record does not decode raises :class:`ReleaseRecordError`
 naming the Secret (Helm's own listing skips such records silently; lockstep stops
@@ -52,7 +56,7 @@ import hashlib
 import json
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -219,6 +223,25 @@ def release_from_render(
         labels=dict(labels or {}),
         apply_method=apply_method,
     )
+
+
+def written_since_deployed(history: Sequence[Release]) -> Release | None:
+    """What the next install or upgrade of a release deletes the objects of when it no
+    longer renders them: the newest deployed revision of ``history`` (oldest first), its
+    manifest joined by those of the revisions after it, or without one, the newest
+    revision with every revision's manifest; ``None`` for an empty history.
+
+    A revision after the deployed one failed or was left pending by an engine killed
+    while applying it: some of its objects may exist, and no later revision would list
+    them, so that nothing would ever delete them."""
+    if not history:
+        return None
+    deployed = [index for index, rel in enumerate(history) if rel.status == ReleaseStatus.DEPLOYED]
+    since = history[deployed[-1] :] if deployed else history
+    # Each manifest as Helm writes one: documents that start with their separator.
+    parts = (rel.manifest.strip("\n") for rel in since if rel.manifest.strip())
+    manifest = "\n".join(part if part.startswith("---\n") else f"---\n{part}" for part in parts)
+    return dataclasses.replace(since[0] if deployed else since[-1], manifest=manifest)
 
 
 def hook_record(hook: Hook) -> dict[str, Any]:
@@ -541,6 +564,23 @@ class ReleaseStorage:
             f"Stale '{last.status}' lock released by lockstep: the operation never finished"
         )
         return await self.update(last.with_status(ReleaseStatus.FAILED, description))
+
+    async def supersede_older(self, history: Sequence[Release]) -> list[Release]:
+        """``history`` (a release's, oldest first) with every deployed revision but the
+        newest marked superseded, as their Secrets are rewritten: a writer killed between
+        storing a new revision deployed and superseding the one before it leaves both
+        deployed (Helm acts on the newest, but ``helm history`` shows two). Nothing is
+        written when at most one is deployed. Raises :class:`~lockstep.kube.Conflict`
+        when such a revision changed meanwhile: its writer is alive."""
+        deployed = [rel.version for rel in history if rel.status == ReleaseStatus.DEPLOYED]
+        stale = set(deployed[:-1])
+        # Helm changes only the status: the description stays "Install complete".
+        return [
+            await self.update(dataclasses.replace(rel, status=ReleaseStatus.SUPERSEDED))
+            if rel.version in stale
+            else rel
+            for rel in history
+        ]
 
     def _release_in(self, secret: KubeObject) -> Release:
         metadata = secret.get("metadata") or {}

@@ -9,11 +9,20 @@ merged in order, then ``spec.values`` over them, as Flux's helm-controller compo
 - An ``optional`` reference whose object or key is missing is skipped; otherwise the
   missing object or key fails the release with a message naming both.
 
+What comes from Secrets is never shown: :class:`ComposedValues` keeps the texts read
+from them (a ``targetPath`` text, each string of a values document) and masks them in
+any message that would go to the status, the events, the log or the command line,
+since Helm quotes a value its chart refuses (a values.schema.json ``pattern``: ``'...'
+does not match pattern``). Only strings are masked: a number or a boolean would mask
+line numbers and API versions too. A Secret's values document that is not YAML is
+reported by line and column only: the parser's message can quote it (an unknown tag).
+
 :func:`config_digest` is the digest the status records as ``lastAttemptedConfigDigest``
 and each history snapshot as ``configDigest``: sha256 over the values as JSON with
 sorted keys, so equal values give equal digests whatever their order.
 
-Called by :mod:`lockstep.controllers.helm.release`.
+Called by :mod:`lockstep.controllers.helm.release` and, for ``lockstep build`` and
+``diff helmrelease``, :mod:`lockstep.controllers.helm.preview`.
 """
 
 from __future__ import annotations
@@ -22,7 +31,8 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -30,10 +40,28 @@ import yaml
 from lockstep.kube import KubeClient, NotFound, ObjectRef
 
 DEFAULT_VALUES_KEY = "values.yaml"
+MASK = "***"
 
 
 class ValuesUnavailable(Exception):
     """A referenced ConfigMap, Secret or key is missing, or its text is not values."""
+
+
+@dataclass(frozen=True)
+class ComposedValues:
+    """A HelmRelease's values, and the texts among them that were read from Secrets."""
+
+    values: dict[str, Any]
+    secret_texts: frozenset[str] = frozenset()
+
+    def masked(self, message: str) -> str:
+        """``message`` with every text read from a Secret replaced by ``***``, as written
+        and as Go quotes it (Helm's schema errors escape newlines and quotes). The
+        longest first, so that a text holding a shorter one is masked whole."""
+        forms = {form for text in self.secret_texts for form in _quoted_forms(text)}
+        for form in sorted(forms, key=len, reverse=True):
+            message = message.replace(form, MASK)
+        return message
 
 
 async def compose_values(
@@ -41,10 +69,11 @@ async def compose_values(
     namespace: str,
     references: list[Mapping[str, Any]],
     inline: Mapping[str, Any] | None,
-) -> dict[str, Any]:
+) -> ComposedValues:
     """The values of a HelmRelease in ``namespace``: ``references`` (``spec.valuesFrom``
     entries as written) in order, then ``inline`` (``spec.values``)."""
     values: dict[str, Any] = {}
+    secret_texts: set[str] = set()
     for reference in references:
         kind, name = str(reference.get("kind")), str(reference.get("name"))
         key = str(reference.get("valuesKey") or DEFAULT_VALUES_KEY)
@@ -55,18 +84,51 @@ async def compose_values(
         target = reference.get("targetPath")
         if target:
             values = set_at_path(values, str(target), text)
-            continue
-        try:
-            document = yaml.safe_load(text) or {}
-        except yaml.YAMLError as error:
+            strings = [text]
+        else:
+            document = _values_document(kind, f"{namespace}/{name}", key, text)
+            values = merge_values(values, document)
+            strings = list(_strings(document))
+        if kind == "Secret":
+            secret_texts.update(strings)
+    return ComposedValues(merge_values(values, dict(inline or {})), frozenset(secret_texts))
+
+
+def _values_document(kind: str, name: str, key: str, text: str) -> dict[str, Any]:
+    """The values document of ``key`` of the ConfigMap or Secret ``name``."""
+    try:
+        document = yaml.safe_load(text) or {}
+    except yaml.YAMLError as error:
+        if kind == "Secret":
+            mark = getattr(error, "problem_mark", None)
+            where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
             raise ValuesUnavailable(
-                f"{kind} {namespace}/{name} key '{key}' is not valid YAML: "
-                f"{str(error).splitlines()[0]}"
-            ) from error
-        if not isinstance(document, dict):
-            raise ValuesUnavailable(f"{kind} {namespace}/{name} key '{key}' is not a map of values")
-        values = merge_values(values, document)
-    return merge_values(values, dict(inline or {}))
+                f"Secret {name} key '{key}' is not valid YAML{where}; fix the Secret"
+            ) from None
+        raise ValuesUnavailable(
+            f"{kind} {name} key '{key}' is not valid YAML: {str(error).splitlines()[0]}"
+        ) from error
+    if not isinstance(document, dict):
+        raise ValuesUnavailable(f"{kind} {name} key '{key}' is not a map of values")
+    return document
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every non-empty string of a values document."""
+    if isinstance(value, str):
+        if value:
+            yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _quoted_forms(text: str) -> set[str]:
+    """``text``, and inside double quotes as Go's ``%q`` and JSON write it."""
+    return {text, json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]}
 
 
 def merge_values(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

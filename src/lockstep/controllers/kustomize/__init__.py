@@ -1,12 +1,12 @@
 """The kustomize family: the Kustomization reconciler (:mod:`.kustomization`), its
-stages (inputs, build, dependencies, health, history), the memory of what it applied
-(:mod:`.cache`) and the drift watches that wake it (:mod:`.drift`).
+stages (inputs, build, dependencies, health, history) and the memory of what it applied
+(:mod:`.cache`); the drift watches that wake it are shared with the HelmRelease
+reconciler (:mod:`lockstep.controllers.drift`).
 
 Wired by :mod:`lockstep.controllers.manager`.
 """
 
 from lockstep.controllers.kustomize.cache import KustomizationMemory
-from lockstep.controllers.kustomize.drift import DriftWatcher
 from lockstep.controllers.kustomize.kustomization import (
     KustomizationOptions,
     KustomizationReconciler,
@@ -14,7 +14,6 @@ from lockstep.controllers.kustomize.kustomization import (
 )
 
 __all__ = [
-    "DriftWatcher",
     "KustomizationMemory",
     "KustomizationOptions",
     "KustomizationReconciler",

@@ -9,11 +9,11 @@ so that one where nothing changed costs neither a build nor an API request.
 - The last full apply that succeeded, as an :class:`AppliedState`: the built
   objects' digest, the revision, the generation, the ``requestedAt`` it
   answered, the inventory it wrote, and the
-  :data:`~lockstep.controllers.kustomize.drift.WatchEpoch` of the drift watches of its
+  :data:`~lockstep.controllers.drift.WatchEpoch` of the drift watches of its
   kinds. When the next reconcile finds the same state and the Kustomization was
   not marked dirty since the apply began, the cluster still holds what was
   applied: drift would have been reported by the watches (see
-  :mod:`lockstep.controllers.kustomize.drift`), so apply and prune are skipped.
+  :mod:`lockstep.controllers.drift`), so apply and prune are skipped.
 - A dirty mark per Kustomization: set when drift is reported and when a
   reconcile fails, cleared when a full apply begins, so drift reported while an
   apply runs is repaired by the next one.
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from lockstep.api.kustomize import Kustomization
 from lockstep.api.meta import Artifact
-from lockstep.controllers.kustomize.drift import WatchEpoch
+from lockstep.controllers.drift import WatchEpoch
 from lockstep.controllers.kustomize.inputs import BuildInputs
 from lockstep.kube import KubeObject
 from lockstep.runtime.informer import ObjectKey

@@ -69,7 +69,7 @@ previous one when its inputs are the same, and when the objects, revision, gener
 reported nothing since, apply and prune are skipped (every object
 ``unchanged``) and health is judged from the watched copies. Unlike Flux, which
 dry-runs every object at every interval, lockstep relies on its drift watches
-(:mod:`lockstep.controllers.kustomize.drift`) to know the cluster still holds what it
+(:mod:`lockstep.controllers.drift`) to know the cluster still holds what it
 applied. Such a check writes no status unless something in it changed:
 ``status.history`` records applies and failures, not clean checks. A new
 revision, a spec change, a ``requestedAt`` request, reported drift, a drift
@@ -127,6 +127,8 @@ from lockstep.apply import (
     stale_entries,
     wait_healthy,
 )
+from lockstep.controllers.clusters import reconciled_cluster
+from lockstep.controllers.drift import DriftWatcher
 from lockstep.controllers.ignore import apply_ignore_rules
 from lockstep.controllers.kustomize.build import Rendered, kept_objects, render_objects
 from lockstep.controllers.kustomize.cache import (
@@ -141,7 +143,6 @@ from lockstep.controllers.kustomize.dependencies import (
     check_dependencies,
     kustomization_dependencies,
 )
-from lockstep.controllers.kustomize.drift import DriftWatcher
 from lockstep.controllers.kustomize.health import (
     health_check_passed,
     health_check_refs,
@@ -172,7 +173,6 @@ from lockstep.kube.impersonation import service_account_user
 from lockstep.render.cache import BuildCaches, tree_digest
 from lockstep.render.errors import RenderError
 from lockstep.runtime.clusters import (
-    CloudIdentityUnsupported,
     Cluster,
     ClusterRegistry,
     ClusterTarget,
@@ -726,17 +726,12 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
         """The cluster the objects go to: the local one, or the one whose kubeconfig the
         Secret of ``spec.kubeConfig`` holds. A Secret that cannot be read or a cluster
         that cannot be reached fails the reconcile: nothing is applied anywhere else."""
-        key = _key(kustomization)
-        try:
-            target = await self._target(kustomization)
-            return await self._clusters.use(key, target)
-        except ClusterUnavailable as error:
-            await self._clusters.release(key)
-            raise Failure(
-                ConditionReason.RECONCILIATION_FAILED,
-                f"{_name(kustomization)}: {error}",
-                terminal=isinstance(error, CloudIdentityUnsupported),
-            ) from error
+        return await reconciled_cluster(
+            self._clusters,
+            _key(kustomization),
+            partial(self._target, kustomization),
+            _name(kustomization),
+        )
 
     async def _target(self, kustomization: Kustomization) -> ClusterTarget:
         """Read from the Secret at every reconcile, so that new credentials are used and
@@ -908,13 +903,11 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
         being deleted) leaves the cluster connected with the credentials last read from
         it, and the objects are deleted there; never anywhere else.
         """
-        key = _key(kustomization)
-        held = self._clusters.held(key)
         try:
-            return await self._clusters.use(key, await self._target(kustomization))
+            return await self._clusters.for_deletion(
+                _key(kustomization), partial(self._target, kustomization)
+            )
         except ClusterUnavailable as error:
-            if held is not None and not held.target.local:
-                return held
             await self._events.record(
                 obj,
                 "Warning",

@@ -270,12 +270,16 @@ class HelmChartReconciler(SourceReconciler[HelmChart, HelmChartStatus]):
             )
         return raw
 
-    def _no_artifact(self, chart: HelmChart) -> Failure:
+    def _no_artifact(self, chart: HelmChart, advertised: Artifact | None) -> Failure:
+        """The source has no artifact yet (its own artifact event enqueues the chart), or
+        advertises one the store does not hold (an engine started on empty storage):
+        the source stores it again soon, without a change of its status that would tell,
+        so the chart tries again with backoff."""
         ref = chart.spec.source_ref
         return Failure(
             NO_SOURCE_ARTIFACT,
             f"no artifact available for {ref.kind} source '{ref.name}'",
-            retry=False,
+            retry=advertised is not None,
             condition=ConditionType.FETCH_FAILED,
         )
 
@@ -284,7 +288,7 @@ class HelmChartReconciler(SourceReconciler[HelmChart, HelmChartStatus]):
     ) -> Build | Artifact:
         index_artifact = repository.status.artifact if repository.status else None
         if index_artifact is None or not self._store.has(index_artifact):
-            raise self._no_artifact(chart)
+            raise self._no_artifact(chart, index_artifact)
         status.observed_source_artifact_revision = index_artifact.revision
         index = await asyncio.to_thread(
             load_index, self._store.local_path(index_artifact), repository.spec.url
@@ -350,7 +354,7 @@ class HelmChartReconciler(SourceReconciler[HelmChart, HelmChartStatus]):
     ) -> Build | Artifact:
         artifact = git.status.artifact if git.status else None
         if artifact is None or not self._store.has(artifact):
-            raise self._no_artifact(chart)
+            raise self._no_artifact(chart, artifact)
         current = status.artifact
         if (
             current is not None

@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/Masterminds/semver/v3"
 
@@ -46,14 +48,46 @@ type chartInfo struct {
 	Vendored     []string     `json:"vendored"`
 }
 
+// errChartAPIVersion is the refusal of a chart whose Chart.yaml has an apiVersion
+// other than the two that Helm installs.
+var errChartAPIVersion = errors.New("the apiVersion of Chart.yaml is not v1 or v2")
+
+// load reads a chart folder or archive with Helm's loader. Its errors name files
+// inside the chart, never where the chart lies on disk, and say why an archive does
+// not load (Helm's loader of archive files keeps only "unable to load chart archive").
+func load(chartPath string) (ci.Charter, error) {
+	info, err := os.Stat(chartPath)
+	if err != nil {
+		return nil, err
+	}
+	var loaded ci.Charter
+	if info.IsDir() {
+		if _, err := os.Stat(filepath.Join(chartPath, "Chart.yaml")); err != nil {
+			return nil, errors.New("the chart has no Chart.yaml")
+		}
+		loaded, err = loader.LoadDir(chartPath)
+	} else {
+		archive, openErr := os.Open(chartPath)
+		if openErr != nil {
+			return nil, openErr
+		}
+		defer archive.Close()
+		loaded, err = loader.LoadArchive(archive)
+	}
+	if err != nil && err.Error() == "unsupported chart version" {
+		return nil, errChartAPIVersion
+	}
+	return loaded, err
+}
+
 func loadChart(chartPath string) (*chart.Chart, error) {
-	loaded, err := loader.Load(chartPath)
+	loaded, err := load(chartPath)
 	if err != nil {
 		return nil, err
 	}
 	chrt, ok := loaded.(*chart.Chart)
 	if !ok {
-		return nil, errors.New("invalid chart apiVersion")
+		return nil, errChartAPIVersion
 	}
 	return chrt, nil
 }

@@ -43,6 +43,7 @@ type request struct {
 	Values       json.RawMessage `json:"values"`
 	Release      releaseRequest  `json:"release"`
 	KubeVersion  string          `json:"kubeVersion"`
+	SkipSchema   bool            `json:"skipSchemaValidation"`
 	APIVersions  []string        `json:"apiVersions"`
 	Kubeconfig   string          `json:"kubeconfig"`
 	Dependencies []string        `json:"dependencies"`

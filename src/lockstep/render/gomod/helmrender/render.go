@@ -8,7 +8,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -19,7 +18,6 @@ import (
 	ci "helm.sh/helm/v4/pkg/chart"
 	"helm.sh/helm/v4/pkg/chart/common"
 	"helm.sh/helm/v4/pkg/chart/common/util"
-	"helm.sh/helm/v4/pkg/chart/loader"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
 	"helm.sh/helm/v4/pkg/engine"
@@ -82,7 +80,7 @@ func render(r request) (*rendered, error) {
 		IsInstall: r.Release.IsInstall,
 		IsUpgrade: r.Release.IsUpgrade,
 	}
-	values, err := util.ToRenderValuesWithSchemaValidation(chrt, config, options, caps, false)
+	values, err := util.ToRenderValuesWithSchemaValidation(chrt, config, options, caps, r.SkipSchema)
 	if err != nil {
 		return nil, err
 	}
@@ -121,13 +119,13 @@ func render(r request) (*rendered, error) {
 // apiVersion v1 and v2 only, no library charts, every dependency of Chart.yaml
 // present under charts/.
 func loadInstallable(chartPath string) (*chart.Chart, error) {
-	loaded, err := loader.Load(chartPath)
+	loaded, err := load(chartPath)
 	if err != nil {
 		return nil, err
 	}
 	chrt, ok := loaded.(*chart.Chart)
 	if !ok {
-		return nil, errors.New("invalid chart apiVersion")
+		return nil, errChartAPIVersion
 	}
 	switch chrt.Metadata.Type {
 	case "", "application":

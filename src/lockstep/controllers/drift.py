@@ -1,5 +1,5 @@
 """Watch-driven drift repair: a manual change to a field lockstep applied wakes its
-Kustomization within about a second, instead of at the next interval.
+Kustomization or HelmRelease within about a second, instead of at the next interval.
 
 Every kind that appears in an inventory is watched (objects carrying the owner
 label only). Whether a change is drift is read from ``metadata.managedFields``:
@@ -36,12 +36,14 @@ every byte applied (and every Secret's value). A health expression of a Kustomiz
 (``spec.healthCheckExprs``) that judges one of these kinds may read the values, so
 :meth:`DriftWatcher.health_copies` gives none of their watched copies to it.
 
-One watcher watches one cluster. The controller manager makes the local
-cluster's; the Kustomization reconciler has one made with
-:meth:`DriftWatcher.for_cluster` for each remote cluster it applies to (see
-:mod:`lockstep.runtime.clusters`), whose objects name their Kustomization on the
-local cluster in their owner labels. The reconciler calls
-:meth:`DriftWatcher.track` with every inventory before it applies it.
+One watcher watches one cluster for one kind of owner, whose objects it tells by
+their owner labels (:class:`OwnerMarks`: :data:`KUSTOMIZATION_MARKS`,
+:data:`HELM_RELEASE_MARKS`). The controller manager makes the local cluster's; the
+reconcilers have one made with :meth:`DriftWatcher.for_cluster` for each remote
+cluster they apply to (see :mod:`lockstep.runtime.clusters`), whose objects name
+their owner on the local cluster in their owner labels. A reconciler calls
+:meth:`DriftWatcher.track` with every inventory (a release's objects) before it
+applies it.
 """
 
 from __future__ import annotations
@@ -51,12 +53,19 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from lockstep.apply import InventoryEntry
+from lockstep.apply.owners import (
+    HELM_RELEASE_FIELD_MANAGER,
+    HELM_RELEASE_NAME_LABEL,
+    HELM_RELEASE_NAMESPACE_LABEL,
+    KUSTOMIZATION_FIELD_MANAGER,
+    KUSTOMIZATION_NAME_LABEL,
+    KUSTOMIZATION_NAMESPACE_LABEL,
+)
 from lockstep.apply.owners import KUSTOMIZATION_FIELD_MANAGER as FIELD_MANAGER
-from lockstep.apply.owners import KUSTOMIZATION_NAME_LABEL as OWNER_NAME_LABEL
-from lockstep.apply.owners import KUSTOMIZATION_NAMESPACE_LABEL as OWNER_NAMESPACE_LABEL
 from lockstep.apply.pointer import parse_pointer
 from lockstep.health.result import GroupKind, group_of
 from lockstep.kube import KubeClient, KubeObject, ObjectRef
@@ -179,15 +188,33 @@ def not_ignored(pointers: Iterable[str], ignored: Iterable[str]) -> list[str]:
     ]
 
 
-def owner_of(obj: Mapping[str, Any]) -> ObjectKey | None:
-    """(namespace, name) of the Kustomization whose owner labels ``obj`` carries."""
+@dataclass(frozen=True)
+class OwnerMarks:
+    """How the objects of one kind of owner are known: the labels naming the owner, and
+    the field manager its applies are made with."""
+
+    name_label: str
+    namespace_label: str
+    field_manager: str
+
+
+KUSTOMIZATION_MARKS = OwnerMarks(
+    KUSTOMIZATION_NAME_LABEL, KUSTOMIZATION_NAMESPACE_LABEL, KUSTOMIZATION_FIELD_MANAGER
+)
+HELM_RELEASE_MARKS = OwnerMarks(
+    HELM_RELEASE_NAME_LABEL, HELM_RELEASE_NAMESPACE_LABEL, HELM_RELEASE_FIELD_MANAGER
+)
+
+
+def owner_of(obj: Mapping[str, Any], marks: OwnerMarks = KUSTOMIZATION_MARKS) -> ObjectKey | None:
+    """(namespace, name) of the owner whose labels (``marks``) ``obj`` carries."""
     labels = (obj.get("metadata") or {}).get("labels") or {}
-    name, namespace = labels.get(OWNER_NAME_LABEL), labels.get(OWNER_NAMESPACE_LABEL)
+    name, namespace = labels.get(marks.name_label), labels.get(marks.namespace_label)
     return (str(namespace), str(name)) if name and namespace else None
 
 
 Owners = Callable[[ObjectKey], KubeObject | None]
-"""Looks up a Kustomization (as cached) by key."""
+"""Looks up an owner (as cached) by key."""
 IgnoredPointers = Callable[[KubeObject, KubeObject], list[str]]
 """The ``spec.ignore`` pointers of an owner (first argument) that apply to an object."""
 
@@ -201,11 +228,13 @@ class DriftWatcher:
         owners: Owners,
         ignored: IgnoredPointers,
         on_drift: Callable[[ObjectKey, str], None],
+        marks: OwnerMarks = KUSTOMIZATION_MARKS,
     ) -> None:
         self._kube = kube
         self._owners = owners
         self._ignored = ignored
         self._on_drift = on_drift
+        self._marks = marks
         self._informers: dict[tuple[str, str], Informer] = {}
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._expected_deletions: set[str] = set()
@@ -213,7 +242,7 @@ class DriftWatcher:
 
     def for_cluster(self, kube: KubeClient) -> DriftWatcher:
         """A watcher of the cluster ``kube`` talks to, reporting to the same owners."""
-        return DriftWatcher(kube, self._owners, self._ignored, self._on_drift)
+        return DriftWatcher(kube, self._owners, self._ignored, self._on_drift, self._marks)
 
     def track(self, owner: ObjectKey, entries: Iterable[InventoryEntry]) -> None:
         """``owner`` is about to apply ``entries``: watch their kinds (those not watched
@@ -227,7 +256,11 @@ class DriftWatcher:
                 continue
             keep: Keep | None = without_payload if kind in PAYLOAD_KINDS else None
             informer = Informer(
-                self._kube, ref.api_version, ref.kind, labels={OWNER_NAME_LABEL: None}, keep=keep
+                self._kube,
+                ref.api_version,
+                ref.kind,
+                labels={self._marks.name_label: None},
+                keep=keep,
             )
             informer.subscribe(self._changed)
             self._informers[kind] = informer
@@ -291,7 +324,7 @@ class DriftWatcher:
     def _changed(self, change: Change) -> None:
         if change.type == "ADDED":
             return
-        owner_key = owner_of(change.object)
+        owner_key = owner_of(change.object, self._marks)
         if owner_key is None:
             return
         entry_id = InventoryEntry.of(ObjectRef.of(change.object)).id
@@ -308,7 +341,7 @@ class DriftWatcher:
             return
         if change.previous is None:
             return
-        drifted = drifted_fields(change.previous, change.object)
+        drifted = drifted_fields(change.previous, change.object, self._marks.field_manager)
         if drifted:
             # Read only now: most changes (status updates) are no drift at all.
             drifted = not_ignored(drifted, self._ignored(owner, change.object))
