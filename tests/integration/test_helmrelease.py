@@ -800,7 +800,7 @@ async def test_common_metadata_is_set_and_unsupported_fields_are_refused(
         _release(
             namespace,
             commonMetadata={"labels": {"team": "web"}},
-            upgrade={"preserveValues": True},
+            waitStrategy={"name": "legacy"},
         )
     )
     stalled = await eventually(
@@ -808,9 +808,81 @@ async def test_common_metadata_is_set_and_unsupported_fields_are_refused(
         lambda o: condition(o, "Stalled").startswith("True"),
         what="the unsupported field refused",
     )
-    assert "spec.upgrade.preserveValues not supported by lockstep yet" in condition(
+    assert "spec.waitStrategy: legacy not supported by lockstep yet" in condition(
         stalled, "Ready"
     )
+
+
+async def test_an_object_of_someone_else_is_not_taken_with_disable_take_ownership(
+    engine: Engine, kube: KubeClient, namespace: str, chart_repository: ChartRepository
+) -> None:
+    chart_repository.add(_chart("1.0.0"))
+    await _repository(kube, namespace, chart_repository.url)
+    settings = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "app-settings", "namespace": namespace},
+        "data": {"greeting": "mine"},
+    }
+    await kube.apply(settings)
+    await kube.apply(_release(namespace, install={"disableTakeOwnership": True}))
+
+    failed = await eventually(
+        lambda: _get(kube, namespace),
+        lambda o: "Helm install failed" in condition(o, "Ready"),
+        within=120,
+        what="the install refused",
+    )
+    assert (
+        f'ConfigMap "app-settings" in namespace "{namespace}" exists and cannot be imported '
+        "into the current release: invalid ownership metadata"
+    ) in condition(failed, "Ready")
+    assert (await _config_map(kube, namespace, "app-settings"))["data"] == {"greeting": "mine"}
+
+    # Taking ownership as Flux does by default: adopted.
+    await kube.apply(_release(namespace))
+    await _ready_at(kube, namespace, "Helm install succeeded")
+    assert (await _config_map(kube, namespace, "app-settings"))["data"]["greeting"] == "hello"
+
+
+PRESERVED = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-preserved
+data:
+  greeting: {{ .Values.greeting | quote }}
+  colour: {{ .Values.colour | quote }}
+  size: {{ .Values.size | quote }}
+"""
+
+
+async def test_preserve_values_keeps_the_deployed_values_under_the_new_ones(
+    engine: Engine, kube: KubeClient, namespace: str, chart_repository: ChartRepository, helm: Helm
+) -> None:
+    first = Chart("app", "1.0.0", templates={"preserved.yaml": PRESERVED}, values={"size": "s"})
+    second = replace(first, version="2.0.0", values={"size": "l"})
+    chart_repository.add(first, second)
+    await _repository(kube, namespace, chart_repository.url)
+    preserve = {"upgrade": {"preserveValues": True}}
+    values = {"greeting": "hi", "colour": "blue"}
+    await kube.apply(_release(namespace, version="1.0.0", values=values, **preserve))
+    await _ready_at(kube, namespace, "Helm install succeeded")
+
+    # Only the colour is given now: the greeting is the deployed revision's, and so is
+    # the chart's size (helm upgrade --reuse-values keeps the old chart's values).
+    await kube.apply(_release(namespace, version="2.0.0", values={"colour": "red"}, **preserve))
+    await _ready_at(kube, namespace, "Helm upgrade succeeded")
+    preserved = await _config_map(kube, namespace, "app-preserved")
+    assert preserved["data"] == {"greeting": "hi", "colour": "red", "size": "s"}
+    assert json.loads(helm.run("get", "values", "app", "-n", namespace, "-o", "json")) == {
+        "greeting": "hi",
+        "colour": "red",
+    }
+
+    # The same values asked again: nothing to upgrade, no new revision.
+    await _request(kube, namespace, "again")
+    assert [entry["revision"] for entry in _helm_history(helm, namespace)] == [1, 2]
 
 
 @pytest.mark.parametrize("operation", ["copy", "extract"])

@@ -949,6 +949,15 @@ class HelmRelease(ApiObject):
         settings = self.spec.install if action == "install" else self.spec.upgrade
         return bool(settings and settings.disable_schema_validation)
 
+    def take_ownership_disabled(self, action: Literal["install", "upgrade"]) -> bool:
+        """Whether `action` refuses to adopt existing objects not marked as the release's."""
+        settings = self.spec.install if action == "install" else self.spec.upgrade
+        return bool(settings and settings.disable_take_ownership)
+
+    def upgrade_preserve_values(self) -> bool:
+        """Whether an upgrade keeps the deployed revision's values under the new ones."""
+        return bool(self.spec.upgrade and self.spec.upgrade.preserve_values)
+
     def upgrade_cleanup_on_fail(self) -> bool:
         """Whether a failed upgrade deletes the objects it created."""
         return bool(self.spec.upgrade and self.spec.upgrade.cleanup_on_fail)

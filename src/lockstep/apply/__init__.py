@@ -50,7 +50,7 @@ from lockstep.apply.objects import (
     OwnerLabels,
 )
 from lockstep.apply.options import ApplyOptions, default_apply_options
-from lockstep.apply.owners import helm_release_owner, kustomization_owner
+from lockstep.apply.owners import helm_ownership_problems, helm_release_owner, kustomization_owner
 from lockstep.apply.plan import Plan, PlanFailure, PlannedObject, SkipReason, plan_all
 from lockstep.apply.prune import PruneOptions, default_prune_options, prune
 from lockstep.apply.selector import Selector
@@ -90,6 +90,7 @@ __all__ = [
     "default_apply_options",
     "default_prune_options",
     "diff_all",
+    "helm_ownership_problems",
     "helm_release_owner",
     "ignored_pointers",
     "intended_inventory",

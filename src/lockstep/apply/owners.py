@@ -103,6 +103,29 @@ class HelmAnnotations:
         return ObjectPolicy(prune=not keep)
 
 
+def helm_ownership_problems(live: Mapping[str, Any], release: str, namespace: str) -> list[str]:
+    """What keeps ``live`` from belonging to the Helm release ``namespace/release``, worded
+    as Helm words it; empty when its label and annotations say it does."""
+    labels = metadata_map(live, "labels")
+    annotations = metadata_map(live, "annotations")
+    problems = []
+    for section, found, key, wanted in (
+        ("label", labels, HELM_MANAGED_BY[0], HELM_MANAGED_BY[1]),
+        ("annotation", annotations, HELM_RELEASE_NAME_ANNOTATION, release),
+        ("annotation", annotations, HELM_RELEASE_NAMESPACE_ANNOTATION, namespace),
+    ):
+        if key not in found:
+            problems.append(
+                f'{section} validation error: missing key "{key}": must be set to "{wanted}"'
+            )
+        elif found[key] != wanted:
+            problems.append(
+                f'{section} validation error: key "{key}" must equal "{wanted}": current '
+                f'value is "{found[key]}"'
+            )
+    return problems
+
+
 def helm_release_owner(name: str, namespace: str, release: str, release_namespace: str) -> Owner:
     """The owner of the objects of the HelmRelease ``namespace/name``, whose Helm release
     is ``release`` in ``release_namespace``."""

@@ -127,6 +127,18 @@ class RenderOptions:
     (``helm install --skip-schema-validation``)."""
 
 
+@dataclass(frozen=True)
+class ReusedRelease:
+    """The deployed revision whose values an upgrade keeps (``helm upgrade
+    --reuse-values``, Flux's ``upgrade.preserveValues``): its chart as the release record
+    stores it, and its user values. The user's values go over these, and the chart's
+    values.yaml is replaced by the revision's chart values with its user values, as
+    Helm does."""
+
+    chart: Mapping[str, Any]
+    config: Mapping[str, Any]
+
+
 def default_render_options() -> RenderOptions:
     """Helm's default capabilities, ``lookup`` finding nothing."""
     return RenderOptions()
@@ -239,10 +251,13 @@ class HelmRenderer(ResidentPool):
         options: RenderOptions | None = None,
         *,
         deadline: float | None = None,
+        reuse: ReusedRelease | None = None,
     ) -> Rendered:
         """``chart`` (an archive or a folder) rendered with the user's ``values``
         (already merged) for ``release``, before ``deadline`` (a :func:`time.monotonic`
-        instant; :data:`DEFAULT_DEADLINE_SECONDS` from now by default)."""
+        instant; :data:`DEFAULT_DEADLINE_SECONDS` from now by default); with ``reuse``,
+        over the values of that revision (``config`` of the result: the values as
+        merged)."""
         options = options or default_render_options()
         request: dict[str, Any] = {
             "op": "render",
@@ -259,6 +274,9 @@ class HelmRenderer(ResidentPool):
             "skipSchemaValidation": options.skip_schema_validation,
             "apiVersions": list(options.api_versions) if options.api_versions is not None else None,
             "kubeconfig": str(options.kubeconfig) if options.kubeconfig else "",
+            "reuse": (
+                {"chart": dict(reuse.chart), "config": dict(reuse.config)} if reuse else None
+            ),
         }
         answer = self._answer(request, deadline)
         return Rendered(

@@ -17,6 +17,7 @@ from lockstep.apply import (
     OwnerLabels,
     default_apply_options,
     default_prune_options,
+    helm_ownership_problems,
     kustomization_owner,
     plan_all,
     prune,
@@ -201,3 +202,25 @@ async def test_an_owner_with_a_tracking_annotation_and_sync_options_needs_no_eng
         "kept": Action.SKIPPED,
         "refused": Action.DELETED,
     }
+
+
+def test_helm_ownership_problems_are_worded_as_helm_words_them() -> None:
+    owned = {
+        "metadata": {
+            "labels": {"app.kubernetes.io/managed-by": "Helm"},
+            "annotations": {
+                "meta.helm.sh/release-name": "app",
+                "meta.helm.sh/release-namespace": "apps",
+            },
+        }
+    }
+    foreign = {"metadata": {"annotations": {"meta.helm.sh/release-name": "other"}}}
+
+    assert helm_ownership_problems(owned, "app", "apps") == []
+    assert helm_ownership_problems(foreign, "app", "apps") == [
+        'label validation error: missing key "app.kubernetes.io/managed-by": must be set to "Helm"',
+        'annotation validation error: key "meta.helm.sh/release-name" must equal "app": '
+        'current value is "other"',
+        'annotation validation error: missing key "meta.helm.sh/release-namespace": must be '
+        'set to "apps"',
+    ]

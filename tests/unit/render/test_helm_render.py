@@ -28,6 +28,7 @@ from lockstep.render.helm import (
     HelmRenderError,
     ReleaseContext,
     RenderOptions,
+    ReusedRelease,
     helm_render_program,
     manifest_objects,
     one_line,
@@ -478,3 +479,44 @@ def test_a_manifest_document_without_a_kind_names_its_template() -> None:
 def test_a_post_rendered_manifest_is_named_as_the_caller_says() -> None:
     with pytest.raises(InvalidManifest, match=r"^the post-rendered manifest:1: the document"):
         manifest_objects("just words\n", "the post-rendered manifest")
+
+
+PRESERVED = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: preserved
+data:
+  greeting: {{ .Values.greeting | quote }}
+  colour: {{ .Values.colour | quote }}
+  size: {{ .Values.size | quote }}
+"""
+
+
+def test_reused_values_go_under_the_new_ones_with_the_old_chart_values(
+    renderer: HelmRenderer, tmp_path: Path
+) -> None:
+    first = Chart("keep", "1.0.0", templates={"preserved.yaml": PRESERVED}, values={"size": "s"})
+    second = Chart("keep", "2.0.0", templates={"preserved.yaml": PRESERVED}, values={"size": "l"})
+    installed = renderer.render(
+        packaged(first, tmp_path),
+        {"greeting": "hi", "colour": "blue"},
+        INSTALL,
+        deadline=soon(),
+    )
+    upgrade = ReleaseContext("web", "shop-system", revision=2, upgrade=True)
+
+    upgraded = renderer.render(
+        packaged(second, tmp_path),
+        {"colour": "red"},
+        upgrade,
+        deadline=soon(),
+        reuse=ReusedRelease(installed.chart, installed.config),
+    )
+
+    assert upgraded.config == {"greeting": "hi", "colour": "red"}
+    assert documents(upgraded.manifest)["preserved"]["data"] == {
+        "greeting": "hi",
+        "colour": "red",
+        "size": "s",
+    }

@@ -36,7 +36,13 @@ from lockstep.controllers.helm.storage import Release, ReleaseStatus, ReleaseSto
 from lockstep.controllers.helm.values import ValuesUnavailable, compose_values
 from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
 from lockstep.render.errors import RenderError
-from lockstep.render.helm import ReleaseContext, Rendered, RenderOptions, manifest_objects
+from lockstep.render.helm import (
+    ReleaseContext,
+    Rendered,
+    RenderOptions,
+    ReusedRelease,
+    manifest_objects,
+)
 from lockstep.sources.artifact_fetch import fetch_artifact
 from lockstep.sources.errors import SourceError
 
@@ -129,6 +135,11 @@ async def preview(
                 options,
                 release.spec.post_renderers,
                 within=duration_seconds(release.timeout()),
+                reuse=(
+                    ReusedRelease(deployed.chart, deployed.config)
+                    if deployed is not None and release.upgrade_preserve_values()
+                    else None
+                ),
             )
         except ReleaseRenderFailed as error:
             # Helm quotes a value its chart refuses: one from a Secret is masked, and the

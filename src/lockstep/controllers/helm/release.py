@@ -76,11 +76,21 @@ detection is on (:mod:`lockstep.controllers.drift`): a field the release set, ch
 by someone else, or an object of it deleted, reconciles the release within about a
 second.
 
+``upgrade.preserveValues`` is Helm's ``--reuse-values``: the user's values go over the
+deployed revision's, whose chart values replace the new chart's own, and the values so
+merged are what tells whether anything changed. ``install.replace`` needs nothing: a
+release name whose revisions all failed or were uninstalled is always installed anew,
+as ``helm install --replace`` does. ``rollback.recreate`` has no effect, as in Flux
+(deprecated there, with a warning in the log here too). ``disableOpenAPIValidation``
+needs nothing: objects are validated by the API server's dry-run, never on the client.
+
 Not yet, each refused with Stalled and a message naming it, never ignored
-(:func:`_refuse_unsupported`): ``install.replace``, ``upgrade.preserveValues``, ``disableTakeOwnership``,
-``rollback.recreate``, the ``legacy`` wait
-strategy, post-rendered hooks. ``disableOpenAPIValidation`` needs nothing: objects are
-validated by the API server's dry-run, never on the client.
+(:func:`_refuse_unsupported`): ``serverSideApply: false``, ``chartNameChangeStrategy:
+Reinstall``, the ``legacy`` wait strategy, post-rendered hooks.
+
+Existing objects a release renders are adopted (Flux's default); with
+``disableTakeOwnership`` one that the previous revision did not have must carry Helm's
+ownership metadata of the release, as Helm requires, or the action fails naming it.
 
 With ``spec.kubeConfig`` the release is made on another cluster: the one whose
 kubeconfig the named Secret of the HelmRelease's namespace holds, read at every
@@ -128,6 +138,7 @@ from lockstep.apply import (
     PruneOptions,
     apply_all,
     default_prune_options,
+    helm_ownership_problems,
     helm_release_owner,
     ignored_pointers,
     plan_all,
@@ -164,6 +175,7 @@ from lockstep.controllers.helm.values import (
     ValuesUnavailable,
     compose_values,
     config_digest,
+    merge_values,
 )
 from lockstep.controllers.ignore import apply_ignore_rules
 from lockstep.controllers.shell import (
@@ -190,6 +202,7 @@ from lockstep.render.helm import (
     ReleaseContext,
     Rendered,
     RenderOptions,
+    ReusedRelease,
     manifest_objects,
     shared_helm_renderer,
 )
@@ -213,7 +226,8 @@ PROPAGATIONS: dict[str, Propagation] = {
 }
 """``uninstall.deletionPropagation`` as the API server's propagation policies."""
 CHART_STORED_LOOK_AGAIN_SECONDS = 2.0
-"""How soon a release looks again for a chart artifact advertised but not stored yet."""
+"""How soon a release looks again for a chart artifact advertised but not stored yet, or
+for the artifact of a chart object it has just changed."""
 MAX_UNPACKED_CHARTS = 64
 """How many charts of OCIRepository artifacts stay unpacked, the most recently used: far
 more than the chart versions a fleet deploys at once."""
@@ -364,6 +378,8 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
 
     async def pipeline(self, obj: HelmRelease, status: HelmReleaseStatus) -> Ready | Waiting:
         _refuse_unsupported(obj)
+        if obj.spec.rollback is not None and obj.spec.rollback.recreate:
+            _log.warning("%s: spec.rollback.recreate is deprecated and has no effect", _name(obj))
         self._check_dependencies(obj)
         try:
             chart_path, chart_revision = await self._chart(obj, status)
@@ -470,6 +486,12 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         # Left deployed beside the next revision by an engine that died recording it.
         history = await storage.supersede_older(history)
         deployed = next((r for r in reversed(history) if r.status == ReleaseStatus.DEPLOYED), None)
+        reuse = None
+        if deployed is not None and obj.upgrade_preserve_values():
+            # Helm's --reuse-values: the values stored are the user's over the deployed
+            # revision's, and they are what tells whether anything changed.
+            reuse = ReusedRelease(deployed.chart, deployed.config)
+            digest = config_digest(merge_values(deployed.config, composed.values))
         renderers = _post_renderers_digest(obj)
         common = _common_metadata_digest(obj)
         if (
@@ -510,7 +532,15 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         revision = (history[-1].version + 1) if history else 1
         try:
             rendered = await self._render(
-                obj, chart_path, composed, name, namespace, revision, upgrade, kube_version
+                obj,
+                chart_path,
+                composed,
+                name,
+                namespace,
+                revision,
+                upgrade,
+                kube_version,
+                reuse=reuse,
             )
         except Failure:
             # Nothing stored, nothing to remediate: a failure, not an install or upgrade
@@ -851,8 +881,10 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
 
     async def _chart(self, obj: HelmRelease, status: HelmReleaseStatus) -> tuple[Path | None, str]:
         """The chart archive and its revision; (None, "") while the chart is not ready."""
-        if obj.spec.chart is not None:
-            await self._ensure_helm_chart(obj)
+        if obj.spec.chart is not None and await self._ensure_helm_chart(obj):
+            # Its artifact is the old spec's until the chart's controller has caught up
+            # (the cached copy, read below, may not even show the new spec yet).
+            raise _LookAgain()
         reference = obj.chart_reference()
         namespace, name = reference.namespace, reference.name
         status.helm_chart = reference.status_form()
@@ -861,8 +893,9 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         artifact = ((raw or {}).get("status") or {}).get("artifact")
         if raw is not None and not _chart_current(raw):
             # The HelmChart has not caught up with its spec (a new version range, values
-            # files): its artifact is the old chart; its change enqueues this release.
-            return None, ""
+            # files): its artifact is the old chart. A new artifact would enqueue this
+            # release, but a change that keeps the artifact (the interval) would not.
+            raise _LookAgain()
         if raw is None or not artifact:
             if raw is not None and _not_ready_message(raw):
                 # A chart that fails anew enqueues nothing (its Ready stays False): look
@@ -930,10 +963,11 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
             del self._oci_chart_versions[oldest]
             shutil.rmtree(self._unpacked / oldest, ignore_errors=True)
 
-    async def _ensure_helm_chart(self, obj: HelmRelease) -> None:
+    async def _ensure_helm_chart(self, obj: HelmRelease) -> bool:
         """Create or update the chart object ``spec.chart`` describes: a HelmChart, or
         with ``kind: OCIRepository`` an OCIRepository (the chart layer copied, unless the
-        template selects otherwise), labelled with the HelmRelease as Flux labels it."""
+        template selects otherwise), labelled with the HelmRelease as Flux labels it.
+        Whether it was written: the cache holds the object as it was until then."""
         template = obj.spec.chart
         assert template is not None
         reference = obj.chart_reference()
@@ -968,8 +1002,9 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         cache = self._charts if reference.kind == "HelmChart" else self._oci_repositories
         current = cache.get((namespace, name))
         if current is not None and _same_chart(current, manifest):
-            return
+            return False
         await self._kube.apply(manifest)
+        return True
 
     # --- render and install -------------------------------------------------------------
 
@@ -983,6 +1018,8 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         revision: int,
         upgrade: bool,
         kube_version: str | None,
+        *,
+        reuse: ReusedRelease | None = None,
     ) -> RenderedRelease:
         """The release's objects (:func:`.rendering.render_release`), before anything of
         it is stored or applied; ``.Capabilities.APIVersions`` are those the release's
@@ -1012,6 +1049,7 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
                 options,
                 obj.spec.post_renderers,
                 within=duration_seconds(obj.timeout()),
+                reuse=reuse,
             )
         except ReleaseRenderFailed as error:
             action = "upgrade" if upgrade else "install"
@@ -1169,9 +1207,11 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
             _with_common_metadata(o, obj)
             for o in await self._namespaced(kube, copy.deepcopy(manifest), namespace)
         ]
+        if (action == "install" or action == "upgrade") and obj.take_ownership_disabled(action):
+            await self._check_ownership(kube, obj, objects, previous, action)
         self._watch_drift(obj, objects)
         try:
-            await apply_all(kube, objects, options)
+            applied = await apply_all(kube, objects, options)
         except ApplyError as error:
             raise Failure(_failed_reason(action), str(error)) from error
         new = [InventoryEntry.of(ObjectRef.of(o)) for o in sort_for_apply(objects)]
@@ -1194,9 +1234,46 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
                 _health_overrides(obj),
                 within=duration_seconds(obj.action_timeout(action)),
                 new_artifact=asyncio.Event(),
+                # What the apply answered counts as a read: healthy objects are not read.
+                observed=applied.observed,
             )
         except HealthCheckFailed as error:
             raise Failure(_failed_reason(action), _one_line(error)) from error
+
+    async def _check_ownership(
+        self,
+        kube: KubeClient,
+        obj: HelmRelease,
+        objects: Sequence[KubeObject],
+        previous: Release | None,
+        action: ReleaseAction,
+    ) -> None:
+        """``disableTakeOwnership``: an object the previous revision did not have that
+        exists already must carry Helm's ownership metadata of this release, as Helm
+        requires without ``--take-ownership``; else the action fails naming it."""
+        name, namespace = obj.release_name(), obj.release_namespace()
+        known = (
+            {InventoryEntry.of(ObjectRef.of(o)).id for o in _stored_objects(previous)}
+            if previous is not None
+            else set()
+        )
+        for manifest in objects:
+            ref = ObjectRef.of(manifest)
+            if InventoryEntry.of(ref).id in known:
+                continue
+            try:
+                live = await kube.get(ref)
+            except NotFound:
+                continue
+            problems = helm_ownership_problems(live, name, namespace)
+            if problems:
+                where = f' in namespace "{ref.namespace}"' if ref.namespace else ""
+                raise Failure(
+                    _failed_reason(action),
+                    f'Unable to continue with {action}: {ref.kind} "{ref.name}"{where} exists '
+                    "and cannot be imported into the current release: invalid ownership "
+                    f"metadata; {'; '.join(problems)}",
+                )
 
     def _owner(self, obj: HelmRelease) -> Owner:
         return helm_release_owner(
@@ -1265,7 +1342,7 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
 def _refuse_unsupported(obj: HelmRelease) -> None:
     """Stalled, naming them, for the fields lockstep does not act on yet: never ignored."""
     spec = obj.spec
-    install, upgrade, rollback = spec.install, spec.upgrade, spec.rollback
+    install, upgrade = spec.install, spec.upgrade
     unsupported = [
         field
         for field, used in (
@@ -1273,14 +1350,10 @@ def _refuse_unsupported(obj: HelmRelease) -> None:
                 f"spec.chartRef to an {obj.chart_reference().kind}",
                 obj.chart_reference().kind not in ("HelmChart", "OCIRepository"),
             ),
-            ("spec.install.replace", bool(install and install.replace)),
-            ("spec.install.disableTakeOwnership", bool(install and install.disable_take_ownership)),
             (
                 "spec.install.serverSideApply: false",
                 bool(install and install.server_side_apply is False),
             ),
-            ("spec.upgrade.preserveValues", bool(upgrade and upgrade.preserve_values)),
-            ("spec.upgrade.disableTakeOwnership", bool(upgrade and upgrade.disable_take_ownership)),
             (
                 "spec.upgrade.serverSideApply other than enabled or auto",
                 bool(upgrade and upgrade.server_side_apply not in (None, "enabled", "auto")),
@@ -1289,7 +1362,6 @@ def _refuse_unsupported(obj: HelmRelease) -> None:
                 "spec.upgrade.chartNameChangeStrategy: Reinstall",
                 bool(upgrade and upgrade.chart_name_change_strategy == "Reinstall"),
             ),
-            ("spec.rollback.recreate", bool(rollback and rollback.recreate)),
             (
                 "spec.postRenderStrategy other than nohooks",
                 spec.post_render_strategy not in (None, "nohooks"),

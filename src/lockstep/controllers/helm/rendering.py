@@ -30,6 +30,7 @@ from lockstep.render.helm import (
     ReleaseContext,
     Rendered,
     RenderOptions,
+    ReusedRelease,
     manifest_objects,
     shared_helm_renderer,
 )
@@ -66,12 +67,16 @@ def render_release(
     post_renderers: Sequence[PostRenderer] = (),
     *,
     within: float = DEFAULT_DEADLINE_SECONDS,
+    reuse: ReusedRelease | None = None,
 ) -> RenderedRelease:
-    """``chart`` (an archive or a folder) rendered with ``values`` for ``context``, then
-    post-rendered, within ``within`` seconds in all."""
+    """``chart`` (an archive or a folder) rendered with ``values`` for ``context`` (over
+    those of ``reuse``, an upgrade's ``preserveValues``), then post-rendered, within
+    ``within`` seconds in all."""
     deadline = time.monotonic() + within
     try:
-        rendered = shared_helm_renderer().render(chart, values, context, options, deadline=deadline)
+        rendered = shared_helm_renderer().render(
+            chart, values, context, options, deadline=deadline, reuse=reuse
+        )
     except BuildDeadline:
         raise ReleaseRenderFailed(f"Helm did not render the chart within {within:.0f}s") from None
     except HelmRenderError as error:

@@ -44,11 +44,19 @@ type request struct {
 	Release      releaseRequest  `json:"release"`
 	KubeVersion  string          `json:"kubeVersion"`
 	SkipSchema   bool            `json:"skipSchemaValidation"`
+	Reuse        *reusedRelease  `json:"reuse"`
 	APIVersions  []string        `json:"apiVersions"`
 	Kubeconfig   string          `json:"kubeconfig"`
 	Dependencies []string        `json:"dependencies"`
 	Out          string          `json:"out"`
 	Version      string          `json:"version"`
+}
+
+// reusedRelease is the deployed revision whose values an upgrade keeps (helm upgrade
+// --reuse-values): its chart as the release stores it, and its user values.
+type reusedRelease struct {
+	Chart  json.RawMessage `json:"chart"`
+	Config map[string]any  `json:"config"`
 }
 
 type releaseRequest struct {

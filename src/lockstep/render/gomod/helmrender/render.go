@@ -66,6 +66,11 @@ func render(r request) (*rendered, error) {
 	if err != nil {
 		return nil, err
 	}
+	if r.Reuse != nil {
+		if config, err = reuseValues(chrt, config, r.Reuse); err != nil {
+			return nil, err
+		}
+	}
 	if err := chartutil.ProcessDependencies(chrt, config); err != nil {
 		return nil, fmt.Errorf("chart dependencies processing failed: %w", err)
 	}
@@ -113,6 +118,22 @@ func render(r request) (*rendered, error) {
 		ChartVersion: chrt.Metadata.Version,
 		AppVersion:   chrt.Metadata.AppVersion,
 	}, nil
+}
+
+// reuseValues is what helm upgrade --reuse-values does before rendering: the user's
+// values over those of the reused revision, and that revision's chart values (with its
+// user values coalesced) in place of the new chart's own.
+func reuseValues(chrt *chart.Chart, config map[string]any, reused *reusedRelease) (map[string]any, error) {
+	previous := &chart.Chart{}
+	if err := json.Unmarshal(reused.Chart, previous); err != nil {
+		return nil, fmt.Errorf("invalid request: reuse.chart: %w", err)
+	}
+	previousValues, err := util.CoalesceValues(previous, reused.Config)
+	if err != nil {
+		return nil, fmt.Errorf("failed to rebuild old values: %w", err)
+	}
+	chrt.Values = previousValues
+	return util.CoalesceTables(config, reused.Config), nil
 }
 
 // loadInstallable loads a chart as helm install does: Helm's loader, charts of
