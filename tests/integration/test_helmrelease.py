@@ -808,9 +808,7 @@ async def test_common_metadata_is_set_and_unsupported_fields_are_refused(
         lambda o: condition(o, "Stalled").startswith("True"),
         what="the unsupported field refused",
     )
-    assert "spec.waitStrategy: legacy not supported by lockstep yet" in condition(
-        stalled, "Ready"
-    )
+    assert "spec.waitStrategy: legacy not supported by lockstep yet" in condition(stalled, "Ready")
 
 
 async def test_an_object_of_someone_else_is_not_taken_with_disable_take_ownership(

@@ -460,6 +460,7 @@ def _release_controller(
         default_service_account=options.default_service_account,
         egress=options.egress,
         drift=drift,
+        no_cross_namespace_refs=options.no_cross_namespace_refs,
     )
     releases = Controller(informer, reconciler, metrics, queue)
 

@@ -1,16 +1,20 @@
 """What a HelmRelease would release now, without releasing it: the chart of its HelmChart's
-artifact, the values composed from the cluster, rendered by Helm's engine as the next
-install or upgrade.
+(or OCIRepository's) artifact, the values composed from the cluster, rendered by Helm's
+engine as the next install or upgrade.
 
 The steps are those of the reconciler's pipeline (:mod:`.release`), read-only:
 
-1. **Chart.** The artifact in the HelmChart's ``status.artifact``, downloaded from the
-   engine's artifact server and checked against its digest
-   (:func:`lockstep.sources.artifact_fetch.fetch_artifact`); a HelmChart without an
-   artifact, or a ``chartRef`` to another kind, is a :class:`PreviewUnavailable`.
+1. **Chart.** The artifact in the ``status.artifact`` of the HelmChart or OCIRepository
+   the release reads, downloaded from the engine's artifact server and checked against
+   its digest (:func:`lockstep.sources.artifact_fetch.fetch_artifact`); one without an
+   artifact, or an artifact without a chart, is a :class:`PreviewUnavailable`.
 2. **Values.** ``spec.valuesFrom`` then ``spec.values`` (:func:`.values.compose_values`).
 3. **Render** at the next revision of the release's history (:mod:`.storage`): an
-   upgrade when a revision is deployed, else an install.
+   upgrade when a revision is deployed, else an install; with the cluster's
+   capabilities, ``preserveValues``, the post-renderers and the manifest read into
+   objects in the reconciler's own step (:func:`.rendering.render_release`). The history
+   and the capabilities are those of the cluster ``spec.kubeConfig`` names, when it
+   names one.
 
 The :class:`Preview` holds the objects with the release namespace set as Helm's client
 sets it, and the objects of the deployed revision the new one no longer renders (what an

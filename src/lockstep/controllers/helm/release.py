@@ -95,8 +95,9 @@ ownership metadata of the release, as Helm requires, or the action fails naming 
 With ``spec.kubeConfig`` the release is made on another cluster: the one whose
 kubeconfig the named Secret of the HelmRelease's namespace holds, read at every
 reconcile (:mod:`lockstep.runtime.clusters`, as for a Kustomization). Its objects,
-hooks, tests, release Secrets and ``.Capabilities.KubeVersion`` are there, and ``serviceAccountName`` is impersonated there; the chart, the values and
-the HelmRelease's status stay on the local cluster. A Secret that is missing or
+hooks, tests, release Secrets and ``.Capabilities`` are there, and
+``serviceAccountName`` is impersonated there; the chart, the values and the
+HelmRelease's status stay on the local cluster. A Secret that is missing or
 unusable, or a cluster that cannot be reached, fails the reconcile before anything
 is rendered or written, naming the Secret, and never falls back to the local cluster.
 
@@ -314,6 +315,7 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         default_service_account: str = "",
         egress: Egress = OPEN,
         drift: DriftWatcher | None = None,
+        no_cross_namespace_refs: bool = False,
     ) -> None:
         """``charts`` and ``oci_repositories`` are the caches of HelmCharts and
         OCIRepositories: a release reads its chart's artifact there.
@@ -321,7 +323,9 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         are made as (``lockstep run --default-service-account``); empty for the engine's.
         ``egress``: which servers the clusters of ``spec.kubeConfig`` may be on.
         ``drift``: the watches of the local cluster that report drift of releases'
-        objects (one is made from it for each remote cluster)."""
+        objects (one is made from it for each remote cluster).
+        ``no_cross_namespace_refs``: refuse charts and dependencies in other namespaces
+        (``lockstep run --no-cross-namespace-refs``)."""
         super().__init__(kube, cache)
         self._store = store
         self._charts = charts
@@ -331,6 +335,7 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         used removed beyond :data:`MAX_UNPACKED_CHARTS`, all at exit)."""
         atexit.register(shutil.rmtree, self._unpacked, True)
         self._default_service_account = default_service_account
+        self._no_cross_namespace_refs = no_cross_namespace_refs
         self._chart_keys: dict[ObjectKey, tuple[int | None, ObjectKey]] = {}
         """Each release's chart key at a generation of its spec (:meth:`using_chart`)."""
         self._oci_chart_versions: OrderedDict[str, str] = OrderedDict()
@@ -378,6 +383,8 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
 
     async def pipeline(self, obj: HelmRelease, status: HelmReleaseStatus) -> Ready | Waiting:
         _refuse_unsupported(obj)
+        if self._no_cross_namespace_refs:
+            refuse_foreign_references(obj)
         if obj.spec.rollback is not None and obj.spec.rollback.recreate:
             _log.warning("%s: spec.rollback.recreate is deprecated and has no effect", _name(obj))
         self._check_dependencies(obj)
@@ -1626,6 +1633,29 @@ def _snapshots(history: list[Release], *, digest_of: Any) -> list[Snapshot]:
 def _one_line(error: Exception) -> str:
     """Helm's message on one line (a template error spans several)."""
     return " ".join(str(error).split())
+
+
+def refuse_foreign_references(obj: HelmRelease) -> None:
+    """``--no-cross-namespace-refs``: the chart's source (or the chart object ``chartRef``
+    names) and every ``dependsOn`` must be in the HelmRelease's namespace, as Flux's
+    helm-controller requires with that flag; else AccessDenied, Stalled."""
+    own = obj.metadata.namespace or ""
+    foreign = []
+    chart = obj.chart_reference()
+    if chart.namespace != own:
+        foreign.append(f"{chart.kind} {chart.namespace}/{chart.name}")
+    foreign += [
+        f"dependsOn {d.namespace}/{d.name}"
+        for d in obj.spec.depends_on
+        if d.namespace not in (None, own)
+    ]
+    if foreign:
+        raise Failure(
+            ConditionReason.ACCESS_DENIED,
+            f"{_name(obj)}: {foreign[0]} is in another namespace and cross-namespace references "
+            "are disabled on this engine; move it to the HelmRelease's namespace",
+            terminal=True,
+        )
 
 
 class _LookAgain(Exception):
