@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 APT_PACKAGES := git lighttpd docker-registry openssh-server gnupg
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help install apt venv controlplane kustomizer helmrender lint typecheck layers check unit integration test faults faults-quick demo clean bench bench-quick bench-compare flux flux-oracle helm
+.PHONY: help install apt venv controlplane kustomizer helmrender lint typecheck layers check unit integration test faults faults-quick demo clean bench bench-quick bench-compare bench-compare-helm flux flux-oracle helm
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -96,3 +96,6 @@ bench-quick: install ## A smoke run of every benchmark, about a minute (results 
 
 bench-compare: install ## lockstep and Flux's controllers side by side on W1's fleet shapes (builds Flux, cached); results/compare.md.
 	$(PYTHON) -m benchmarks.compare
+
+bench-compare-helm: install ## lockstep and Flux's source- and helm-controller side by side on W6, Helm releases (builds Flux, cached); results/compare-helm.md.
+	$(PYTHON) -m benchmarks.compare_helm

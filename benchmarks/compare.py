@@ -30,7 +30,7 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -161,11 +161,11 @@ async def one_run(
         )
     except Exception as error:
         traceback.print_exc()
-        result = {"kustomizations": size, "complete": False, "error": _first_line(error)}
+        result = {"kustomizations": size, "complete": False, "error": first_line(error)}
     return {"shape": shape.key, "engine": key, **result}
 
 
-def _first_line(error: Exception) -> str:
+def first_line(error: Exception) -> str:
     return f"{type(error).__name__}: {(str(error).splitlines() or [''])[0]}"
 
 
@@ -192,16 +192,24 @@ async def compare(
             for size in sizes:
                 for key in engines:
                     document["runs"].append(await one_run(ground, shape, size, key, binaries))
-                    write(folder, document, machine)
+                    write_results(folder, NAME, document, machine, markdown)
     return document
 
 
-def write(folder: Path, document: dict[str, Any], machine: dict[str, Any]) -> None:
+def write_results(
+    folder: Path,
+    name: str,
+    document: dict[str, Any],
+    machine: dict[str, Any],
+    markdown: Callable[[dict[str, Any]], str],
+) -> None:
+    """``document`` as ``name.json`` and, as ``markdown`` renders it, ``name.md`` in
+    ``folder``, stamped with the time and the machine's load; rewritten after each run."""
     document["when"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     document["machine"] = {**machine, "load_average": [round(x, 2) for x in os.getloadavg()]}
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{NAME}.json").write_text(json.dumps(document, indent=2) + "\n")
-    (folder / f"{NAME}.md").write_text(markdown(document))
+    (folder / f"{name}.json").write_text(json.dumps(document, indent=2) + "\n")
+    (folder / f"{name}.md").write_text(markdown(document))
 
 
 def markdown(document: dict[str, Any]) -> str:
@@ -209,7 +217,7 @@ def markdown(document: dict[str, Any]) -> str:
     lines = [
         "# lockstep and Flux side by side: W1's fleet shapes",
         "",
-        _where(document),
+        where(document),
         "",
         "Engines:",
         "",
@@ -229,7 +237,7 @@ def markdown(document: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _where(document: dict[str, Any]) -> str:
+def where(document: dict[str, Any]) -> str:
     """When, which commit and versions, on what machine."""
     machine = document["machine"]
     flux = ", ".join(f"{name} {version}" for name, version in document["flux_versions"].items())
@@ -266,7 +274,7 @@ def _group_table(shape: str, size: int, runs: list[dict[str, Any]]) -> list[str]
     for key, run in by_engine.items():
         values = figures(run)
         lines.append(
-            f"| {key} | {_outcome(run)} | {_percentiles(run)} | "
+            f"| {key} | {_outcome(run)} | {percentiles_cell(run)} | "
             + " | ".join(_cell(key_, values[key_]) for key_, _title in FIGURES[1:])
             + " |"
         )
@@ -276,8 +284,8 @@ def _group_table(shape: str, size: int, runs: list[dict[str, Any]]) -> list[str]
             continue
         shares = ratios(run, lockstep)
         lines.append(
-            f"| {key} / lockstep | {_ratio(shares['seconds_to_all_ready'])} | | "
-            + " | ".join(_ratio(shares[key_]) for key_, _title in FIGURES[1:])
+            f"| {key} / lockstep | {ratio_cell(shares['seconds_to_all_ready'])} | | "
+            + " | ".join(ratio_cell(shares[key_]) for key_, _title in FIGURES[1:])
             + " |"
         )
     return [*lines, ""]
@@ -294,7 +302,7 @@ def _outcome(run: dict[str, Any]) -> str:
     return f"{run['seconds_to_all_ready']} s"
 
 
-def _percentiles(run: dict[str, Any]) -> str:
+def percentiles_cell(run: dict[str, Any]) -> str:
     ready = run.get("time_to_ready") or {}
     if "p50_ms" not in ready:
         return "-"
@@ -305,11 +313,11 @@ def _cell(key: str, value: float | None) -> str:
     return "-" if value is None else CELLS.get(key, "{:.1f}").format(value)
 
 
-def _ratio(value: float | None) -> str:
+def ratio_cell(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
-def _choices(
+def choices(
     parser: argparse.ArgumentParser, text: str, allowed: Sequence[str], what: str
 ) -> list[str]:
     chosen = [item.strip() for item in text.split(",") if item.strip()]
@@ -319,6 +327,17 @@ def _choices(
             f"unknown {what} {', '.join(unknown) or '(none)'}; choose among {', '.join(allowed)}"
         )
     return chosen
+
+
+def counts(parser: argparse.ArgumentParser, text: str, what: str) -> list[int]:
+    """The Ns of ``--sizes``: whole numbers of ``what``, at least 1, separated by commas."""
+    try:
+        sizes = [int(size) for size in text.split(",") if size.strip()]
+    except ValueError:
+        parser.error(f"--sizes takes whole numbers separated by commas, not {text!r}")
+    if not sizes or any(size < 1 for size in sizes):
+        parser.error(f"--sizes takes numbers of {what}, at least 1")
+    return sizes
 
 
 def main() -> int:
@@ -339,14 +358,9 @@ def main() -> int:
         help="comma-separated engines (default: %(default)s)",
     )
     args = parser.parse_args()
-    shapes = [SHAPES[key] for key in _choices(parser, args.shapes, list(SHAPES), "shape")]
-    engines = _choices(parser, args.engines, ENGINES, "engine")
-    try:
-        sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
-    except ValueError:
-        parser.error(f"--sizes takes whole numbers separated by commas, not {args.sizes!r}")
-    if not sizes or any(size < 1 for size in sizes):
-        parser.error("--sizes takes numbers of Kustomizations, at least 1")
+    shapes = [SHAPES[key] for key in choices(parser, args.shapes, list(SHAPES), "shape")]
+    engines = choices(parser, args.engines, ENGINES, "engine")
+    sizes = counts(parser, args.sizes, "Kustomizations")
     full = len(shapes) == len(SHAPES) and tuple(sizes) == SIZES and tuple(engines) == ENGINES
     folder = RESULTS if full else RESULTS / "custom"
     try:
@@ -364,11 +378,13 @@ def main() -> int:
 
 
 def _flux_binaries() -> FluxBinaries:
-    def report(_package: str, done: int, total: int) -> None:
-        if done % 100 == 0 or done == total:
-            sys.stderr.write(f"building Flux's controllers: {done}/{total} packages\n")
+    return ensure_binaries(report_build)
 
-    return ensure_binaries(report)
+
+def report_build(_package: str, done: int, total: int) -> None:
+    """Progress of a build of Flux's controllers, every hundred packages."""
+    if done % 100 == 0 or done == total:
+        sys.stderr.write(f"building Flux's controllers: {done}/{total} packages\n")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from lockstep.dev.loopback import free_port
 
 REQUESTS = "lockstep_kube_requests_total"
 RECONCILES = "lockstep_reconcile_duration_seconds_count"
+QUEUE_DEPTH = "lockstep_workqueue_depth"
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 120.0
 SAMPLE_SECONDS = 0.2
@@ -129,6 +130,16 @@ class Engine:
 
     def reconciles(self, samples: Samples) -> dict[str, int]:
         return samples.counts_by(RECONCILES, "controller")
+
+    def queue_depth(self, samples: Samples) -> float:
+        """Work items waiting in the engine's queues, in one scrape."""
+        return samples.sum(QUEUE_DEPTH)
+
+    def helm_service_cpu_seconds(self) -> float:
+        """CPU time of the engine's children so far (the Helm service renders charts
+        there), running or exited."""
+        pid = self.process.pid
+        return tree_cpu_seconds(pid) - cpu_seconds_of(pid)
 
     def stop(self) -> None:
         """SIGTERM, then insist on a clean exit."""

@@ -25,21 +25,25 @@ scaled to 0, as W1's application). The HelmRepository is made Ready first (not t
   before and after (a render is always followed by storing a new revision) and the CPU
   time of the engine's children (the Helm service).
 
-A quick run takes N = 5, the runner's ``--sizes`` others. Run by ``benchmarks/run.py``.
+A quick run takes N = 5, the runner's ``--sizes`` others. Run by ``benchmarks/run.py``
+with ``lockstep run``, and by ``benchmarks/compare_helm.py`` with Flux's source- and
+helm-controller too (:func:`release_fleet` takes the engine to start, as
+:func:`benchmarks.fleet.rollout` does for W1).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from benchmarks import fleet
-from benchmarks.engine import RECONCILES, Engine, cpu_seconds_of, tree_cpu_seconds
 from benchmarks.ground import CONCURRENT, HELM_API, SOURCE_API, Ground, gather_limited
 from benchmarks.helmchart import CHART_NAME, CHART_VERSION, OBJECTS_PER_RELEASE, ChartServer
-from benchmarks.measure import APISERVER_REQUESTS, Meter, percentiles
+from benchmarks.measure import APISERVER_REQUESTS, Meter, MeteredEngine, percentiles
 from benchmarks.observe import Objects, WaitTimeout, Watched, is_ready
 from benchmarks.prometheus import Samples
 from benchmarks.w1_time_to_production import _control_plane
@@ -52,7 +56,7 @@ QUICK_SIZES = (5,)
 REPOSITORY = "charts"
 CONTROLLER = "helmrelease"
 WRITE_VERBS = ("POST", "PUT", "PATCH", "APPLY", "DELETE")
-QUEUE_DEPTH = "lockstep_workqueue_depth"
+"""Writes as lockstep's client counts them and as client-go does (by HTTP method)."""
 SETTLE_SECONDS = 2.0
 """How long the engine's reconcile counts must stay unchanged, with empty queues, before
 the no-op pass starts."""
@@ -60,29 +64,82 @@ SETTLE_TIMEOUT = 120.0
 PASS_TIMEOUT = 300.0
 
 
+class ReleaseEngine(MeteredEngine, Protocol):
+    """What W6 reads of an engine besides what the meter reads: ``lockstep run``
+    (:class:`benchmarks.engine.Engine`) or Flux's source- and helm-controller
+    (:class:`benchmarks.flux_engine.FluxEngine`)."""
+
+    def queue_depth(self, samples: Samples) -> float:
+        """Work items waiting in the engine's queues, in one scrape."""
+        ...
+
+    def helm_service_cpu_seconds(self) -> float | None:
+        """CPU time so far of the processes that render charts beside the engine;
+        ``None`` when the engine renders them in its own process."""
+        ...
+
+
+StartEngine = Callable[[str], AbstractAsyncContextManager[ReleaseEngine]]
+"""Starts a fresh engine whose artifacts and logs go under the given name."""
+
+
+class ReleasesNotReady(RuntimeError):
+    """Not every HelmRelease was Ready within the install's timeout; :attr:`install` holds
+    what was measured until then."""
+
+    def __init__(self, install: dict[str, Any], folder: str) -> None:
+        super().__init__(
+            f"w6: {install['ready']} of {install['releases']} HelmReleases Ready within "
+            f"{install['timeout_seconds']}s; see the engine's log under {folder}"
+        )
+        self.install = install
+
+
+class NoopPassFailed(RuntimeError):
+    """The no-op pass failed after a complete install; :attr:`install` holds the install's
+    figures, the exception's cause why the pass failed."""
+
+    def __init__(self, install: dict[str, Any], error: Exception) -> None:
+        super().__init__(
+            f"w6: the no-op pass over {install['releases']} HelmReleases failed: {error}"
+        )
+        self.install = install
+
+
 async def run(ground: Ground, quick: bool) -> dict[str, Any]:
     sizes = ground.sizes or (QUICK_SIZES if quick else SIZES)
-    runs = [await release_fleet(ground, size) for size in sizes]
+    with ChartServer() as charts:
+        runs = [
+            await release_fleet(ground, charts, size, ground.engine, within=fleet.timeout_for(size))
+            for size in sizes
+        ]
     return {"chart": f"{CHART_NAME}@{CHART_VERSION}", "concurrent": CONCURRENT, "runs": runs}
 
 
-async def release_fleet(ground: Ground, size: int) -> dict[str, Any]:
-    """Install ``size`` HelmReleases at once, then reconcile each once more."""
-    with ChartServer() as charts:
-        async with ground.namespace("bench-w6") as namespace:
-            await ground.kube.apply(helm_repository(namespace, charts.url))
-            async with ground.engine(f"w6-{size}") as engine:
-                await repository_ready(ground, namespace)
-                installed = await install_and_time(ground, engine, namespace, size)
-                if not installed["complete"]:
-                    raise RuntimeError(
-                        f"w6: {installed['ready']} of {size} HelmReleases Ready within "
-                        f"{installed['timeout_seconds']}s; see the engine's log under "
-                        f"{ground.folder}"
-                    )
-                installed["chart_repository_requests"] = dict(charts.served)
+async def release_fleet(
+    ground: Ground, charts: ChartServer, size: int, start_engine: StartEngine, *, within: float
+) -> dict[str, Any]:
+    """Install ``size`` HelmReleases at once, then reconcile each once more; raises
+    :class:`ReleasesNotReady` when the install is not all Ready ``within`` seconds,
+    :class:`NoopPassFailed` when the pass after it fails."""
+    served_before = dict(charts.served)
+    async with ground.namespace("bench-w6") as namespace:
+        await ground.kube.apply(helm_repository(namespace, charts.url))
+        async with start_engine(f"w6-{size}") as engine:
+            await repository_ready(ground, namespace)
+            installed = await install_and_time(ground, engine, namespace, size, within)
+            if not installed["complete"]:
+                raise ReleasesNotReady(installed, str(ground.folder))
+            installed["chart_repository_requests"] = {
+                path: count - served_before.get(path, 0)
+                for path, count in charts.served.items()
+                if count > served_before.get(path, 0)
+            }
+            try:
                 await settled(engine)
                 noop = await noop_pass(ground, engine, namespace, size)
+            except Exception as error:
+                raise NoopPassFailed(installed, error) from error
     return {"releases": size, "install": installed, "noop": noop}
 
 
@@ -126,10 +183,10 @@ async def repository_ready(ground: Ground, namespace: str) -> None:
 
 
 async def install_and_time(
-    ground: Ground, engine: Engine, namespace: str, size: int
+    ground: Ground, engine: ReleaseEngine, namespace: str, size: int, within: float
 ) -> dict[str, Any]:
-    """Create ``size`` HelmReleases at once and wait until every one is Ready."""
-    within = fleet.timeout_for(size)
+    """Create ``size`` HelmReleases at once and wait until every one is Ready, or ``within``
+    seconds."""
     ready_at: dict[str, float] = {}
 
     def note_ready(obj: KubeObject, at: float) -> None:
@@ -157,6 +214,7 @@ async def install_and_time(
     apiserver = (await ground.apiserver_metrics()).since(apiserver_before)
     seconds = max(ready_at.values()) - started if complete else waited
     return {
+        "releases": size,
         "objects": size * OBJECTS_PER_RELEASE,
         "complete": complete,
         "ready": len(ready_at),
@@ -173,14 +231,14 @@ async def install_and_time(
     }
 
 
-async def settled(engine: Engine) -> None:
+async def settled(engine: ReleaseEngine) -> None:
     """Wait until the engine's queues are empty and no reconcile finished for a while."""
     deadline = time.monotonic() + SETTLE_TIMEOUT
     previous, since = -1.0, time.monotonic()
     while time.monotonic() < deadline:
         samples = await asyncio.to_thread(engine.metrics)
-        reconciles = samples.sum(RECONCILES)
-        if reconciles != previous or samples.sum(QUEUE_DEPTH):
+        reconciles = float(sum(engine.reconciles(samples).values()))
+        if reconciles != previous or engine.queue_depth(samples):
             previous, since = reconciles, time.monotonic()
         elif time.monotonic() - since >= SETTLE_SECONDS:
             return
@@ -188,11 +246,13 @@ async def settled(engine: Engine) -> None:
     raise RuntimeError(f"the engine still reconciled after {SETTLE_TIMEOUT:.0f}s of W6")
 
 
-async def noop_pass(ground: Ground, engine: Engine, namespace: str, size: int) -> dict[str, Any]:
+async def noop_pass(
+    ground: Ground, engine: ReleaseEngine, namespace: str, size: int
+) -> dict[str, Any]:
     """Ask every HelmRelease to reconcile once more; what that wrote and rendered."""
     token = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     revisions_before = await release_revisions(ground, namespace)
-    children_before = children_cpu_seconds(engine)
+    helm_service_before = engine.helm_service_cpu_seconds()
     apiserver_before = await ground.apiserver_metrics()
     reconciles_before = await asyncio.to_thread(_helmrelease_reconciles, engine)
     async with Watched(ground.kube, HELM_API, "HelmRelease", namespace) as hrs:
@@ -238,7 +298,7 @@ async def noop_pass(ground: Ground, engine: Engine, namespace: str, size: int) -
         "apiserver_writes_by_resource": requests_by_resource(apiserver, WRITE_VERBS),
         "release_revisions_before": revisions_before,
         "release_revisions_after": await release_revisions(ground, namespace),
-        "helm_service_cpu_seconds": round(children_cpu_seconds(engine) - children_before, 3),
+        "helm_service_cpu_seconds": _since(engine.helm_service_cpu_seconds(), helm_service_before),
         "engine_cpu_seconds": usage.engine_cpu_seconds,
         "usage": usage.as_dict(),
     }
@@ -271,11 +331,15 @@ def _handled(objects: Objects, token: str, size: int) -> bool:
     return len(handled) >= size
 
 
-def _helmrelease_reconciles(engine: Engine) -> float:
-    return engine.metrics().sum(RECONCILES, controller=CONTROLLER)
+def _since(now: float | None, before: float | None) -> float | None:
+    return None if now is None or before is None else round(now - before, 3)
 
 
-async def _reconciles_reach(engine: Engine, target: float) -> None:
+def _helmrelease_reconciles(engine: ReleaseEngine) -> float:
+    return engine.reconciles(engine.metrics()).get(CONTROLLER, 0)
+
+
+async def _reconciles_reach(engine: ReleaseEngine, target: float) -> None:
     """Wait until the engine has finished ``target`` HelmRelease reconciles in all: a
     reconcile is counted once it is over, after its status write."""
     deadline = time.monotonic() + PASS_TIMEOUT
@@ -290,12 +354,6 @@ async def release_revisions(ground: Ground, namespace: str) -> int:
     return len(
         await ground.kube.list("v1", "Secret", namespace=namespace, labels={"owner": "helm"})
     )
-
-
-def children_cpu_seconds(engine: Engine) -> float:
-    """CPU time of the engine's children so far (the Helm service), running or exited."""
-    pid = engine.process.pid
-    return tree_cpu_seconds(pid) - cpu_seconds_of(pid)
 
 
 def requests_by_resource(samples: Samples, verbs: tuple[str, ...] = ()) -> dict[str, int]:

@@ -301,24 +301,22 @@ def _charts() -> list[Chart]:
 
 
 @pytest.fixture
-def fleet_namespaces(kubeconfig: Path) -> Iterator[None]:
-    """The example's own namespaces, removed after the test (without waiting)."""
+def fleet_namespaces(kubeconfig: Path, scenario: Scenario) -> Iterator[None]:
+    """The example's own namespaces, removed after the test: the Kustomizations that
+    apply them first (their finalizers prune what they applied), so that none of them
+    sees its objects deleted under it and applies them again; then what is left,
+    without waiting."""
     yield
-    subprocess.run(
-        [
-            str(KUBECTL),
-            "--kubeconfig",
-            str(kubeconfig),
-            "delete",
-            "namespace",
-            *NAMESPACES,
-            "--wait=false",
-            "--ignore-not-found",
-        ],
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+    for command in (
+        ["delete", "kustomization", "--all", "-n", scenario.namespace, "--timeout=60s"],
+        ["delete", "namespace", *NAMESPACES, "--wait=false", "--ignore-not-found"],
+    ):
+        subprocess.run(
+            [str(KUBECTL), "--kubeconfig", str(kubeconfig), *command],
+            capture_output=True,
+            timeout=90,
+            check=False,
+        )
 
 
 async def test_the_kustomize_helm_example_reaches_ready(

@@ -236,7 +236,9 @@ class FluxControllers:
     them on a loopback port that it also advertises, so the kustomize-controller
     (and lockstep, after a migration) fetch them there. Both logs are under
     ``folder``. ``extra_flags`` are more command-line flags per controller, given after
-    the ones set here so that they win (``--concurrent=20``, ``--log-level=info``). A
+    the ones set here so that they win (``--concurrent=20``, ``--log-level=info``).
+    ``controllers`` names the ones to run: the source-controller alone serves a
+    :class:`FluxHelmController` without an idle kustomize-controller beside it. A
     context manager: started on enter, stopped (SIGTERM) on exit.
     """
 
@@ -246,12 +248,14 @@ class FluxControllers:
         kubeconfig: Path,
         folder: Path,
         extra_flags: Mapping[str, Sequence[str]] | None = None,
+        controllers: Sequence[str] = CONTROLLERS,
     ) -> None:
         self.binaries = binaries
         self.kubeconfig = kubeconfig
         self.folder = folder
+        self.controllers = tuple(controllers)
         self.extra_flags = {name: list(flags) for name, flags in (extra_flags or {}).items()}
-        unknown = sorted(set(self.extra_flags) - set(CONTROLLERS))
+        unknown = sorted((set(self.extra_flags) | set(self.controllers)) - set(CONTROLLERS))
         if unknown:
             raise ValueError(f"no Flux controller named {', '.join(unknown)}; use {CONTROLLERS}")
         self.addresses = FluxAddresses.free()
@@ -261,7 +265,7 @@ class FluxControllers:
         return self.folder / f"{controller}.log"
 
     def start(self) -> None:
-        """Start both controllers; return once each answers its readiness probe."""
+        """Start the controllers; return once each answers its readiness probe."""
         # The source-controller refuses a storage path that does not exist.
         (self.folder / "artifacts").mkdir(parents=True, exist_ok=True)
         addresses = self.addresses
@@ -283,11 +287,11 @@ class FluxControllers:
             KUSTOMIZE_CONTROLLER: addresses.kustomize_health,
         }
         try:
-            for controller, flags in commands.items():
+            for controller in self.controllers:
                 self._processes.append(
                     _start_controller(
                         self.binaries.path(controller),
-                        [*flags, *self.extra_flags.get(controller, [])],
+                        [*commands[controller], *self.extra_flags.get(controller, [])],
                         self.log(controller),
                         self.kubeconfig,
                         health[controller],
@@ -298,7 +302,7 @@ class FluxControllers:
             raise
 
     def stop(self) -> None:
-        """Stop both controllers (SIGTERM, then SIGKILL after a grace period)."""
+        """Stop the controllers (SIGTERM, then SIGKILL after a grace period)."""
         while self._processes:
             self._processes.pop().stop()
 

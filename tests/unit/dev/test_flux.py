@@ -56,3 +56,17 @@ def test_every_listener_of_a_run_is_on_loopback_and_distinct(tmp_path: Path) -> 
     assert all(address.startswith("127.0.0.1:") for address in addresses)
     assert len(set(addresses)) == len(addresses)
     assert controllers.log("source-controller") == tmp_path / "run" / "source-controller.log"
+
+
+def test_the_source_controller_can_run_alone_but_only_flux_controllers_run(
+    tmp_path: Path,
+) -> None:
+    binaries = flux.FluxBinaries(tmp_path, flux.flux_versions())
+    alone = flux.FluxControllers(
+        binaries, tmp_path / "kubeconfig", tmp_path, controllers=("source-controller",)
+    )
+    assert alone.controllers == ("source-controller",)
+    with pytest.raises(ValueError, match="no Flux controller named helm-controller"):
+        flux.FluxControllers(
+            binaries, tmp_path / "kubeconfig", tmp_path, controllers=("helm-controller",)
+        )
