@@ -169,7 +169,6 @@ async def test_lookup_reads_the_cluster_of_the_kubeconfig(
     renderer: HelmRenderer,
     helm: Helm,
     kube: KubeClient,
-    kubeconfig: Path,
     namespace: str,
     tmp_path: Path,
 ) -> None:
@@ -186,7 +185,11 @@ async def test_lookup_reads_the_cluster_of_the_kubeconfig(
     release = ReleaseContext("web", namespace)
 
     rendered = renderer.render(
-        package, {}, release, RenderOptions(kubeconfig=kubeconfig), deadline=deadline()
+        package,
+        {},
+        release,
+        RenderOptions(kubeconfig=kube.self_contained_kubeconfig()),
+        deadline=deadline(),
     )
     offline = renderer.render(package, {}, release, deadline=deadline())
 

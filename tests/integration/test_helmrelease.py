@@ -278,6 +278,9 @@ async def test_a_template_error_fails_the_release_naming_the_template(
         what="the install failure told",
     )
     message = condition(failed, "Ready")
+    assert message.startswith(
+        f"False: Helm install failed for release {namespace}/app with chart app@1.0.0: "
+    ), message
     assert "app/templates/broken.yaml" in message
     assert "\n" not in message
 
@@ -522,11 +525,8 @@ async def test_a_release_waits_for_the_releases_it_depends_on(
     assert (await _config_map(kube, namespace, "base-settings"))["data"]["greeting"] == "hello"
 
 
-async def test_a_release_is_made_with_the_rights_of_its_service_account(
-    engine: Engine, kube: KubeClient, namespace: str, chart_repository: ChartRepository
-) -> None:
-    chart_repository.add(_chart("1.0.0"))
-    await _repository(kube, namespace, chart_repository.url)
+async def _deployer(kube: KubeClient, namespace: str) -> None:
+    """The service account ``deployer``, with no rights yet."""
     await kube.apply(
         {
             "apiVersion": "v1",
@@ -534,16 +534,10 @@ async def test_a_release_is_made_with_the_rights_of_its_service_account(
             "metadata": {"name": "deployer", "namespace": namespace},
         }
     )
-    await kube.apply(_release(namespace, serviceAccountName="deployer"))
-    refused = await eventually(
-        lambda: _get(kube, namespace),
-        lambda o: "serviceaccount" in condition(o, "Ready"),
-        what="the release refused for want of rights",
-    )
-    assert f"system:serviceaccount:{namespace}:deployer" in condition(refused, "Ready")
-    with pytest.raises(NotFound):
-        await _config_map(kube, namespace, "app-settings")
 
+
+async def _grant_admin(kube: KubeClient, namespace: str) -> None:
+    """``deployer`` made admin of ``namespace``, and of nothing else."""
     await kube.apply(
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -557,9 +551,74 @@ async def test_a_release_is_made_with_the_rights_of_its_service_account(
             "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": namespace}],
         }
     )
+
+
+async def test_a_release_is_made_with_the_rights_of_its_service_account(
+    engine: Engine, kube: KubeClient, namespace: str, chart_repository: ChartRepository
+) -> None:
+    chart_repository.add(_chart("1.0.0"))
+    await _repository(kube, namespace, chart_repository.url)
+    await _deployer(kube, namespace)
+    await kube.apply(_release(namespace, serviceAccountName="deployer"))
+    refused = await eventually(
+        lambda: _get(kube, namespace),
+        lambda o: "serviceaccount" in condition(o, "Ready"),
+        what="the release refused for want of rights",
+    )
+    assert f"system:serviceaccount:{namespace}:deployer" in condition(refused, "Ready")
+    with pytest.raises(NotFound):
+        await _config_map(kube, namespace, "app-settings")
+
+    await _grant_admin(kube, namespace)
     await _ready_at(kube, namespace, "Helm install succeeded")
     settings = await _config_map(kube, namespace, "app-settings")
     assert settings["metadata"]["managedFields"][0]["manager"] == "lockstep"
+
+
+COPIER = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: copied
+data:
+  colour: {{ dig "data" "colour" "" (lookup "v1" "ConfigMap" .Values.from "origin") | quote }}
+"""
+
+
+async def test_lookup_reads_the_cluster_with_the_rights_of_the_release(
+    engine: Engine, kube: KubeClient, namespace: str, chart_repository: ChartRepository
+) -> None:
+    chart_repository.add(Chart("app", "1.0.0", templates={"copied.yaml": COPIER}))
+    await _repository(kube, namespace, chart_repository.url)
+    await kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "origin", "namespace": namespace},
+            "data": {"colour": "teal"},
+        }
+    )
+    await _deployer(kube, namespace)
+    await _grant_admin(kube, namespace)
+    await kube.apply(_release(namespace, serviceAccountName="deployer", values={"from": namespace}))
+    await _ready_at(kube, namespace, "Helm install succeeded")
+    assert (await _config_map(kube, namespace, "copied"))["data"] == {"colour": "teal"}
+
+    # The account may not read ConfigMaps of kube-system: neither may its lookup.
+    await kube.apply(
+        _release(namespace, serviceAccountName="deployer", values={"from": "kube-system"})
+    )
+    refused = await eventually(
+        lambda: _get(kube, namespace),
+        lambda o: "forbidden" in condition(o, "Ready"),
+        within=120,
+        what="the upgrade refused for want of rights to look up",
+    )
+    message = condition(refused, "Ready")
+    assert message.startswith(f"False: Helm upgrade failed for release {namespace}/app"), message
+    assert f"system:serviceaccount:{namespace}:deployer" in message
+    assert "\n" not in message
+    assert (await _config_map(kube, namespace, "copied"))["data"] == {"colour": "teal"}
 
 
 async def test_post_renderers_patch_the_release_and_a_change_of_them_upgrades_it(

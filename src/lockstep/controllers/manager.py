@@ -72,7 +72,13 @@ from lockstep.runtime.informer import Change, Informer, ObjectCache, ObjectKey
 from lockstep.runtime.logcontext import logging_about
 from lockstep.runtime.metrics import ControllerMetrics, Health
 from lockstep.runtime.queue import Outcome, Success, TerminalFailure, WorkQueue
-from lockstep.runtime.served import ServedKinds, Watch, run_served
+from lockstep.runtime.served import (
+    CRDS_COMPONENT,
+    CRDS_NOT_LISTED,
+    ServedKinds,
+    Watch,
+    run_served,
+)
 from lockstep.sources.store import DEFAULT_MAX_CONTENT_BYTES, ArtifactStore
 
 _log = logging.getLogger(__name__)
@@ -315,6 +321,8 @@ class ControllerManager:
         self.metrics = ControllerMetrics()
         self.metrics.count_kube_requests(kube.requests)
         self.health = Health()
+        # Not ready from the first probe on, before the CRDs are listed.
+        self.health.not_ready(CRDS_COMPONENT, CRDS_NOT_LISTED)
         self.webhooks = Webhooks(kube, no_cross_namespace_refs=options.no_cross_namespace_refs)
         """What the webhook server asks of the Receivers; it answers 503 until the caches of
         the served kinds are synced (404 for every path while Receivers are not served)."""

@@ -47,6 +47,7 @@ from lockstep.kube.errors import (
     from_transport_error,
 )
 from lockstep.kube.impersonation import ImpersonatingTransport
+from lockstep.kube.kubeconfig import self_contained_kubeconfig
 from lockstep.kube.requests import CountingTransport, RequestCounts, cluster_transport
 
 KubeObject = dict[str, Any]
@@ -228,6 +229,12 @@ class KubeClient:
             requests=self.requests,
             discovery=self._discovery,
         )
+
+    def self_contained_kubeconfig(self) -> str:
+        """A kubeconfig document reaching this cluster as this client does (acting as
+        its user, if it impersonates one), for a program that is not lockstep (see
+        :mod:`lockstep.kube.kubeconfig`)."""
+        return self_contained_kubeconfig(self._config, self.user)
 
     async def close(self) -> None:
         await self._api.close()

@@ -55,7 +55,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +79,13 @@ chart takes a second; two minutes stops a runaway long before it matters."""
 
 
 class HelmRenderError(Exception):
-    """Helm refused the chart or the values; the message is Helm's."""
+    """Helm refused the chart or the values; the message is Helm's. ``chart``: the
+    chart's ``name@version`` when it loaded, which Helm's install and upgrade failures
+    name."""
+
+    def __init__(self, message: str, *, chart: str | None = None) -> None:
+        super().__init__(message)
+        self.chart = chart
 
     @property
     def message(self) -> str:
@@ -118,9 +124,11 @@ class RenderOptions:
     set, as a cluster's discovery gives it to ``helm install``; ``None``: Helm's
     default set, as ``helm template``."""
 
-    kubeconfig: Path | None = None
-    """The cluster ``lookup`` reads, as ``helm install`` does; ``None``: ``lookup``
-    finds nothing, as in ``helm template``."""
+    kubeconfig: str | None = field(default=None, repr=False)
+    """The cluster ``lookup`` reads, as ``helm install`` does: a self-contained kubeconfig
+    document (:meth:`lockstep.kube.KubeClient.self_contained_kubeconfig`), handed over
+    as text, never written to disk; ``None``: ``lookup`` finds nothing, as in ``helm
+    template``."""
 
     skip_schema_validation: bool = False
     """Render without checking the values against the charts' ``values.schema.json``
@@ -273,7 +281,7 @@ class HelmRenderer(ResidentPool):
             "kubeVersion": options.kube_version or "",
             "skipSchemaValidation": options.skip_schema_validation,
             "apiVersions": list(options.api_versions) if options.api_versions is not None else None,
-            "kubeconfig": str(options.kubeconfig) if options.kubeconfig else "",
+            "kubeconfig": options.kubeconfig or "",
             "reuse": (
                 {"chart": dict(reuse.chart), "config": dict(reuse.config)} if reuse else None
             ),
@@ -348,7 +356,9 @@ class HelmRenderer(ResidentPool):
         except LimitExceeded as error:
             raise HelmRenderError(f"Helm {error}") from None
         if "error" in answer:
-            raise HelmRenderError(one_line(str(answer["error"])))
+            name, version = answer.get("chartName"), answer.get("chartVersion")
+            chart = f"{name}@{version}" if name else None
+            raise HelmRenderError(one_line(str(answer["error"])), chart=chart)
         return answer
 
 

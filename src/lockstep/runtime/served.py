@@ -109,6 +109,7 @@ class ServedKinds:
 
 CRDS_COMPONENT = "customresourcedefinitions"
 """How readiness names the watch on CRDs, which says which kinds are served."""
+CRDS_NOT_LISTED = "CustomResourceDefinitions not listed yet"
 
 
 class KindController(Protocol):
@@ -170,16 +171,18 @@ async def run_served(
     # Set when a kind appears or goes away, or a cache is synced: time to look again.
     progress = asyncio.Event()
     served.subscribe(progress.set)
-    watch.health.not_ready(CRDS_COMPONENT, "CustomResourceDefinitions not listed yet")
+    watch.health.not_ready(CRDS_COMPONENT, CRDS_NOT_LISTED)
     crds = asyncio.create_task(served.run(), name="informer-crds")
     try:
         await _first(served.wait_synced(), stop.wait())
-        watch.health.ready(CRDS_COMPONENT)
         started = False
         while not stop.is_set():
             progress.clear()
             for controller in controllers:
                 await _follow_kind(controller, served, watch, progress)
+            # Ready only once every kind is known as served or absent: a probe between
+            # two kinds would otherwise see a kind that is neither.
+            watch.health.ready(CRDS_COMPONENT)
             watching = [c for c in controllers if c.watching]
             if started or all(c.synced for c in watching):
                 if not started:

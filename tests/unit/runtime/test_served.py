@@ -196,3 +196,32 @@ async def test_controllers_start_with_their_kinds_and_stop_when_they_go() -> Non
 
     stop.set()
     await asyncio.wait_for(running, 1)
+
+
+async def test_readiness_waits_until_every_kind_is_known_served_or_absent() -> None:
+    health = Health()
+    seen: list[bool] = []
+
+    @dataclass
+    class Absent(FakeController):
+        async def stop_watching(self) -> None:
+            await asyncio.sleep(0)  # a probe may be answered here
+            seen.append(health.is_ready)
+
+    policies = Absent("ImagePolicy", f"{IMAGE}/v1")
+    apps = FakeController("Kustomization", "kustomize.toolkit.fluxcd.io/v1")
+    kinds, stop = ListedKinds(), asyncio.Event()
+    running = asyncio.create_task(
+        run_served([policies, apps], kinds, Watch(health, ControllerMetrics(), 1), stop)
+    )
+    kinds.install(apps.api_version, apps.kind)
+    kinds.listed.set()
+    await settle()
+
+    assert seen
+    assert not any(seen), "ready before the Kustomization's cache was even started"
+    apps.sync()
+    await settle()
+    assert health.is_ready
+    stop.set()
+    await asyncio.wait_for(running, 1)

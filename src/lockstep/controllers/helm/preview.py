@@ -124,6 +124,8 @@ async def preview(
     options = RenderOptions(
         kube_version=await target.server_version() or None,
         api_versions=tuple(await target.api_versions()),
+        # lookup reads the cluster with the rights of whoever asks for the preview.
+        kubeconfig=target.self_contained_kubeconfig(),
         skip_schema_validation=release.schema_validation_disabled(
             "upgrade" if deployed is not None else "install"
         ),

@@ -1031,7 +1031,9 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         """The release's objects (:func:`.rendering.render_release`), before anything of
         it is stored or applied; ``.Capabilities.APIVersions`` are those the release's
         cluster serves now (CRDs installed since the last render included), as Helm reads
-        them from discovery at each install and upgrade."""
+        them from discovery at each install and upgrade, and ``lookup`` reads that
+        cluster with the release's rights (its service account's, if it names one), as
+        Flux's helm-controller does."""
         cluster = self._clusters.held(_key(obj))
         try:
             api_versions = tuple(await cluster.client.api_versions()) if cluster else None
@@ -1043,6 +1045,7 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         options = RenderOptions(
             kube_version=kube_version or None,
             api_versions=api_versions,
+            kubeconfig=self._client(obj, cluster).self_contained_kubeconfig() if cluster else None,
             skip_schema_validation=obj.schema_validation_disabled(
                 "upgrade" if upgrade else "install"
             ),
@@ -1063,9 +1066,10 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
             # Helm quotes a value its chart refuses: one from a Secret is masked, and the
             # error quoting it is not chained, so no traceback can show it.
             shown = values.masked(str(error))
+            with_chart = f" with chart {error.chart}" if error.chart else ""
             raise Failure(
                 UPGRADE_FAILED if upgrade else INSTALL_FAILED,
-                f"Helm {action} failed for release {namespace}/{name}: {shown}",
+                f"Helm {action} failed for release {namespace}/{name}{with_chart}: {shown}",
                 terminal=error.post_render,
                 condition=RELEASED,
                 condition_status="False",

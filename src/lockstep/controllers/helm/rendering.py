@@ -39,11 +39,14 @@ from lockstep.render.resident import BuildDeadline
 
 class ReleaseRenderFailed(Exception):
     """The chart, its values or the post-renderers give no release; the message is one
-    line. ``post_render``: a post-renderer failed, which only a change of the
-    HelmRelease's spec repairs."""
+    line. ``chart``: the chart's ``name@version`` once it has loaded; ``post_render``: a
+    post-renderer failed, which only a change of the HelmRelease's spec repairs."""
 
-    def __init__(self, message: str, *, post_render: bool = False) -> None:
+    def __init__(
+        self, message: str, *, chart: str | None = None, post_render: bool = False
+    ) -> None:
         super().__init__(message)
+        self.chart = chart
         self.post_render = post_render
 
 
@@ -80,20 +83,21 @@ def render_release(
     except BuildDeadline:
         raise ReleaseRenderFailed(f"Helm did not render the chart within {within:.0f}s") from None
     except HelmRenderError as error:
-        raise ReleaseRenderFailed(str(error)) from error
+        raise ReleaseRenderFailed(str(error), chart=error.chart) from error
+    chart_named = f"{rendered.chart_name}@{rendered.chart_version}"
     if post_renderers:
         try:
             manifest = post_render(
                 rendered.manifest, post_renderers, max(0.0, deadline - time.monotonic())
             )
         except PostRenderFailed as error:
-            raise ReleaseRenderFailed(str(error), post_render=True) from error
+            raise ReleaseRenderFailed(str(error), chart=chart_named, post_render=True) from error
         rendered = replace(rendered, manifest=manifest)
     try:
         objects = manifest_objects(rendered.manifest, "the post-rendered manifest")
         crds = [obj for crd in rendered.crds for obj in manifest_objects(crd.content, crd.name)]
     except RenderError as error:
-        raise ReleaseRenderFailed(str(error)) from error
+        raise ReleaseRenderFailed(str(error), chart=chart_named) from error
     return RenderedRelease(rendered, objects, crds)
 
 

@@ -8,7 +8,7 @@
 // message>"}, a panic too. The operations (render.go, chart.go):
 //
 //	{"op": "render", "chart": PATH, "values": {...}, "release": {...},
-//	 "kubeVersion": "v1.37.0", "apiVersions": [...], "kubeconfig": PATH}
+//	 "kubeVersion": "v1.37.0", "apiVersions": [...], "kubeconfig": "YAML"}
 //	{"op": "package", "chart": PATH, "values": "YAML", "dependencies": [PATH],
 //	 "version": "1.0.0+abc", "out": DIR}
 //	{"op": "inspect", "chart": PATH}
@@ -24,6 +24,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -69,12 +70,15 @@ type releaseRequest struct {
 
 type failure struct {
 	Error string `json:"error"`
+	// The chart the refusal is about, when it loaded.
+	ChartName    string `json:"chartName,omitempty"`
+	ChartVersion string `json:"chartVersion,omitempty"`
 }
 
 func answer(r request) (result any) {
 	defer func() {
 		if recovered := recover(); recovered != nil {
-			result = failure{fmt.Sprintf("recovered from a Helm panic: %v", recovered)}
+			result = failure{Error: fmt.Sprintf("recovered from a Helm panic: %v", recovered)}
 		}
 	}()
 	var (
@@ -91,8 +95,12 @@ func answer(r request) (result any) {
 	default:
 		err = fmt.Errorf("unknown op %q", r.Op)
 	}
+	var refused chartFailure
+	if errors.As(err, &refused) {
+		return failure{Error: err.Error(), ChartName: refused.name, ChartVersion: refused.version}
+	}
 	if err != nil {
-		return failure{err.Error()}
+		return failure{Error: err.Error()}
 	}
 	return done
 }
@@ -118,7 +126,7 @@ func main() {
 		var r request
 		var result any
 		if err := json.Unmarshal(requests.Bytes(), &r); err != nil {
-			result = failure{fmt.Sprintf("invalid request: %v", err)}
+			result = failure{Error: fmt.Sprintf("invalid request: %v", err)}
 		} else {
 			result = answer(r)
 		}

@@ -66,6 +66,24 @@ func render(r request) (*rendered, error) {
 	if err != nil {
 		return nil, err
 	}
+	done, err := renderLoaded(chrt, config, r)
+	if err != nil {
+		return nil, chartFailure{err: err, name: chrt.Metadata.Name, version: chrt.Metadata.Version}
+	}
+	return done, nil
+}
+
+// chartFailure is a refusal once the chart has loaded; the answer names the chart, as
+// Helm's install and upgrade failures are told with it.
+type chartFailure struct {
+	err           error
+	name, version string
+}
+
+func (f chartFailure) Error() string { return f.err.Error() }
+
+func renderLoaded(chrt *chart.Chart, config map[string]any, r request) (*rendered, error) {
+	var err error
 	if r.Reuse != nil {
 		if config, err = reuseValues(chrt, config, r.Reuse); err != nil {
 			return nil, err
@@ -184,12 +202,12 @@ func capabilities(r request) (*common.Capabilities, error) {
 }
 
 // renderTemplates runs Helm's template engine; lookup reads the cluster of the
-// kubeconfig when one is given (as helm install does) and finds nothing otherwise
-// (as helm template does).
+// kubeconfig document when one is given (as helm install does) and finds nothing
+// otherwise (as helm template does).
 func renderTemplates(chrt *chart.Chart, values common.Values, kubeconfig string) (map[string]string, error) {
 	var templates engine.Engine
 	if kubeconfig != "" {
-		restConfig, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+		restConfig, err := clientcmd.RESTConfigFromKubeConfig([]byte(kubeconfig))
 		if err != nil {
 			return nil, fmt.Errorf("cannot read the kubeconfig for lookup: %w", err)
 		}
