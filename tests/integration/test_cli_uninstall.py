@@ -81,6 +81,8 @@ def test_uninstall_keeps_what_was_applied(own_cluster: LocalCluster) -> None:
     installed = run(kubeconfig, "install", "--image", "lockstep:test")
     assert installed.returncode == 0, installed.stderr
     kubectl(kubeconfig, "apply", "-f", "-", stdin=KUSTOMIZATION)
+    # As if Argo CD had installed its own: a CRD without lockstep's label is left alone.
+    kubectl(kubeconfig, "label", "crd", "appprojects.argoproj.io", "lockstep.io/reconciled-")
 
     dry = run(kubeconfig, "uninstall", "--dry-run")
     assert dry.returncode == 0, dry.stderr
@@ -90,6 +92,7 @@ def test_uninstall_keeps_what_was_applied(own_cluster: LocalCluster) -> None:
         "delete CustomResourceDefinition/kustomizations.kustomize.toolkit.fluxcd.io" in dry.stdout
     )
     assert "delete Namespace/flux-system" in dry.stdout
+    assert "appprojects.argoproj.io" not in dry.stdout
     assert "kustomizations" in kubectl(kubeconfig, "get", "crd")
 
     unasked = run(kubeconfig, "uninstall")
@@ -98,7 +101,10 @@ def test_uninstall_keeps_what_was_applied(own_cluster: LocalCluster) -> None:
 
     done = run(kubeconfig, "uninstall", "--silent")
     assert done.returncode == 0, done.stderr
-    assert "toolkit.fluxcd.io" not in kubectl(kubeconfig, "get", "crd")
+    crds = kubectl(kubeconfig, "get", "crd", "-o", "name")
+    assert "toolkit.fluxcd.io" not in crds
+    assert "applications.argoproj.io" not in crds
+    assert "customresourcedefinition.apiextensions.k8s.io/appprojects.argoproj.io" in crds
     namespaces = kubectl(kubeconfig, "get", "ns", "-o", "name")
     assert "namespace/flux-system" not in namespaces
     assert "lockstep" not in kubectl(kubeconfig, "get", "clusterrolebinding", "-o", "name")

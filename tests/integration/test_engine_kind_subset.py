@@ -120,6 +120,7 @@ def test_the_engine_is_ready_and_names_the_absent_kinds(subset_engine: Engine) -
     assert body.startswith("ok\n")
     absent = sorted(line.split(":")[1].strip() for line in body.splitlines()[1:])
     assert absent == [
+        "Application",
         "HelmChart",
         "HelmRelease",
         "HelmRepository",

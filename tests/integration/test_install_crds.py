@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from ground.manifests import SAMPLE_MANIFESTS
+from lockstep.api.kinds import KINDS
 
 pytestmark = pytest.mark.integration
 
@@ -121,6 +122,13 @@ FLUX_CRDS = {
 }
 """Flux's complete CRD set, and whether lockstep reconciles each kind."""
 
+ARGO_CRDS = {
+    info.crd_name: "true" if info.reconciled else "false"
+    for info in KINDS
+    if info.group == "argoproj.io"
+}
+"""Argo CD's Application and AppProject CRDs, and whether lockstep reconciles each kind."""
+
 HELM_RELEASE = """\
 apiVersion: helm.toolkit.fluxcd.io/v2
 kind: HelmRelease
@@ -204,7 +212,7 @@ def test_the_complete_flux_crd_set_is_established_and_marked(installed: Path) ->
 
     assert {
         name: crd["metadata"]["labels"]["lockstep.io/reconciled"] for name, crd in crds.items()
-    } == FLUX_CRDS
+    } == FLUX_CRDS | ARGO_CRDS
     for name, crd in crds.items():
         conditions = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
         assert conditions["Established"] == "True", name

@@ -1,14 +1,18 @@
 """CustomResourceDefinitions generated from the kind table and the API models.
 
 The CLI and the local control plane install these before any controller
-starts: one per kind of `kinds.KINDS`, Flux's complete set. Each schema is the
-model's pydantic JSON schema rewritten into the structural OpenAPI v3 subset
-Kubernetes requires: references inlined, Optional turned into a plain optional
-property, free-form maps marked to keep unknown fields, and only the defaults
-declared with `meta.server_default` kept. A kind without a model gets an open
-schema instead (`spec` and `status` keep every field), so that objects written
-for Flux's schema lose nothing. Each CRD carries the `lockstep.io/reconciled`
-label, saying whether lockstep reconciles the kind or only serves it.
+starts: one per kind of `kinds.KINDS`, Flux's complete set and Argo CD's
+Application and AppProject. Each schema is the model's pydantic JSON schema
+rewritten into the structural OpenAPI v3 subset Kubernetes requires:
+references inlined, Optional turned into a plain optional property, free-form
+maps and models that keep undeclared fields (`extra="allow"`, as the Argo CD
+models do) marked to keep unknown fields, integer-or-string fields marked as
+such, and only the defaults declared with `meta.server_default` kept. Every
+top-level field of the model is served, so Argo CD's `operation` sits beside
+`spec` and `status`. A kind without a model gets an open schema instead
+(`spec` and `status` keep every field), so that objects written for Flux's
+schema lose nothing. Each CRD carries the `lockstep.io/reconciled` label,
+saying whether lockstep reconciles the kind or only serves it.
 """
 
 import copy
@@ -16,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from lockstep.api.argo import INT_OR_STRING_MARK
 from lockstep.api.kinds import KINDS, RECONCILED_LABEL, KindInfo, PrinterColumn
 from lockstep.api.meta import SERVER_DEFAULT_MARK, ApiObject
 
@@ -59,7 +64,8 @@ TOP_LEVEL_FIELDS = {
 UNOBSERVED_STATUS = {"observedGeneration": -1}
 """The status a new object gets from its CRD's default, as Flux's CRDs give it."""
 
-OPEN_OBJECT = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+PRESERVE_UNKNOWN_FIELDS = "x-kubernetes-preserve-unknown-fields"
+OPEN_OBJECT = {"type": "object", PRESERVE_UNKNOWN_FIELDS: True}
 
 
 class SchemaGenerationError(ValueError):
@@ -94,8 +100,9 @@ def crd_manifest(info: KindInfo) -> dict[str, Any]:
         "listKind": f"{info.kind}List",
         "plural": info.plural,
         "singular": info.singular,
-        "categories": list(info.categories),
     }
+    if info.categories:
+        names["categories"] = list(info.categories)
     if info.short_names:
         names["shortNames"] = list(info.short_names)
     return {
@@ -189,17 +196,18 @@ def _structural(node: dict[str, Any], definitions: dict[str, Any], path: str) ->
     if "items" in node:
         node["items"] = _structural(node["items"], definitions, f"{path}[]")
     if node.get("additionalProperties") is True:
+        # A free-form map, or a model that keeps undeclared fields beside its properties.
         del node["additionalProperties"]
-        node["x-kubernetes-preserve-unknown-fields"] = True
+        node[PRESERVE_UNKNOWN_FIELDS] = True
     elif "additionalProperties" in node:
         node["additionalProperties"] = _structural(
             node["additionalProperties"], definitions, f"{path}{{}}"
         )
 
-    unexpected = node.keys() - SCHEMA_KEYWORDS - {"x-kubernetes-preserve-unknown-fields"}
+    unexpected = node.keys() - SCHEMA_KEYWORDS - {PRESERVE_UNKNOWN_FIELDS, INT_OR_STRING_MARK}
     if unexpected:
         raise SchemaGenerationError(f"{path}: no structural form for {sorted(unexpected)}")
-    if "type" not in node:
+    if "type" not in node and not node.get(INT_OR_STRING_MARK):
         raise SchemaGenerationError(f"{path}: every schema node needs a type")
     return node
 

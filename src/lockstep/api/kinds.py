@@ -1,20 +1,23 @@
-"""The one kind table: names, groups, versions, printer columns and model of every Flux kind.
+"""The one kind table: names, groups, versions, printer columns and model of every served kind.
 
-The kind names and API versions of the Flux toolkit APIs are written here (the
-models repeat their own as `Literal` types, and the tests hold the models and the
-reconcilers to this table). `crds` generates one CustomResourceDefinition per
-entry, so `lockstep install --crds` installs Flux's complete CRD set; the
-controller manager starts a kind's controller when the API server serves the
-kind; the CLI looks kinds up here to name, list and parse objects.
+The kind names and API versions of the Flux toolkit APIs and of Argo CD's
+Application and AppProject are written here (the models repeat their own as
+`Literal` types, and the tests hold the models and the reconcilers to this
+table). `crds` generates one CustomResourceDefinition per entry, so
+`lockstep install --crds` installs Flux's complete CRD set and Argo CD's two;
+the controller manager starts a kind's controller when the API server serves
+the kind; the CLI looks kinds up here to name, list and parse objects.
 
 A kind lockstep does not reconcile yet (`reconciled=False`) is still served, so
-that Flux's own controllers can start against lockstep's CRDs. Without a model
+that Flux's own controllers can start against lockstep's CRDs, and Argo CD's
+manifests apply before lockstep reconciles them. Without a model
 its CRD keeps `spec` and `status` open, so no field of Flux's schema is ever
 pruned.
 """
 
 from dataclasses import dataclass
 
+from lockstep.api.argo import Application, AppProject
 from lockstep.api.helm import HelmRelease
 from lockstep.api.image import ImagePolicy, ImageRepository, ImageUpdateAutomation
 from lockstep.api.kustomize import Kustomization
@@ -85,6 +88,7 @@ KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io"
 HELM_GROUP = "helm.toolkit.fluxcd.io"
 IMAGE_GROUP = "image.toolkit.fluxcd.io"
 NOTIFICATION_GROUP = "notification.toolkit.fluxcd.io"
+ARGO_GROUP = "argoproj.io"
 
 RECONCILED_LABEL = "lockstep.io/reconciled"
 """Label on each CRD lockstep installs: `"true"` when lockstep reconciles the kind,
@@ -317,6 +321,41 @@ PROVIDER = KindInfo(
     command="alert-provider",
 )
 
+APPLICATION = KindInfo(
+    kind="Application",
+    group=ARGO_GROUP,
+    plural="applications",
+    singular="application",
+    short_names=("app", "apps"),
+    # Argo CD's CRDs name no category, so `kubectl get all` leaves its kinds out.
+    categories=(),
+    served_versions=("v1alpha1",),
+    storage_version="v1alpha1",
+    printer_columns=(
+        PrinterColumn("Sync Status", "string", ".status.sync.status"),
+        PrinterColumn("Health Status", "string", ".status.health.status"),
+        PrinterColumn("Revision", "string", ".status.sync.revision", priority=10),
+        PrinterColumn("Project", "string", ".spec.project", priority=10),
+    ),
+    model=Application,
+    # Argo CD writes an Application's status with a plain patch, not through a subresource.
+    status_subresource=False,
+)
+APP_PROJECT = KindInfo(
+    kind="AppProject",
+    group=ARGO_GROUP,
+    plural="appprojects",
+    singular="appproject",
+    short_names=("appproj", "appprojs"),
+    categories=(),
+    served_versions=("v1alpha1",),
+    storage_version="v1alpha1",
+    printer_columns=(),
+    model=AppProject,
+    reconciled=False,
+    status_subresource=False,
+)
+
 KINDS: tuple[KindInfo, ...] = (
     GIT_REPOSITORY,
     OCI_REPOSITORY,
@@ -332,8 +371,11 @@ KINDS: tuple[KindInfo, ...] = (
     RECEIVER,
     ALERT,
     PROVIDER,
+    APPLICATION,
+    APP_PROJECT,
 )
-"""Every Flux kind: sources, appliers, image automation, notifications."""
+"""Every served kind: Flux's sources, appliers, image automation and notifications, then
+Argo CD's Application and AppProject."""
 
 RECONCILED_KINDS: tuple[KindInfo, ...] = tuple(info for info in KINDS if info.reconciled)
 """The kinds lockstep runs a controller for."""
@@ -353,9 +395,9 @@ def find_kind(api_version: str, kind: str) -> KindInfo:
 def kind_info(kind: str) -> KindInfo:
     """The served kind named `kind` in any of its groups' versions, e.g. `HelmRelease`.
 
-    Raises LookupError for a kind that is not one of Flux's.
+    Raises LookupError for a kind lockstep does not serve.
     """
     for info in KINDS:
         if info.kind == kind:
             return info
-    raise LookupError(f"{kind} is not a Flux kind lockstep serves")
+    raise LookupError(f"{kind} is not a kind lockstep serves")

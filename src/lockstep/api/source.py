@@ -48,7 +48,8 @@ class GitRepositoryRef(ApiModel):
     """SemVer range; the highest matching tag is checked out."""
 
     name: str | None = None
-    """Full reference name, for example `refs/heads/main` or `refs/pull/1/head`."""
+    """Full reference name, for example `refs/heads/main` or `refs/pull/1/head`; a short
+    name (`main`, `v1.0.0`) is read as a branch, else a tag (Flux needs the full name)."""
 
     commit: str | None = None
     """Commit SHA to check out; with `branch`, the branch is cloned shallowly to reach it."""

@@ -40,6 +40,7 @@ from lockstep.apply.inventory import (
     parse_inventory_id,
     stale_entries,
 )
+from lockstep.apply.namespaces import with_default_namespace
 from lockstep.apply.objects import (
     AnnotationPolicy,
     ApplyMode,
@@ -104,4 +105,5 @@ __all__ = [
     "split_into_stages",
     "stale_entries",
     "wait_healthy",
+    "with_default_namespace",
 ]

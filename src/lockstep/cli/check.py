@@ -38,7 +38,11 @@ PERMISSIONS = (
     ("watch", "*", "*"),
     ("patch", "*", "*"),
     ("delete", "*", "*"),
-    *(("patch", info.group, f"{info.plural}/status") for info in RECONCILED_KINDS),
+    *(
+        ("patch", info.group, f"{info.plural}/status")
+        for info in RECONCILED_KINDS
+        if info.status_subresource
+    ),
     ("create", "coordination.k8s.io", "leases"),
     ("create", "", "events"),
 )

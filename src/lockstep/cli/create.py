@@ -47,8 +47,8 @@ from lockstep.cli.objects import (
 from lockstep.cli.reconcile import outcome
 from lockstep.cli.secrets import secret_app
 from lockstep.cli.waiting import TimedOut, TimeoutOption, wait_until_settled
-from lockstep.controllers.helm.values import merge_values
 from lockstep.kube import KubeClient, NotFound, ObjectRef
+from lockstep.render.helm import merge_values
 
 M = TypeVar("M", bound=ApiObject)
 

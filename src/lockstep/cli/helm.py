@@ -29,7 +29,7 @@ import typer
 import yaml
 
 from lockstep.api.helm import HelmRelease
-from lockstep.apply import ApplyOptions, diff_all, helm_release_owner
+from lockstep.apply import ApplyOptions, diff_all, helm_release_owner, with_default_namespace
 from lockstep.cli.build import DIFF_ERROR, masked, print_entry
 from lockstep.cli.clusters import target_cluster
 from lockstep.cli.context import UserError, state
@@ -46,7 +46,6 @@ from lockstep.controllers.helm.preview import (
     Preview,
     PreviewUnavailable,
     chart_artifact,
-    namespaced,
     preview,
     stored_objects,
 )
@@ -157,7 +156,9 @@ async def _tree(kube: KubeClient, name: str, namespace: str) -> InventoryNode:
             except PreviewUnavailable as error:
                 hint = f"lockstep get hr {name} -n {namespace}"
                 raise UserError(str(error), hint=hint) from error
-            objects = await namespaced(cluster.client, stored, release.release_namespace())
+            objects = await with_default_namespace(
+                cluster.client, stored, release.release_namespace()
+            )
     root.children = [InventoryNode(ObjectRef.of(o)) for o in objects]
     return root
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import signal
 import socket
 import sys
@@ -31,7 +32,9 @@ from typing import Annotated
 
 import typer
 
+from lockstep.api.meta import duration_seconds
 from lockstep.cli.context import UserError, state
+from lockstep.controllers.argo import CONTROL_PLANE_NAMESPACE
 from lockstep.controllers.manager import ControllerManager, ManagerOptions
 from lockstep.dev.cluster import state_root
 from lockstep.egress import Egress
@@ -153,6 +156,22 @@ def run(
             "account of their namespace, never with the engine's own rights.",
         ),
     ] = "",
+    argocd_namespace: Annotated[
+        str,
+        typer.Option(
+            "--argocd-namespace",
+            help="Argo CD's control-plane namespace: where AppProjects live, and "
+            "Applications are named in tracking ids without their namespace.",
+        ),
+    ] = CONTROL_PLANE_NAMESPACE,
+    argocd_resync_interval: Annotated[
+        str,
+        typer.Option(
+            "--argocd-resync-interval",
+            help="How often Argo CD Applications are compared again and their sources "
+            "checked, as Argo CD's timeout.reconciliation (a duration: 3m, 90s).",
+        ),
+    ] = "3m",
     lenient_substitution: Annotated[
         bool,
         typer.Option(
@@ -223,10 +242,23 @@ def run(
         strict_substitution=not lenient_substitution,
         default_service_account=default_service_account,
         egress=egress,
+        argocd_namespace=argocd_namespace,
+        argocd_resync_seconds=_resync_seconds(argocd_resync_interval),
     )
     election = Election(leader_election_namespace, standby=leader_elect)
     addresses = Addresses(metrics=metrics_addr, receiver=receiver_addr)
     asyncio.run(_run(cli.engine_client(), options, addresses, election))
+
+
+def _resync_seconds(interval: str) -> float:
+    """``--argocd-resync-interval`` in seconds; at least a second."""
+    seconds = duration_seconds(interval) if re.fullmatch(r"([0-9.]+(ms|s|m|h))+", interval) else 0
+    if seconds < 1:
+        raise UserError(
+            f"--argocd-resync-interval {interval!r} is not a duration of at least 1s; "
+            "write it as 90s, 3m or 1h"
+        )
+    return seconds
 
 
 def _ensure_render_services() -> None:

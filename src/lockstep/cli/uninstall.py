@@ -5,7 +5,9 @@ ServiceAccount and ClusterRoleBinding (what ``lockstep install`` labelled
 ``app.kubernetes.io/part-of=lockstep``) are deleted, so no engine re-adds a
 finalizer; the finalizers of every object of lockstep's kinds are removed, so
 deleting them prunes nothing; then the CRDs go, and with them those objects;
-then the namespace, unless ``--keep-namespace``. The workloads a Kustomization
+CRDs without lockstep's ``lockstep.io/reconciled`` label were installed by another
+tool (Argo CD's own) and are left, with their objects; then the namespace, unless
+``--keep-namespace``. The workloads a Kustomization
 applied stay as they are. An engine started elsewhere with ``lockstep run``
 must be stopped first. ``--dry-run`` lists what would be deleted and changes
 nothing; without ``--silent`` the command asks first.
@@ -23,6 +25,7 @@ from typing import Annotated
 import typer
 
 from lockstep.api.crds import crd_manifests
+from lockstep.api.kinds import RECONCILED_LABEL
 from lockstep.cli.components import DEFAULT_NAMESPACE, LABELS
 from lockstep.cli.context import UserError, console, state
 from lockstep.cli.objects import USAGE_ERROR
@@ -114,8 +117,11 @@ async def _plan(kube: KubeClient, namespace: str, keep_namespace: bool) -> Remov
                 "apiextensions.k8s.io/v1", "CustomResourceDefinition", crd["metadata"]["name"]
             )
             try:
-                await kube.get(ref)
+                live = await kube.get(ref)
             except NotFound:
+                continue
+            if RECONCILED_LABEL not in ((live.get("metadata") or {}).get("labels") or {}):
+                # Installed by another tool (Argo CD's own CRDs): its objects are not ours.
                 continue
             removal.crds.append(ref)
             removal.finalized.extend(await _finalized(kube, crd))

@@ -35,12 +35,20 @@ import contextlib
 import logging
 import shutil
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from lockstep.api.meta import RECONCILE_REQUEST_ANNOTATION
+from lockstep.controllers.argo import (
+    ARGO_API,
+    CONTROL_PLANE_NAMESPACE,
+    RESYNC_SECONDS,
+    ApplicationReconciler,
+    application_changed,
+)
 from lockstep.controllers.drift import HELM_RELEASE_MARKS, DriftWatcher
 from lockstep.controllers.helm import HelmReleaseReconciler, drift_ignored_pointers
 from lockstep.controllers.image import (
@@ -122,6 +130,14 @@ class ManagerOptions:
     egress: Egress = OPEN
     """Which hosts sources, registries and remote clusters may be on."""
 
+    argocd_namespace: str = CONTROL_PLANE_NAMESPACE
+    """Argo CD's control-plane namespace: its AppProjects, and the Applications whose
+    tracking name is their name alone."""
+
+    argocd_resync_seconds: float = RESYNC_SECONDS
+    """How often Applications are compared again and their sources checked without a
+    change to tell (Argo CD's ``timeout.reconciliation``)."""
+
 
 def needs_reconcile(change: Change) -> bool:
     """Whether a change asks for work: not for status-only updates (our own writes)."""
@@ -197,6 +213,7 @@ RECONCILERS: tuple[type[Any], ...] = (
     ImageRepositoryReconciler,
     ImagePolicyReconciler,
     ImageUpdateAutomationReconciler,
+    ApplicationReconciler,
 )
 """Every reconciler the manager runs: their kinds are the kind table's reconciled kinds."""
 
@@ -210,11 +227,19 @@ class Controller:
         reconciler: Reconciler,
         metrics: ControllerMetrics,
         queue: WorkQueue[ObjectKey] | None = None,
+        *,
+        companions: Sequence[Informer] = (),
+        wants: Callable[[Change], bool] = needs_reconcile,
     ) -> None:
+        """``companions``: informers of other kinds the reconciler reads, run and synced
+        with its own (Argo CD's AppProjects); ``wants``: which changes of its kind ask
+        for a reconcile."""
         self.informer = informer
         self.reconciler = reconciler
         self.queue: WorkQueue[ObjectKey] = queue if queue is not None else WorkQueue()
         self._metrics = metrics
+        self._companions = tuple(companions)
+        self._wants = wants
         self.informer.subscribe(self._enqueue)
         self._watching: asyncio.Task[None] | None = None
         self._working: asyncio.Task[None] | None = None
@@ -283,17 +308,20 @@ class Controller:
         await _cancel(task)
 
     async def _watch(self, synced: asyncio.Event) -> None:
-        running = asyncio.create_task(self.informer.run())
+        informers = (self.informer, *self._companions)
+        running = [asyncio.create_task(informer.run()) for informer in informers]
         try:
-            await self.informer.wait_synced()
+            for informer in informers:
+                await informer.wait_synced()
             self.synced = True
             synced.set()
-            await running
+            await asyncio.gather(*running)
         finally:
-            await _cancel(running)
+            for task in running:
+                await _cancel(task)
 
     def _enqueue(self, change: Change) -> None:
-        if needs_reconcile(change):
+        if self._wants(change):
             self.queue.add(change.key)
         if artifact_changed(change) or readiness_changed(change):
             for dependent in self.reconciler.dependents(change.key):
@@ -378,7 +406,10 @@ class ControllerManager:
             receiver_informer, ReceiverReconciler(self._kube, receiver_informer), self.metrics
         )
         images = _image_controllers(self._kube, scratch, options, self.metrics)
-        controllers = [*sources, kustomizations, releases, receivers, *images.all]
+        applications = _application_controller(
+            self._kube, store, sources, scratch, options, self.metrics
+        )
+        controllers = [*sources, kustomizations, releases, receivers, *images.all, applications]
         watch = Watch(
             self.health,
             self.metrics,
@@ -480,6 +511,53 @@ def _release_controller(
     charts.subscribe(follow)
     oci_repositories.subscribe(follow)
     return releases
+
+
+def _application_controller(
+    kube: KubeClient,
+    store: ArtifactStore,
+    sources: list[Controller],
+    scratch: Path,
+    options: ManagerOptions,
+    metrics: ControllerMetrics,
+) -> Controller:
+    """The Argo CD Application controller, with the AppProjects and ConfigMaps
+    (``argocd-cm``) of Argo CD's namespace beside it; a new artifact of a source an
+    Application renders enqueues it, and a change of an AppProject enqueues every
+    Application."""
+    informer = _informer(kube, ApplicationReconciler, options)
+    projects = Informer(kube, ARGO_API, "AppProject", namespace=options.argocd_namespace)
+    settings = Informer(kube, "v1", "ConfigMap", namespace=options.argocd_namespace)
+    reconciler = ApplicationReconciler(
+        kube,
+        informer,
+        store,
+        {source.kind: source.informer.get for source in sources},
+        projects,
+        settings,
+        scratch,
+        control_plane_namespace=options.argocd_namespace,
+        resync_seconds=options.argocd_resync_seconds,
+    )
+    applications = Controller(
+        informer, reconciler, metrics, companions=(projects, settings), wants=application_changed
+    )
+
+    def follow(kind: str, change: Change) -> None:
+        if artifact_changed(change) or readiness_changed(change):
+            for key in reconciler.using_source(kind, change.key):
+                applications.queue.add(key)
+
+    for source in sources:
+        source.informer.subscribe(partial(follow, source.kind))
+
+    def project_changed(change: Change) -> None:
+        for application in informer.items():
+            metadata = application.get("metadata") or {}
+            applications.queue.add((metadata.get("namespace") or "", metadata.get("name") or ""))
+
+    projects.subscribe(project_changed)
+    return applications
 
 
 @dataclass(frozen=True)

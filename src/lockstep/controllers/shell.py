@@ -49,9 +49,11 @@ constructs them and calls :meth:`~ReconcilerShell.reconcile`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -63,6 +65,7 @@ from pydantic import ValidationError
 from lockstep.api.conditions import mark_failed, mark_ready, remove_condition, set_condition
 from lockstep.api.meta import (
     RECONCILE_REQUEST_ANNOTATION,
+    ApiModel,
     ApiObject,
     Condition,
     ConditionReason,
@@ -87,6 +90,9 @@ Event = tuple[EventType, str, str]
 _log = logging.getLogger(__name__)
 
 _UNEXPECTED_MESSAGE_CHARACTERS = 300
+
+CACHE_CATCH_UP_SECONDS = 5.0
+"""How long a write to an object itself waits for the cache to show it."""
 
 
 class Failure(Exception):
@@ -168,13 +174,18 @@ class Ordering:
     """Add the finalizer to a suspended object too (Flux's source controllers); else
     only once it runs, so that deleting an object never reconciled leaves nothing to do."""
 
+    adds_finalizer: bool = True
+    """Add the finalizer to every object; if not (Argo CD's Application, whose users add
+    it to ask for a cascading deletion), only release it once :meth:`ReconcilerShell.finalize`
+    is done."""
+
     events_before_status: bool = False
     """Record the pipeline's events before the status write, for whoever waits for the
     status to find them (``lockstep reconcile`` lists a Kustomization's changes)."""
 
 
 T = TypeVar("T", bound=ApiObject)
-S = TypeVar("S", bound=ObjectStatus)
+S = TypeVar("S", bound=ApiModel)
 
 
 class ShellSpec(Protocol):
@@ -218,6 +229,10 @@ class ReconcilerShell(ABC, Generic[T, S]):
     finalizer: ClassVar[str | None] = None
     """Kept on every object while it exists, released after :meth:`finalize`."""
 
+    other_finalizers: ClassVar[tuple[str, ...]] = ()
+    """Variants of :attr:`finalizer` that users may set instead (Argo CD's ``/background``
+    one), released the same way."""
+
     failure_conditions: ClassVar[tuple[str, ...]] = ()
     """Conditions a failing or unfinished stage sets and a success removes."""
 
@@ -226,6 +241,10 @@ class ReconcilerShell(ABC, Generic[T, S]):
     success (Flux's Receiver)."""
 
     ordering: ClassVar[Ordering] = Ordering()
+
+    status_subresource: ClassVar[bool] = True
+    """Whether the kind's CRD has a status subresource the status is written to; if not
+    (Argo CD's Application), the status is written to the object itself."""
 
     def __init__(self, kube: KubeClient, cache: ObjectCache) -> None:
         self._kube = kube
@@ -254,7 +273,7 @@ class ReconcilerShell(ABC, Generic[T, S]):
         """Write ``status`` while the pipeline still runs, so that a long stage shows its
         state (Flux's Reconciling, ``Healthy=Unknown``); the final write compares with it."""
         written = _dump(status)
-        await self._kube.apply_status({**obj.to_manifest(), "status": written})
+        await self._store_status(obj.to_manifest(), written)
         self._progress[(obj.metadata.namespace or "", obj.metadata.name)] = written
 
     def interval(self, obj: T) -> float | None:
@@ -293,7 +312,9 @@ class ReconcilerShell(ABC, Generic[T, S]):
         if obj.metadata.deletion_timestamp is not None:
             return await self._finalize(raw, obj)
         suspended = self.spec_of(obj).suspend
-        if self.ordering.finalizer_when_suspended or not suspended:
+        if self.ordering.adds_finalizer and (
+            self.ordering.finalizer_when_suspended or not suspended
+        ):
             await self._add_finalizer(raw)
         if suspended:
             return Success()
@@ -304,22 +325,22 @@ class ReconcilerShell(ABC, Generic[T, S]):
 
     async def _run_pipeline(self, raw: KubeObject, obj: T) -> Outcome:
         """The pipeline, then the status it leads to."""
-        status = self._prepared_status(obj)
+        status = self.prepared_status(obj)
         try:
             result = await self.pipeline(obj, status)
         except Failure as failure:
-            await self._write(raw, self._failed(obj, status, failure), failure.events)
+            await self._write(raw, self.failed_status(obj, status, failure), failure.events)
             return self._failure_outcome(obj, failure)
         except Exception as error:
             unexpected = self._unexpected(obj, error)
-            await self._write(raw, self._failed(obj, status, unexpected), ())
+            await self._write(raw, self.failed_status(obj, status, unexpected), ())
             return self._failure_outcome(obj, unexpected)
         if isinstance(result, Waiting):
             return Success(requeue_after=result.look_again_after)
         if isinstance(result, Rerun):
             await self._write(raw, status, (), outcome=False)
             return Success(requeue_after=0)
-        await self._write(raw, self._succeeded(obj, status, result), result.events)
+        await self._write(raw, self.succeeded_status(obj, status, result), result.events)
         if result.on_stored is not None:
             result.on_stored()
         return Success(requeue_after=self.interval(obj))
@@ -341,37 +362,49 @@ class ReconcilerShell(ABC, Generic[T, S]):
             return Success(requeue_after=failure.requeue_after)
         return TransientFailure(max_delay=self.retry_interval(obj))
 
-    def _prepared_status(self, obj: T) -> S:
+    def prepared_status(self, obj: T) -> S:
+        """A copy of the object's status for the pipeline to fill, with
+        ``observedGeneration`` and ``lastHandledReconcileAt`` (step 6); a kind with a
+        status vocabulary of its own overrides it."""
+        status = self._status_copy(obj)
+        flux = _flux_status(status)
+        requested = obj.metadata.annotations.get(RECONCILE_REQUEST_ANNOTATION)
+        if requested:
+            flux.last_handled_reconcile_at = requested
+        if self.generation_observed_on_failure:
+            flux.observed_generation = obj.metadata.generation
+        return status
+
+    def _status_copy(self, obj: T) -> S:
         current = getattr(obj, "status", None)
         status = current.model_copy(deep=True) if current is not None else self.status_model()
         assert isinstance(status, self.status_model)
-        requested = obj.metadata.annotations.get(RECONCILE_REQUEST_ANNOTATION)
-        if requested:
-            status.last_handled_reconcile_at = requested
-        if self.generation_observed_on_failure:
-            status.observed_generation = obj.metadata.generation
         return status
 
-    def _succeeded(self, obj: T, status: S, ready: Ready) -> S:
-        generation = obj.metadata.generation
-        conditions = status.conditions
+    def succeeded_status(self, obj: T, status: S, ready: Ready) -> S:
+        """``status`` as the pipeline left it, with Ready=True (step 8); a kind with a
+        status vocabulary of its own (Argo CD's) overrides it."""
+        flux, generation = _flux_status(status), obj.metadata.generation
+        conditions = flux.conditions
         for condition in self.failure_conditions:
             conditions = remove_condition(conditions, condition)
-        status.conditions = mark_ready(
+        flux.conditions = mark_ready(
             conditions,
             ready.message,
             generation=generation,
             now=datetime.now(UTC),
             reason=ready.reason or self.ready_reason,
         )
-        status.observed_generation = generation
+        flux.observed_generation = generation
         return status
 
-    def _failed(self, obj: T, status: S, failure: Failure) -> S:
-        """``status`` as the pipeline left it (e.g. with ArtifactOutdated), with the failure."""
+    def failed_status(self, obj: T, status: S, failure: Failure) -> S:
+        """``status`` as the pipeline left it (e.g. with ArtifactOutdated), with the failure
+        (step 8); a kind with a status vocabulary of its own overrides it."""
         generation, now, message = obj.metadata.generation, datetime.now(UTC), str(failure)
-        status.conditions = mark_failed(
-            status.conditions,
+        flux = _flux_status(status)
+        flux.conditions = mark_failed(
+            flux.conditions,
             failure.reason,
             message,
             terminal=failure.terminal,
@@ -379,8 +412,8 @@ class ReconcilerShell(ABC, Generic[T, S]):
             now=now,
         )
         if failure.condition is not None:
-            status.conditions = set_condition(
-                status.conditions,
+            flux.conditions = set_condition(
+                flux.conditions,
                 failure.condition,
                 failure.condition_status,
                 failure.reason,
@@ -391,7 +424,12 @@ class ReconcilerShell(ABC, Generic[T, S]):
         return status
 
     async def _record_invalid(self, raw: KubeObject, message: str) -> None:
-        """Ready=False and Stalled on the stored status, whose other fields stay as they are."""
+        """:meth:`invalid_status` written."""
+        await self._write_dict(raw, self.invalid_status(raw, message), ())
+
+    def invalid_status(self, raw: KubeObject, message: str) -> dict[str, Any]:
+        """Ready=False and Stalled on the stored status, whose other fields stay as they
+        are (step 2); a kind with a status vocabulary of its own overrides it."""
         previous = raw.get("status") or {}
         try:
             conditions = [Condition.model_validate(c) for c in previous.get("conditions") or []]
@@ -409,12 +447,12 @@ class ReconcilerShell(ABC, Generic[T, S]):
                 now=datetime.now(UTC),
             ),
         )
-        await self._write_dict(raw, {**previous, **_dump(marked)}, ())
+        return {**previous, **_dump(marked)}
 
     async def _write(
         self,
         raw: KubeObject,
-        status: ObjectStatus,
+        status: ApiModel,
         events: Sequence[Event],
         *,
         outcome: bool = True,
@@ -439,7 +477,7 @@ class ReconcilerShell(ABC, Generic[T, S]):
         for event in first:
             await self._events.record(raw, *event)
         if desired != stored:
-            await self._kube.apply_status({**raw, "status": desired})
+            await self._store_status(raw, desired)
         for event in then:
             await self._events.record(raw, *event)
         if not outcome:
@@ -449,10 +487,38 @@ class ReconcilerShell(ABC, Generic[T, S]):
         if ready is not None and not (announced and ready[0] == "Normal"):
             await self._events.record(raw, *ready)
 
+    async def _store_status(self, obj: KubeObject, status: dict[str, Any]) -> None:
+        """Write ``status`` whole: applied to the status subresource, or, for a kind without
+        one, put in place of the object's by a JSON patch (server-side apply would need
+        the required fields of the spec in the request, and would own them)."""
+        if self.status_subresource:
+            await self._kube.apply_status({**obj, "status": status})
+            return
+        written = await self._kube.json_patch(
+            ObjectRef.of(obj), [{"op": "add", "path": "/status", "value": status}]
+        )
+        # The status is the kind's memory (Argo CD's history, its last operation): the
+        # next reconcile must not start from the cached copy of before this write.
+        await self._cache_caught_up(written)
+
+    async def _cache_caught_up(self, written: KubeObject) -> None:
+        """Until the cache holds ``written`` or a later version of it, for at most
+        :data:`CACHE_CATCH_UP_SECONDS`."""
+        version = str((written.get("metadata") or {}).get("resourceVersion") or "")
+        key = object_key(written)
+        deadline = time.monotonic() + CACHE_CATCH_UP_SECONDS
+        while time.monotonic() < deadline:
+            cached = self._cache.get(key)
+            seen = str(((cached or {}).get("metadata") or {}).get("resourceVersion") or "")
+            if cached is None or _not_older(seen, version):
+                return
+            await asyncio.sleep(0.02)
+
     async def _finalize(self, raw: KubeObject, obj: T) -> Outcome:
         """Remove what the object produced, then release the finalizer."""
         finalizers = list((raw.get("metadata") or {}).get("finalizers") or [])
-        if self.finalizer is None or self.finalizer not in finalizers:
+        held = next((f for f in (self.finalizer, *self.other_finalizers) if f in finalizers), None)
+        if held is None:
             return Success()
         try:
             again = await self.finalize(obj)
@@ -463,7 +529,7 @@ class ReconcilerShell(ABC, Generic[T, S]):
             return self._failure_outcome(obj, failure)
         if again is not None:
             return Success(requeue_after=again)
-        path = f"/metadata/finalizers/{finalizers.index(self.finalizer)}"
+        path = f"/metadata/finalizers/{finalizers.index(held)}"
         # The test makes the patch fail, not remove another finalizer, when the list
         # changed since it was read; the next reconcile reads it again.
         with contextlib.suppress(NotFound):
@@ -471,7 +537,7 @@ class ReconcilerShell(ABC, Generic[T, S]):
                 await self._kube.json_patch(
                     ObjectRef.of(raw),
                     [
-                        {"op": "test", "path": path, "value": self.finalizer},
+                        {"op": "test", "path": path, "value": held},
                         {"op": "remove", "path": path},
                     ],
                 )
@@ -501,7 +567,23 @@ def unexpected_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-def _dump(status: ObjectStatus) -> dict[str, Any]:
+def _not_older(seen: str, version: str) -> bool:
+    """Whether resourceVersion ``seen`` is ``version`` or later. Kubernetes calls them
+    opaque; the API server writes etcd's revision, a number that only grows, and that is
+    compared when both are numbers."""
+    if seen.isdigit() and version.isdigit():
+        return int(seen) >= int(version)
+    return seen == version
+
+
+def _flux_status(status: ApiModel) -> ObjectStatus:
+    """``status`` as the status every Flux kind has, which the shell's own vocabulary
+    writes; a kind whose status is not one overrides every method that calls this."""
+    assert isinstance(status, ObjectStatus), f"{type(status).__name__} is not a Flux status"
+    return status
+
+
+def _dump(status: ApiModel) -> dict[str, Any]:
     return status.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
 
 

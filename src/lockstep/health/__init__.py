@@ -16,11 +16,31 @@ One module per kind family (``workloads``, ``pods``, ``storage``, ``networking``
 ``apiextensions``, ``namespaces``, ``generic``), the table in ``dispatch``, the
 CEL override in ``cel``.
 
-Called by the Kustomization reconciler's wait step.
+Argo CD's vocabulary lives beside it: :func:`argo_health` gives the
+:class:`ArgoHealth` Argo CD would report (``Healthy`` ... ``Unknown``, or
+``None`` for kinds without health), :func:`aggregate_argo_health` the app's,
+and :class:`LuaHealthChecks` runs argocd-cm's custom Lua health scripts in a
+sandbox (modules ``argo`` and ``lua``).
+
+Called by the Kustomization reconciler's wait step, and by the Argo CD
+Application reconciler.
 """
 
+from lockstep.health.argo import (
+    ArgoHealth,
+    ArgoHealthStatus,
+    aggregate_argo_health,
+    argo_health,
+)
 from lockstep.health.cel import HealthCheckExpr, HealthCheckExprError, compile_health_check_exprs
 from lockstep.health.dispatch import HEALTH_CHECKS, evaluate
+from lockstep.health.lua import (
+    LuaHealthChecks,
+    LuaHealthConfigError,
+    LuaLimits,
+    parse_health_scripts,
+    run_health_script,
+)
 from lockstep.health.result import (
     GroupKind,
     Health,
@@ -32,6 +52,8 @@ from lockstep.health.result import (
 
 __all__ = [
     "HEALTH_CHECKS",
+    "ArgoHealth",
+    "ArgoHealthStatus",
     "GroupKind",
     "Health",
     "HealthCheck",
@@ -39,7 +61,14 @@ __all__ = [
     "HealthCheckExprError",
     "HealthState",
     "KubeObject",
+    "LuaHealthChecks",
+    "LuaHealthConfigError",
+    "LuaLimits",
     "aggregate",
+    "aggregate_argo_health",
+    "argo_health",
     "compile_health_check_exprs",
     "evaluate",
+    "parse_health_scripts",
+    "run_health_script",
 ]

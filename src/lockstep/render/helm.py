@@ -260,12 +260,15 @@ class HelmRenderer(ResidentPool):
         *,
         deadline: float | None = None,
         reuse: ReusedRelease | None = None,
+        set_values: Sequence[str] = (),
+        set_strings: Sequence[str] = (),
     ) -> Rendered:
         """``chart`` (an archive or a folder) rendered with the user's ``values``
         (already merged) for ``release``, before ``deadline`` (a :func:`time.monotonic`
         instant; :data:`DEFAULT_DEADLINE_SECONDS` from now by default); with ``reuse``,
         over the values of that revision (``config`` of the result: the values as
-        merged)."""
+        merged). ``set_values`` and ``set_strings`` go over ``values`` as ``helm
+        template --set`` and ``--set-string`` put them (``a.b=1``, ``list[0]=x``)."""
         options = options or default_render_options()
         request: dict[str, Any] = {
             "op": "render",
@@ -285,6 +288,8 @@ class HelmRenderer(ResidentPool):
             "reuse": (
                 {"chart": dict(reuse.chart), "config": dict(reuse.config)} if reuse else None
             ),
+            "set": list(set_values),
+            "setString": list(set_strings),
         }
         answer = self._answer(request, deadline)
         return Rendered(
@@ -360,6 +365,19 @@ class HelmRenderer(ResidentPool):
             chart = f"{name}@{version}" if name else None
             raise HelmRenderError(one_line(str(answer["error"])), chart=chart)
         return answer
+
+
+def merge_values(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` over ``base`` as Helm merges values files: maps merged key by key, any
+    other value replaced."""
+    merged = dict(base)
+    for key, value in override.items():
+        current = merged.get(key)
+        if isinstance(value, Mapping) and isinstance(current, Mapping):
+            merged[key] = merge_values(current, value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def one_line(message: str) -> str:

@@ -155,6 +155,12 @@ class BuildOptions:
     """Leave out the components that do not exist instead of failing the build."""
     build_metadata: tuple[str, ...] = ()
     """Kustomize ``buildMetadata`` options; they replace the kustomization file's own."""
+    common_labels: tuple[tuple[str, str], ...] = ()
+    """Labels added to the kustomization's ``commonLabels`` (Argo CD's ``kustomize``)."""
+    common_annotations: tuple[tuple[str, str], ...] = ()
+    """Annotations added to its ``commonAnnotations``."""
+    replicas: tuple[tuple[str, int], ...] = ()
+    """(name, count) entries appended to its ``replicas``."""
     timeout: float = DEFAULT_BUILD_TIMEOUT
     """Seconds that decryption and the Kustomize build may take together."""
     decryption_keys: tuple[str, ...] = field(default=(), repr=False)
@@ -395,6 +401,17 @@ def _write_options(
             kustomization[key] = [*present, *additions]
     if options.build_metadata:
         kustomization["buildMetadata"] = list(options.build_metadata)
+    for key, pairs in (
+        ("commonLabels", options.common_labels),
+        ("commonAnnotations", options.common_annotations),
+    ):
+        present = kustomization.get(key) or {}
+        if pairs and isinstance(present, dict):
+            kustomization[key] = {**present, **dict(pairs)}
+    present = kustomization.get("replicas") or []
+    if options.replicas and isinstance(present, list):
+        added = [{"name": name, "count": count} for name, count in options.replicas]
+        kustomization["replicas"] = [*present, *added]
 
 
 def _missing_and_ignored(component: str, options: BuildOptions, folder: Path, root: Path) -> bool:

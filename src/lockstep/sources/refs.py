@@ -16,7 +16,9 @@ commit              ``sha1:<hex>``
 commit and branch   ``main@sha1:<hex>``
 ==================  ===============================
 
-so that "has the source changed?" is one string comparison with the last artifact.
+so that "has the source changed?" is one string comparison with the last artifact. A
+name that is not a full ref name (``main``, as Argo CD's ``targetRevision`` gives it) is
+read as a branch, else as a tag, where Flux would find nothing.
 
 Called by :mod:`lockstep.sources.git`, which does the network part, and by
 :mod:`lockstep.sources.oci` for its semver refs. Semver ranges follow Flux's rules
@@ -109,8 +111,9 @@ def resolve_advertised(ref: GitRef, advertised: Mapping[str, str], url: str) -> 
         commit = _checked_commit_id(ref.commit)
         return ResolvedRef(_revision(ref.branch, commit), commit, HEADS + ref.branch, tip == commit)
     if ref.name:
-        commit = _advertised_commit(advertised, ref.name, url, ref)
-        return ResolvedRef(_revision(ref.name, commit), commit, ref.name, at_tip=True)
+        full = _full_name(ref.name, advertised)
+        commit = _advertised_commit(advertised, full, url, ref)
+        return ResolvedRef(_revision(ref.name, commit), commit, full, at_tip=True)
     if ref.semver:
         tag = highest_matching_tag(ref.semver, _tag_names(advertised), url)
         commit = _advertised_commit(advertised, TAGS + tag, url, ref)
@@ -158,6 +161,16 @@ def _tag_names(advertised: Mapping[str, str]) -> list[str]:
         for name in advertised
         if name.startswith(TAGS) and not name.endswith(PEELED_SUFFIX)
     ]
+
+
+def _full_name(name: str, advertised: Mapping[str, str]) -> str:
+    """``name`` as the remote advertises it: a full name (``refs/heads/main``, ``HEAD``)
+    as it is; a short one, as Argo CD's ``targetRevision`` gives it, as a branch if there
+    is one, else as a tag."""
+    if name in advertised or name.startswith("refs/"):
+        return name
+    branch = HEADS + name
+    return branch if branch in advertised else TAGS + name
 
 
 def _advertised_commit(advertised: Mapping[str, str], ref_name: str, url: str, ref: GitRef) -> str:

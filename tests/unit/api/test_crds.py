@@ -1,5 +1,6 @@
-"""The generated CRDs are Flux's complete set: structural schemas, Flux's names, versions
-and columns, and open schemas for the kinds lockstep does not model yet."""
+"""The generated CRDs are Flux's complete set and Argo CD's Application and AppProject:
+structural schemas, Flux's and Argo CD's names, versions and columns, and open schemas for
+the kinds lockstep does not model yet."""
 
 from collections.abc import Iterator
 from typing import Any
@@ -29,6 +30,8 @@ CRDS = {crd["spec"]["names"]["kind"]: crd for crd in crd_manifests()}
 KIND_IDS = [info.kind for info in KINDS]
 UNMODELLED = [info.kind for info in KINDS if info.model is None]
 WITH_STATUS = [info.kind for info in KINDS if info.status_subresource]
+ARGO_KINDS = ["Application", "AppProject"]
+FLUX_KIND_IDS = [kind for kind in KIND_IDS if kind not in ARGO_KINDS]
 
 FLUX_CRDS = {
     "gitrepositories.source.toolkit.fluxcd.io",
@@ -47,6 +50,9 @@ FLUX_CRDS = {
     "providers.notification.toolkit.fluxcd.io",
 }
 """The CRDs of a Flux 2.x installation with every controller."""
+
+ARGO_CRDS = {"applications.argoproj.io", "appprojects.argoproj.io"}
+"""The CRDs of Argo CD that lockstep serves."""
 
 
 def walk(schema: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
@@ -69,7 +75,10 @@ def structural_violations(schema: dict[str, Any]) -> list[str]:
     for path, node in walk(schema):
         where = path or "<root>"
         node_type = node.get("type")
-        if node_type not in SCALAR_TYPES | {"object", "array"}:
+        int_or_string = node.get("x-kubernetes-int-or-string") is True
+        if int_or_string and node.keys() - {"x-kubernetes-int-or-string", "description"}:
+            violations.append(f"{where}: int-or-string with more than a description")
+        elif node_type not in SCALAR_TYPES | {"object", "array"} and not int_or_string:
             violations.append(f"{where}: type is {node_type!r}")
         for keyword in NON_STRUCTURAL_KEYWORDS & node.keys():
             violations.append(f"{where}: has {keyword}")
@@ -116,6 +125,8 @@ def test_the_checker_catches_non_structural_schemas() -> None:
                         "additionalProperties": {"type": "string"},
                     },
                     "list": {"type": "array"},
+                    "count": {"x-kubernetes-int-or-string": True},
+                    "typedCount": {"x-kubernetes-int-or-string": True, "type": "string"},
                 },
                 "required": ["missing"],
             },
@@ -134,6 +145,7 @@ def test_the_checker_catches_non_structural_schemas() -> None:
         ".spec.labels",
         ".spec.mixed",
         ".spec.list",
+        ".spec.typedCount",
     ]
 
 
@@ -155,16 +167,16 @@ def test_every_schema_is_valid_json_schema_with_valid_defaults(kind: str) -> Non
 @pytest.mark.parametrize("kind", KIND_IDS)
 def test_every_property_is_described(kind: str) -> None:
     schema = schemas(CRDS[kind])[0]
-    spec_and_status = {
-        name: schema["properties"][name]
-        for name in ("spec", "status")
-        if name in schema["properties"]
+    served_fields = {
+        name: node
+        for name, node in schema["properties"].items()
+        if name not in ("apiVersion", "kind", "metadata")
     }
 
-    assert "spec" in spec_and_status
-    for name, top in spec_and_status.items():
+    assert "spec" in served_fields
+    for name, top in served_fields.items():
         for path, node in walk(top, name):
-            unnamed_scalar = node["type"] in SCALAR_TYPES and path.endswith(("[]", "{}"))
+            unnamed_scalar = node.get("type") in SCALAR_TYPES and path.endswith(("[]", "{}"))
             assert node.get("description") or unnamed_scalar, path
 
 
@@ -326,9 +338,9 @@ def kind_info(kind: str) -> KindInfo:
     return next(info for info in KINDS if info.kind == kind)
 
 
-def test_the_complete_flux_crd_set_is_generated() -> None:
-    assert {crd["metadata"]["name"] for crd in crd_manifests()} == FLUX_CRDS
-    assert len(crd_manifests()) == len(FLUX_CRDS)
+def test_the_complete_flux_crd_set_and_argo_cds_are_generated() -> None:
+    assert {crd["metadata"]["name"] for crd in crd_manifests()} == FLUX_CRDS | ARGO_CRDS
+    assert len(crd_manifests()) == len(FLUX_CRDS) + len(ARGO_CRDS)
 
 
 @pytest.mark.parametrize("kind", ["Alert", "Provider"])
@@ -338,8 +350,11 @@ def test_alerts_and_providers_have_no_status_as_in_flux(kind: str) -> None:
         assert "status" not in version["schema"]["openAPIV3Schema"]["properties"]
 
 
-def test_kinds_without_a_model_are_the_ones_not_reconciled() -> None:
-    assert sorted(UNMODELLED) == sorted(info.kind for info in KINDS if not info.reconciled)
+def test_kinds_without_a_model_are_the_ones_not_reconciled_besides_argo_cds() -> None:
+    not_reconciled = {info.kind for info in KINDS if not info.reconciled}
+
+    assert set(UNMODELLED) <= not_reconciled
+    assert not_reconciled - set(UNMODELLED) <= set(ARGO_KINDS)
     assert sorted(UNMODELLED) == [
         "Alert",
         "Bucket",
@@ -477,7 +492,7 @@ def test_each_model_writes_the_kind_and_version_of_the_table(kind: str) -> None:
     assert fields["api_version"].default == info.api_version
 
 
-@pytest.mark.parametrize("kind", KIND_IDS)
+@pytest.mark.parametrize("kind", FLUX_KIND_IDS)
 def test_a_new_object_has_observed_no_generation_yet_as_in_flux(kind: str) -> None:
     for schema in schemas(CRDS[kind]):
         status = schema["properties"].get("status")
@@ -485,3 +500,103 @@ def test_a_new_object_has_observed_no_generation_yet_as_in_flux(kind: str) -> No
             assert status["default"] == {"observedGeneration": -1}
         else:
             assert status is None
+
+
+@pytest.mark.parametrize("kind", FLUX_KIND_IDS)
+def test_flux_schemas_declare_every_field_of_a_modelled_object(kind: str) -> None:
+    """Keeping undeclared fields is for Argo CD's kinds: Flux's schemas stay as Flux's."""
+    for schema in schemas(CRDS[kind]):
+        for path, node in walk(schema):
+            assert not ("properties" in node and node.get("x-kubernetes-preserve-unknown-fields"))
+            assert "x-kubernetes-int-or-string" not in node, path
+
+
+@pytest.mark.parametrize(
+    ("kind", "plural", "short_names"),
+    [
+        ("Application", "applications", ["app", "apps"]),
+        ("AppProject", "appprojects", ["appproj", "appprojs"]),
+    ],
+)
+def test_argo_cd_kinds_are_named_and_served_as_argo_cd_serves_them(
+    kind: str, plural: str, short_names: list[str]
+) -> None:
+    crd = CRDS[kind]
+    names = crd["spec"]["names"]
+    [version] = versions(crd)
+
+    assert crd["metadata"]["name"] == f"{plural}.argoproj.io"
+    assert crd["spec"]["scope"] == "Namespaced"
+    assert names == {
+        "kind": kind,
+        "listKind": f"{kind}List",
+        "plural": plural,
+        "singular": kind.lower(),
+        "shortNames": short_names,
+    }
+    assert (version["name"], version["served"], version["storage"]) == ("v1alpha1", True, True)
+    # Argo CD writes status with a plain patch: no status subresource, no status default.
+    assert "subresources" not in version
+    assert "default" not in version["schema"]["openAPIV3Schema"]["properties"]["status"]
+
+
+def test_applications_print_argo_cds_columns() -> None:
+    [version] = versions(CRDS["Application"])
+
+    assert version["additionalPrinterColumns"] == [
+        {"name": "Sync Status", "type": "string", "jsonPath": ".status.sync.status"},
+        {"name": "Health Status", "type": "string", "jsonPath": ".status.health.status"},
+        {
+            "name": "Revision",
+            "type": "string",
+            "jsonPath": ".status.sync.revision",
+            "priority": 10,
+        },
+        {"name": "Project", "type": "string", "jsonPath": ".spec.project", "priority": 10},
+    ]
+    assert versions(CRDS["AppProject"])[0]["additionalPrinterColumns"] == []
+
+
+def test_an_application_serves_operation_beside_spec_and_status() -> None:
+    schema = find_crd_schema(kind_info("Application"))
+    operation = schema["properties"]["operation"]
+
+    assert list(schema["properties"]) == [
+        "apiVersion",
+        "kind",
+        "metadata",
+        "spec",
+        "operation",
+        "status",
+    ]
+    assert schema["required"] == ["spec"]
+    assert operation["type"] == "object"
+    assert {"sync", "initiatedBy", "info", "retry"} <= operation["properties"].keys()
+
+
+@pytest.mark.parametrize("kind", ARGO_KINDS)
+def test_every_object_of_argo_cds_kinds_keeps_undeclared_fields(kind: str) -> None:
+    schema = find_crd_schema(kind_info(kind))
+    records = [
+        (path, node)
+        for name in ("spec", "operation", "status")
+        if name in schema["properties"]
+        for path, node in walk(schema["properties"][name], name)
+        if node.get("type") == "object" and "additionalProperties" not in node
+    ]
+
+    assert len(records) >= (40 if kind == "Application" else 8)
+    assert [
+        path for path, node in records if not node.get("x-kubernetes-preserve-unknown-fields")
+    ] == []
+
+
+def test_a_replica_count_is_an_integer_or_a_string_as_in_argo_cd() -> None:
+    spec = find_crd_schema(kind_info("Application"))["properties"]["spec"]
+    kustomize = spec["properties"]["source"]["properties"]["kustomize"]
+    count = kustomize["properties"]["replicas"]["items"]["properties"]["count"]
+
+    assert count == {
+        "x-kubernetes-int-or-string": True,
+        "description": "Number of replicas, as a number or a string.",
+    }

@@ -37,7 +37,7 @@ def test_a_flux_cluster_without_image_and_notification_crds_passes_with_a_warnin
     assert absent.warning
     assert absent.message.startswith(
         "absent (no CRD serves them): ExternalArtifact, HelmRelease, ImageRepository, "
-        "ImagePolicy, ImageUpdateAutomation, Receiver, Alert, Provider;"
+        "ImagePolicy, ImageUpdateAutomation, Receiver, Alert, Provider, Application, AppProject;"
     )
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from lockstep.controllers.helm.values import (
     ComposedValues,
     config_digest,
-    merge_values,
     set_at_path,
 )
+from lockstep.render.helm import merge_values
 
 
 def test_later_values_merge_into_earlier_maps_and_replace_the_rest() -> None:

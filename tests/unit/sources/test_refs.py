@@ -53,6 +53,27 @@ def test_revisions_are_written_as_flux_writes_them(fields: dict[str, str], revis
 
 
 @pytest.mark.parametrize(
+    ("name", "fetched", "commit"),
+    [
+        ("HEAD", "HEAD", MAIN),
+        ("dev", "refs/heads/dev", DEV),
+        ("v1.0.0", "refs/tags/v1.0.0", V1),
+        ("latest", "refs/tags/latest", V2),
+    ],
+)
+def test_a_short_name_is_a_branch_else_a_tag(name: str, fetched: str, commit: str) -> None:
+    resolved = resolve(name=name)
+
+    assert (resolved.fetch_ref, resolved.commit) == (fetched, commit)
+    assert resolved.revision == f"{name}@sha1:{commit}"
+
+
+def test_a_short_name_that_is_neither_is_not_found() -> None:
+    with pytest.raises(RefNotFound, match="refs/tags/nowhere"):
+        resolve(name="nowhere")
+
+
+@pytest.mark.parametrize(
     ("fields", "winner"),
     [
         ({"branch": "dev", "tag": "v1.0.0"}, f"v1.0.0@sha1:{V1}"),

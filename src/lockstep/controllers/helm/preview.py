@@ -34,7 +34,7 @@ from pathlib import Path
 
 from lockstep.api.helm import HelmRelease
 from lockstep.api.meta import Artifact, duration_seconds
-from lockstep.apply import InventoryEntry, stale_entries
+from lockstep.apply import InventoryEntry, stale_entries, with_default_namespace
 from lockstep.controllers.helm.rendering import ReleaseRenderFailed, chart_in, render_release
 from lockstep.controllers.helm.storage import Release, ReleaseStatus, ReleaseStorage
 from lockstep.controllers.helm.values import ValuesUnavailable, compose_values
@@ -152,7 +152,7 @@ async def preview(
             # error quoting it is not chained (``lockstep -v`` prints the chain).
             shown = composed.masked(str(error))
             raise PreviewUnavailable(f"{_name(release)}: {shown}") from None
-    objects = await namespaced(target, rendered.objects, namespace)
+    objects = await with_default_namespace(target, rendered.objects, namespace)
     return Preview(
         rendered=rendered.rendered,
         objects=objects,
@@ -174,30 +174,12 @@ def stored_objects(release: Release) -> list[KubeObject]:
         ) from error
 
 
-async def namespaced(
-    kube: KubeClient, objects: list[KubeObject], namespace: str
-) -> list[KubeObject]:
-    """``objects`` with ``namespace`` set on the namespaced ones that name none, as Helm's
-    client sets it; a kind the cluster does not serve counts as namespaced."""
-    for obj in objects:
-        metadata = obj.setdefault("metadata", {})
-        if metadata.get("namespace"):
-            continue
-        try:
-            info = await kube.resource_info(obj["apiVersion"], obj["kind"])
-        except NotFound:
-            info = None
-        if info is None or info.namespaced:
-            metadata["namespace"] = namespace
-    return objects
-
-
 async def _stale(
     kube: KubeClient, deployed: Release | None, objects: list[KubeObject], namespace: str
 ) -> list[InventoryEntry]:
     if deployed is None:
         return []
-    old = await namespaced(kube, stored_objects(deployed), namespace)
+    old = await with_default_namespace(kube, stored_objects(deployed), namespace)
     return stale_entries(
         [InventoryEntry.of(ObjectRef.of(o)) for o in old],
         [InventoryEntry.of(ObjectRef.of(o)) for o in objects],

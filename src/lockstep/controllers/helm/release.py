@@ -147,6 +147,7 @@ from lockstep.apply import (
     sort_for_apply,
     stale_entries,
     wait_healthy,
+    with_default_namespace,
 )
 from lockstep.apply.health_wait import HealthCheckFailed
 from lockstep.controllers.clusters import reconciled_cluster
@@ -176,7 +177,6 @@ from lockstep.controllers.helm.values import (
     ValuesUnavailable,
     compose_values,
     config_digest,
-    merge_values,
 )
 from lockstep.controllers.ignore import apply_ignore_rules
 from lockstep.controllers.shell import (
@@ -205,6 +205,7 @@ from lockstep.render.helm import (
     RenderOptions,
     ReusedRelease,
     manifest_objects,
+    merge_values,
     shared_helm_renderer,
 )
 from lockstep.runtime.clusters import (
@@ -687,7 +688,7 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
             return
         objects = [
             o
-            for o in await self._namespaced(
+            for o in await with_default_namespace(
                 kube, _stored_objects(deployed), obj.release_namespace()
             )
             if not _drift_detection_disabled(o)
@@ -763,8 +764,12 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         Helm does; one that cannot be deleted is logged, and the action's failure stays
         what is told."""
         namespace = obj.release_namespace()
-        new = await self._namespaced(kube, copy.deepcopy(list(objects)), namespace)
-        old = await self._namespaced(kube, _stored_objects(previous), namespace) if previous else []
+        new = await with_default_namespace(kube, copy.deepcopy(list(objects)), namespace)
+        old = (
+            await with_default_namespace(kube, _stored_objects(previous), namespace)
+            if previous
+            else []
+        )
         created = stale_entries(
             [InventoryEntry.of(ObjectRef.of(o)) for o in new],
             [InventoryEntry.of(ObjectRef.of(o)) for o in old],
@@ -865,7 +870,7 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         owner = self._owner(obj)
         hooks = _recorded_hooks(release)
         await self._hooks(kube, obj, hooks, "pre-delete", release, "uninstall")
-        objects = await self._namespaced(kube, _stored_objects(release), namespace)
+        objects = await with_default_namespace(kube, _stored_objects(release), namespace)
         entries = [InventoryEntry.of(ObjectRef.of(o)) for o in objects]
         self._expect_deletion(obj, entries)
         options = PruneOptions(owner, PROPAGATIONS[obj.deletion_propagation()])
@@ -1216,7 +1221,7 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
         namespace = obj.release_namespace()
         objects = [
             _with_common_metadata(o, obj)
-            for o in await self._namespaced(kube, copy.deepcopy(manifest), namespace)
+            for o in await with_default_namespace(kube, copy.deepcopy(manifest), namespace)
         ]
         if (action == "install" or action == "upgrade") and obj.take_ownership_disabled(action):
             await self._check_ownership(kube, obj, objects, previous, action)
@@ -1227,7 +1232,7 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
             raise Failure(_failed_reason(action), str(error)) from error
         new = [InventoryEntry.of(ObjectRef.of(o)) for o in sort_for_apply(objects)]
         if previous is not None:
-            old_objects = await self._namespaced(kube, _stored_objects(previous), namespace)
+            old_objects = await with_default_namespace(kube, _stored_objects(previous), namespace)
             old = [InventoryEntry.of(ObjectRef.of(o)) for o in old_objects]
             stale = stale_entries(old, new)
             self._expect_deletion(obj, stale)
@@ -1293,24 +1298,6 @@ class HelmReleaseReconciler(ReconcilerShell[HelmRelease, HelmReleaseStatus]):
             obj.release_name(),
             obj.release_namespace(),
         )
-
-    async def _namespaced(
-        self, kube: KubeClient, objects: list[KubeObject], namespace: str
-    ) -> list[KubeObject]:
-        """``objects`` with the release namespace set on namespaced ones that name none, as
-        Helm's client does."""
-        result = []
-        for obj in objects:
-            metadata = obj.setdefault("metadata", {})
-            if not metadata.get("namespace"):
-                try:
-                    info = await kube.resource_info(obj["apiVersion"], obj["kind"])
-                except NotFound:
-                    info = None
-                if info is None or info.namespaced:
-                    metadata["namespace"] = namespace
-            result.append(obj)
-        return result
 
     async def _exists(self, kube: KubeClient, obj: KubeObject) -> bool:
         try:

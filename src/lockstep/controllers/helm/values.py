@@ -38,6 +38,7 @@ from typing import Any
 import yaml
 
 from lockstep.kube import KubeClient, NotFound, ObjectRef
+from lockstep.render.helm import merge_values
 
 DEFAULT_VALUES_KEY = "values.yaml"
 MASK = "***"
@@ -129,18 +130,6 @@ def _strings(value: Any) -> Iterator[str]:
 def _quoted_forms(text: str) -> set[str]:
     """``text``, and inside double quotes as Go's ``%q`` and JSON write it."""
     return {text, json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]}
-
-
-def merge_values(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """``override`` over ``base``: maps merged key by key, any other value replaced."""
-    merged = dict(base)
-    for key, value in override.items():
-        current = merged.get(key)
-        if isinstance(value, Mapping) and isinstance(current, Mapping):
-            merged[key] = merge_values(current, value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def set_at_path(values: Mapping[str, Any], path: str, text: str) -> dict[str, Any]:

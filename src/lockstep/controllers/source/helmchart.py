@@ -88,6 +88,7 @@ from lockstep.render.helm import (
     ChartDependency,
     ChartInfo,
     HelmRenderError,
+    merge_values,
     shared_helm_renderer,
 )
 from lockstep.runtime.informer import ObjectCache, ObjectKey
@@ -740,19 +741,9 @@ def _merged_values(
                 terminal=True,
                 condition=ConditionType.BUILD_FAILED,
             )
-        merged = _merge(merged, values)
+        merged = merge_values(merged, values)
         found.append(name)
     return yaml.safe_dump(merged, sort_keys=True, default_flow_style=False), found
-
-
-def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    result = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(result.get(key), dict):
-            result[key] = _merge(result[key], value)
-        else:
-            result[key] = value
-    return result
 
 
 def _read_tree_file(root: Path, name: str, chart: HelmChart) -> bytes | None:

@@ -8,7 +8,8 @@
 // message>"}, a panic too. The operations (render.go, chart.go):
 //
 //	{"op": "render", "chart": PATH, "values": {...}, "release": {...},
-//	 "kubeVersion": "v1.37.0", "apiVersions": [...], "kubeconfig": "YAML"}
+//	 "kubeVersion": "v1.37.0", "apiVersions": [...], "kubeconfig": "YAML",
+//	 "set": ["a.b=1"], "setString": ["c=007"]}
 //	{"op": "package", "chart": PATH, "values": "YAML", "dependencies": [PATH],
 //	 "version": "1.0.0+abc", "out": DIR}
 //	{"op": "inspect", "chart": PATH}
@@ -47,6 +48,8 @@ type request struct {
 	SkipSchema   bool            `json:"skipSchemaValidation"`
 	Reuse        *reusedRelease  `json:"reuse"`
 	APIVersions  []string        `json:"apiVersions"`
+	Set          []string        `json:"set"`
+	SetString    []string        `json:"setString"`
 	Kubeconfig   string          `json:"kubeconfig"`
 	Dependencies []string        `json:"dependencies"`
 	Out          string          `json:"out"`

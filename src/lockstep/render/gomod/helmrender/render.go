@@ -23,6 +23,7 @@ import (
 	"helm.sh/helm/v4/pkg/engine"
 	release "helm.sh/helm/v4/pkg/release/v1"
 	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
+	"helm.sh/helm/v4/pkg/strvals"
 )
 
 const notesFile = "NOTES.txt"
@@ -62,6 +63,9 @@ func render(r request) (*rendered, error) {
 			return nil, fmt.Errorf("invalid request: values: %w", err)
 		}
 	}
+	if err := setValues(config, r.Set, r.SetString); err != nil {
+		return nil, err
+	}
 	chrt, err := loadInstallable(r.Chart)
 	if err != nil {
 		return nil, err
@@ -71,6 +75,22 @@ func render(r request) (*rendered, error) {
 		return nil, chartFailure{err: err, name: chrt.Metadata.Name, version: chrt.Metadata.Version}
 	}
 	return done, nil
+}
+
+// setValues merges values given as helm's --set and --set-string give them, in that
+// order, over the values of the request.
+func setValues(config map[string]any, set, setString []string) error {
+	for _, line := range set {
+		if err := strvals.ParseInto(line, config); err != nil {
+			return fmt.Errorf("failed parsing --set data %q: %w", line, err)
+		}
+	}
+	for _, line := range setString {
+		if err := strvals.ParseIntoString(line, config); err != nil {
+			return fmt.Errorf("failed parsing --set-string data %q: %w", line, err)
+		}
+	}
+	return nil
 }
 
 // chartFailure is a refusal once the chart has loaded; the answer names the chart, as

@@ -1,0 +1,1051 @@
+"""The Argo CD Application reconciler: sources fetched by Flux source objects, rendered
+as Argo CD renders them, compared with the cluster by a server-side dry run, synced wave
+by wave with hooks, and reported in Argo CD's status.
+
+It runs in the one reconciler shell (:mod:`lockstep.controllers.shell`) with Argo CD's
+status vocabulary instead of Flux's: no Ready condition, but ``status.sync``,
+``status.health``, ``status.resources``, ``status.operationState`` and
+``status.history``, and Argo CD's condition types (``InvalidSpecError``,
+``ComparisonError``, ``SyncError``) for what goes wrong; the status is written to the
+object itself, since Argo CD's CRD has no status subresource. An Application is never
+suspended; it is looked at again every :data:`RESYNC_SECONDS`, when an artifact of its
+sources changes, and when it changes.
+
+One reconcile is Argo CD's refresh, then a sync when one is due:
+
+1. project: the AppProject named by ``spec.project`` (the ``default`` project allows
+   everything when it does not exist) must permit the Application's namespace, its
+   sources and its destination, else ``InvalidSpecError`` and nothing is applied
+   (:mod:`lockstep.controllers.argo.project`);
+2. sources: the Flux source objects of every source are applied when they differ
+   (:mod:`lockstep.controllers.argo.sources`); while one has no artifact yet the
+   Application waits, sync ``Unknown``; a source that fails gives ``ComparisonError``
+   with its message;
+3. render: every source rendered (:mod:`lockstep.controllers.argo.render`),
+   ``ComparisonError`` naming the source and the file when it fails;
+4. compare: the rendered objects, put in the destination namespace and marked with the
+   tracking id (:mod:`lockstep.controllers.argo.owner`), planned by the apply engine's
+   server-side dry run: an object to create or change is ``OutOfSync``, so defaulted
+   fields never show as differences; objects the last status listed that are no longer
+   rendered, and still carry the Application's tracking id, require pruning. Hooks are
+   not part of the comparison;
+5. sync, when ``operation.sync`` asks for one (written by ``argocd app sync`` or
+   ``lockstep``), or automated sync is on and the Application is ``OutOfSync`` at a
+   revision it has not synced yet (at any revision with ``selfHeal``): the steps of the
+   sync plan (:mod:`lockstep.controllers.argo.syncplan`) in order, phase, wave, kind and
+   name; each step's prunes, then its objects applied and its hooks created, and the
+   next step only once they are healthy and the hooks complete; ``SyncFail`` hooks when
+   it fails. The operation's request is removed, ``operationState`` records what each
+   object became, and a sync that succeeds is added to ``status.history``;
+6. health: each object's Argo CD health (:mod:`lockstep.health.argo`) from what the
+   cluster answered, the worst for the Application.
+
+Departures from Argo CD, by design: objects are always applied server-side (Argo CD
+applies client-side unless ``ServerSideApply=true``; the objects are the same, but the
+fields are owned by the ``argocd-controller`` manager in managedFields, not in a
+``last-applied-configuration`` annotation); a sync runs within one reconcile, bounded by
+:data:`STEP_TIMEOUT_SECONDS` per step.
+
+Not yet: destinations other than the local cluster, repository credentials, retries of
+failed syncs (``syncPolicy.retry``), rollback, watch-driven self-heal (drift is repaired
+at the next resync), ``ignoreDifferences``, the refresh annotation, and of a requested
+sync its ``revision``, ``resources`` and ``dryRun`` (it syncs every object at the target
+revision).
+
+Run by the controller manager; rendering runs in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from lockstep.api.argo import (
+    Application,
+    ApplicationCondition,
+    ApplicationSource,
+    ApplicationStatus,
+    ApplicationSummary,
+    ComparedTo,
+    HealthStatus,
+    Operation,
+    OperationInitiator,
+    OperationPhase,
+    OperationState,
+    ResourceResult,
+    ResourceStatus,
+    RevisionHistory,
+    SyncOperation,
+    SyncOperationResult,
+    SyncStatus,
+    SyncStatusCode,
+)
+from lockstep.api.meta import Artifact
+from lockstep.apply import (
+    ApplyError,
+    ApplyOptions,
+    InventoryEntry,
+    Owner,
+    Plan,
+    apply_all,
+    plan_all,
+    with_default_namespace,
+)
+from lockstep.controllers.argo.owner import application_owner
+from lockstep.controllers.argo.project import (
+    DEFAULT_PROJECT_NAME,
+    Destination,
+    InvalidProjectError,
+    ProjectRules,
+    check_application,
+    check_object,
+    default_project_rules,
+    parse_project,
+)
+from lockstep.controllers.argo.render import RenderContext, render_source
+from lockstep.controllers.argo.sources import SourceObjects, commit_of, source_objects
+from lockstep.controllers.argo.syncplan import (
+    ApplyTask,
+    HookDeletePolicy,
+    PropagationPolicy,
+    PruneTask,
+    SyncOptions,
+    SyncPlanError,
+    hook_of,
+    parse_sync_options,
+    plan_sync,
+)
+from lockstep.controllers.argo.syncwindows import SyncWindow, can_sync, parse_sync_windows
+from lockstep.controllers.argo.tracking import app_instance_name, belongs_to
+from lockstep.controllers.shell import (
+    WAITING,
+    Failure,
+    Ordering,
+    Ready,
+    ReconcilerShell,
+    ShellSpec,
+    Waiting,
+)
+from lockstep.health.argo import ArgoHealth, ArgoHealthStatus, aggregate_argo_health, argo_health
+from lockstep.health.lua import LuaHealthChecks, LuaHealthConfigError
+from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
+from lockstep.kube.client import Propagation
+from lockstep.render.errors import RenderError
+from lockstep.runtime.informer import Change, ObjectCache, ObjectKey
+from lockstep.sources.errors import SourceError
+from lockstep.sources.extracted import ExtractedArtifacts
+from lockstep.sources.store import ArtifactStore
+
+ARGO_API = "argoproj.io/v1alpha1"
+ARGOCD_CM = "argocd-cm"
+"""Argo CD's settings ConfigMap, in its namespace: the custom health checks."""
+CONTROL_PLANE_NAMESPACE = "argocd"
+"""Argo CD's own namespace, where Applications live by default."""
+RESOURCES_FINALIZER = "resources-finalizer.argocd.argoproj.io"
+BACKGROUND_FINALIZER = f"{RESOURCES_FINALIZER}/background"
+IN_CLUSTER_SERVER = "https://kubernetes.default.svc"
+IN_CLUSTER_NAME = "in-cluster"
+
+RESYNC_SECONDS = 180.0
+"""How often an Application is compared again without a change to tell: Argo CD's 120 s
+plus its jitter's mean."""
+STEP_TIMEOUT_SECONDS = 300.0
+"""How long one step of a sync may take to be healthy, its hooks to complete."""
+POLL_SECONDS = 2.0
+"""How often a running step is looked at: Argo CD's pause between waves."""
+DEFAULT_HISTORY_LIMIT = 10
+
+INVALID_SPEC_ERROR = "InvalidSpecError"
+COMPARISON_ERROR = "ComparisonError"
+SYNC_ERROR = "SyncError"
+CONDITION_TYPES = (INVALID_SPEC_ERROR, COMPARISON_ERROR, SYNC_ERROR)
+"""The conditions a reconcile sets when it fails and removes when it succeeds."""
+
+SourceCache = Callable[[ObjectKey], KubeObject | None]
+
+_log = logging.getLogger(__name__)
+
+_PROPAGATIONS: dict[PropagationPolicy, Propagation] = {
+    PropagationPolicy.FOREGROUND: "Foreground",
+    PropagationPolicy.BACKGROUND: "Background",
+    PropagationPolicy.ORPHAN: "Orphan",
+}
+
+
+@dataclass(frozen=True)
+class _NeverSuspended:
+    """What the shell reads of a spec: Argo CD's Application cannot be suspended, and
+    its resync period is the reconciler's, not the spec's."""
+
+    suspend: bool = False
+    interval: str | None = None
+
+
+@dataclass(frozen=True)
+class Project:
+    """The AppProject an Application belongs to, read, and its destination resolved."""
+
+    rules: ProjectRules
+    windows: tuple[SyncWindow, ...]
+    destination: Destination
+
+
+@dataclass(frozen=True)
+class Desired:
+    """What the sources render, and at which revisions."""
+
+    objects: list[KubeObject]
+    revisions: list[str]
+    source_types: list[str]
+
+
+@dataclass
+class Comparison:
+    """The rendered objects against the cluster."""
+
+    plan: Plan
+    resources: list[KubeObject]
+    hooks: list[KubeObject]
+    prunable: list[KubeObject] = field(default_factory=list)
+    healths: list[ArgoHealth | None] = field(default_factory=list)
+    """The health of each planned object, in the plan's order."""
+
+    @property
+    def out_of_sync(self) -> bool:
+        return bool(self.plan.failures or self.prunable) or any(
+            planned.writes for planned in self.plan.objects
+        )
+
+
+class SyncFailed(Exception):
+    """A sync stopped: the message names the object and why."""
+
+
+class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
+    """Compares and syncs Argo CD Applications; see the module docstring."""
+
+    kind: ClassVar[str] = "Application"
+    api_version: ClassVar[str] = ARGO_API
+    name: ClassVar[str] = "application"
+    model = Application
+    status_model = ApplicationStatus
+    finalizer: ClassVar[str | None] = RESOURCES_FINALIZER
+    other_finalizers: ClassVar[tuple[str, ...]] = (BACKGROUND_FINALIZER,)
+    ordering: ClassVar[Ordering] = Ordering(adds_finalizer=False)
+    status_subresource: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        kube: KubeClient,
+        cache: ObjectCache,
+        store: ArtifactStore,
+        sources: Mapping[str, SourceCache],
+        projects: ObjectCache,
+        settings: ObjectCache,
+        scratch: Path,
+        *,
+        control_plane_namespace: str = CONTROL_PLANE_NAMESPACE,
+        resync_seconds: float = RESYNC_SECONDS,
+    ) -> None:
+        super().__init__(kube, cache)
+        self._sources = sources
+        self._projects = projects
+        self._settings = settings
+        self._lua: tuple[str, LuaHealthChecks | None] = ("", None)
+        self._artifacts = ExtractedArtifacts(
+            scratch / "argo-artifacts", max_bytes=store.max_content_bytes
+        )
+        self._control_plane = control_plane_namespace
+        self._resync = resync_seconds
+        self._users: dict[tuple[str, ObjectKey], set[ObjectKey]] = {}
+
+    # --- the shell's hooks, in Argo CD's vocabulary --------------------------------
+
+    @staticmethod
+    def spec_of(obj: Application) -> ShellSpec:
+        return _NeverSuspended()
+
+    def interval(self, obj: Application) -> float | None:
+        return self._resync
+
+    def using_source(self, kind: str, key: ObjectKey) -> list[ObjectKey]:
+        """The Applications that render the artifact of the source ``kind`` at ``key``."""
+        return sorted(self._users.get((kind, key), ()))
+
+    async def forget(self, key: ObjectKey) -> None:
+        for users in self._users.values():
+            users.discard(key)
+
+    def prepared_status(self, obj: Application) -> ApplicationStatus:
+        status = obj.status.model_copy(deep=True) if obj.status else ApplicationStatus()
+        status.controller_namespace = self._control_plane
+        return status
+
+    def succeeded_status(
+        self, obj: Application, status: ApplicationStatus, ready: Ready
+    ) -> ApplicationStatus:
+        """The status as the pipeline wrote it, conditions included (:meth:`_report`)."""
+        return status
+
+    def failed_status(
+        self, obj: Application, status: ApplicationStatus, failure: Failure
+    ) -> ApplicationStatus:
+        kind = failure.reason if failure.reason in CONDITION_TYPES else COMPARISON_ERROR
+        status.conditions = _with_condition(status.conditions, kind, str(failure))
+        if kind != SYNC_ERROR:
+            status.sync = SyncStatus(
+                status=SyncStatusCode.UNKNOWN,
+                compared_to=_compared_to(obj),
+                revision=status.sync.revision if status.sync else None,
+            )
+            status.reconciled_at = _now()
+        return status
+
+    def invalid_status(self, raw: KubeObject, message: str) -> dict[str, Any]:
+        previous = dict(raw.get("status") or {})
+        conditions = [
+            c
+            for c in previous.get("conditions") or []
+            if isinstance(c, Mapping) and c.get("type") != INVALID_SPEC_ERROR
+        ]
+        condition = {
+            "type": INVALID_SPEC_ERROR,
+            "message": message,
+            "lastTransitionTime": _now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        return {**previous, "conditions": [*conditions, condition]}
+
+    # --- the pipeline ----------------------------------------------------------------
+
+    async def pipeline(self, obj: Application, status: ApplicationStatus) -> Ready | Waiting:
+        key = (obj.metadata.namespace or "", obj.metadata.name)
+        project = self._check_project(obj)
+        destination = self._destination(obj)
+        sources = obj.spec.effective_sources()
+        if not sources:
+            raise Failure(
+                INVALID_SPEC_ERROR,
+                f"{_name(obj)}: spec.source or spec.sources is required",
+                retry=False,
+            )
+        artifacts = await self._artifacts_of(obj, key, sources)
+        if artifacts is None:
+            status.sync = SyncStatus(status=SyncStatusCode.UNKNOWN, compared_to=_compared_to(obj))
+            return WAITING
+        desired = await self._render(obj, sources, artifacts, destination)
+        app = app_instance_name(obj.metadata.name, key[0], self._control_plane)
+        options = parse_sync_options(obj.spec.sync_options)
+        comparison = await self._compare(obj, app, destination, desired, status, options)
+        self._check_objects(obj, project, [*comparison.resources, *comparison.hooks])
+        revision = desired.revisions[0] if len(desired.revisions) == 1 else None
+        operation = self._due_operation(obj, status, comparison, desired)
+        blocked = self._blocked(obj, project, operation)
+        if blocked:
+            operation = None
+        if operation is not None:
+            comparison = await self._sync(
+                obj, app, destination, desired, comparison, status, options, operation
+            )
+        self._report(obj, status, comparison, desired, revision)
+        if blocked:
+            status.conditions = _with_condition(status.conditions, SYNC_ERROR, blocked)
+        return Ready(f"{_name(obj)}: {status.sync.status if status.sync else ''}")
+
+    def _check_project(self, obj: Application) -> Project:
+        """Step 1: the AppProject permits the Application."""
+        name = obj.spec.project or DEFAULT_PROJECT_NAME
+        raw = self._projects.get((self._control_plane, name))
+        windows: tuple[SyncWindow, ...] = ()
+        try:
+            if raw is None:
+                if name != DEFAULT_PROJECT_NAME:
+                    raise Failure(
+                        INVALID_SPEC_ERROR,
+                        f"{_name(obj)}: AppProject '{name}' does not exist in namespace "
+                        f"{self._control_plane}; create it or set spec.project",
+                        retry=False,
+                        requeue_after=self._resync,
+                    )
+                rules = default_project_rules()
+            else:
+                rules, windows = parse_project(raw), parse_sync_windows(raw)
+        except InvalidProjectError as error:
+            raise Failure(
+                INVALID_SPEC_ERROR,
+                f"{_name(obj)}: {error}",
+                retry=False,
+                requeue_after=self._resync,
+            ) from error
+        destination = obj.spec.destination
+        resolved = Destination(
+            server=destination.server
+            or (IN_CLUSTER_SERVER if destination.name == IN_CLUSTER_NAME else ""),
+            name=destination.name or (IN_CLUSTER_NAME if _in_cluster(destination.server) else ""),
+            namespace=destination.namespace or "",
+        )
+        violations = check_application(
+            rules,
+            app_name=obj.metadata.name,
+            app_namespace=obj.metadata.namespace or "",
+            control_plane_namespace=self._control_plane,
+            repo_urls=[source.repo_url for source in obj.spec.effective_sources()],
+            destination=resolved,
+        )
+        if violations:
+            raise Failure(
+                INVALID_SPEC_ERROR,
+                f"{_name(obj)}: {'; '.join(violations)}",
+                retry=False,
+                requeue_after=self._resync,
+            )
+        return Project(rules, windows, resolved)
+
+    def _check_objects(
+        self, obj: Application, project: Project, objects: Iterable[KubeObject]
+    ) -> None:
+        """Step 4's guard: every object of a kind and in a namespace the project permits."""
+        refused = []
+        for manifest in objects:
+            namespace = (manifest.get("metadata") or {}).get("namespace")
+            problem = check_object(
+                project.rules,
+                group=str(manifest.get("apiVersion", "")).rpartition("/")[0],
+                kind=str(manifest.get("kind", "")),
+                namespace=str(namespace) if namespace else None,
+                destination=project.destination,
+            )
+            if problem is not None:
+                refused.append(f"{ObjectRef.of(manifest)}: {problem}")
+        if refused:
+            more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+            raise Failure(
+                INVALID_SPEC_ERROR,
+                f"{_name(obj)}: {refused[0]}{more}",
+                retry=False,
+                requeue_after=self._resync,
+            )
+
+    def _destination(self, obj: Application) -> str:
+        """The destination namespace, once the destination is known to be this cluster."""
+        destination = obj.spec.destination
+        if (destination.name and destination.name != IN_CLUSTER_NAME) or (
+            destination.server and not _in_cluster(destination.server)
+        ):
+            where = destination.name or destination.server
+            raise Failure(
+                COMPARISON_ERROR,
+                f"{_name(obj)}: destination cluster {where} is not supported yet; lockstep "
+                f"deploys Applications to its own cluster ({IN_CLUSTER_SERVER})",
+                retry=False,
+                requeue_after=self._resync,
+            )
+        return destination.namespace or obj.metadata.namespace or "default"
+
+    async def _artifacts_of(
+        self, obj: Application, key: ObjectKey, sources: Sequence[ApplicationSource]
+    ) -> list[Artifact] | None:
+        """Step 2: each source's artifact; None while one has none yet."""
+        namespace = key[0]
+        artifacts: list[Artifact] = []
+        for kept in self._users.values():
+            kept.discard(key)
+        for source in sources:
+            objects = source_objects(source, namespace, f"{self._resync:.0f}s")
+            self._users.setdefault((objects.kind, (namespace, objects.name)), set()).add(key)
+            raw = await self._ensure(objects, namespace)
+            artifact = ((raw or {}).get("status") or {}).get("artifact")
+            if not artifact:
+                message = _failing_message(raw)
+                if message:
+                    raise Failure(
+                        COMPARISON_ERROR,
+                        f"{_name(obj)}: source {source.repo_url} "
+                        f"({objects.kind} {namespace}/{objects.name}): {message}",
+                        retry=False,
+                        requeue_after=self._resync,
+                    )
+                return None
+            artifacts.append(Artifact.model_validate(artifact))
+        return artifacts
+
+    async def _ensure(self, objects: SourceObjects, namespace: str) -> KubeObject | None:
+        """The cached source object whose artifact is the source's, after applying the
+        source objects that differ from their cached copies."""
+        for manifest in objects.manifests:
+            cache = self._sources.get(manifest["kind"])
+            cached = cache((namespace, manifest["metadata"]["name"])) if cache else None
+            if cached is None or not _same_spec(cached, manifest):
+                await self._kube.apply(manifest)
+        cache = self._sources.get(objects.kind)
+        return cache((namespace, objects.name)) if cache else None
+
+    async def _render(
+        self,
+        obj: Application,
+        sources: Sequence[ApplicationSource],
+        artifacts: Sequence[Artifact],
+        namespace: str,
+    ) -> Desired:
+        """Step 3, in a thread."""
+        try:
+            kube_version = await self._kube.server_version()
+            api_versions = tuple(await self._kube.api_versions())
+        except KubeError as error:
+            raise Failure(
+                COMPARISON_ERROR, f"{_name(obj)}: the cluster's versions cannot be read: {error}"
+            ) from error
+
+        def render() -> Desired:
+            with contextlib.ExitStack() as stack:
+                roots = [
+                    stack.enter_context(self._artifacts.checkout(a.url, a.digest))
+                    for a in artifacts
+                ]
+                context = RenderContext(
+                    app_name=obj.metadata.name,
+                    namespace=namespace,
+                    kube_version=kube_version or None,
+                    api_versions=api_versions,
+                    refs={s.ref: root for s, root in zip(sources, roots, strict=True) if s.ref},
+                )
+                objects: list[KubeObject] = []
+                types: list[str] = []
+                for source, root in zip(sources, roots, strict=True):
+                    if source.ref and not source.path and not source.chart:
+                        continue  # a source of values files only
+                    rendered = render_source(source, root, context)
+                    objects.extend(rendered.objects)
+                    types.append(rendered.source_type.value)
+                return Desired(objects, [commit_of(a.revision or "") for a in artifacts], types)
+
+        try:
+            return await asyncio.to_thread(render)
+        except (RenderError, SourceError, OSError) as error:
+            raise Failure(
+                COMPARISON_ERROR,
+                f"{_name(obj)}: rendering failed: {' '.join(str(error).split())}",
+                retry=False,
+                requeue_after=self._resync,
+            ) from error
+
+    async def _compare(
+        self,
+        obj: Application,
+        app: str,
+        namespace: str,
+        desired: Desired,
+        status: ApplicationStatus,
+        options: SyncOptions,
+    ) -> Comparison:
+        """Step 4."""
+        objects = await with_default_namespace(
+            self._kube, copy.deepcopy(desired.objects), namespace
+        )
+        hooks = [o for o in objects if hook_of(o) is not None]
+        resources = [o for o in objects if hook_of(o) is None]
+        apply_options = ApplyOptions(owner=application_owner(app, namespace, options))
+        try:
+            plan = await plan_all(self._kube, resources, apply_options)
+        except KubeError as error:
+            raise Failure(COMPARISON_ERROR, f"{_name(obj)}: comparing failed: {error}") from error
+        wanted = {InventoryEntry.of(ObjectRef.of(o)).id for o in resources}
+        prunable = []
+        for previous in status.resources:
+            ref = _ref_of(previous)
+            if ref is None or previous.hook or InventoryEntry.of(ref).id in wanted:
+                continue
+            try:
+                live = await self._kube.get(ref)
+            except NotFound:
+                continue
+            except KubeError as error:
+                raise Failure(COMPARISON_ERROR, f"{_name(obj)}: reading {ref}: {error}") from error
+            if belongs_to(live, app):
+                prunable.append(live)
+        checks = self._health_checks()
+        lives = [planned.live for planned in plan.objects]
+        if checks is None:
+            healths = [argo_health(live) for live in lives]
+        else:
+            # A script may run for up to its time limit: not on the event loop.
+            healths = await asyncio.to_thread(lambda: [argo_health(live, checks) for live in lives])
+        return Comparison(plan, resources, hooks, prunable, healths)
+
+    def _due_operation(
+        self,
+        obj: Application,
+        status: ApplicationStatus,
+        comparison: Comparison,
+        desired: Desired,
+    ) -> Operation | None:
+        """Step 5's question: the requested operation, or an automated sync now due."""
+        if obj.operation is not None and obj.operation.sync is not None:
+            return obj.operation
+        policy = obj.spec.sync_policy
+        if policy is None or not policy.automated_sync or not comparison.out_of_sync:
+            return None
+        automated = policy.automated
+        assert automated is not None
+        if not comparison.resources and not automated.allow_empty and comparison.prunable:
+            return None
+        last = status.operation_state
+        synced_revisions = (
+            last.sync_result.revisions or [last.sync_result.revision or ""]
+            if last and last.sync_result
+            else []
+        )
+        if synced_revisions == desired.revisions and (
+            not automated.self_heal or last is None or last.phase != OperationPhase.SUCCEEDED
+        ):
+            # As Argo CD: a revision is synced automatically once, and a failed sync is
+            # not tried again at the same revision; only selfHeal syncs a revision again.
+            return None
+        return Operation(
+            sync=SyncOperation(prune=bool(automated.prune), revisions=desired.revisions),
+            initiated_by=OperationInitiator(automated=True),
+        )
+
+    def _blocked(self, obj: Application, project: Project, operation: Operation | None) -> str:
+        """Why the project's sync windows hold ``operation`` back now; empty when they do
+        not. A held manual sync stays requested and starts once a window allows it."""
+        if operation is None or not project.windows:
+            return ""
+        permission = can_sync(
+            project.windows,
+            project=project.rules.name,
+            app_name=obj.metadata.name,
+            destination=project.destination,
+            at=datetime.now(UTC),
+            manual=obj.operation is not None,
+        )
+        return "" if permission.allowed else f"{_name(obj)}: {permission.message}"
+
+    async def _sync(
+        self,
+        obj: Application,
+        app: str,
+        namespace: str,
+        desired: Desired,
+        comparison: Comparison,
+        status: ApplicationStatus,
+        options: SyncOptions,
+        operation: Operation,
+    ) -> Comparison:
+        """Step 5: run the sync, record it, and compare again."""
+        request = operation.sync or SyncOperation()
+        options = parse_sync_options([*obj.spec.sync_options, *request.sync_options])
+        started = _now()
+        state = OperationState(
+            operation=operation, phase=OperationPhase.RUNNING, started_at=started
+        )
+        status.operation_state = state
+        if obj.operation is not None:
+            await self._kube.json_patch(
+                ObjectRef.of(obj.to_manifest()), [{"op": "remove", "path": "/operation"}]
+            )
+        try:
+            plan = plan_sync(
+                [*comparison.resources, *comparison.hooks],
+                comparison.prunable,
+                options=options,
+                prune_enabled=bool(request.prune),
+                revision=desired.revisions[0] if desired.revisions else "",
+                started_at=int(time.time()),
+            )
+        except SyncPlanError as error:
+            raise Failure(
+                SYNC_ERROR, f"{_name(obj)}: {error}", retry=False, requeue_after=self._resync
+            ) from error
+        owner = application_owner(app, namespace, options)
+        results: list[ResourceResult] = []
+        try:
+            for step in plan.steps:
+                await self._run_step(step.prunes, step.applies, owner, options, results)
+            phase, message = OperationPhase.SUCCEEDED, "successfully synced (all tasks run)"
+        except SyncFailed as failure:
+            phase, message = OperationPhase.FAILED, str(failure)
+            with contextlib.suppress(SyncFailed):
+                await self._run_step((), plan.sync_fail, owner, options, results)
+        state.phase, state.message, state.finished_at = phase, message, _now()
+        state.sync_result = SyncOperationResult(
+            resources=results,
+            revision=desired.revisions[0] if len(desired.revisions) == 1 else None,
+            revisions=desired.revisions if len(desired.revisions) > 1 else [],
+            source=obj.spec.source if not obj.spec.sources else None,
+            sources=list(obj.spec.sources),
+        )
+        if phase is OperationPhase.SUCCEEDED:
+            self._record_history(obj, status, desired, started, operation)
+        return await self._compare(obj, app, namespace, desired, status, options)
+
+    async def _run_step(
+        self,
+        prunes: Iterable[PruneTask],
+        applies: Sequence[ApplyTask],
+        owner: Owner,
+        options: SyncOptions,
+        results: list[ResourceResult],
+    ) -> None:
+        """One step: its prunes, then its objects and hooks, until healthy and complete."""
+        for prune in prunes:
+            await self._prune(prune, results)
+        for task in applies:
+            if task.hook and HookDeletePolicy.BEFORE_HOOK_CREATION in task.hook.delete_policies:
+                await self._delete_and_wait(task.ref)
+        objects = [owner.mark(task.obj) for task in applies]
+        try:
+            await apply_all(self._kube, objects, ApplyOptions(owner=owner))
+        except ApplyError as error:
+            for task in applies:
+                results.append(_result(task.obj, "SyncFailed", str(error), task))
+            raise SyncFailed(str(error)) from error
+        for task in applies:
+            results.append(
+                _result(
+                    task.obj, "Synced", "synced", task, hook_phase="Running" if task.hook else None
+                )
+            )
+        await self._wait_step(applies, results)
+
+    async def _prune(self, task: PruneTask, results: list[ResourceResult]) -> None:
+        if task.skipped or task.needs_confirmation:
+            why = task.skipped or "waiting for prune confirmation"
+            results.append(_result(task.obj, "PruneSkipped", why))
+            return
+        try:
+            await self._kube.delete(task.ref, propagation=_propagation(task.options))
+        except NotFound:
+            pass
+        except KubeError as error:
+            results.append(_result(task.obj, "SyncFailed", str(error)))
+            raise SyncFailed(f"{task.ref}: pruning failed: {error}") from error
+        results.append(_result(task.obj, "Pruned", "pruned"))
+
+    async def _wait_step(self, applies: Sequence[ApplyTask], results: list[ResourceResult]) -> None:
+        """Until every object of the step is healthy and every hook complete; a hook that
+        fails, or an object that degrades, fails the sync."""
+        deadline = time.monotonic() + STEP_TIMEOUT_SECONDS
+        pending = list(applies)
+        while pending:
+            waiting = []
+            for task in pending:
+                try:
+                    live = await self._kube.get(task.ref)
+                except NotFound:
+                    live = None
+                health = argo_health(live)
+                if health is None or health.status in (
+                    ArgoHealthStatus.HEALTHY,
+                    ArgoHealthStatus.SUSPENDED,
+                ):
+                    await self._hook_done(task, succeeded=True, results=results)
+                    continue
+                if health.status is ArgoHealthStatus.DEGRADED:
+                    await self._hook_done(task, succeeded=False, results=results)
+                    raise SyncFailed(
+                        f"{task.ref} {'hook ' if task.hook else ''}failed: {health.message}"
+                    )
+                waiting.append((task, health))
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                task, health = waiting[0]
+                raise SyncFailed(
+                    f"{task.ref} is not healthy after {STEP_TIMEOUT_SECONDS:.0f}s: "
+                    f"{health.status.code}: {health.message}"
+                )
+            pending = [task for task, _ in waiting]
+            await asyncio.sleep(POLL_SECONDS)
+
+    async def _hook_done(
+        self, task: ApplyTask, *, succeeded: bool, results: list[ResourceResult]
+    ) -> None:
+        if task.hook is None:
+            return
+        for result in results:
+            if result.name == task.ref.name and result.kind == task.ref.kind and result.hook_type:
+                result.hook_phase = "Succeeded" if succeeded else "Failed"
+        policy = HookDeletePolicy.HOOK_SUCCEEDED if succeeded else HookDeletePolicy.HOOK_FAILED
+        if policy in task.hook.delete_policies:
+            with contextlib.suppress(NotFound):
+                await self._kube.delete(task.ref, propagation="Background")
+
+    async def _delete_and_wait(self, ref: ObjectRef) -> None:
+        """A hook of an earlier sync deleted before it is created again."""
+        try:
+            await self._kube.delete(ref, propagation="Background")
+        except NotFound:
+            return
+        deadline = time.monotonic() + STEP_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                await self._kube.get(ref)
+            except NotFound:
+                return
+            await asyncio.sleep(0.5)
+        raise SyncFailed(f"{ref} of an earlier sync is still being deleted")
+
+    def _record_history(
+        self,
+        obj: Application,
+        status: ApplicationStatus,
+        desired: Desired,
+        started: datetime,
+        operation: Operation,
+    ) -> None:
+        history = list(status.history)
+        history.append(
+            RevisionHistory(
+                id=(history[-1].id + 1) if history else 0,
+                revision=desired.revisions[0] if len(desired.revisions) == 1 else None,
+                revisions=desired.revisions if len(desired.revisions) > 1 else [],
+                deployed_at=_now(),
+                deploy_started_at=started,
+                source=obj.spec.source if not obj.spec.sources else None,
+                sources=list(obj.spec.sources),
+                initiated_by=operation.initiated_by,
+            )
+        )
+        limit = obj.spec.revision_history_limit
+        keep = DEFAULT_HISTORY_LIMIT if limit is None else max(limit, 0)
+        status.history = history[-keep:] if keep else []
+
+    def _report(
+        self,
+        obj: Application,
+        status: ApplicationStatus,
+        comparison: Comparison,
+        desired: Desired,
+        revision: str | None,
+    ) -> None:
+        """Step 6 and the status of the comparison."""
+        resources: list[ResourceStatus] = []
+        healths: list[ArgoHealth | None] = []
+        for planned, health in zip(comparison.plan.objects, comparison.healths, strict=True):
+            healths.append(health)
+            resources.append(
+                _resource_status(
+                    planned.desired, "OutOfSync" if planned.writes else "Synced", health
+                )
+            )
+        for failure in comparison.plan.failures:
+            health = argo_health(None)
+            healths.append(health)
+            resources.append(_resource_status(failure.desired, "OutOfSync", health))
+        for live in comparison.prunable:
+            resources.append(_resource_status(live, "OutOfSync", None, requires_pruning=True))
+        resources.sort(key=lambda r: (r.group or "", r.kind or "", r.namespace or "", r.name or ""))
+        status.resources = resources
+        app_health = aggregate_argo_health(healths)
+        status.health = HealthStatus(status=app_health.status.code, message=app_health.message)
+        status.sync = SyncStatus(
+            status=SyncStatusCode.OUT_OF_SYNC if comparison.out_of_sync else SyncStatusCode.SYNCED,
+            revision=revision,
+            revisions=desired.revisions if len(desired.revisions) > 1 else [],
+            compared_to=_compared_to(obj),
+        )
+        status.source_type = desired.source_types[0] if len(desired.source_types) == 1 else None
+        status.source_types = desired.source_types if len(desired.source_types) > 1 else []
+        status.summary = ApplicationSummary(images=_images(comparison.resources))
+        status.reconciled_at = _now()
+        status.conditions = [c for c in status.conditions if c.type not in CONDITION_TYPES]
+        if (
+            status.operation_state is not None
+            and status.operation_state.phase == OperationPhase.FAILED
+        ):
+            status.conditions = _with_condition(
+                status.conditions, SYNC_ERROR, status.operation_state.message or ""
+            )
+
+    def _health_checks(self) -> LuaHealthChecks | None:
+        """The custom health checks of ``argocd-cm``, parsed once per version of it."""
+        raw = self._settings.get((self._control_plane, ARGOCD_CM))
+        version = str(((raw or {}).get("metadata") or {}).get("resourceVersion") or "")
+        if version != self._lua[0]:
+            checks = None
+            if raw is not None:
+                try:
+                    checks = LuaHealthChecks.from_argocd_cm(raw.get("data") or {})
+                except LuaHealthConfigError as error:
+                    _log.warning("%s/%s: %s", self._control_plane, ARGOCD_CM, error)
+            self._lua = (version, checks if checks and checks.scripts else None)
+        return self._lua[1]
+
+    async def finalize(self, obj: Application) -> float | None:
+        """The cascade of ``resources-finalizer.argocd.argoproj.io``: every object the
+        Application tracks, listed in its status, deleted (in the background with the
+        ``/background`` variant), and the finalizer kept until they are gone."""
+        app = app_instance_name(
+            obj.metadata.name, obj.metadata.namespace or "", self._control_plane
+        )
+        background = BACKGROUND_FINALIZER in obj.metadata.finalizers
+        remaining = 0
+        for resource in obj.status.resources if obj.status else []:
+            ref = _ref_of(resource)
+            if ref is None or resource.hook:
+                continue
+            try:
+                live = await self._kube.get(ref)
+            except NotFound:
+                continue
+            if not belongs_to(live, app):
+                continue
+            remaining += 1
+            if not (live.get("metadata") or {}).get("deletionTimestamp"):
+                await self._kube.delete(
+                    ref, propagation="Background" if background else "Foreground"
+                )
+        return POLL_SECONDS if remaining and not background else None
+
+
+def application_changed(change: Change) -> bool:
+    """Whether a change of an Application asks for a reconcile: its spec, its operation,
+    its labels, annotations, finalizers or deletion changed; not its status alone, whose
+    writes also change its generation (Argo CD's CRD has no status subresource)."""
+    if change.type != "MODIFIED" or change.previous is None:
+        return True
+    return _watched(change.previous) != _watched(change.object)
+
+
+def _watched(obj: KubeObject) -> tuple[Any, ...]:
+    metadata = obj.get("metadata") or {}
+    return (
+        obj.get("spec"),
+        obj.get("operation"),
+        metadata.get("labels"),
+        metadata.get("annotations"),
+        metadata.get("finalizers"),
+        metadata.get("deletionTimestamp"),
+    )
+
+
+def _name(obj: Application) -> str:
+    return f"Application {obj.metadata.namespace}/{obj.metadata.name}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _in_cluster(server: str | None) -> bool:
+    return (server or "").rstrip("/") == IN_CLUSTER_SERVER
+
+
+def _compared_to(obj: Application) -> ComparedTo:
+    return ComparedTo(
+        source=obj.spec.source if not obj.spec.sources else None,
+        sources=list(obj.spec.sources),
+        destination=obj.spec.destination,
+    )
+
+
+def _with_condition(
+    conditions: list[ApplicationCondition], kind: str, message: str
+) -> list[ApplicationCondition]:
+    """``conditions`` with one of ``kind`` saying ``message``; its time kept when it says
+    the same as before."""
+    present = next((c for c in conditions if c.type == kind), None)
+    since = present.last_transition_time if present and present.message == message else _now()
+    kept = [c for c in conditions if c.type != kind]
+    return [*kept, ApplicationCondition(type=kind, message=message, last_transition_time=since)]
+
+
+def _failing_message(raw: KubeObject | None) -> str:
+    """The message of a source object whose Ready condition is False."""
+    for condition in ((raw or {}).get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Ready" and condition.get("status") == "False":
+            return str(condition.get("message") or "")
+    return ""
+
+
+def _same_spec(cached: KubeObject, manifest: Mapping[str, Any]) -> bool:
+    labels = (cached.get("metadata") or {}).get("labels") or {}
+    wanted = manifest["metadata"].get("labels") or {}
+    return cached.get("spec") == manifest["spec"] and all(
+        labels.get(k) == v for k, v in wanted.items()
+    )
+
+
+def _ref_of(resource: ResourceStatus) -> ObjectRef | None:
+    if not resource.kind or not resource.name or not resource.version:
+        return None
+    api_version = f"{resource.group}/{resource.version}" if resource.group else resource.version
+    return ObjectRef(api_version, resource.kind, resource.name, resource.namespace or "")
+
+
+def _resource_status(
+    obj: Mapping[str, Any], sync: str, health: ArgoHealth | None, *, requires_pruning: bool = False
+) -> ResourceStatus:
+    ref = ObjectRef.of(obj)
+    group, _, version = ref.api_version.rpartition("/")
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    wave = annotations.get("argocd.argoproj.io/sync-wave")
+    return ResourceStatus(
+        group=group or None,
+        version=version,
+        kind=ref.kind,
+        namespace=ref.namespace or None,
+        name=ref.name,
+        status=sync,
+        health=HealthStatus(status=health.status.code, message=health.message or None)
+        if health
+        else None,
+        requires_pruning=requires_pruning or None,
+        sync_wave=int(wave) if isinstance(wave, str) and wave.lstrip("-").isdigit() else None,
+    )
+
+
+def _result(
+    obj: Mapping[str, Any],
+    status: str,
+    message: str,
+    task: ApplyTask | None = None,
+    *,
+    hook_phase: str | None = None,
+) -> ResourceResult:
+    ref = ObjectRef.of(obj)
+    group, _, version = ref.api_version.rpartition("/")
+    hook_type = task.hook.types[0].value if task and task.hook and task.hook.types else None
+    return ResourceResult(
+        group=group,
+        version=version,
+        kind=ref.kind,
+        namespace=ref.namespace,
+        name=ref.name,
+        status=status,
+        message=message,
+        hook_type=hook_type,
+        hook_phase=hook_phase,
+        sync_phase=task.phase.value if task else None,
+    )
+
+
+def _propagation(options: SyncOptions) -> Propagation:
+    return _PROPAGATIONS[options.prune_propagation_policy]
+
+
+def _images(objects: Iterable[KubeObject]) -> list[str]:
+    """The images the pod templates and pods of ``objects`` run, sorted, once each."""
+    images: set[str] = set()
+    for obj in objects:
+        spec = obj.get("spec") or {}
+        pod = (spec.get("template") or {}).get("spec") or spec
+        if obj.get("kind") == "CronJob":
+            pod = (
+                (((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get(
+                    "spec"
+                )
+            ) or {}
+        for key in ("containers", "initContainers"):
+            for container in pod.get(key) or []:
+                if isinstance(container, Mapping) and container.get("image"):
+                    images.add(str(container["image"]))
+    return sorted(images)
