@@ -2,14 +2,13 @@
 directory synced automatically and pruned, a manual sync through ``operation``, a PreSync
 migration Job that must complete before the Deployment changes, sync waves in order, an
 AppProject that refuses a repository, and Argo CD's status as ``kubectl`` shows it.
-
-Each test's Applications live in its own namespace, allowed by an AppProject of the
-same name in Argo CD's namespace (``sourceNamespaces``), as Argo CD requires for
-Applications outside its own namespace.
+Self-heal, which is watch-driven, is tested in test_argo_self_heal.py, with the resync
+an hour away.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,16 +16,23 @@ from typing import Any
 import pytest
 import yaml
 
-from ground.engine import Engine, start_engine, stop_engine, wait_for_deletions
+from ground.argo import (
+    ARGOCD,
+    AUTOMATED,
+    application,
+    engine_resyncing_every,
+    get_app,
+    project,
+    until,
+    with_condition,
+)
+from ground.charts import Chart, ChartRepository
+from ground.engine import Engine
 from ground.gitops import Scenario, config_map, deployment
 from ground.wait import eventually
-from lockstep.kube import KubeClient, KubeObject, NotFound, ObjectRef
+from lockstep.kube import KubeObject, ObjectRef
 
 pytestmark = pytest.mark.integration
-
-ARGO_API = "argoproj.io/v1alpha1"
-ARGOCD = "argocd"
-IN_CLUSTER = "https://kubernetes.default.svc"
 
 SERVICE = """\
 apiVersion: v1
@@ -60,86 +66,14 @@ spec:
 """
 
 
-async def _project(kube: KubeClient, namespace: str, **spec: Any) -> None:
-    """The AppProject named after the test's namespace, allowing Applications there."""
-    try:
-        await kube.get(ObjectRef("v1", "Namespace", ARGOCD))
-    except NotFound:
-        await kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ARGOCD}})
-    await kube.apply(
-        {
-            "apiVersion": ARGO_API,
-            "kind": "AppProject",
-            "metadata": {"name": namespace, "namespace": ARGOCD},
-            "spec": {
-                "sourceRepos": ["*"],
-                "destinations": [{"server": IN_CLUSTER, "namespace": namespace}],
-                "sourceNamespaces": [namespace],
-                **spec,
-            },
-        }
-    )
-
-
-def _application(scenario: Scenario, name: str, path: str, **spec: Any) -> KubeObject:
-    return {
-        "apiVersion": ARGO_API,
-        "kind": "Application",
-        "metadata": {"name": name, "namespace": scenario.namespace},
-        "spec": {
-            "project": scenario.namespace,
-            "source": {"repoURL": scenario.repo.git_url, "targetRevision": "main", "path": path},
-            "destination": {"server": IN_CLUSTER, "namespace": scenario.namespace},
-            **spec,
-        },
-    }
-
-
 @pytest.fixture(scope="module")
 def engine(crds_installed: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    """The engine, comparing Applications and checking their sources every 5 s instead
-    of Argo CD's 3 minutes, so that a new commit is seen within the test."""
-    running = start_engine(
-        crds_installed, tmp_path_factory.mktemp("engine"), "--argocd-resync-interval", "5s"
-    )
-    yield running
-    try:
-        wait_for_deletions(crds_installed, running)
-    finally:
-        stop_engine(running)
-
-
-AUTOMATED = {"syncPolicy": {"automated": {"prune": True, "selfHeal": True}}}
-
-
-async def _app(scenario: Scenario, name: str) -> KubeObject:
-    return await scenario.kube.get(ObjectRef(ARGO_API, "Application", name, scenario.namespace))
-
-
-async def _condition(scenario: Scenario, name: str) -> KubeObject:
-    """The Application once its status has a condition."""
-    return await eventually(
-        lambda: _app(scenario, name),
-        lambda o: bool((o.get("status") or {}).get("conditions")),
-        within=60,
-        what=f"a condition on {name}",
-    )
-
-
-async def _until(scenario: Scenario, name: str, sync: str, health: str | None = None) -> KubeObject:
-    def reached(app: KubeObject) -> bool:
-        status = app.get("status") or {}
-        return (status.get("sync") or {}).get("status") == sync and (
-            health is None or (status.get("health") or {}).get("status") == health
-        )
-
-    return await eventually(
-        lambda: _app(scenario, name), reached, within=120, what=f"{name} {sync} {health or ''}"
-    )
+    """The engine, comparing Applications every 5 s, so that a new commit is seen within the test."""
+    yield from engine_resyncing_every(crds_installed, tmp_path_factory, "5s")
 
 
 async def test_a_directory_is_synced_tracked_and_pruned(engine: Engine, scenario: Scenario) -> None:
-    await _project(scenario.kube, scenario.namespace)
+    await project(scenario.kube, scenario.namespace)
     scenario.commit(
         {
             "guestbook/guestbook-ui-deployment.yaml": deployment("guestbook-ui", replicas=1),
@@ -147,9 +81,9 @@ async def test_a_directory_is_synced_tracked_and_pruned(engine: Engine, scenario
             "guestbook/README.md": "not a manifest\n",
         }
     )
-    await scenario.kube.apply(_application(scenario, "guestbook", "guestbook", **AUTOMATED))
+    await scenario.kube.apply(application(scenario, "guestbook", "guestbook", **AUTOMATED))
 
-    app = await _until(scenario, "guestbook", "Synced", "Healthy")
+    app = await until(scenario, "guestbook", "Synced", "Healthy")
 
     status = app["status"]
     assert status["sourceType"] == "Directory"
@@ -178,17 +112,17 @@ async def test_a_directory_is_synced_tracked_and_pruned(engine: Engine, scenario
         within=60,
         what="the Service pruned",
     )
-    app = await _until(scenario, "guestbook", "Synced")
+    app = await until(scenario, "guestbook", "Synced")
     assert [entry["id"] for entry in app["status"]["history"]] == [0, 1]
 
 
 async def test_a_manual_sync_runs_when_the_operation_asks_for_it(
     engine: Engine, scenario: Scenario
 ) -> None:
-    await _project(scenario.kube, scenario.namespace)
+    await project(scenario.kube, scenario.namespace)
     scenario.commit({"app/settings.yaml": config_map("settings", colour="blue")})
-    await scenario.kube.apply(_application(scenario, "manual", "app"))
-    app = await _until(scenario, "manual", "OutOfSync")
+    await scenario.kube.apply(application(scenario, "manual", "app"))
+    app = await until(scenario, "manual", "OutOfSync")
     assert app["status"]["resources"][0]["status"] == "OutOfSync"
     assert await scenario.gone(ObjectRef("v1", "ConfigMap", "settings", scenario.namespace))
 
@@ -200,7 +134,7 @@ async def test_a_manual_sync_runs_when_the_operation_asks_for_it(
         "-p",
         '{"operation": {"initiatedBy": {"username": "jane"}, "sync": {"prune": true}}}',
     )
-    app = await _until(scenario, "manual", "Synced")
+    app = await until(scenario, "manual", "Synced")
     assert "operation" not in app
     assert app["status"]["operationState"]["phase"] == "Succeeded"
     assert app["status"]["history"][0]["initiatedBy"] == {"username": "jane"}
@@ -210,7 +144,7 @@ async def test_a_manual_sync_runs_when_the_operation_asks_for_it(
 async def test_a_presync_migration_completes_before_the_deployment_changes(
     engine: Engine, scenario: Scenario
 ) -> None:
-    await _project(scenario.kube, scenario.namespace)
+    await project(scenario.kube, scenario.namespace)
     first = deployment("web", replicas=1).replace(
         "  name: web\n", '  name: web\n  annotations: {argocd.argoproj.io/sync-wave: "1"}\n'
     )
@@ -221,8 +155,8 @@ async def test_a_presync_migration_completes_before_the_deployment_changes(
             "app/settings.yaml": config_map("settings", colour="blue"),
         }
     )
-    await scenario.kube.apply(_application(scenario, "shop", "app", **AUTOMATED))
-    app = await _until(scenario, "shop", "Synced", "Healthy")
+    await scenario.kube.apply(application(scenario, "shop", "app", **AUTOMATED))
+    app = await until(scenario, "shop", "Synced", "Healthy")
 
     job = await scenario.kube.get(ObjectRef("batch/v1", "Job", "migrate", scenario.namespace))
     web = await scenario.kube.get(ObjectRef("apps/v1", "Deployment", "web", scenario.namespace))
@@ -243,11 +177,11 @@ async def test_a_presync_migration_completes_before_the_deployment_changes(
 async def test_a_repository_the_project_refuses_applies_nothing(
     engine: Engine, scenario: Scenario
 ) -> None:
-    await _project(scenario.kube, scenario.namespace, sourceRepos=["https://git.example/*"])
+    await project(scenario.kube, scenario.namespace, sourceRepos=["https://git.example/*"])
     scenario.commit({"app/settings.yaml": config_map("settings", colour="blue")})
-    await scenario.kube.apply(_application(scenario, "refused", "app", **AUTOMATED))
+    await scenario.kube.apply(application(scenario, "refused", "app", **AUTOMATED))
 
-    app = await _condition(scenario, "refused")
+    app = await with_condition(scenario, "refused")
 
     [condition] = app["status"]["conditions"]
     assert condition["type"] == "InvalidSpecError"
@@ -256,55 +190,22 @@ async def test_a_repository_the_project_refuses_applies_nothing(
     assert await scenario.gone(ObjectRef("v1", "ConfigMap", "settings", scenario.namespace))
 
 
-async def _replicas(scenario: Scenario, name: str) -> int:
-    web = await scenario.kube.get(ObjectRef("apps/v1", "Deployment", name, scenario.namespace))
-    return int(web["spec"]["replicas"])
-
-
-async def test_self_heal_reverts_a_manual_change_and_without_it_the_app_is_out_of_sync(
-    engine: Engine, scenario: Scenario
-) -> None:
-    await _project(scenario.kube, scenario.namespace)
-    scenario.commit(
-        {
-            "healed/web.yaml": deployment("healed", replicas=1),
-            "left/web.yaml": deployment("left", replicas=1),
-        }
-    )
-    await scenario.kube.apply(_application(scenario, "healed", "healed", **AUTOMATED))
-    left = {"syncPolicy": {"automated": {"prune": True}}}
-    await scenario.kube.apply(_application(scenario, "left", "left", **left))
-    await _until(scenario, "healed", "Synced", "Healthy")
-    await _until(scenario, "left", "Synced", "Healthy")
-
-    await scenario.kubectl("scale", "deployment/healed", "--replicas=3")
-    await scenario.kubectl("scale", "deployment/left", "--replicas=3")
-
-    await eventually(
-        lambda: _replicas(scenario, "healed"), lambda n: n == 1, within=60, what="healed"
-    )
-    drifted = await _until(scenario, "left", "OutOfSync")
-    [resource] = drifted["status"]["resources"]
-    assert (resource["kind"], resource["status"]) == ("Deployment", "OutOfSync")
-    assert await _replicas(scenario, "left") == 3
-
-
 async def test_the_resources_finalizer_deletes_what_the_app_deployed(
     engine: Engine, scenario: Scenario
 ) -> None:
-    await _project(scenario.kube, scenario.namespace)
+    await project(scenario.kube, scenario.namespace)
     scenario.commit(
         {
             "cascade/settings.yaml": config_map("cascade", colour="blue"),
             "kept/settings.yaml": config_map("kept", colour="blue"),
         }
     )
-    cascading = _application(scenario, "cascade", "cascade", **AUTOMATED)
+    cascading = application(scenario, "cascade", "cascade", **AUTOMATED)
     cascading["metadata"]["finalizers"] = ["resources-finalizer.argocd.argoproj.io"]
     await scenario.kube.apply(cascading)
-    await scenario.kube.apply(_application(scenario, "kept", "kept", **AUTOMATED))
-    await _until(scenario, "cascade", "Synced")
-    await _until(scenario, "kept", "Synced")
+    await scenario.kube.apply(application(scenario, "kept", "kept", **AUTOMATED))
+    await until(scenario, "cascade", "Synced")
+    await until(scenario, "kept", "Synced")
 
     await scenario.kubectl("delete", "application", "cascade", "kept", "--wait=true")
 
@@ -340,7 +241,7 @@ data:
 async def test_kustomize_and_helm_sources_render_as_argo_cd_renders_them(
     engine: Engine, scenario: Scenario
 ) -> None:
-    await _project(scenario.kube, scenario.namespace)
+    await project(scenario.kube, scenario.namespace)
     scenario.commit(
         {
             "kustomize-guestbook/kustomization.yaml": KUSTOMIZATION,
@@ -356,26 +257,26 @@ async def test_kustomize_and_helm_sources_render_as_argo_cd_renders_them(
         "commonLabels": {"team": "shop"},
         "images": ["nginx:1.28"],
     }
-    kustomized = _application(scenario, "kustomized", "kustomize-guestbook", **AUTOMATED)
+    kustomized = application(scenario, "kustomized", "kustomize-guestbook", **AUTOMATED)
     kustomized["spec"]["source"]["kustomize"] = kustomize
     helm = {
         "valueFiles": ["values-production.yaml"],
         "parameters": [{"name": "size", "value": "large"}],
         "values": "region: eu\n",
     }
-    charted = _application(scenario, "charted", "helm-guestbook", **AUTOMATED)
+    charted = application(scenario, "charted", "helm-guestbook", **AUTOMATED)
     charted["spec"]["source"]["helm"] = helm
     await scenario.kube.apply(kustomized)
     await scenario.kube.apply(charted)
 
-    app = await _until(scenario, "kustomized", "Synced")
+    app = await until(scenario, "kustomized", "Synced")
     assert app["status"]["sourceType"] == "Kustomize"
     web = await scenario.kube.get(
         ObjectRef("apps/v1", "Deployment", "staging-web", scenario.namespace)
     )
     assert web["metadata"]["labels"]["team"] == "shop"
     assert web["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28"
-    app = await _until(scenario, "charted", "Synced")
+    app = await until(scenario, "charted", "Synced")
     assert app["status"]["sourceType"] == "Helm"
     settings = await scenario.kube.get(
         ObjectRef("v1", "ConfigMap", "charted-settings", scenario.namespace)
@@ -386,24 +287,24 @@ async def test_kustomize_and_helm_sources_render_as_argo_cd_renders_them(
 async def test_bad_sources_are_told_one_line_each_and_siblings_sync(
     engine: Engine, scenario: Scenario
 ) -> None:
-    await _project(scenario.kube, scenario.namespace)
+    await project(scenario.kube, scenario.namespace)
     scenario.commit(
         {
             "good/settings.yaml": config_map("good", colour="blue"),
             "broken/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: [\n",
         }
     )
-    missing = _application(scenario, "missing", "nowhere", **AUTOMATED)
-    broken = _application(scenario, "broken", "broken", **AUTOMATED)
-    plugin = _application(scenario, "plugin", "good", **AUTOMATED)
+    missing = application(scenario, "missing", "nowhere", **AUTOMATED)
+    broken = application(scenario, "broken", "broken", **AUTOMATED)
+    plugin = application(scenario, "plugin", "good", **AUTOMATED)
     plugin["spec"]["source"]["plugin"] = {"name": "cdk8s"}
-    unreachable = _application(scenario, "unreachable", "good", **AUTOMATED)
+    unreachable = application(scenario, "unreachable", "good", **AUTOMATED)
     unreachable["spec"]["source"]["repoURL"] = "http://127.0.0.1:9/nothing.git"
     for app in (missing, broken, plugin, unreachable):
         await scenario.kube.apply(app)
-    await scenario.kube.apply(_application(scenario, "good", "good", **AUTOMATED))
+    await scenario.kube.apply(application(scenario, "good", "good", **AUTOMATED))
 
-    await _until(scenario, "good", "Synced")
+    await until(scenario, "good", "Synced")
     expected = {
         "missing": "path 'nowhere' is not a folder of revision main",
         "broken": "broken/settings.yaml",
@@ -411,7 +312,7 @@ async def test_bad_sources_are_told_one_line_each_and_siblings_sync(
         "unreachable": "http://127.0.0.1:9/nothing.git",
     }
     for name, text in expected.items():
-        app = await _condition(scenario, name)
+        app = await with_condition(scenario, name)
         [condition] = app["status"]["conditions"]
         assert condition["type"] == "ComparisonError", (name, condition)
         assert text in condition["message"], (name, condition)
@@ -452,7 +353,7 @@ data: {}
 async def test_a_failing_hook_fails_the_sync_and_runs_the_sync_fail_hooks(
     engine: Engine, scenario: Scenario
 ) -> None:
-    await _project(scenario.kube, scenario.namespace)
+    await project(scenario.kube, scenario.namespace)
     scenario.commit(
         {
             "app/migrate.yaml": FAILING_MIGRATION,
@@ -460,10 +361,10 @@ async def test_a_failing_hook_fails_the_sync_and_runs_the_sync_fail_hooks(
             "app/web.yaml": deployment("web", replicas=1),
         }
     )
-    await scenario.kube.apply(_application(scenario, "failing", "app", **AUTOMATED))
+    await scenario.kube.apply(application(scenario, "failing", "app", **AUTOMATED))
 
     app = await eventually(
-        lambda: _app(scenario, "failing"),
+        lambda: get_app(scenario, "failing"),
         lambda o: ((o.get("status") or {}).get("operationState") or {}).get("phase") == "Failed",
         within=120,
         what="the sync failed",
@@ -481,10 +382,10 @@ async def test_a_failing_hook_fails_the_sync_and_runs_the_sync_fail_hooks(
 
 
 async def test_an_app_of_apps_deploys_its_applications(engine: Engine, scenario: Scenario) -> None:
-    await _project(scenario.kube, scenario.namespace)
+    await project(scenario.kube, scenario.namespace)
     children = {
         f"apps/{name}.yaml": yaml.safe_dump(
-            _application(scenario, name, f"children/{name}", **AUTOMATED)
+            application(scenario, name, f"children/{name}", **AUTOMATED)
         )
         for name in ("frontend", "backend")
     }
@@ -495,11 +396,11 @@ async def test_an_app_of_apps_deploys_its_applications(engine: Engine, scenario:
             "children/backend/settings.yaml": config_map("backend", tier="api"),
         }
     )
-    await scenario.kube.apply(_application(scenario, "root", "apps", **AUTOMATED))
+    await scenario.kube.apply(application(scenario, "root", "apps", **AUTOMATED))
 
-    root = await _until(scenario, "root", "Synced")
-    await _until(scenario, "frontend", "Synced")
-    await _until(scenario, "backend", "Synced")
+    root = await until(scenario, "root", "Synced")
+    await until(scenario, "frontend", "Synced")
+    await until(scenario, "backend", "Synced")
 
     kinds = sorted((r["kind"], r["name"]) for r in root["status"]["resources"])
     assert kinds == [("Application", "backend"), ("Application", "frontend")]
@@ -519,7 +420,7 @@ return hs
 async def test_a_lua_health_check_of_argocd_cm_judges_its_kind(
     engine: Engine, scenario: Scenario
 ) -> None:
-    await _project(scenario.kube, scenario.namespace)
+    await project(scenario.kube, scenario.namespace)
     settings = ObjectRef("v1", "ConfigMap", "argocd-cm", ARGOCD)
     await scenario.kube.apply(
         {
@@ -531,9 +432,9 @@ async def test_a_lua_health_check_of_argocd_cm_judges_its_kind(
     )
     try:
         scenario.commit({"app/settings.yaml": config_map("judged", state="broken")})
-        await scenario.kube.apply(_application(scenario, "judged", "app", **AUTOMATED))
+        await scenario.kube.apply(application(scenario, "judged", "app", **AUTOMATED))
 
-        app = await _until(scenario, "judged", "Synced", "Degraded")
+        app = await until(scenario, "judged", "Synced", "Degraded")
 
         [resource] = app["status"]["resources"]
         assert resource["health"] == {"status": "Degraded", "message": "the settings say broken"}
@@ -547,7 +448,7 @@ async def test_a_deny_window_holds_automated_sync_and_a_blacklisted_kind_is_refu
     windows = [
         {"kind": "deny", "schedule": "* * * * *", "duration": "1h", "applications": ["held"]}
     ]
-    await _project(
+    await project(
         scenario.kube,
         scenario.namespace,
         syncWindows=windows,
@@ -560,18 +461,204 @@ async def test_a_deny_window_holds_automated_sync_and_a_blacklisted_kind_is_refu
             "secret/token.yaml": secret,
         }
     )
-    await scenario.kube.apply(_application(scenario, "held", "held", **AUTOMATED))
-    await scenario.kube.apply(_application(scenario, "secret", "secret", **AUTOMATED))
+    await scenario.kube.apply(application(scenario, "held", "held", **AUTOMATED))
+    await scenario.kube.apply(application(scenario, "secret", "secret", **AUTOMATED))
 
-    await _until(scenario, "held", "OutOfSync")
-    held = await _condition(scenario, "held")
+    await until(scenario, "held", "OutOfSync")
+    held = await with_condition(scenario, "held")
     [condition] = held["status"]["conditions"]
     assert condition["type"] == "SyncError"
     assert "blocked by active deny window 'deny:* * * * *:1h'" in condition["message"]
     assert await scenario.gone(ObjectRef("v1", "ConfigMap", "held", scenario.namespace))
-    refused = await _condition(scenario, "secret")
+    refused = await with_condition(scenario, "secret")
     [condition] = refused["status"]["conditions"]
     assert condition["type"] == "InvalidSpecError"
     assert f"Secret/{scenario.namespace}/token" in condition["message"]
     assert "resource :Secret is not permitted" in condition["message"]
     assert await scenario.gone(ObjectRef("v1", "Secret", "token", scenario.namespace))
+
+
+async def _operate(scenario: Scenario, name: str, sync: dict[str, Any]) -> KubeObject:
+    """``operation.sync`` written as ``argocd app sync`` writes it; the Application once a
+    newer operation than the last has finished."""
+    before = ((await get_app(scenario, name)).get("status") or {}).get("operationState") or {}
+    patch = json.dumps({"operation": {"initiatedBy": {"username": "jane"}, "sync": sync}})
+    await scenario.kubectl("patch", "application", name, "--type=merge", "-p", patch)
+
+    def finished(app: KubeObject) -> bool:
+        state = (app.get("status") or {}).get("operationState") or {}
+        return state != before and state.get("phase") in (
+            "Succeeded",
+            "Failed",
+        )
+
+    return await eventually(
+        lambda: get_app(scenario, name), finished, within=60, what=f"{name}'s operation"
+    )
+
+
+async def test_a_dry_run_writes_nothing_and_a_partial_sync_only_what_it_names(
+    engine: Engine, scenario: Scenario
+) -> None:
+    await project(scenario.kube, scenario.namespace)
+    scenario.commit(
+        {"app/a.yaml": config_map("a", colour="blue"), "app/b.yaml": config_map("b", colour="red")}
+    )
+    await scenario.kube.apply(application(scenario, "partial", "app"))
+    await until(scenario, "partial", "OutOfSync")
+
+    dry = await _operate(scenario, "partial", {"dryRun": True})
+    assert dry["status"]["operationState"]["message"] == "successfully synced (dry run)"
+    results = dry["status"]["operationState"]["syncResult"]["resources"]
+    assert sorted((r["name"], r["message"]) for r in results) == [
+        ("a", "created (dry run)"),
+        ("b", "created (dry run)"),
+    ]
+    assert await scenario.gone(ObjectRef("v1", "ConfigMap", "a", scenario.namespace))
+    assert "history" not in dry["status"]
+
+    chosen = {"resources": [{"group": "", "kind": "ConfigMap", "name": "a"}]}
+    partial = await _operate(scenario, "partial", chosen)
+    assert partial["status"]["operationState"]["phase"] == "Succeeded"
+    assert not await scenario.gone(ObjectRef("v1", "ConfigMap", "a", scenario.namespace))
+    assert await scenario.gone(ObjectRef("v1", "ConfigMap", "b", scenario.namespace))
+    assert partial["status"]["sync"]["status"] == "OutOfSync"
+
+
+async def test_a_refresh_is_answered_and_its_annotation_removed(
+    engine: Engine, scenario: Scenario
+) -> None:
+    await project(scenario.kube, scenario.namespace)
+    scenario.commit({"app/a.yaml": config_map("a", colour="blue")})
+    await scenario.kube.apply(application(scenario, "refreshed", "app"))
+    first = await until(scenario, "refreshed", "OutOfSync")
+
+    await scenario.kubectl(
+        "annotate", "application", "refreshed", "argocd.argoproj.io/refresh=hard"
+    )
+
+    again = await eventually(
+        lambda: get_app(scenario, "refreshed"),
+        lambda o: "argocd.argoproj.io/refresh" not in (o["metadata"].get("annotations") or {}),
+        within=30,
+        what="the refresh annotation removed",
+    )
+    assert again["status"]["reconciledAt"] >= first["status"]["reconciledAt"]
+    [source] = await scenario.kube.list(
+        "source.toolkit.fluxcd.io/v1", "GitRepository", namespace=scenario.namespace
+    )
+    assert "reconcile.fluxcd.io/requestedAt" in source["metadata"]["annotations"], (
+        "a hard refresh fetches the source again"
+    )
+
+
+async def test_a_sync_of_an_earlier_revision_rolls_back(engine: Engine, scenario: Scenario) -> None:
+    await project(scenario.kube, scenario.namespace)
+    settings = ObjectRef("v1", "ConfigMap", "settings", scenario.namespace)
+    scenario.commit({"app/settings.yaml": config_map("settings", colour="blue")})
+    await scenario.kube.apply(application(scenario, "rolled", "app"))
+    await until(scenario, "rolled", "OutOfSync")
+    first = await _operate(scenario, "rolled", {"prune": True})
+    scenario.commit({"app/settings.yaml": config_map("settings", colour="red")}, "red")
+    await eventually(
+        lambda: get_app(scenario, "rolled"),
+        lambda o: o["status"]["sync"]["revision"] != first["status"]["sync"]["revision"],
+        within=30,
+        what="the new revision compared",
+    )
+    second = await _operate(scenario, "rolled", {"prune": True})
+    assert (await scenario.kube.get(settings))["data"] == {"colour": "red"}
+
+    back = await _operate(
+        scenario, "rolled", {"revision": first["status"]["history"][0]["revision"]}
+    )
+
+    assert back["status"]["operationState"]["phase"] == "Succeeded"
+    assert (await scenario.kube.get(settings))["data"] == {"colour": "blue"}
+    revisions = [entry["revision"] for entry in back["status"]["history"]]
+    assert revisions == [
+        first["status"]["sync"]["revision"],
+        second["status"]["sync"]["revision"],
+        first["status"]["sync"]["revision"],
+    ]
+    assert back["status"]["sync"]["status"] == "OutOfSync", "the target is still the new revision"
+
+
+async def test_ignored_differences_are_neither_out_of_sync_nor_healed(
+    engine: Engine, scenario: Scenario
+) -> None:
+    await project(scenario.kube, scenario.namespace)
+    scenario.commit({"app/web.yaml": deployment("web", replicas=1)})
+    ignoring = application(scenario, "ignoring", "app", **AUTOMATED)
+    ignoring["spec"]["ignoreDifferences"] = [
+        {"group": "apps", "kind": "Deployment", "jqPathExpressions": [".spec.replicas"]}
+    ]
+    await scenario.kube.apply(ignoring)
+    synced = await until(scenario, "ignoring", "Synced", "Healthy")
+
+    await scenario.kubectl("scale", "deployment/web", "--replicas=3")
+
+    later = await eventually(
+        lambda: get_app(scenario, "ignoring"),
+        lambda o: o["status"]["reconciledAt"] > synced["status"]["reconciledAt"],
+        within=30,
+        what="compared again after the scale",
+    )
+    assert later["status"]["sync"]["status"] == "Synced"
+    web = await scenario.kube.get(ObjectRef("apps/v1", "Deployment", "web", scenario.namespace))
+    assert web["spec"]["replicas"] == 3
+
+
+async def test_a_failed_automated_sync_is_retried_as_the_retry_policy_says(
+    engine: Engine, scenario: Scenario
+) -> None:
+    await project(scenario.kube, scenario.namespace)
+    scenario.commit(
+        {"app/migrate.yaml": FAILING_MIGRATION, "app/settings.yaml": config_map("s", a="b")}
+    )
+    retried = application(scenario, "retried", "app")
+    retried["spec"]["syncPolicy"] = {
+        "automated": {"prune": True},
+        "retry": {"limit": 2, "backoff": {"duration": "1s", "factor": 1}},
+    }
+    await scenario.kube.apply(retried)
+
+    app = await eventually(
+        lambda: get_app(scenario, "retried"),
+        lambda o: ((o.get("status") or {}).get("operationState") or {}).get("retryCount") == 2,
+        within=120,
+        what="two retries",
+    )
+
+    assert app["status"]["operationState"]["phase"] == "Failed"
+    assert "migrate hook failed" in app["status"]["operationState"]["message"]
+
+
+async def test_a_chart_of_a_helm_repository_is_rendered_with_its_version_range(
+    engine: Engine, scenario: Scenario, chart_repository: ChartRepository
+) -> None:
+    await project(scenario.kube, scenario.namespace)
+    template = {"settings.yaml": CHART_TEMPLATE}
+    values = {"colour": "blue", "size": "small", "region": "us"}
+    chart_repository.add(
+        Chart("guestbook", "1.0.0", templates=template, values=values),
+        Chart("guestbook", "1.1.0", templates=template, values={**values, "colour": "green"}),
+        Chart("guestbook", "2.0.0", templates=template, values={**values, "colour": "red"}),
+    )
+    charted = application(scenario, "from-repo", "", **AUTOMATED)
+    charted["spec"]["source"] = {
+        "repoURL": chart_repository.url,
+        "chart": "guestbook",
+        "targetRevision": "1.*",
+        "helm": {"releaseName": "shop", "parameters": [{"name": "size", "value": "large"}]},
+    }
+    await scenario.kube.apply(charted)
+
+    app = await until(scenario, "from-repo", "Synced")
+
+    assert app["status"]["sourceType"] == "Helm"
+    assert app["status"]["sync"]["revision"] == "1.1.0"
+    settings = await scenario.kube.get(
+        ObjectRef("v1", "ConfigMap", "shop-settings", scenario.namespace)
+    )
+    assert settings["data"] == {"colour": "green", "size": "large", "region": "us"}

@@ -15,6 +15,7 @@ import typer
 
 from lockstep import __version__
 from lockstep.cli import (
+    argo,
     artifact,
     bootstrap,
     build,
@@ -90,6 +91,8 @@ app.add_typer(artifact.tag_app, name="tag")
 app.add_typer(artifact.list_app, name="list")
 app.add_typer(keys.generate_app, name="generate")
 app.add_typer(images.image_app, name="image")
+app.add_typer(argo.application_app, name="app")
+app.add_typer(argo.project_app, name="proj")
 
 
 def _print_version(value: bool) -> None:

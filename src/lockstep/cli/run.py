@@ -50,6 +50,7 @@ from lockstep.render.process import (
 )
 from lockstep.runtime.leader import LeaderElector, LeadershipLost, LeaseHeld
 from lockstep.runtime.logcontext import LoggedObject, ObjectLogFilter
+from lockstep.runtime.served import CRDS_COMPONENT, CRDS_NOT_LISTED
 from lockstep.web import receiver, server
 
 LEASE_NAME = "lockstep-leader-election"
@@ -312,6 +313,10 @@ async def _run(
         loop.add_signal_handler(signum, stop.set)
     async with kube_client as kube:
         manager = ControllerManager(kube, options)
+        if not election.standby:
+            # The controllers start right after the servers: not ready from the first
+            # probe on. A standby is ready while it waits for the Lease.
+            manager.health.not_ready(CRDS_COMPONENT, CRDS_NOT_LISTED)
         options.storage_path.mkdir(parents=True, exist_ok=True)
         runners = [
             await server.start(server.artifact_app(options.storage_path), options.storage_addr),

@@ -2,7 +2,8 @@
 Kustomization or HelmRelease within about a second, instead of at the next interval.
 
 Every kind that appears in an inventory is watched (objects carrying the owner
-label only). Whether a change is drift is read from ``metadata.managedFields``:
+label only; every object of the kind for an owner that marks its objects with an
+annotation, Argo CD's tracking id). Whether a change is drift is read from ``metadata.managedFields``:
 server-side apply records, per field manager, the exact fields each one set.
 When someone else writes a field that lockstep's manager owned (``kubectl
 scale``, ``kubectl edit``, another controller), the API server moves that field
@@ -38,7 +39,8 @@ every byte applied (and every Secret's value). A health expression of a Kustomiz
 
 One watcher watches one cluster for one kind of owner, whose objects it tells by
 their owner labels (:class:`OwnerMarks`: :data:`KUSTOMIZATION_MARKS`,
-:data:`HELM_RELEASE_MARKS`). The controller manager makes the local cluster's; the
+:data:`HELM_RELEASE_MARKS`) or tracking id (Argo CD's Applications, see
+:func:`lockstep.controllers.argo.owner.application_marks`). The controller manager makes the local cluster's; the
 reconcilers have one made with :meth:`DriftWatcher.for_cluster` for each remote
 cluster they apply to (see :mod:`lockstep.runtime.clusters`), whose objects name
 their owner on the local cluster in their owner labels. A reconciler calls
@@ -191,11 +193,19 @@ def not_ignored(pointers: Iterable[str], ignored: Iterable[str]) -> list[str]:
 @dataclass(frozen=True)
 class OwnerMarks:
     """How the objects of one kind of owner are known: the labels naming the owner, and
-    the field manager its applies are made with."""
+    the field manager its applies are made with. An owner whose objects name it another
+    way (Argo CD's tracking annotation) gives ``owner_from`` instead of labels: its kinds
+    are then watched whole, since no label selects its objects."""
 
     name_label: str
     namespace_label: str
     field_manager: str
+    owner_from: Callable[[Mapping[str, Any]], ObjectKey | None] | None = None
+
+    @property
+    def selector(self) -> dict[str, str | None] | None:
+        """The labels a watch selects the owner's objects by; None: every object."""
+        return None if self.owner_from is not None else {self.name_label: None}
 
 
 KUSTOMIZATION_MARKS = OwnerMarks(
@@ -208,6 +218,8 @@ HELM_RELEASE_MARKS = OwnerMarks(
 
 def owner_of(obj: Mapping[str, Any], marks: OwnerMarks = KUSTOMIZATION_MARKS) -> ObjectKey | None:
     """(namespace, name) of the owner whose labels (``marks``) ``obj`` carries."""
+    if marks.owner_from is not None:
+        return marks.owner_from(obj)
     labels = (obj.get("metadata") or {}).get("labels") or {}
     name, namespace = labels.get(marks.name_label), labels.get(marks.namespace_label)
     return (str(namespace), str(name)) if name and namespace else None
@@ -259,7 +271,7 @@ class DriftWatcher:
                 self._kube,
                 ref.api_version,
                 ref.kind,
-                labels={self._marks.name_label: None},
+                labels=self._marks.selector,
                 keep=keep,
             )
             informer.subscribe(self._changed)

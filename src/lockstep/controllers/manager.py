@@ -49,6 +49,7 @@ from lockstep.controllers.argo import (
     ApplicationReconciler,
     application_changed,
 )
+from lockstep.controllers.argo.owner import application_marks
 from lockstep.controllers.drift import HELM_RELEASE_MARKS, DriftWatcher
 from lockstep.controllers.helm import HelmReleaseReconciler, drift_ignored_pointers
 from lockstep.controllers.image import (
@@ -80,13 +81,7 @@ from lockstep.runtime.informer import Change, Informer, ObjectCache, ObjectKey
 from lockstep.runtime.logcontext import logging_about
 from lockstep.runtime.metrics import ControllerMetrics, Health
 from lockstep.runtime.queue import Outcome, Success, TerminalFailure, WorkQueue
-from lockstep.runtime.served import (
-    CRDS_COMPONENT,
-    CRDS_NOT_LISTED,
-    ServedKinds,
-    Watch,
-    run_served,
-)
+from lockstep.runtime.served import ServedKinds, Watch, run_served
 from lockstep.sources.store import DEFAULT_MAX_CONTENT_BYTES, ArtifactStore
 
 _log = logging.getLogger(__name__)
@@ -349,8 +344,6 @@ class ControllerManager:
         self.metrics = ControllerMetrics()
         self.metrics.count_kube_requests(kube.requests)
         self.health = Health()
-        # Not ready from the first probe on, before the CRDs are listed.
-        self.health.not_ready(CRDS_COMPONENT, CRDS_NOT_LISTED)
         self.webhooks = Webhooks(kube, no_cross_namespace_refs=options.no_cross_namespace_refs)
         """What the webhook server asks of the Receivers; it answers 503 until the caches of
         the served kinds are synced (404 for every path while Receivers are not served)."""
@@ -432,6 +425,8 @@ class ControllerManager:
             await applier.close()
             if isinstance(releases.reconciler, HelmReleaseReconciler):
                 await releases.reconciler.close()
+            if isinstance(applications.reconciler, ApplicationReconciler):
+                await applications.reconciler.close()
 
 
 def _chart_controller(
@@ -526,6 +521,14 @@ def _application_controller(
     Application renders enqueues it, and a change of an AppProject enqueues every
     Application."""
     informer = _informer(kube, ApplicationReconciler, options)
+    queue: WorkQueue[ObjectKey] = WorkQueue()
+    drift = DriftWatcher(
+        kube,
+        informer.get,
+        lambda owner, obj: [],
+        partial(_compare_application, queue),
+        application_marks(options.argocd_namespace),
+    )
     projects = Informer(kube, ARGO_API, "AppProject", namespace=options.argocd_namespace)
     settings = Informer(kube, "v1", "ConfigMap", namespace=options.argocd_namespace)
     reconciler = ApplicationReconciler(
@@ -538,9 +541,15 @@ def _application_controller(
         scratch,
         control_plane_namespace=options.argocd_namespace,
         resync_seconds=options.argocd_resync_seconds,
+        drift=drift,
     )
     applications = Controller(
-        informer, reconciler, metrics, companions=(projects, settings), wants=application_changed
+        informer,
+        reconciler,
+        metrics,
+        queue,
+        companions=(projects, settings),
+        wants=application_changed,
     )
 
     def follow(kind: str, change: Change) -> None:
@@ -642,6 +651,13 @@ def _repair_drift(
     """Someone changed an object of the Kustomization at ``key``: apply it in full now."""
     _log.info("Kustomization %s/%s: %s; reconciling", key[0], key[1], what)
     memory.mark_dirty(key)
+    queue.add(key)
+
+
+def _compare_application(queue: WorkQueue[ObjectKey], key: ObjectKey, what: str) -> None:
+    """Someone changed an object of the Application at ``key``: compare it now, which
+    reverts the change with ``selfHeal`` and shows it OutOfSync without."""
+    _log.info("Application %s/%s: %s; comparing", key[0], key[1], what)
     queue.add(key)
 
 

@@ -46,11 +46,28 @@ fields are owned by the ``argocd-controller`` manager in managedFields, not in a
 ``last-applied-configuration`` annotation); a sync runs within one reconcile, bounded by
 :data:`STEP_TIMEOUT_SECONDS` per step.
 
-Not yet: destinations other than the local cluster, repository credentials, retries of
-failed syncs (``syncPolicy.retry``), rollback, watch-driven self-heal (drift is repaired
-at the next resync), ``ignoreDifferences``, the refresh annotation, and of a requested
-sync its ``revision``, ``resources`` and ``dryRun`` (it syncs every object at the target
-revision).
+Beyond Argo CD, a change someone else makes to an object of an Application (``kubectl
+scale``, ``kubectl edit``, a deletion) is seen by the drift watches
+(:mod:`lockstep.controllers.drift`) and compared at once: the Application shows
+OutOfSync, and with ``selfHeal`` the change is reverted, without waiting for Argo CD's
+next refresh.
+
+A requested sync may name a ``revision`` (``revisions`` per source): the sources at that
+revision are fetched and synced, and the Application then compares with its target
+revisions again (a rollback); ``resources`` limits it to those objects; ``dryRun``
+reports what it would do from the comparison and writes nothing.
+``argocd.argoproj.io/refresh`` is removed once a comparison has started; ``hard`` also
+fetches the sources again.
+
+``ignoreDifferences`` and argocd-cm's system rules (:mod:`lockstep.controllers.argo.ignore`)
+leave fields out of the comparison; a sync writes them anyway unless
+``RespectIgnoreDifferences=true``, as in Argo CD.
+
+A failed automated sync is tried again at the same revision only as
+``syncPolicy.retry`` says: up to ``limit`` times (forever when negative), after its
+``backoff`` (5s, doubled, at most 3m by default), counted in ``operationState.retryCount``.
+
+Not yet: destinations other than the local cluster, repository credentials.
 
 Run by the controller manager; rendering runs in a thread.
 """
@@ -74,6 +91,7 @@ from lockstep.api.argo import (
     ApplicationSource,
     ApplicationStatus,
     ApplicationSummary,
+    Backoff,
     ComparedTo,
     HealthStatus,
     Operation,
@@ -82,22 +100,33 @@ from lockstep.api.argo import (
     OperationState,
     ResourceResult,
     ResourceStatus,
+    RetryStrategy,
     RevisionHistory,
     SyncOperation,
+    SyncOperationResource,
     SyncOperationResult,
     SyncStatus,
     SyncStatusCode,
 )
-from lockstep.api.meta import Artifact
+from lockstep.api.meta import RECONCILE_REQUEST_ANNOTATION, Artifact
 from lockstep.apply import (
     ApplyError,
     ApplyOptions,
+    IgnoreRule,
     InventoryEntry,
-    Owner,
     Plan,
     apply_all,
     plan_all,
     with_default_namespace,
+)
+from lockstep.controllers.argo.ignore import (
+    IgnoreDifferencesError,
+    IgnoreDifferencesRule,
+    application_rules,
+    covering_rules,
+    ignore_rule_for,
+    parse_system_rules,
+    pointers_to_ignore,
 )
 from lockstep.controllers.argo.owner import application_owner
 from lockstep.controllers.argo.project import (
@@ -123,8 +152,14 @@ from lockstep.controllers.argo.syncplan import (
     parse_sync_options,
     plan_sync,
 )
-from lockstep.controllers.argo.syncwindows import SyncWindow, can_sync, parse_sync_windows
+from lockstep.controllers.argo.syncwindows import (
+    SyncWindow,
+    can_sync,
+    parse_go_duration,
+    parse_sync_windows,
+)
 from lockstep.controllers.argo.tracking import app_instance_name, belongs_to
+from lockstep.controllers.drift import DriftWatcher
 from lockstep.controllers.shell import (
     WAITING,
     Failure,
@@ -136,7 +171,7 @@ from lockstep.controllers.shell import (
 )
 from lockstep.health.argo import ArgoHealth, ArgoHealthStatus, aggregate_argo_health, argo_health
 from lockstep.health.lua import LuaHealthChecks, LuaHealthConfigError
-from lockstep.kube import KubeClient, KubeError, KubeObject, NotFound, ObjectRef
+from lockstep.kube import Invalid, KubeClient, KubeError, KubeObject, NotFound, ObjectRef
 from lockstep.kube.client import Propagation
 from lockstep.render.errors import RenderError
 from lockstep.runtime.informer import Change, ObjectCache, ObjectKey
@@ -145,6 +180,7 @@ from lockstep.sources.extracted import ExtractedArtifacts
 from lockstep.sources.store import ArtifactStore
 
 ARGO_API = "argoproj.io/v1alpha1"
+REFRESH_ANNOTATION = "argocd.argoproj.io/refresh"
 ARGOCD_CM = "argocd-cm"
 """Argo CD's settings ConfigMap, in its namespace: the custom health checks."""
 CONTROL_PLANE_NAMESPACE = "argocd"
@@ -159,9 +195,16 @@ RESYNC_SECONDS = 180.0
 plus its jitter's mean."""
 STEP_TIMEOUT_SECONDS = 300.0
 """How long one step of a sync may take to be healthy, its hooks to complete."""
+CAPABILITIES_SECONDS = 30.0
+"""How long the cluster's versions read for Helm's ``.Capabilities`` are used: a CRD
+installed meanwhile shows in the next render at the latest that much later."""
 POLL_SECONDS = 2.0
 """How often a running step is looked at: Argo CD's pause between waves."""
 DEFAULT_HISTORY_LIMIT = 10
+DEFAULT_RETRY_SECONDS = 5.0
+RETRY_FACTOR = 2
+MAX_RETRY_SECONDS = 180.0
+"""syncPolicy.retry.backoff's defaults, Argo CD's: 5s, doubled, at most 3m."""
 
 INVALID_SPEC_ERROR = "InvalidSpecError"
 COMPARISON_ERROR = "ComparisonError"
@@ -217,6 +260,8 @@ class Comparison:
     prunable: list[KubeObject] = field(default_factory=list)
     healths: list[ArgoHealth | None] = field(default_factory=list)
     """The health of each planned object, in the plan's order."""
+    ignored: tuple[IgnoreRule, ...] = ()
+    """The fields ``ignoreDifferences`` leaves out, per object."""
 
     @property
     def out_of_sync(self) -> bool:
@@ -254,17 +299,31 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         *,
         control_plane_namespace: str = CONTROL_PLANE_NAMESPACE,
         resync_seconds: float = RESYNC_SECONDS,
+        drift: DriftWatcher | None = None,
     ) -> None:
+        """``drift``: the watcher that enqueues an Application when one of its objects is
+        changed by someone else (:func:`~lockstep.controllers.argo.owner.application_marks`)."""
         super().__init__(kube, cache)
+        self._drift = drift
         self._sources = sources
         self._projects = projects
         self._settings = settings
         self._lua: tuple[str, LuaHealthChecks | None] = ("", None)
+        self._system_ignores: tuple[str, list[IgnoreDifferencesRule]] = ("", [])
+        self._retry_after: dict[ObjectKey, float] = {}
+        """Seconds until a failed automated sync is tried again, by Application."""
+        self._read_capabilities: tuple[float, str, tuple[str, ...]] = (
+            -CAPABILITIES_SECONDS,
+            "",
+            (),
+        )
         self._artifacts = ExtractedArtifacts(
             scratch / "argo-artifacts", max_bytes=store.max_content_bytes
         )
         self._control_plane = control_plane_namespace
         self._resync = resync_seconds
+        self._interval = f"{resync_seconds:.0f}s"
+        """The resync period as the sources' interval."""
         self._users: dict[tuple[str, ObjectKey], set[ObjectKey]] = {}
 
     # --- the shell's hooks, in Argo CD's vocabulary --------------------------------
@@ -274,7 +333,8 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         return _NeverSuspended()
 
     def interval(self, obj: Application) -> float | None:
-        return self._resync
+        key = (obj.metadata.namespace or "", obj.metadata.name)
+        return min(self._resync, self._retry_after.pop(key, self._resync))
 
     def using_source(self, kind: str, key: ObjectKey) -> list[ObjectKey]:
         """The Applications that render the artifact of the source ``kind`` at ``key``."""
@@ -283,6 +343,13 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
     async def forget(self, key: ObjectKey) -> None:
         for users in self._users.values():
             users.discard(key)
+        if self._drift is not None:
+            self._drift.forget(key)
+
+    async def close(self) -> None:
+        """Stop the drift watches."""
+        if self._drift is not None:
+            await self._drift.stop()
 
     def prepared_status(self, obj: Application) -> ApplicationStatus:
         status = obj.status.model_copy(deep=True) if obj.status else ApplicationStatus()
@@ -327,6 +394,9 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
 
     async def pipeline(self, obj: Application, status: ApplicationStatus) -> Ready | Waiting:
         key = (obj.metadata.namespace or "", obj.metadata.name)
+        refresh = obj.metadata.annotations.get(REFRESH_ANNOTATION)
+        if refresh is not None:
+            await self._refreshed(obj, hard=refresh == "hard")
         project = self._check_project(obj)
         destination = self._destination(obj)
         sources = obj.spec.effective_sources()
@@ -350,7 +420,26 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         blocked = self._blocked(obj, project, operation)
         if blocked:
             operation = None
-        if operation is not None:
+        requested = _requested_sources(sources, desired, operation)
+        if operation is not None and requested is not None:
+            # A sync of another revision (a rollback): rendered from its own fetch, then
+            # compared again with the target revision.
+            chosen = await self._artifacts_of(obj, key, requested, forget=False)
+            if chosen is None:
+                return WAITING
+            wanted = await self._render(obj, requested, chosen, destination)
+            await self._sync(
+                obj,
+                app,
+                destination,
+                wanted,
+                await self._compare(obj, app, destination, wanted, status, options),
+                status,
+                options,
+                operation,
+            )
+            comparison = await self._compare(obj, app, destination, desired, status, options)
+        elif operation is not None:
             comparison = await self._sync(
                 obj, app, destination, desired, comparison, status, options, operation
             )
@@ -358,6 +447,26 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         if blocked:
             status.conditions = _with_condition(status.conditions, SYNC_ERROR, blocked)
         return Ready(f"{_name(obj)}: {status.sync.status if status.sync else ''}")
+
+    async def _refreshed(self, obj: Application, *, hard: bool) -> None:
+        """``argocd.argoproj.io/refresh`` asked for this comparison: the annotation is
+        removed, as Argo CD does; ``hard`` also has every source fetched again now."""
+        if hard:
+            now = _now().strftime("%Y-%m-%dT%H:%M:%SZ")
+            for source in obj.spec.effective_sources():
+                objects = source_objects(source, obj.metadata.namespace or "", self._interval)
+                for manifest in objects.manifests:
+                    metadata = {
+                        **manifest["metadata"],
+                        "annotations": {RECONCILE_REQUEST_ANNOTATION: now},
+                    }
+                    await self._kube.apply({**manifest, "metadata": metadata})
+        escaped = REFRESH_ANNOTATION.replace("~", "~0").replace("/", "~1")
+        with contextlib.suppress(NotFound, Invalid):
+            await self._kube.json_patch(
+                ObjectRef.of(obj.to_manifest()),
+                [{"op": "remove", "path": f"/metadata/annotations/{escaped}"}],
+            )
 
     def _check_project(self, obj: Application) -> Project:
         """Step 1: the AppProject permits the Application."""
@@ -450,15 +559,22 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         return destination.namespace or obj.metadata.namespace or "default"
 
     async def _artifacts_of(
-        self, obj: Application, key: ObjectKey, sources: Sequence[ApplicationSource]
+        self,
+        obj: Application,
+        key: ObjectKey,
+        sources: Sequence[ApplicationSource],
+        *,
+        forget: bool = True,
     ) -> list[Artifact] | None:
-        """Step 2: each source's artifact; None while one has none yet."""
+        """Step 2: each source's artifact; None while one has none yet. The Application is
+        enqueued when one of them changes (with ``forget``, only by these sources)."""
         namespace = key[0]
         artifacts: list[Artifact] = []
-        for kept in self._users.values():
-            kept.discard(key)
+        if forget:
+            for kept in self._users.values():
+                kept.discard(key)
         for source in sources:
-            objects = source_objects(source, namespace, f"{self._resync:.0f}s")
+            objects = source_objects(source, namespace, self._interval)
             self._users.setdefault((objects.kind, (namespace, objects.name)), set()).add(key)
             raw = await self._ensure(objects, namespace)
             artifact = ((raw or {}).get("status") or {}).get("artifact")
@@ -495,13 +611,7 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         namespace: str,
     ) -> Desired:
         """Step 3, in a thread."""
-        try:
-            kube_version = await self._kube.server_version()
-            api_versions = tuple(await self._kube.api_versions())
-        except KubeError as error:
-            raise Failure(
-                COMPARISON_ERROR, f"{_name(obj)}: the cluster's versions cannot be read: {error}"
-            ) from error
+        kube_version, api_versions = await self._capabilities(obj)
 
         def render() -> Desired:
             with contextlib.ExitStack() as stack:
@@ -551,12 +661,19 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         )
         hooks = [o for o in objects if hook_of(o) is not None]
         resources = [o for o in objects if hook_of(o) is None]
-        apply_options = ApplyOptions(owner=application_owner(app, namespace, options))
+        ignored = await self._ignored(obj, resources)
+        apply_options = ApplyOptions(
+            owner=application_owner(app, namespace, options), ignore_rules=ignored
+        )
         try:
             plan = await plan_all(self._kube, resources, apply_options)
         except KubeError as error:
             raise Failure(COMPARISON_ERROR, f"{_name(obj)}: comparing failed: {error}") from error
-        wanted = {InventoryEntry.of(ObjectRef.of(o)).id for o in resources}
+        entries = [InventoryEntry.of(ObjectRef.of(o)) for o in resources]
+        if self._drift is not None:
+            key = (obj.metadata.namespace or "", obj.metadata.name)
+            self._drift.track(key, entries)
+        wanted = {entry.id for entry in entries}
         prunable = []
         for previous in status.resources:
             ref = _ref_of(previous)
@@ -568,7 +685,9 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
                 continue
             except KubeError as error:
                 raise Failure(COMPARISON_ERROR, f"{_name(obj)}: reading {ref}: {error}") from error
-            if belongs_to(live, app):
+            # One being deleted already (a foreground prune waits for its dependents) is
+            # not pruned again.
+            if belongs_to(live, app) and not (live.get("metadata") or {}).get("deletionTimestamp"):
                 prunable.append(live)
         checks = self._health_checks()
         lives = [planned.live for planned in plan.objects]
@@ -577,7 +696,51 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         else:
             # A script may run for up to its time limit: not on the event loop.
             healths = await asyncio.to_thread(lambda: [argo_health(live, checks) for live in lives])
-        return Comparison(plan, resources, hooks, prunable, healths)
+        return Comparison(plan, resources, hooks, prunable, healths, ignored)
+
+    async def _ignored(
+        self, obj: Application, resources: Sequence[KubeObject]
+    ) -> tuple[IgnoreRule, ...]:
+        """The apply engine's rules for the fields ``spec.ignoreDifferences`` and argocd-cm
+        leave out of the comparison, one per object they cover (whose live copy is read
+        for jq expressions and field managers)."""
+        system = self._system_ignore_rules()
+        entries = obj.spec.ignore_differences
+        try:
+            rules = [*system, *application_rules(entries)]
+        except IgnoreDifferencesError as error:
+            raise Failure(INVALID_SPEC_ERROR, f"{_name(obj)}: {error}", retry=False) from error
+        found: list[IgnoreRule] = []
+        for desired in resources:
+            if not covering_rules(desired, rules):
+                continue
+            try:
+                live: KubeObject | None = await self._kube.get(ObjectRef.of(desired))
+            except NotFound:
+                live = None
+            except KubeError as error:
+                raise Failure(
+                    COMPARISON_ERROR, f"{_name(obj)}: reading {ObjectRef.of(desired)}: {error}"
+                ) from error
+            rule = ignore_rule_for(desired, pointers_to_ignore(desired, live, entries, system))
+            if rule is not None:
+                found.append(rule)
+        return tuple(found)
+
+    def _system_ignore_rules(self) -> list[IgnoreDifferencesRule]:
+        """The ignoreDifferences of ``argocd-cm``, parsed once per version of it; rules
+        that cannot be read are logged and left out."""
+        raw = self._settings.get((self._control_plane, ARGOCD_CM))
+        version = str(((raw or {}).get("metadata") or {}).get("resourceVersion") or "")
+        if version != self._system_ignores[0]:
+            rules: list[IgnoreDifferencesRule] = []
+            if raw is not None:
+                try:
+                    rules = parse_system_rules(raw.get("data") or {})
+                except IgnoreDifferencesError as error:
+                    _log.warning("%s/%s: %s", self._control_plane, ARGOCD_CM, error)
+            self._system_ignores = (version, rules)
+        return self._system_ignores[1]
 
     def _due_operation(
         self,
@@ -597,21 +760,41 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         if not comparison.resources and not automated.allow_empty and comparison.prunable:
             return None
         last = status.operation_state
-        synced_revisions = (
-            last.sync_result.revisions or [last.sync_result.revision or ""]
-            if last and last.sync_result
-            else []
-        )
-        if synced_revisions == desired.revisions and (
-            not automated.self_heal or last is None or last.phase != OperationPhase.SUCCEEDED
-        ):
-            # As Argo CD: a revision is synced automatically once, and a failed sync is
-            # not tried again at the same revision; only selfHeal syncs a revision again.
-            return None
-        return Operation(
+        synced_revisions = _synced_revisions(last)
+        operation = Operation(
             sync=SyncOperation(prune=bool(automated.prune), revisions=desired.revisions),
             initiated_by=OperationInitiator(automated=True),
+            retry=policy.retry,
         )
+        if synced_revisions != desired.revisions:
+            return operation
+        if last is not None and last.phase == OperationPhase.FAILED:
+            # As Argo CD: a failed sync is tried again at the same revision only as
+            # syncPolicy.retry allows, after its backoff.
+            return operation if self._retry_due(obj, policy.retry, last) else None
+        # A revision is synced automatically once; only selfHeal syncs it again.
+        return operation if automated.self_heal else None
+
+    def _retry_due(
+        self, obj: Application, retry: RetryStrategy | None, last: OperationState
+    ) -> bool:
+        """Whether the failed sync ``last`` is to be tried again now; when it is to be
+        later, the Application is looked at again then (:meth:`interval`)."""
+        tried = last.retry_count or 0
+        if retry is None or ((retry.limit or 0) >= 0 and tried >= (retry.limit or 0)):
+            return False
+        backoff = retry.backoff or Backoff()
+        first = _seconds(backoff.duration, DEFAULT_RETRY_SECONDS)
+        longest = _seconds(backoff.max_duration, MAX_RETRY_SECONDS)
+        delay = min(first * (backoff.factor or RETRY_FACTOR) ** tried, longest)
+        finished = last.finished_at or _now()
+        wait = (finished - _now()).total_seconds() + delay
+        key = (obj.metadata.namespace or "", obj.metadata.name)
+        if wait > 0:
+            self._retry_after[key] = wait
+            return False
+        self._retry_after.pop(key, None)
+        return True
 
     def _blocked(self, obj: Application, project: Project, operation: Operation | None) -> str:
         """Why the project's sync windows hold ``operation`` back now; empty when they do
@@ -643,18 +826,32 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         request = operation.sync or SyncOperation()
         options = parse_sync_options([*obj.spec.sync_options, *request.sync_options])
         started = _now()
+        last = status.operation_state
+        retrying = (
+            operation.initiated_by is not None
+            and operation.initiated_by.automated
+            and last is not None
+            and last.phase == OperationPhase.FAILED
+            and _synced_revisions(last) == request.revisions
+        )
         state = OperationState(
-            operation=operation, phase=OperationPhase.RUNNING, started_at=started
+            operation=operation,
+            phase=OperationPhase.RUNNING,
+            started_at=started,
+            retry_count=((last.retry_count or 0) + 1) if retrying and last else None,
         )
         status.operation_state = state
         if obj.operation is not None:
             await self._kube.json_patch(
                 ObjectRef.of(obj.to_manifest()), [{"op": "remove", "path": "/operation"}]
             )
+        chosen = _chosen(request.resources)
+        if request.dry_run:
+            return self._dry_run(obj, comparison, desired, state, chosen)
         try:
             plan = plan_sync(
-                [*comparison.resources, *comparison.hooks],
-                comparison.prunable,
+                [o for o in [*comparison.resources, *comparison.hooks] if chosen(o)],
+                [o for o in comparison.prunable if chosen(o)],
                 options=options,
                 prune_enabled=bool(request.prune),
                 revision=desired.revisions[0] if desired.revisions else "",
@@ -665,15 +862,18 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
                 SYNC_ERROR, f"{_name(obj)}: {error}", retry=False, requeue_after=self._resync
             ) from error
         owner = application_owner(app, namespace, options)
+        # Without RespectIgnoreDifferences a sync writes the ignored fields too, as Argo CD's.
+        kept = comparison.ignored if options.respect_ignore_differences else ()
+        apply_options = ApplyOptions(owner=owner, ignore_rules=kept)
         results: list[ResourceResult] = []
         try:
             for step in plan.steps:
-                await self._run_step(step.prunes, step.applies, owner, options, results)
+                await self._run_step(step.prunes, step.applies, apply_options, results)
             phase, message = OperationPhase.SUCCEEDED, "successfully synced (all tasks run)"
         except SyncFailed as failure:
             phase, message = OperationPhase.FAILED, str(failure)
             with contextlib.suppress(SyncFailed):
-                await self._run_step((), plan.sync_fail, owner, options, results)
+                await self._run_step((), plan.sync_fail, apply_options, results)
         state.phase, state.message, state.finished_at = phase, message, _now()
         state.sync_result = SyncOperationResult(
             resources=results,
@@ -686,12 +886,43 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
             self._record_history(obj, status, desired, started, operation)
         return await self._compare(obj, app, namespace, desired, status, options)
 
+    def _dry_run(
+        self,
+        obj: Application,
+        comparison: Comparison,
+        desired: Desired,
+        state: OperationState,
+        chosen: Callable[[Mapping[str, Any]], bool],
+    ) -> Comparison:
+        """A sync with ``dryRun``: what it would do to each object, from the comparison's
+        server-side dry run; nothing is written, nothing enters the history."""
+        results = [
+            _result(planned.desired, "Synced", f"{planned.action.value} (dry run)")
+            for planned in comparison.plan.objects
+            if chosen(planned.desired)
+        ]
+        results += [
+            _result(live, "Pruned", "pruned (dry run)")
+            for live in comparison.prunable
+            if chosen(live)
+        ]
+        state.phase, state.message, state.finished_at = (
+            OperationPhase.SUCCEEDED,
+            "successfully synced (dry run)",
+            _now(),
+        )
+        state.sync_result = SyncOperationResult(
+            resources=results,
+            revision=desired.revisions[0] if len(desired.revisions) == 1 else None,
+            revisions=desired.revisions if len(desired.revisions) > 1 else [],
+        )
+        return comparison
+
     async def _run_step(
         self,
         prunes: Iterable[PruneTask],
         applies: Sequence[ApplyTask],
-        owner: Owner,
-        options: SyncOptions,
+        apply_options: ApplyOptions,
         results: list[ResourceResult],
     ) -> None:
         """One step: its prunes, then its objects and hooks, until healthy and complete."""
@@ -700,9 +931,9 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         for task in applies:
             if task.hook and HookDeletePolicy.BEFORE_HOOK_CREATION in task.hook.delete_policies:
                 await self._delete_and_wait(task.ref)
-        objects = [owner.mark(task.obj) for task in applies]
+        objects = [apply_options.owner.mark(task.obj) for task in applies]
         try:
-            await apply_all(self._kube, objects, ApplyOptions(owner=owner))
+            await apply_all(self._kube, objects, apply_options)
         except ApplyError as error:
             for task in applies:
                 results.append(_result(task.obj, "SyncFailed", str(error), task))
@@ -720,6 +951,8 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
             why = task.skipped or "waiting for prune confirmation"
             results.append(_result(task.obj, "PruneSkipped", why))
             return
+        if self._drift is not None:
+            self._drift.expect_deletion([InventoryEntry.of(task.ref)])
         try:
             await self._kube.delete(task.ref, propagation=_propagation(task.options))
         except NotFound:
@@ -865,6 +1098,22 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
                 status.conditions, SYNC_ERROR, status.operation_state.message or ""
             )
 
+    async def _capabilities(self, obj: Application) -> tuple[str, tuple[str, ...]]:
+        """The cluster's version and API versions for Helm's ``.Capabilities``, read at most
+        every :data:`CAPABILITIES_SECONDS` for all Applications: three requests each time."""
+        read_at, version, api_versions = self._read_capabilities
+        if time.monotonic() - read_at > CAPABILITIES_SECONDS:
+            try:
+                version = await self._kube.server_version()
+                api_versions = tuple(await self._kube.api_versions())
+            except KubeError as error:
+                raise Failure(
+                    COMPARISON_ERROR,
+                    f"{_name(obj)}: the cluster's versions cannot be read: {error}",
+                ) from error
+            self._read_capabilities = (time.monotonic(), version, api_versions)
+        return version, api_versions
+
     def _health_checks(self) -> LuaHealthChecks | None:
         """The custom health checks of ``argocd-cm``, parsed once per version of it."""
         raw = self._settings.get((self._control_plane, ARGOCD_CM))
@@ -967,9 +1216,12 @@ def _failing_message(raw: KubeObject | None) -> str:
 
 
 def _same_spec(cached: KubeObject, manifest: Mapping[str, Any]) -> bool:
+    """Whether the cached source object has the fields and labels of ``manifest`` (the
+    API server adds defaults, such as a GitRepository's ``timeout``)."""
+    spec = cached.get("spec") or {}
     labels = (cached.get("metadata") or {}).get("labels") or {}
     wanted = manifest["metadata"].get("labels") or {}
-    return cached.get("spec") == manifest["spec"] and all(
+    return all(spec.get(k) == v for k, v in manifest["spec"].items()) and all(
         labels.get(k) == v for k, v in wanted.items()
     )
 
@@ -1026,6 +1278,68 @@ def _result(
         hook_phase=hook_phase,
         sync_phase=task.phase.value if task else None,
     )
+
+
+def _requested_sources(
+    sources: Sequence[ApplicationSource], desired: Desired, operation: Operation | None
+) -> list[ApplicationSource] | None:
+    """The sources at the revisions a requested sync names (``revision``, or
+    ``revisions`` per source), when one differs from what the target revisions gave;
+    None when the sync is of the target revisions."""
+    request = operation.sync if operation is not None else None
+    if request is None:
+        return None
+    wanted = request.revisions or ([request.revision] if request.revision else [])
+    changed = False
+    chosen = []
+    for index, source in enumerate(sources):
+        revision = wanted[index] if index < len(wanted) else ""
+        resolved = desired.revisions[index] if index < len(desired.revisions) else ""
+        if revision and revision not in (resolved, source.target_revision):
+            chosen.append(source.model_copy(update={"target_revision": revision}))
+            changed = True
+        else:
+            chosen.append(source)
+    return chosen if changed else None
+
+
+def _synced_revisions(state: OperationState | None) -> list[str]:
+    """The revision of each source the operation ``state`` synced."""
+    if state is None or state.sync_result is None:
+        return []
+    result = state.sync_result
+    return list(result.revisions) or [result.revision or ""]
+
+
+def _seconds(duration: str | None, default: float) -> float:
+    """A backoff duration as Argo CD writes it: a Go duration (``5s``, ``3m``), or seconds."""
+    if not duration:
+        return default
+    if duration.isdigit():
+        return float(duration)
+    try:
+        return parse_go_duration(duration).total_seconds()
+    except ValueError:
+        return default
+
+
+def _chosen(resources: Sequence[SyncOperationResource]) -> Callable[[Mapping[str, Any]], bool]:
+    """Whether an object is among those a sync is limited to (all when none are named)."""
+    named = {(r.group or "", r.kind, r.namespace or "", r.name) for r in resources}
+
+    def chosen(obj: Mapping[str, Any]) -> bool:
+        if not named:
+            return True
+        ref = ObjectRef.of(obj)
+        group = ref.api_version.rpartition("/")[0]
+        return (group, ref.kind, ref.namespace, ref.name) in named or (
+            group,
+            ref.kind,
+            "",
+            ref.name,
+        ) in named
+
+    return chosen
 
 
 def _propagation(options: SyncOptions) -> Propagation:

@@ -13,19 +13,25 @@ options read as the engine's object policy.
   ``Prune=false`` keeps an object when it leaves the sources; ``Replace=true`` and
   ``Force=true`` delete and create again an object whose change the API server refuses.
 
-Called by the Application reconciler.
+:func:`application_marks` tells the drift watcher whose an object is, from the same
+tracking id.
+
+Called by the Application reconciler and the controller manager.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from lockstep.apply import ObjectPolicy, Owner
 from lockstep.controllers.argo.syncplan import Removal, SyncOptions, object_sync_options
-from lockstep.controllers.argo.tracking import belongs_to, mark_tracked
+from lockstep.controllers.argo.tracking import belongs_to, mark_tracked, tracked_by
+from lockstep.controllers.drift import OwnerMarks
 from lockstep.kube import KubeObject
+from lockstep.runtime.informer import ObjectKey
 
 ARGO_FIELD_MANAGER = "argocd-controller"
 RECREATE_HINT = (
@@ -68,3 +74,21 @@ def application_owner(app: str, destination_namespace: str, options: SyncOptions
         annotations=SyncOptionsPolicy(options),
         recreate_hint=RECREATE_HINT,
     )
+
+
+def application_marks(control_plane_namespace: str) -> OwnerMarks:
+    """How the drift watcher knows an Application's objects: by their tracking id."""
+    return OwnerMarks(
+        "", "", ARGO_FIELD_MANAGER, owner_from=partial(tracked_application, control_plane_namespace)
+    )
+
+
+def tracked_application(control_plane_namespace: str, obj: Mapping[str, Any]) -> ObjectKey | None:
+    """(namespace, name) of the Application whose tracking id ``obj`` carries, when the id
+    is about ``obj`` itself: ``<namespace>_<name>``, or a bare name in Argo CD's namespace
+    (neither holds a ``_``, which names and namespaces cannot)."""
+    tracked = tracked_by(obj)
+    if tracked is None or not tracked.refers_to_object:
+        return None
+    namespace, separator, name = tracked.app.partition("_")
+    return (namespace, name) if separator else (control_plane_namespace, tracked.app)
