@@ -33,9 +33,12 @@ One reconcile is Argo CD's refresh, then a sync when one is due:
    ``lockstep``), or automated sync is on and the Application is ``OutOfSync`` at a
    revision it has not synced yet (at any revision with ``selfHeal``): the steps of the
    sync plan (:mod:`lockstep.controllers.argo.syncplan`) in order, phase, wave, kind and
-   name; each step's prunes, then its objects applied and its hooks created, and the
-   next step only once they are healthy and the hooks complete; ``SyncFail`` hooks when
-   it fails. The operation's request is removed, ``operationState`` records what each
+   name, run by :mod:`lockstep.controllers.argo.steps`: each step's prunes, then its
+   objects applied and its hooks created, and the next step only once they are healthy
+   and the hooks complete; ``SyncFail`` hooks when it fails. The project's
+   ``syncWindows`` may hold a sync back (``SyncError`` naming the window; a requested
+   one stays requested), and the kinds and namespaces of the objects must be ones the
+   project permits (``InvalidSpecError``). The operation's request is removed, ``operationState`` records what each
    object became, and a sync that succeeds is added to ``status.history``;
 6. health: each object's Argo CD health (:mod:`lockstep.health.argo`) from what the
    cluster answered, the worst for the Application.
@@ -44,7 +47,7 @@ Departures from Argo CD, by design: objects are always applied server-side (Argo
 applies client-side unless ``ServerSideApply=true``; the objects are the same, but the
 fields are owned by the ``argocd-controller`` manager in managedFields, not in a
 ``last-applied-configuration`` annotation); a sync runs within one reconcile, bounded by
-:data:`STEP_TIMEOUT_SECONDS` per step.
+:data:`~lockstep.controllers.argo.steps.STEP_TIMEOUT_SECONDS` per step.
 
 Beyond Argo CD, a change someone else makes to an object of an Application (``kubectl
 scale``, ``kubectl edit``, a deletion) is seen by the drift watches
@@ -80,28 +83,22 @@ import copy
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 from lockstep.api.argo import (
     Application,
-    ApplicationCondition,
     ApplicationSource,
     ApplicationStatus,
-    ApplicationSummary,
     Backoff,
-    ComparedTo,
-    HealthStatus,
     Operation,
     OperationInitiator,
     OperationPhase,
     OperationState,
-    ResourceResult,
     ResourceStatus,
     RetryStrategy,
-    RevisionHistory,
     SyncOperation,
     SyncOperationResource,
     SyncOperationResult,
@@ -110,12 +107,9 @@ from lockstep.api.argo import (
 )
 from lockstep.api.meta import RECONCILE_REQUEST_ANNOTATION, Artifact
 from lockstep.apply import (
-    ApplyError,
     ApplyOptions,
     IgnoreRule,
     InventoryEntry,
-    Plan,
-    apply_all,
     plan_all,
     with_default_namespace,
 )
@@ -141,11 +135,26 @@ from lockstep.controllers.argo.project import (
 )
 from lockstep.controllers.argo.render import RenderContext, render_source
 from lockstep.controllers.argo.sources import SourceObjects, commit_of, source_objects
+from lockstep.controllers.argo.status import (
+    COMPARISON_ERROR,
+    CONDITION_TYPES,
+    INVALID_SPEC_ERROR,
+    SYNC_ERROR,
+    Comparison,
+    Desired,
+    compared_to,
+    now,
+    record_history,
+    report,
+    with_condition,
+)
+from lockstep.controllers.argo.steps import (
+    POLL_SECONDS,
+    StepRunner,
+    SyncFailed,
+    resource_result,
+)
 from lockstep.controllers.argo.syncplan import (
-    ApplyTask,
-    HookDeletePolicy,
-    PropagationPolicy,
-    PruneTask,
     SyncOptions,
     SyncPlanError,
     hook_of,
@@ -169,10 +178,9 @@ from lockstep.controllers.shell import (
     ShellSpec,
     Waiting,
 )
-from lockstep.health.argo import ArgoHealth, ArgoHealthStatus, aggregate_argo_health, argo_health
+from lockstep.health.argo import argo_health
 from lockstep.health.lua import LuaHealthChecks, LuaHealthConfigError
 from lockstep.kube import Invalid, KubeClient, KubeError, KubeObject, NotFound, ObjectRef
-from lockstep.kube.client import Propagation
 from lockstep.render.errors import RenderError
 from lockstep.runtime.informer import Change, ObjectCache, ObjectKey
 from lockstep.sources.errors import SourceError
@@ -193,34 +201,18 @@ IN_CLUSTER_NAME = "in-cluster"
 RESYNC_SECONDS = 180.0
 """How often an Application is compared again without a change to tell: Argo CD's 120 s
 plus its jitter's mean."""
-STEP_TIMEOUT_SECONDS = 300.0
-"""How long one step of a sync may take to be healthy, its hooks to complete."""
 CAPABILITIES_SECONDS = 30.0
 """How long the cluster's versions read for Helm's ``.Capabilities`` are used: a CRD
 installed meanwhile shows in the next render at the latest that much later."""
-POLL_SECONDS = 2.0
-"""How often a running step is looked at: Argo CD's pause between waves."""
-DEFAULT_HISTORY_LIMIT = 10
 DEFAULT_RETRY_SECONDS = 5.0
 RETRY_FACTOR = 2
 MAX_RETRY_SECONDS = 180.0
 """syncPolicy.retry.backoff's defaults, Argo CD's: 5s, doubled, at most 3m."""
 
-INVALID_SPEC_ERROR = "InvalidSpecError"
-COMPARISON_ERROR = "ComparisonError"
-SYNC_ERROR = "SyncError"
-CONDITION_TYPES = (INVALID_SPEC_ERROR, COMPARISON_ERROR, SYNC_ERROR)
-"""The conditions a reconcile sets when it fails and removes when it succeeds."""
 
 SourceCache = Callable[[ObjectKey], KubeObject | None]
 
 _log = logging.getLogger(__name__)
-
-_PROPAGATIONS: dict[PropagationPolicy, Propagation] = {
-    PropagationPolicy.FOREGROUND: "Foreground",
-    PropagationPolicy.BACKGROUND: "Background",
-    PropagationPolicy.ORPHAN: "Orphan",
-}
 
 
 @dataclass(frozen=True)
@@ -239,39 +231,6 @@ class Project:
     rules: ProjectRules
     windows: tuple[SyncWindow, ...]
     destination: Destination
-
-
-@dataclass(frozen=True)
-class Desired:
-    """What the sources render, and at which revisions."""
-
-    objects: list[KubeObject]
-    revisions: list[str]
-    source_types: list[str]
-
-
-@dataclass
-class Comparison:
-    """The rendered objects against the cluster."""
-
-    plan: Plan
-    resources: list[KubeObject]
-    hooks: list[KubeObject]
-    prunable: list[KubeObject] = field(default_factory=list)
-    healths: list[ArgoHealth | None] = field(default_factory=list)
-    """The health of each planned object, in the plan's order."""
-    ignored: tuple[IgnoreRule, ...] = ()
-    """The fields ``ignoreDifferences`` leaves out, per object."""
-
-    @property
-    def out_of_sync(self) -> bool:
-        return bool(self.plan.failures or self.prunable) or any(
-            planned.writes for planned in self.plan.objects
-        )
-
-
-class SyncFailed(Exception):
-    """A sync stopped: the message names the object and why."""
 
 
 class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
@@ -366,14 +325,14 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         self, obj: Application, status: ApplicationStatus, failure: Failure
     ) -> ApplicationStatus:
         kind = failure.reason if failure.reason in CONDITION_TYPES else COMPARISON_ERROR
-        status.conditions = _with_condition(status.conditions, kind, str(failure))
+        status.conditions = with_condition(status.conditions, kind, str(failure))
         if kind != SYNC_ERROR:
             status.sync = SyncStatus(
                 status=SyncStatusCode.UNKNOWN,
-                compared_to=_compared_to(obj),
+                compared_to=compared_to(obj),
                 revision=status.sync.revision if status.sync else None,
             )
-            status.reconciled_at = _now()
+            status.reconciled_at = now()
         return status
 
     def invalid_status(self, raw: KubeObject, message: str) -> dict[str, Any]:
@@ -386,7 +345,7 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         condition = {
             "type": INVALID_SPEC_ERROR,
             "message": message,
-            "lastTransitionTime": _now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "lastTransitionTime": now().strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         return {**previous, "conditions": [*conditions, condition]}
 
@@ -408,7 +367,7 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
             )
         artifacts = await self._artifacts_of(obj, key, sources)
         if artifacts is None:
-            status.sync = SyncStatus(status=SyncStatusCode.UNKNOWN, compared_to=_compared_to(obj))
+            status.sync = SyncStatus(status=SyncStatusCode.UNKNOWN, compared_to=compared_to(obj))
             return WAITING
         desired = await self._render(obj, sources, artifacts, destination)
         app = app_instance_name(obj.metadata.name, key[0], self._control_plane)
@@ -443,22 +402,22 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
             comparison = await self._sync(
                 obj, app, destination, desired, comparison, status, options, operation
             )
-        self._report(obj, status, comparison, desired, revision)
+        report(obj, status, comparison, desired, revision)
         if blocked:
-            status.conditions = _with_condition(status.conditions, SYNC_ERROR, blocked)
+            status.conditions = with_condition(status.conditions, SYNC_ERROR, blocked)
         return Ready(f"{_name(obj)}: {status.sync.status if status.sync else ''}")
 
     async def _refreshed(self, obj: Application, *, hard: bool) -> None:
         """``argocd.argoproj.io/refresh`` asked for this comparison: the annotation is
         removed, as Argo CD does; ``hard`` also has every source fetched again now."""
         if hard:
-            now = _now().strftime("%Y-%m-%dT%H:%M:%SZ")
+            requested = now().strftime("%Y-%m-%dT%H:%M:%SZ")
             for source in obj.spec.effective_sources():
                 objects = source_objects(source, obj.metadata.namespace or "", self._interval)
                 for manifest in objects.manifests:
                     metadata = {
                         **manifest["metadata"],
-                        "annotations": {RECONCILE_REQUEST_ANNOTATION: now},
+                        "annotations": {RECONCILE_REQUEST_ANNOTATION: requested},
                     }
                     await self._kube.apply({**manifest, "metadata": metadata})
         escaped = REFRESH_ANNOTATION.replace("~", "~0").replace("/", "~1")
@@ -787,8 +746,8 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         first = _seconds(backoff.duration, DEFAULT_RETRY_SECONDS)
         longest = _seconds(backoff.max_duration, MAX_RETRY_SECONDS)
         delay = min(first * (backoff.factor or RETRY_FACTOR) ** tried, longest)
-        finished = last.finished_at or _now()
-        wait = (finished - _now()).total_seconds() + delay
+        finished = last.finished_at or now()
+        wait = (finished - now()).total_seconds() + delay
         key = (obj.metadata.namespace or "", obj.metadata.name)
         if wait > 0:
             self._retry_after[key] = wait
@@ -825,7 +784,7 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         """Step 5: run the sync, record it, and compare again."""
         request = operation.sync or SyncOperation()
         options = parse_sync_options([*obj.spec.sync_options, *request.sync_options])
-        started = _now()
+        started = now()
         last = status.operation_state
         retrying = (
             operation.initiated_by is not None
@@ -865,16 +824,17 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         # Without RespectIgnoreDifferences a sync writes the ignored fields too, as Argo CD's.
         kept = comparison.ignored if options.respect_ignore_differences else ()
         apply_options = ApplyOptions(owner=owner, ignore_rules=kept)
-        results: list[ResourceResult] = []
+        runner = StepRunner(self._kube, self._drift, apply_options)
         try:
             for step in plan.steps:
-                await self._run_step(step.prunes, step.applies, apply_options, results)
+                await runner.run_step(step.prunes, step.applies)
             phase, message = OperationPhase.SUCCEEDED, "successfully synced (all tasks run)"
         except SyncFailed as failure:
             phase, message = OperationPhase.FAILED, str(failure)
             with contextlib.suppress(SyncFailed):
-                await self._run_step((), plan.sync_fail, apply_options, results)
-        state.phase, state.message, state.finished_at = phase, message, _now()
+                await runner.run_step((), plan.sync_fail)
+        results = runner.results
+        state.phase, state.message, state.finished_at = phase, message, now()
         state.sync_result = SyncOperationResult(
             resources=results,
             revision=desired.revisions[0] if len(desired.revisions) == 1 else None,
@@ -883,7 +843,7 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
             sources=list(obj.spec.sources),
         )
         if phase is OperationPhase.SUCCEEDED:
-            self._record_history(obj, status, desired, started, operation)
+            record_history(obj, status, desired, started, operation)
         return await self._compare(obj, app, namespace, desired, status, options)
 
     def _dry_run(
@@ -897,19 +857,19 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         """A sync with ``dryRun``: what it would do to each object, from the comparison's
         server-side dry run; nothing is written, nothing enters the history."""
         results = [
-            _result(planned.desired, "Synced", f"{planned.action.value} (dry run)")
+            resource_result(planned.desired, "Synced", f"{planned.action.value} (dry run)")
             for planned in comparison.plan.objects
             if chosen(planned.desired)
         ]
         results += [
-            _result(live, "Pruned", "pruned (dry run)")
+            resource_result(live, "Pruned", "pruned (dry run)")
             for live in comparison.prunable
             if chosen(live)
         ]
         state.phase, state.message, state.finished_at = (
             OperationPhase.SUCCEEDED,
             "successfully synced (dry run)",
-            _now(),
+            now(),
         )
         state.sync_result = SyncOperationResult(
             resources=results,
@@ -917,186 +877,6 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
             revisions=desired.revisions if len(desired.revisions) > 1 else [],
         )
         return comparison
-
-    async def _run_step(
-        self,
-        prunes: Iterable[PruneTask],
-        applies: Sequence[ApplyTask],
-        apply_options: ApplyOptions,
-        results: list[ResourceResult],
-    ) -> None:
-        """One step: its prunes, then its objects and hooks, until healthy and complete."""
-        for prune in prunes:
-            await self._prune(prune, results)
-        for task in applies:
-            if task.hook and HookDeletePolicy.BEFORE_HOOK_CREATION in task.hook.delete_policies:
-                await self._delete_and_wait(task.ref)
-        objects = [apply_options.owner.mark(task.obj) for task in applies]
-        try:
-            await apply_all(self._kube, objects, apply_options)
-        except ApplyError as error:
-            for task in applies:
-                results.append(_result(task.obj, "SyncFailed", str(error), task))
-            raise SyncFailed(str(error)) from error
-        for task in applies:
-            results.append(
-                _result(
-                    task.obj, "Synced", "synced", task, hook_phase="Running" if task.hook else None
-                )
-            )
-        await self._wait_step(applies, results)
-
-    async def _prune(self, task: PruneTask, results: list[ResourceResult]) -> None:
-        if task.skipped or task.needs_confirmation:
-            why = task.skipped or "waiting for prune confirmation"
-            results.append(_result(task.obj, "PruneSkipped", why))
-            return
-        if self._drift is not None:
-            self._drift.expect_deletion([InventoryEntry.of(task.ref)])
-        try:
-            await self._kube.delete(task.ref, propagation=_propagation(task.options))
-        except NotFound:
-            pass
-        except KubeError as error:
-            results.append(_result(task.obj, "SyncFailed", str(error)))
-            raise SyncFailed(f"{task.ref}: pruning failed: {error}") from error
-        results.append(_result(task.obj, "Pruned", "pruned"))
-
-    async def _wait_step(self, applies: Sequence[ApplyTask], results: list[ResourceResult]) -> None:
-        """Until every object of the step is healthy and every hook complete; a hook that
-        fails, or an object that degrades, fails the sync."""
-        deadline = time.monotonic() + STEP_TIMEOUT_SECONDS
-        pending = list(applies)
-        while pending:
-            waiting = []
-            for task in pending:
-                try:
-                    live = await self._kube.get(task.ref)
-                except NotFound:
-                    live = None
-                health = argo_health(live)
-                if health is None or health.status in (
-                    ArgoHealthStatus.HEALTHY,
-                    ArgoHealthStatus.SUSPENDED,
-                ):
-                    await self._hook_done(task, succeeded=True, results=results)
-                    continue
-                if health.status is ArgoHealthStatus.DEGRADED:
-                    await self._hook_done(task, succeeded=False, results=results)
-                    raise SyncFailed(
-                        f"{task.ref} {'hook ' if task.hook else ''}failed: {health.message}"
-                    )
-                waiting.append((task, health))
-            if not waiting:
-                return
-            if time.monotonic() > deadline:
-                task, health = waiting[0]
-                raise SyncFailed(
-                    f"{task.ref} is not healthy after {STEP_TIMEOUT_SECONDS:.0f}s: "
-                    f"{health.status.code}: {health.message}"
-                )
-            pending = [task for task, _ in waiting]
-            await asyncio.sleep(POLL_SECONDS)
-
-    async def _hook_done(
-        self, task: ApplyTask, *, succeeded: bool, results: list[ResourceResult]
-    ) -> None:
-        if task.hook is None:
-            return
-        for result in results:
-            if result.name == task.ref.name and result.kind == task.ref.kind and result.hook_type:
-                result.hook_phase = "Succeeded" if succeeded else "Failed"
-        policy = HookDeletePolicy.HOOK_SUCCEEDED if succeeded else HookDeletePolicy.HOOK_FAILED
-        if policy in task.hook.delete_policies:
-            with contextlib.suppress(NotFound):
-                await self._kube.delete(task.ref, propagation="Background")
-
-    async def _delete_and_wait(self, ref: ObjectRef) -> None:
-        """A hook of an earlier sync deleted before it is created again."""
-        try:
-            await self._kube.delete(ref, propagation="Background")
-        except NotFound:
-            return
-        deadline = time.monotonic() + STEP_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            try:
-                await self._kube.get(ref)
-            except NotFound:
-                return
-            await asyncio.sleep(0.5)
-        raise SyncFailed(f"{ref} of an earlier sync is still being deleted")
-
-    def _record_history(
-        self,
-        obj: Application,
-        status: ApplicationStatus,
-        desired: Desired,
-        started: datetime,
-        operation: Operation,
-    ) -> None:
-        history = list(status.history)
-        history.append(
-            RevisionHistory(
-                id=(history[-1].id + 1) if history else 0,
-                revision=desired.revisions[0] if len(desired.revisions) == 1 else None,
-                revisions=desired.revisions if len(desired.revisions) > 1 else [],
-                deployed_at=_now(),
-                deploy_started_at=started,
-                source=obj.spec.source if not obj.spec.sources else None,
-                sources=list(obj.spec.sources),
-                initiated_by=operation.initiated_by,
-            )
-        )
-        limit = obj.spec.revision_history_limit
-        keep = DEFAULT_HISTORY_LIMIT if limit is None else max(limit, 0)
-        status.history = history[-keep:] if keep else []
-
-    def _report(
-        self,
-        obj: Application,
-        status: ApplicationStatus,
-        comparison: Comparison,
-        desired: Desired,
-        revision: str | None,
-    ) -> None:
-        """Step 6 and the status of the comparison."""
-        resources: list[ResourceStatus] = []
-        healths: list[ArgoHealth | None] = []
-        for planned, health in zip(comparison.plan.objects, comparison.healths, strict=True):
-            healths.append(health)
-            resources.append(
-                _resource_status(
-                    planned.desired, "OutOfSync" if planned.writes else "Synced", health
-                )
-            )
-        for failure in comparison.plan.failures:
-            health = argo_health(None)
-            healths.append(health)
-            resources.append(_resource_status(failure.desired, "OutOfSync", health))
-        for live in comparison.prunable:
-            resources.append(_resource_status(live, "OutOfSync", None, requires_pruning=True))
-        resources.sort(key=lambda r: (r.group or "", r.kind or "", r.namespace or "", r.name or ""))
-        status.resources = resources
-        app_health = aggregate_argo_health(healths)
-        status.health = HealthStatus(status=app_health.status.code, message=app_health.message)
-        status.sync = SyncStatus(
-            status=SyncStatusCode.OUT_OF_SYNC if comparison.out_of_sync else SyncStatusCode.SYNCED,
-            revision=revision,
-            revisions=desired.revisions if len(desired.revisions) > 1 else [],
-            compared_to=_compared_to(obj),
-        )
-        status.source_type = desired.source_types[0] if len(desired.source_types) == 1 else None
-        status.source_types = desired.source_types if len(desired.source_types) > 1 else []
-        status.summary = ApplicationSummary(images=_images(comparison.resources))
-        status.reconciled_at = _now()
-        status.conditions = [c for c in status.conditions if c.type not in CONDITION_TYPES]
-        if (
-            status.operation_state is not None
-            and status.operation_state.phase == OperationPhase.FAILED
-        ):
-            status.conditions = _with_condition(
-                status.conditions, SYNC_ERROR, status.operation_state.message or ""
-            )
 
     async def _capabilities(self, obj: Application) -> tuple[str, tuple[str, ...]]:
         """The cluster's version and API versions for Helm's ``.Capabilities``, read at most
@@ -1180,31 +960,8 @@ def _name(obj: Application) -> str:
     return f"Application {obj.metadata.namespace}/{obj.metadata.name}"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
-
 def _in_cluster(server: str | None) -> bool:
     return (server or "").rstrip("/") == IN_CLUSTER_SERVER
-
-
-def _compared_to(obj: Application) -> ComparedTo:
-    return ComparedTo(
-        source=obj.spec.source if not obj.spec.sources else None,
-        sources=list(obj.spec.sources),
-        destination=obj.spec.destination,
-    )
-
-
-def _with_condition(
-    conditions: list[ApplicationCondition], kind: str, message: str
-) -> list[ApplicationCondition]:
-    """``conditions`` with one of ``kind`` saying ``message``; its time kept when it says
-    the same as before."""
-    present = next((c for c in conditions if c.type == kind), None)
-    since = present.last_transition_time if present and present.message == message else _now()
-    kept = [c for c in conditions if c.type != kind]
-    return [*kept, ApplicationCondition(type=kind, message=message, last_transition_time=since)]
 
 
 def _failing_message(raw: KubeObject | None) -> str:
@@ -1231,53 +988,6 @@ def _ref_of(resource: ResourceStatus) -> ObjectRef | None:
         return None
     api_version = f"{resource.group}/{resource.version}" if resource.group else resource.version
     return ObjectRef(api_version, resource.kind, resource.name, resource.namespace or "")
-
-
-def _resource_status(
-    obj: Mapping[str, Any], sync: str, health: ArgoHealth | None, *, requires_pruning: bool = False
-) -> ResourceStatus:
-    ref = ObjectRef.of(obj)
-    group, _, version = ref.api_version.rpartition("/")
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    wave = annotations.get("argocd.argoproj.io/sync-wave")
-    return ResourceStatus(
-        group=group or None,
-        version=version,
-        kind=ref.kind,
-        namespace=ref.namespace or None,
-        name=ref.name,
-        status=sync,
-        health=HealthStatus(status=health.status.code, message=health.message or None)
-        if health
-        else None,
-        requires_pruning=requires_pruning or None,
-        sync_wave=int(wave) if isinstance(wave, str) and wave.lstrip("-").isdigit() else None,
-    )
-
-
-def _result(
-    obj: Mapping[str, Any],
-    status: str,
-    message: str,
-    task: ApplyTask | None = None,
-    *,
-    hook_phase: str | None = None,
-) -> ResourceResult:
-    ref = ObjectRef.of(obj)
-    group, _, version = ref.api_version.rpartition("/")
-    hook_type = task.hook.types[0].value if task and task.hook and task.hook.types else None
-    return ResourceResult(
-        group=group,
-        version=version,
-        kind=ref.kind,
-        namespace=ref.namespace,
-        name=ref.name,
-        status=status,
-        message=message,
-        hook_type=hook_type,
-        hook_phase=hook_phase,
-        sync_phase=task.phase.value if task else None,
-    )
 
 
 def _requested_sources(
@@ -1340,26 +1050,3 @@ def _chosen(resources: Sequence[SyncOperationResource]) -> Callable[[Mapping[str
         ) in named
 
     return chosen
-
-
-def _propagation(options: SyncOptions) -> Propagation:
-    return _PROPAGATIONS[options.prune_propagation_policy]
-
-
-def _images(objects: Iterable[KubeObject]) -> list[str]:
-    """The images the pod templates and pods of ``objects`` run, sorted, once each."""
-    images: set[str] = set()
-    for obj in objects:
-        spec = obj.get("spec") or {}
-        pod = (spec.get("template") or {}).get("spec") or spec
-        if obj.get("kind") == "CronJob":
-            pod = (
-                (((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get(
-                    "spec"
-                )
-            ) or {}
-        for key in ("containers", "initContainers"):
-            for container in pod.get(key) or []:
-                if isinstance(container, Mapping) and container.get("image"):
-                    images.add(str(container["image"]))
-    return sorted(images)
