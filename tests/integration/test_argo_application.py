@@ -19,6 +19,7 @@ import yaml
 from ground.argo import (
     ARGOCD,
     AUTOMATED,
+    IN_CLUSTER,
     application,
     engine_resyncing_every,
     get_app,
@@ -662,3 +663,32 @@ async def test_a_chart_of_a_helm_repository_is_rendered_with_its_version_range(
         ObjectRef("v1", "ConfigMap", "shop-settings", scenario.namespace)
     )
     assert settings["data"] == {"colour": "green", "size": "large", "region": "us"}
+
+
+async def test_create_namespace_makes_the_destination_with_its_metadata(
+    engine: Engine, scenario: Scenario
+) -> None:
+    created = f"{scenario.namespace}-payment"
+    await project(
+        scenario.kube,
+        scenario.namespace,
+        destinations=[{"server": IN_CLUSTER, "namespace": created}],
+    )
+    scenario.commit({"apps/payment/settings.yaml": config_map("payment", tier="api")})
+    payment = application(scenario, "payment-service", "apps/payment")
+    payment["spec"]["destination"]["namespace"] = created
+    payment["spec"]["syncPolicy"] = {
+        "automated": {"prune": True, "selfHeal": True},
+        "syncOptions": ["CreateNamespace=true"],
+        "managedNamespaceMetadata": {"labels": {"team": "payments"}},
+    }
+    await scenario.kube.apply(payment)
+    try:
+        await until(scenario, "payment-service", "Synced")
+
+        namespace = await scenario.kube.get(ObjectRef("v1", "Namespace", created))
+        assert namespace["metadata"]["labels"]["team"] == "payments"
+        assert await scenario.kube.get(ObjectRef("v1", "ConfigMap", "payment", created))
+    finally:
+        await scenario.kubectl("delete", "application", "payment-service", "--wait=true")
+        await scenario.kubectl("delete", "namespace", created, "--ignore-not-found", "--wait=false")

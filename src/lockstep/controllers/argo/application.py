@@ -38,7 +38,8 @@ One reconcile is Argo CD's refresh, then a sync when one is due:
    and the hooks complete; ``SyncFail`` hooks when it fails. The project's
    ``syncWindows`` may hold a sync back (``SyncError`` naming the window; a requested
    one stays requested), and the kinds and namespaces of the objects must be ones the
-   project permits (``InvalidSpecError``). The operation's request is removed, ``operationState`` records what each
+   project permits (``InvalidSpecError``). With ``CreateNamespace=true`` the destination
+   namespace is created first, with ``managedNamespaceMetadata``'s labels and annotations. The operation's request is removed, ``operationState`` records what each
    object became, and a sync that succeeds is added to ``status.history``;
 6. health: each object's Argo CD health (:mod:`lockstep.health.argo`) from what the
    cluster answered, the worst for the Application.
@@ -122,7 +123,7 @@ from lockstep.controllers.argo.ignore import (
     parse_system_rules,
     pointers_to_ignore,
 )
-from lockstep.controllers.argo.owner import application_owner
+from lockstep.controllers.argo.owner import ARGO_FIELD_MANAGER, application_owner
 from lockstep.controllers.argo.project import (
     DEFAULT_PROJECT_NAME,
     Destination,
@@ -826,6 +827,8 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         apply_options = ApplyOptions(owner=owner, ignore_rules=kept)
         runner = StepRunner(self._kube, self._drift, apply_options)
         try:
+            if options.create_namespace:
+                await self._create_namespace(obj, namespace)
             for step in plan.steps:
                 await runner.run_step(step.prunes, step.applies)
             phase, message = OperationPhase.SUCCEEDED, "successfully synced (all tasks run)"
@@ -845,6 +848,28 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         if phase is OperationPhase.SUCCEEDED:
             record_history(obj, status, desired, started, operation)
         return await self._compare(obj, app, namespace, desired, status, options)
+
+    async def _create_namespace(self, obj: Application, namespace: str) -> None:
+        """``CreateNamespace=true``: the destination namespace, with the labels and
+        annotations of ``managedNamespaceMetadata``, applied before the first step."""
+        metadata: dict[str, Any] = {"name": namespace}
+        policy = obj.spec.sync_policy
+        managed = policy.managed_namespace_metadata if policy else None
+        if managed is not None:
+            metadata.update(
+                {
+                    k: dict(v)
+                    for k, v in (("labels", managed.labels), ("annotations", managed.annotations))
+                    if v
+                }
+            )
+        try:
+            await self._kube.apply(
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata},
+                field_manager=ARGO_FIELD_MANAGER,
+            )
+        except KubeError as error:
+            raise SyncFailed(f"Namespace/{namespace} cannot be created: {error}") from error
 
     def _dry_run(
         self,
