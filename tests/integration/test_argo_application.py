@@ -198,6 +198,10 @@ async def test_the_resources_finalizer_deletes_what_the_app_deployed(
     scenario.commit(
         {
             "cascade/settings.yaml": config_map("cascade", colour="blue"),
+            "cascade/stays.yaml": config_map("stays", colour="blue").replace(
+                "  name: stays\n",
+                "  name: stays\n  annotations: {argocd.argoproj.io/sync-options: Delete=false}\n",
+            ),
             "kept/settings.yaml": config_map("kept", colour="blue"),
         }
     )
@@ -211,6 +215,7 @@ async def test_the_resources_finalizer_deletes_what_the_app_deployed(
     await scenario.kubectl("delete", "application", "cascade", "kept", "--wait=true")
 
     assert await scenario.gone(ObjectRef("v1", "ConfigMap", "cascade", scenario.namespace))
+    assert not await scenario.gone(ObjectRef("v1", "ConfigMap", "stays", scenario.namespace))
     assert not await scenario.gone(ObjectRef("v1", "ConfigMap", "kept", scenario.namespace))
 
 

@@ -156,9 +156,11 @@ from lockstep.controllers.argo.steps import (
     resource_result,
 )
 from lockstep.controllers.argo.syncplan import (
+    Removal,
     SyncOptions,
     SyncPlanError,
     hook_of,
+    object_sync_options,
     parse_sync_options,
     plan_sync,
 )
@@ -936,11 +938,14 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
     async def finalize(self, obj: Application) -> float | None:
         """The cascade of ``resources-finalizer.argocd.argoproj.io``: every object the
         Application tracks, listed in its status, deleted (in the background with the
-        ``/background`` variant), and the finalizer kept until they are gone."""
+        ``/background`` variant), and the finalizer kept until they are gone. Objects
+        whose sync options say ``Delete=false`` (or Helm's ``resource-policy: keep``), and
+        CustomResourceDefinitions, are left, as Argo CD leaves them."""
         app = app_instance_name(
             obj.metadata.name, obj.metadata.namespace or "", self._control_plane
         )
         background = BACKGROUND_FINALIZER in obj.metadata.finalizers
+        options = parse_sync_options(obj.spec.sync_options)
         remaining = 0
         for resource in obj.status.resources if obj.status else []:
             ref = _ref_of(resource)
@@ -950,7 +955,9 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
                 live = await self._kube.get(ref)
             except NotFound:
                 continue
-            if not belongs_to(live, app):
+            if not belongs_to(live, app) or ref.kind == "CustomResourceDefinition":
+                continue
+            if object_sync_options(options, live).delete != Removal.ALLOWED:
                 continue
             remaining += 1
             if not (live.get("metadata") or {}).get("deletionTimestamp"):
