@@ -304,9 +304,11 @@ async def test_bad_sources_are_told_one_line_each_and_siblings_sync(
     broken = application(scenario, "broken", "broken", **AUTOMATED)
     plugin = application(scenario, "plugin", "good", **AUTOMATED)
     plugin["spec"]["source"]["plugin"] = {"name": "cdk8s"}
+    oci = application(scenario, "oci", "good", **AUTOMATED)
+    oci["spec"]["source"]["repoURL"] = "oci://127.0.0.1:9/manifests"
     unreachable = application(scenario, "unreachable", "good", **AUTOMATED)
     unreachable["spec"]["source"]["repoURL"] = "http://127.0.0.1:9/nothing.git"
-    for app in (missing, broken, plugin, unreachable):
+    for app in (missing, broken, plugin, oci, unreachable):
         await scenario.kube.apply(app)
     await scenario.kube.apply(application(scenario, "good", "good", **AUTOMATED))
 
@@ -316,6 +318,7 @@ async def test_bad_sources_are_told_one_line_each_and_siblings_sync(
         "broken": "broken/settings.yaml",
         "plugin": "config management plugins are not supported",
         "unreachable": "http://127.0.0.1:9/nothing.git",
+        "oci": "OCI sources of manifests are not supported yet",
     }
     for name, text in expected.items():
         app = await with_condition(scenario, name)

@@ -368,6 +368,14 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
                 f"{_name(obj)}: spec.source or spec.sources is required",
                 retry=False,
             )
+        for source in sources:
+            if source.repo_url.startswith("oci://") and not source.chart:
+                raise Failure(
+                    COMPARISON_ERROR,
+                    f"{_name(obj)}: source {source.repo_url}: OCI sources of manifests are not "
+                    "supported yet; use a Git repository, or a Helm chart with chart set",
+                    retry=False,
+                )
         artifacts = await self._artifacts_of(obj, key, sources)
         if artifacts is None:
             status.sync = SyncStatus(status=SyncStatusCode.UNKNOWN, compared_to=compared_to(obj))
