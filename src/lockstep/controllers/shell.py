@@ -41,6 +41,14 @@ not retried (it waits for a change elsewhere, with an optional backstop).
 A new kind costs no shell code: its names, its model and status model, and its
 pipeline, as a subclass; the hooks (:meth:`~ReconcilerShell.forget`,
 :meth:`~ReconcilerShell.finalize`, :meth:`~ReconcilerShell.interval`, ...) have defaults.
+The status vocabulary of steps 2, 6 and 8 is Flux's (Ready, Stalled, Reconciling); a kind
+with its own (Argo CD's Application) overrides :meth:`~ReconcilerShell.prepared_status`,
+:meth:`~ReconcilerShell.succeeded_status`, :meth:`~ReconcilerShell.failed_status` and
+:meth:`~ReconcilerShell.invalid_status`. A kind whose CRD has no status subresource
+(:attr:`~ReconcilerShell.status_subresource`) gets its status written with a JSON patch,
+and the reconcile waits until the cache shows the write, so that the next one does not
+start from the status before it; one whose users set its finalizer themselves
+(:attr:`Ordering.adds_finalizer`) gets it released, never added.
 
 The failure hierarchy is one class: :class:`Failure` (reason, message, terminal,
 condition). Every kind of :mod:`lockstep.controllers` runs in this shell; the manager
