@@ -9,8 +9,8 @@ Kustomize build with the source's ``kustomize`` settings, or a Helm chart render
   anything else is a directory. Config management plugins are refused.
 - **Directory**: the ``.yaml``, ``.yml`` and ``.json`` files of the path (and of its
   folders with ``recurse``), ``include`` and ``exclude`` matched against each file's path
-  from the source path, with ``*`` crossing folders and ``{a,b}`` alternatives, as Argo
-  CD matches them. Jsonnet files are refused: lockstep does not evaluate Jsonnet.
+  from the source path with Argo CD's globs (:func:`~lockstep.controllers.argo.project.glob_match`:
+  ``*`` crossing folders, ``{a,b}`` alternatives). Jsonnet files are refused: lockstep does not evaluate Jsonnet.
 - **Kustomize**: the path built by :mod:`lockstep.render.kustomize` (Kustomize itself)
   with ``namePrefix``, ``nameSuffix``, ``namespace``, ``images``, ``commonLabels``,
   ``commonAnnotations``, ``replicas``, ``patches`` and ``components`` added to its
@@ -31,7 +31,6 @@ thread.
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +46,7 @@ from lockstep.api.argo import (
     ApplicationSourceHelm,
     ApplicationSourceKustomize,
 )
+from lockstep.controllers.argo.project import glob_match
 from lockstep.kube import KubeObject
 from lockstep.render.documents import Document, load_documents, reject_duplicates
 from lockstep.render.errors import InvalidManifest, InvalidPath, RenderError
@@ -212,27 +212,6 @@ def directory_objects(
 
 def _is_kustomize_config(obj: Mapping[str, Any]) -> bool:
     return str(obj.get("apiVersion", "")).startswith("kustomize.config.k8s.io/")
-
-
-def glob_match(pattern: str, path: str) -> bool:
-    """Whether ``path`` matches ``pattern``: ``*`` and ``?`` cross folders, ``{a,b}``
-    gives alternatives, as Argo CD's include and exclude patterns match."""
-    return any(fnmatch.fnmatchcase(path, alternative) for alternative in _alternatives(pattern))
-
-
-_BRACES = re.compile(r"\{([^{}]*)\}")
-
-
-def _alternatives(pattern: str) -> list[str]:
-    found = _BRACES.search(pattern)
-    if found is None:
-        return [pattern]
-    head, tail = pattern[: found.start()], pattern[found.end() :]
-    return [
-        expanded
-        for choice in found.group(1).split(",")
-        for expanded in _alternatives(head + choice + tail)
-    ]
 
 
 # --- kustomize ----------------------------------------------------------------------------

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from lockstep.api.argo import ApplicationSource
+from lockstep.controllers.argo.project import glob_match
 from lockstep.controllers.argo.render import (
     RenderContext,
     SourceType,
     UnsupportedSource,
-    glob_match,
     helm_values,
     kustomize_image,
     render_source,
