@@ -88,7 +88,7 @@ demo: install ## The GitOps loop on the local sandbox: control plane, Git reposi
 clean: ## Remove the virtualenv and tool caches (the built control plane stays cached).
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
 
-bench: install ## Benchmarks W1-W6 (W1 in four fleet shapes) on a fresh local control plane; results under benchmarks/results/.
+bench: install ## Benchmarks W1-W7 (W1 in four fleet shapes) on a fresh local control plane; results under benchmarks/results/.
 	$(PYTHON) -m benchmarks.run
 
 bench-quick: install ## A smoke run of every benchmark, about a minute (results not kept).

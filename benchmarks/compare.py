@@ -26,17 +26,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from benchmarks import fleet
+from benchmarks.comparison import (
+    LOCKSTEP,
+    choices,
+    counts,
+    first_line,
+    heading,
+    ratio,
+    ready_table,
+    report_build,
+    write_results,
+)
 from benchmarks.flux_engine import FluxEngine, FluxSettings
 from benchmarks.ground import CONCURRENT, Ground
 from benchmarks.measure import MeteredEngine
@@ -48,7 +56,6 @@ from lockstep.dev.toolchain import ToolchainError
 
 NAME = "compare"
 SIZES = (100, 1000)
-LOCKSTEP = "lockstep"
 FLUX_SETTINGS = {
     settings.key: settings
     for settings in (
@@ -114,12 +121,6 @@ def ratios(flux: dict[str, Any], lockstep: dict[str, Any]) -> dict[str, float | 
     return {key: ratio(theirs[key], ours[key]) for key, _title in FIGURES}
 
 
-def ratio(theirs: float | None, ours: float | None) -> float | None:
-    if theirs is None or not ours:
-        return None
-    return round(theirs / ours, 2)
-
-
 def engine_command(key: str) -> str:
     if key == LOCKSTEP:
         return f"lockstep run --concurrent {CONCURRENT}"
@@ -165,10 +166,6 @@ async def one_run(
     return {"shape": shape.key, "engine": key, **result}
 
 
-def first_line(error: Exception) -> str:
-    return f"{type(error).__name__}: {(str(error).splitlines() or [''])[0]}"
-
-
 async def compare(
     shapes: Sequence[Shape],
     sizes: Sequence[int],
@@ -196,36 +193,10 @@ async def compare(
     return document
 
 
-def write_results(
-    folder: Path,
-    name: str,
-    document: dict[str, Any],
-    machine: dict[str, Any],
-    markdown: Callable[[dict[str, Any]], str],
-) -> None:
-    """``document`` as ``name.json`` and, as ``markdown`` renders it, ``name.md`` in
-    ``folder``, stamped with the time and the machine's load; rewritten after each run."""
-    document["when"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    document["machine"] = {**machine, "load_average": [round(x, 2) for x in os.getloadavg()]}
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.json").write_text(json.dumps(document, indent=2) + "\n")
-    (folder / f"{name}.md").write_text(markdown(document))
-
-
 def markdown(document: dict[str, Any]) -> str:
     """The comparison as tables: per shape and N, a row per engine, then the ratios."""
     lines = [
-        "# lockstep and Flux side by side: W1's fleet shapes",
-        "",
-        where(document),
-        "",
-        "Engines:",
-        "",
-        *(
-            f"- `{key}`: {engine['command']} ({engine['origin']})"
-            for key, engine in document["engines"].items()
-        ),
-        "",
+        *heading("lockstep and Flux side by side: W1's fleet shapes", document),
         "N Kustomizations created at once, timed until all are Ready (with `wait`); engine CPU",
         "and peak RSS of all the engine's processes (Flux: both controllers); requests per",
         "Kustomization as the engine's client counts them and as the API server served them",
@@ -233,21 +204,14 @@ def markdown(document: dict[str, Any]) -> str:
         "",
     ]
     for shape, size in _groups(document["runs"]):
-        lines += _group_table(shape, size, document["runs"])
+        runs = {
+            run["engine"]: run
+            for run in document["runs"]
+            if run["shape"] == shape and run["kustomizations"] == size
+        }
+        title = f"{shape} ({SHAPES[shape].title}), N = {size}"
+        lines += ready_table(title, runs, FIGURES, figures, _outcome, CELLS)
     return "\n".join(lines)
-
-
-def where(document: dict[str, Any]) -> str:
-    """When, which commit and versions, on what machine."""
-    machine = document["machine"]
-    flux = ", ".join(f"{name} {version}" for name, version in document["flux_versions"].items())
-    return (
-        f"{document['when']}, lockstep {machine.get('lockstep', '?')} at "
-        f"{machine.get('revision', '?')}; Flux {flux or '-'}; {machine['cores']} cores, "
-        f"{machine['memory_gib']} GiB, {machine.get('cpu', '')}; Kubernetes "
-        f"{machine.get('kubernetes', '-')}; load average at the end "
-        f"{machine.get('load_average', '-')}"
-    )
 
 
 def _groups(runs: list[dict[str, Any]]) -> list[tuple[str, int]]:
@@ -255,40 +219,6 @@ def _groups(runs: list[dict[str, Any]]) -> list[tuple[str, int]]:
     for run in runs:
         seen.setdefault((run["shape"], run["kustomizations"]), None)
     return list(seen)
-
-
-def _group_table(shape: str, size: int, runs: list[dict[str, Any]]) -> list[str]:
-    by_engine = {
-        run["engine"]: run
-        for run in runs
-        if run["shape"] == shape and run["kustomizations"] == size
-    }
-    lines = [
-        f"## {shape} ({SHAPES[shape].title}), N = {size}",
-        "",
-        "| engine | all Ready | p50 / p95 | "
-        + " | ".join(title for _key, title in FIGURES[1:])
-        + " |",
-        "|---|---|---|" + "---|" * (len(FIGURES) - 1),
-    ]
-    for key, run in by_engine.items():
-        values = figures(run)
-        lines.append(
-            f"| {key} | {_outcome(run)} | {percentiles_cell(run)} | "
-            + " | ".join(_cell(key_, values[key_]) for key_, _title in FIGURES[1:])
-            + " |"
-        )
-    lockstep = by_engine.get(LOCKSTEP)
-    for key, run in by_engine.items():
-        if key == LOCKSTEP or lockstep is None:
-            continue
-        shares = ratios(run, lockstep)
-        lines.append(
-            f"| {key} / lockstep | {ratio_cell(shares['seconds_to_all_ready'])} | | "
-            + " | ".join(ratio_cell(shares[key_]) for key_, _title in FIGURES[1:])
-            + " |"
-        )
-    return [*lines, ""]
 
 
 def _outcome(run: dict[str, Any]) -> str:
@@ -300,44 +230,6 @@ def _outcome(run: dict[str, Any]) -> str:
             f"within {run['timeout_seconds']} s"
         )
     return f"{run['seconds_to_all_ready']} s"
-
-
-def percentiles_cell(run: dict[str, Any]) -> str:
-    ready = run.get("time_to_ready") or {}
-    if "p50_ms" not in ready:
-        return "-"
-    return f"{ready['p50_ms'] / 1000:.1f} s / {ready['p95_ms'] / 1000:.1f} s"
-
-
-def _cell(key: str, value: float | None) -> str:
-    return "-" if value is None else CELLS.get(key, "{:.1f}").format(value)
-
-
-def ratio_cell(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}x"
-
-
-def choices(
-    parser: argparse.ArgumentParser, text: str, allowed: Sequence[str], what: str
-) -> list[str]:
-    chosen = [item.strip() for item in text.split(",") if item.strip()]
-    unknown = [item for item in chosen if item not in allowed]
-    if unknown or not chosen:
-        parser.error(
-            f"unknown {what} {', '.join(unknown) or '(none)'}; choose among {', '.join(allowed)}"
-        )
-    return chosen
-
-
-def counts(parser: argparse.ArgumentParser, text: str, what: str) -> list[int]:
-    """The Ns of ``--sizes``: whole numbers of ``what``, at least 1, separated by commas."""
-    try:
-        sizes = [int(size) for size in text.split(",") if size.strip()]
-    except ValueError:
-        parser.error(f"--sizes takes whole numbers separated by commas, not {text!r}")
-    if not sizes or any(size < 1 for size in sizes):
-        parser.error(f"--sizes takes numbers of {what}, at least 1")
-    return sizes
 
 
 def main() -> int:
@@ -379,12 +271,6 @@ def main() -> int:
 
 def _flux_binaries() -> FluxBinaries:
     return ensure_binaries(report_build)
-
-
-def report_build(_package: str, done: int, total: int) -> None:
-    """Progress of a build of Flux's controllers, every hundred packages."""
-    if done % 100 == 0 or done == total:
-        sys.stderr.write(f"building Flux's controllers: {done}/{total} packages\n")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import argparse
 import asyncio
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,15 +38,18 @@ from typing import Any
 
 from benchmarks import fleet
 from benchmarks import w6_helm_releases as w6
-from benchmarks.compare import (
+from benchmarks.comparison import (
+    LOCKSTEP,
+    Figures,
+    cell,
     choices,
     counts,
     first_line,
-    percentiles_cell,
-    ratio,
+    heading,
     ratio_cell,
+    ready_table,
     report_build,
-    where,
+    shares_of,
     write_results,
 )
 from benchmarks.flux_engine import FluxEngine, FluxHelmSettings
@@ -64,7 +67,6 @@ from lockstep.dev.toolchain import ToolchainError
 
 NAME = "compare-helm"
 SIZES = (100, 500)
-LOCKSTEP = "lockstep"
 FLUX = FluxHelmSettings(
     "flux-default",
     ("--concurrent=4",),
@@ -92,7 +94,6 @@ NOOP_FIGURES = (
     ("engine_requests_per_release", "engine requests / release"),
 )
 """What is compared, with its column title: the install, then the no-op pass."""
-Figures = dict[str, float | None]
 CELLS = {
     "seconds_to_all_ready": "{:.1f} s",
     "seconds": "{:.1f} s",
@@ -153,11 +154,6 @@ def noop_figures(run: dict[str, Any]) -> Figures:
         "engine_cpu_seconds": noop["engine_cpu_seconds"],
         "engine_requests_per_release": noop["engine_requests_per_release"],
     }
-
-
-def ratios(flux: Figures, lockstep: Figures) -> Figures:
-    """Each of Flux's figures divided by lockstep's; ``None`` where one is missing or 0."""
-    return {key: ratio(value, lockstep[key]) for key, value in flux.items()}
 
 
 def timeout_for(size: int) -> float:
@@ -245,17 +241,7 @@ def markdown(document: dict[str, Any]) -> str:
     """The comparison as tables: per N, the install and the no-op pass, a row per engine,
     then the ratios."""
     lines = [
-        "# lockstep and Flux side by side: W6, Helm releases",
-        "",
-        where(document),
-        "",
-        "Engines:",
-        "",
-        *(
-            f"- `{key}`: {engine['command']} ({engine['origin']})"
-            for key, engine in document["engines"].items()
-        ),
-        "",
+        *heading("lockstep and Flux side by side: W6, Helm releases", document),
         f"N HelmReleases of one chart ({document['chart']}: a ServiceAccount, a Service, a",
         "Deployment scaled to 0) from one HelmRepository on 127.0.0.1, each its own release,",
         "created at once, timed until all are Ready; both engines wait for the objects",
@@ -283,28 +269,15 @@ def markdown(document: dict[str, Any]) -> str:
 
 
 def _install_table(size: int, runs: dict[str, dict[str, Any]]) -> list[str]:
-    lines = [
-        f"## N = {size}: install",
-        "",
-        "| engine | all Ready | p50 / p95 | "
-        + " | ".join(title for _key, title in INSTALL_FIGURES[1:])
-        + " |",
-        "|---|---|---|" + "---|" * (len(INSTALL_FIGURES) - 1),
-    ]
-    for key, run in runs.items():
-        values = install_figures(run)
-        lines.append(
-            f"| {key} | {_outcome(run)} | {percentiles_cell(run['install'])} | "
-            + " | ".join(_cell(name, values[name]) for name, _title in INSTALL_FIGURES[1:])
-            + " |"
-        )
-    for key, shares in _shares(runs, install_figures):
-        lines.append(
-            f"| {key} / lockstep | {ratio_cell(shares['seconds_to_all_ready'])} | | "
-            + " | ".join(ratio_cell(shares[name]) for name, _title in INSTALL_FIGURES[1:])
-            + " |"
-        )
-    return [*lines, ""]
+    return ready_table(
+        f"N = {size}: install",
+        runs,
+        INSTALL_FIGURES,
+        install_figures,
+        _outcome,
+        CELLS,
+        timings_of=lambda run: run["install"],
+    )
 
 
 def _noop_table(size: int, runs: dict[str, dict[str, Any]]) -> list[str]:
@@ -324,27 +297,16 @@ def _noop_table(size: int, runs: dict[str, dict[str, Any]]) -> list[str]:
         values = noop_figures(run)
         lines.append(
             f"| {key} | "
-            + " | ".join(_cell(name, values[name]) for name, _title in NOOP_FIGURES)
+            + " | ".join(cell(values[name], CELLS.get(name)) for name, _title in NOOP_FIGURES)
             + f" | {_noop_details(run['noop'])} |"
         )
-    for key, shares in _shares(runs, noop_figures):
+    for key, shares in shares_of(runs, noop_figures):
         lines.append(
             f"| {key} / lockstep | "
             + " | ".join(ratio_cell(shares[name]) for name, _title in NOOP_FIGURES)
             + " | | | | |"
         )
     return [*lines, ""]
-
-
-def _shares(
-    runs: dict[str, dict[str, Any]], figures_of: Callable[[dict[str, Any]], Figures]
-) -> list[tuple[str, Figures]]:
-    """The ratios of each Flux run's figures to lockstep's, when lockstep ran."""
-    lockstep = runs.get(LOCKSTEP)
-    if lockstep is None:
-        return []
-    ours = figures_of(lockstep)
-    return [(key, ratios(figures_of(run), ours)) for key, run in runs.items() if key != LOCKSTEP]
 
 
 def _missing_pass(run: dict[str, Any]) -> str:
@@ -371,11 +333,7 @@ def _outcome(run: dict[str, Any]) -> str:
             f"not all Ready: {install['ready']} of {run['releases']} "
             f"within {install['timeout_seconds']} s"
         )
-    return _cell("seconds_to_all_ready", install["seconds_to_all_ready"])
-
-
-def _cell(key: str, value: float | None) -> str:
-    return "-" if value is None else CELLS.get(key, "{:.1f}").format(value)
+    return cell(install["seconds_to_all_ready"], CELLS["seconds_to_all_ready"])
 
 
 def main() -> int:

@@ -11,13 +11,15 @@ Workloads (``--only git,w1,...`` runs some of them, in this order):
 - ``w3``: drift repair (:mod:`benchmarks.w3_drift_repair`);
 - ``w4``: steady state, per no-op reconcile and per hour (:mod:`benchmarks.w4_steady_state`);
 - ``w6``: N HelmReleases of one chart until all Ready, then a no-op pass
-  (:mod:`benchmarks.w6_helm_releases`).
+  (:mod:`benchmarks.w6_helm_releases`);
+- ``w7``: N Argo CD Applications of one folder until all Synced and Healthy, then a
+  no-op refresh (:mod:`benchmarks.w7_argo_applications`).
 
-W1 to W6 share one fresh local control plane and Git server (:mod:`benchmarks.ground`).
+W1 to W7 share one fresh local control plane and Git server (:mod:`benchmarks.ground`).
 Each workload returns plain data; this runner adds the machine's facts and writes
 ``benchmarks/results/<name>.json`` and ``<name>.md``, then ``summary.md`` with the
 tables of every result file there. A quick run writes under ``benchmarks/results/quick/``
-and a run with other Ns (``--sizes 100,300``, for W1, W5 and W6) under
+and a run with other Ns (``--sizes 100,300``, for W1, W5, W6 and W7) under
 ``benchmarks/results/custom/`` (neither is committed), so that such runs never overwrite
 the reference figures. A workload that fails writes nothing, and the runner exits with 1
 after the others have run.
@@ -53,6 +55,7 @@ from benchmarks import (
     w4_steady_state,
     w5_ssa_limit,
     w6_helm_releases,
+    w7_argo_applications,
 )
 from benchmarks.ground import Ground
 
@@ -103,6 +106,11 @@ CLUSTER_WORKLOADS = {
         w6_helm_releases.NAME,
         w6_helm_releases.run,
         lambda result, _folder: w6_helm_releases.table(result),
+    ),
+    "w7": ClusterWorkload(
+        w7_argo_applications.NAME,
+        w7_argo_applications.run,
+        lambda result, _folder: w7_argo_applications.table(result),
     ),
 }
 ORDER = ("git", *CLUSTER_WORKLOADS)

@@ -17,13 +17,14 @@ from ground.argo import (
     ARGO_API,
     ARGOCD,
     IN_CLUSTER,
+    application,
     engine_resyncing_every,
     get_app,
     project,
     until,
 )
 from ground.engine import Engine, lockstep, succeeded
-from ground.gitops import Scenario, config_map
+from ground.gitops import Scenario, config_map, deployment
 from ground.wait import eventually
 from lockstep.kube import NotFound, ObjectRef
 
@@ -213,3 +214,80 @@ async def test_a_failed_sync_projects_and_one_line_errors(
     assert f"Application {ns}/failing deleted" in succeeded(kept)
     ref = ObjectRef(ARGO_API, "Application", "failing", ns)
     assert await scenario.gone(ref)
+
+
+CREDENTIALS = """\
+apiVersion: v1
+kind: Secret
+metadata:
+  name: credentials
+stringData:
+  password: hunter2
+"""
+
+
+async def test_app_diff_prints_what_the_next_sync_would_write(
+    engine: Engine, scenario: Scenario, kubeconfig: Path
+) -> None:
+    ns = scenario.namespace
+    await project(scenario.kube, ns)
+    scenario.commit(
+        {"web/web.yaml": deployment("web", replicas=1), "web/credentials.yaml": CREDENTIALS}
+    )
+    first = scenario.work.head()
+    await scenario.kube.apply(application(scenario, "web", "web"))
+    await until(scenario, "web", "OutOfSync")
+
+    before = await lockstep(kubeconfig, "app", "diff", "web", "-n", ns)
+    assert before.returncode == 1, before.stdout + before.stderr
+    assert f"Deployment/{ns}/web created" in before.stdout
+    succeeded(await lockstep(kubeconfig, "app", "sync", "web", "-n", ns))
+    synced = await lockstep(kubeconfig, "app", "diff", "web", "-n", ns)
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert synced.stdout == ""
+
+    web = ObjectRef("apps/v1", "Deployment", "web", ns)
+    await scenario.kube.json_patch(web, [{"op": "replace", "path": "/spec/replicas", "value": 3}])
+    secret = ObjectRef("v1", "Secret", "credentials", ns)
+    await scenario.kube.json_patch(
+        secret, [{"op": "replace", "path": "/data/password", "value": "b3RoZXI="}]
+    )
+    drifted = await lockstep(kubeconfig, "app", "diff", "web", "-n", ns)
+    assert drifted.returncode == 1, drifted.stdout + drifted.stderr
+    lines = drifted.stdout.splitlines()
+    assert f"► Deployment/{ns}/web drifted" in lines
+    assert "-  replicas: 3" in lines
+    assert "+  replicas: 1" in lines
+    assert f"► Secret/{ns}/credentials drifted" in lines
+    assert "+  password: '*** (changed)'" in lines
+    for secret_value in ("hunter2", "aHVudGVyMg==", "b3RoZXI="):
+        assert secret_value not in drifted.stdout
+
+    await scenario.kube.json_patch(
+        secret, [{"op": "replace", "path": "/data/password", "value": "aHVudGVyMg=="}]
+    )
+    ignoring = application(
+        scenario,
+        "web",
+        "web",
+        ignoreDifferences=[
+            {"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"]}
+        ],
+    )
+    await scenario.kube.apply(ignoring)
+    ignored = await lockstep(kubeconfig, "app", "diff", "web", "-n", ns)
+    assert ignored.returncode == 0, ignored.stdout + ignored.stderr
+    assert "replicas" not in ignored.stdout
+
+    scenario.commit({"web/web.yaml": deployment("web", tag="1.28", replicas=1)})
+    local = await lockstep(
+        kubeconfig, "app", "diff", "web", "-n", ns, "--local", str(scenario.work.path / "web")
+    )
+    assert local.returncode == 1, local.stdout + local.stderr
+    assert "+      - image: nginx:1.28" in local.stdout.splitlines()
+    at_first = await lockstep(kubeconfig, "app", "diff", "web", "-n", ns, "--revision", first)
+    assert at_first.returncode == 0, at_first.stdout + at_first.stderr
+
+    missing = await lockstep(kubeconfig, "app", "diff", "missing", "-n", ns)
+    assert missing.returncode == 2
+    assert f"Application {ns}/missing not found" in missing.stderr

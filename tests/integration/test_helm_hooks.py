@@ -3,7 +3,8 @@ real control plane, as Helm v4 runs them: pre-install before the release's objec
 post-install after, by weight then name; ``before-hook-creation`` (the default)
 replacing the object left by the last run; ``hook-succeeded`` and ``hook-failed``
 deleting after the outcome; a failed Job and a timeout named in one line; tests chosen
-by Flux's filters and reported per test. Two golden comparisons with the real helm
+by Flux's filters and reported per test; post-renderers patching the hooks too, run as
+hooks, unless ``postRenderStrategy: nohooks``. Two golden comparisons with the real helm
 (``helm install`` and ``helm test --filter``, then a failing ``helm install``) check
 the hooks' records (phase, delete policies, times recorded) and what is left in the
 namespace, in creation order, against lockstep's run of the same chart.
@@ -29,16 +30,17 @@ import pytest
 import yaml
 
 from ground.charts import Chart, Helm, hook
-from lockstep.api.helm import ReleaseTestFilter
+from lockstep.api.helm import PostRenderer, ReleaseTestFilter
 from lockstep.apply import ApplyOptions, Owner, apply_all, helm_release_owner
 from lockstep.controllers.helm.hooks import (
     HookFailed,
     run_hooks,
     run_tests,
 )
+from lockstep.controllers.helm.rendering import ReleaseRenderFailed, render_release
 from lockstep.controllers.helm.storage import ReleaseStorage, hook_record
 from lockstep.kube import KubeClient, KubeObject, NotFound, ObjectRef
-from lockstep.render.helm import Hook, ReleaseContext, shared_helm_renderer
+from lockstep.render.helm import Hook, ReleaseContext, RenderOptions, shared_helm_renderer
 
 TIMEOUT = 60.0
 
@@ -573,3 +575,114 @@ async def test_a_failing_hook_stops_and_cleans_up_as_helm_does(
         assert await left_behind(kube, ours) == await left_behind(kube, namespace) == ([], [])
     finally:
         await kube.delete(ObjectRef("v1", "Namespace", ours))
+
+
+LABEL_EVERY_CONFIG_MAP = PostRenderer.model_validate(
+    {
+        "kustomize": {
+            "patches": [
+                {
+                    "target": {"kind": "ConfigMap"},
+                    "patch": '[{"op": "add", "path": "/metadata/labels", "value": {"patched": "yes"}}]',
+                }
+            ]
+        }
+    }
+)
+
+
+def post_rendered_chart(tmp_path: Path) -> Path:
+    """A chart of one object and two hooks from one template, packed."""
+    hooks = hook(config_map("before"), ["pre-install"]) + "---\n"
+    hooks += hook(config_map("after"), ["post-install"], 1)
+    chart = Chart(
+        "web",
+        "1.0.0",
+        templates={"app.yaml": yaml.safe_dump(config_map("app")), "hooks.yaml": hooks},
+    )
+    archive = tmp_path / chart.filename
+    archive.write_bytes(chart.package())
+    return archive
+
+
+@pytest.mark.parametrize("strategy", [None, "combined", "separate"])
+async def test_post_renderers_patch_the_hooks_which_run_as_hooks(
+    kube: KubeClient, namespace: str, tmp_path: Path, strategy: str | None
+) -> None:
+    """Flux's default (``combined``, Helm 4's) and ``separate`` post-render the hooks:
+    they keep their annotations and template, run on their events, and carry the patch."""
+    release = await asyncio.to_thread(
+        render_release,
+        post_rendered_chart(tmp_path),
+        {},
+        ReleaseContext("web", namespace),
+        RenderOptions(),
+        [LABEL_EVERY_CONFIG_MAP],
+        post_render_strategy=strategy,
+    )
+    rendered = release.rendered
+    assert [(h.name, h.events, h.weight, h.path) for h in rendered.hooks] == [
+        ("before", ("pre-install",), 0, "web/templates/hooks.yaml"),
+        ("after", ("post-install",), 1, "web/templates/hooks.yaml"),
+    ]
+    assert rendered.manifest.startswith("---\n# Source: web/templates/app.yaml\n")
+    assert "postrender-filename" not in rendered.manifest + str(rendered.hooks)
+    assert [obj["metadata"]["labels"] for obj in release.objects] == [{"patched": "yes"}]
+
+    records = [hook_record(h) for h in rendered.hooks]
+    hooked = {"namespace": namespace, "owner": owner(namespace), "timeout": TIMEOUT}
+    await run_hooks(kube, rendered.hooks, "pre-install", records=records, **hooked)
+    await run_hooks(kube, rendered.hooks, "post-install", records=records, **hooked)
+    for name in ("before", "after"):
+        live = await kube.get(ObjectRef("v1", "ConfigMap", name, namespace))
+        assert live["metadata"]["labels"]["patched"] == "yes", name
+        assert "helm.sh/hook" in live["metadata"]["annotations"], name
+        assert by_name(records)[name]["last_run"]["phase"] == "Succeeded"
+
+
+async def test_nohooks_leaves_the_hooks_as_the_chart_wrote_them(tmp_path: Path) -> None:
+    release = await asyncio.to_thread(
+        render_release,
+        post_rendered_chart(tmp_path),
+        {},
+        ReleaseContext("web", "default"),
+        RenderOptions(),
+        [LABEL_EVERY_CONFIG_MAP],
+        post_render_strategy="nohooks",
+    )
+    assert [obj["metadata"]["labels"] for obj in release.objects] == [{"patched": "yes"}]
+    for rendered_hook in release.rendered.hooks:
+        assert "labels" not in yaml.safe_load(rendered_hook.manifest)["metadata"]
+
+
+async def test_combined_refuses_a_hook_that_is_also_an_object(tmp_path: Path) -> None:
+    """As in Helm 4: the one stream holds the same object twice, which Kustomize refuses;
+    ``separate`` post-renders them apart."""
+    chart = Chart(
+        "web",
+        "1.0.0",
+        templates={
+            "app.yaml": yaml.safe_dump(config_map("app")),
+            "hook.yaml": hook(config_map("app"), ["pre-install"]),
+        },
+    )
+    archive = tmp_path / chart.filename
+    archive.write_bytes(chart.package())
+
+    def rendered(strategy: str) -> Any:
+        return render_release(
+            archive,
+            {},
+            ReleaseContext("web", "default"),
+            RenderOptions(),
+            [LABEL_EVERY_CONFIG_MAP],
+            post_render_strategy=strategy,
+        )
+
+    with pytest.raises(ReleaseRenderFailed) as refused:
+        await asyncio.to_thread(rendered, "combined")
+    assert refused.value.post_render
+    assert "spec.postRenderers[0]" in str(refused.value)
+    separate = await asyncio.to_thread(rendered, "separate")
+    assert [h.name for h in separate.rendered.hooks] == ["app"]
+    assert "patched" in separate.rendered.hooks[0].manifest

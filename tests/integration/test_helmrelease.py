@@ -16,6 +16,7 @@ from ground.charts import Chart, ChartRepository, Helm, hook
 from ground.engine import Engine, lockstep, succeeded
 from ground.wait import eventually
 from lockstep.controllers.helm.storage import ReleaseStatus, decode, encode
+from lockstep.controllers.helm.values import config_digest
 from lockstep.dev.registry import OciRegistry
 from lockstep.kube import KubeClient, NotFound, ObjectRef
 
@@ -929,7 +930,12 @@ async def test_preserve_values_keeps_the_deployed_values_under_the_new_ones(
     # Only the colour is given now: the greeting is the deployed revision's, and so is
     # the chart's size (helm upgrade --reuse-values keeps the old chart's values).
     await kube.apply(_release(namespace, version="2.0.0", values={"colour": "red"}, **preserve))
-    await _ready_at(kube, namespace, "Helm upgrade succeeded")
+    upgraded = await _ready_at(kube, namespace, "Helm upgrade succeeded")
+    # As Flux's: the last attempt is digested as given, the revision as stored.
+    status = upgraded["status"]
+    assert status["lastAttemptedConfigDigest"] == config_digest({"colour": "red"})
+    merged = {"greeting": "hi", "colour": "red"}
+    assert status["history"][0]["configDigest"] == config_digest(merged)
     preserved = await _config_map(kube, namespace, "app-preserved")
     assert preserved["data"] == {"greeting": "hi", "colour": "red", "size": "s"}
     assert json.loads(helm.run("get", "values", "app", "-n", namespace, "-o", "json")) == {

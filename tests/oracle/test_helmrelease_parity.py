@@ -6,6 +6,8 @@ One scenario serves every test of the module (see :func:`parity`): a chart repos
 over HTTP holding a chart that installs, one whose template calls ``fail`` and one that
 renders an object the API server refuses, and HelmReleases of them: an install, an
 install upgraded with changed values, values from a ConfigMap merged with inline ones,
+a chart with a post-install hook released with a post-renderer that labels ConfigMaps
+(Flux's default ``postRenderStrategy`` post-renders the hook too, as lockstep does),
 the failing chart with ``install.remediation.retries: 2``, the refused chart with
 ``retries: 1``, and a chart version that does not exist. Flux's source-controller and
 helm-controller reconcile them in one namespace; the releases and Helm's Secrets are
@@ -25,7 +27,11 @@ description, config, chart metadata, ``apply_method``, whether ``first_deployed`
 ``last_deployed``, and the manifest's objects); for the failures, the reasons of Ready
 and Released, the counts (a failed render is a failure but not an install failure, a
 refused install is both, and retries exhausted leave the last failed revision in place,
-unremediated) and what every message tells.
+unremediated) and what every message tells; ``lastAttemptedConfigDigest`` and every
+``history[].configDigest``, the installed release's values holding what go-yaml quotes,
+folds or rewrites (strings that read as booleans or numbers, a long line, a multi-line
+string, unicode, empty maps and lists, a null, a float, an integer beyond 2**53, keys
+that go-yaml's own order would sort otherwise).
 
 Different, by design or left for later (each asserted as it is):
 
@@ -33,9 +39,7 @@ Different, by design or left for later (each asserted as it is):
   (``helm.toolkit.fluxcd.io/name``, ``.../namespace``) into it and re-serialises it;
   lockstep stores the chart's rendering as is and sets those labels when it applies the
   objects. The objects are the same without those labels.
-- ``configDigest`` and ``lastAttemptedConfigDigest``: Flux digests the values' YAML
-  (keys sorted, nothing for no values), lockstep their canonical JSON; each is asserted
-  against the stored config. ``history[].digest``: Flux digests its own observation of
+- ``history[].digest``: Flux digests its own observation of
   the release, lockstep the stored record as it encodes it (checked against the
   Secret). ``history[0].action`` is written by Flux only.
 - ``status.inventory`` and ``lastAttemptedReleaseActionDuration`` are written by Flux
@@ -64,7 +68,6 @@ import asyncio
 import base64
 import contextlib
 import gzip
-import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -80,6 +83,7 @@ from ground.engine import start_engine, stop_engine
 from ground.flux import GO_DURATION, HEX_DIGEST, differences, install_flux_crds, mask, show_logs
 from ground.wait import eventually
 from lockstep.controllers.helm.storage import decode, release_digest
+from lockstep.controllers.helm.values import config_digest
 from lockstep.dev.flux import FluxBinaries, FluxControllers, FluxHelmController
 from lockstep.kube import KubeClient, KubeObject, NotFound, ObjectRef
 
@@ -120,10 +124,44 @@ REJECTED = Chart(
         "configmap.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Not_A_Name\n"
     },
 )
+HOOKED = Chart(
+    "hooked",
+    "0.1.0",
+    templates={
+        "configmap.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hooked\n",
+        "hook.yaml": (
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hooked-hook\n  annotations:\n"
+            '    helm.sh/hook: post-install\n    helm.sh/hook-weight: "1"\n'
+        ),
+    },
+)
+LABEL_CONFIG_MAPS = {
+    "kustomize": {
+        "patches": [
+            {
+                "target": {"kind": "ConfigMap"},
+                "patch": '[{"op": "add", "path": "/metadata/labels", "value": {"patched": "yes"}}]',
+            }
+        ]
+    }
+}
+"""A post-renderer that Flux's default strategy (``combined``) applies to hooks too."""
 VALUES_FROM = "greeting: from-configmap\nextra:\n  port: 8080\n"
 UPGRADED_VALUES = {"greeting": "after"}
+TRICKY_VALUES = {
+    "long": " ".join(["word"] * 30),
+    "looks-typed": ["yes", "off", "null", "1.10", "0755", "1e3", "2024-01-01", "1:20"],
+    "multiline": "line1\nline2\n",
+    "unicode": "été € 😀",
+    "empty": {"map": {}, "list": [], "string": ""},
+    "nothing": None,
+    "float": 0.1,
+    "big": 9007199254740993,
+    "keys": {"a10": 1, "a9": 2, "B": 3, "_": 4},
+}
+"""Values whose digest depends on how go-yaml writes them."""
 
-SUCCEEDING = ["installed", "upgraded", "from-configmap"]
+SUCCEEDING = ["installed", "upgraded", "from-configmap", "hooked"]
 STORED = [*SUCCEEDING, "rejected"]
 """The releases whose revisions are stored: those that install, and one the API refuses."""
 
@@ -173,7 +211,7 @@ def _objects(namespace: str, repository_url: str) -> list[KubeObject]:
             "metadata": {"name": "charts", "namespace": namespace},
             "spec": {"url": repository_url, "interval": "10m"},
         },
-        release("installed", "app", values={"greeting": "installed"}),
+        release("installed", "app", values={"greeting": "installed", "tricky": TRICKY_VALUES}),
         release("upgraded", "app", values={"greeting": "before"}),
         release(
             "from-configmap",
@@ -181,6 +219,7 @@ def _objects(namespace: str, repository_url: str) -> list[KubeObject]:
             valuesFrom=[{"kind": "ConfigMap", "name": "release-values"}],
             values={"replicas": 3},
         ),
+        release("hooked", "hooked", postRenderers=[LABEL_CONFIG_MAPS]),
         release("failing", "broken", install={"remediation": {"retries": 2}}),
         release("rejected", "rejected", install={"remediation": {"retries": 1}}),
         release("missing-version", "app", version="9.x"),
@@ -289,7 +328,7 @@ async def parity(
     install_flux_crds(kubeconfig)
     folder = tmp_path_factory.mktemp("helmrelease-parity")
     with ChartRepository() as repository:
-        repository.add(APP, BROKEN, REJECTED)
+        repository.add(APP, BROKEN, REJECTED, HOOKED)
         flux = FluxControllers(flux_binaries, kubeconfig, folder / "flux")
         # A release whose HelmChart fails is looked at again after this (30s by default).
         helm = FluxHelmController(
@@ -455,27 +494,34 @@ def test_stored_manifest_carries_flux_labels_only_in_flux(parity: Parity) -> Non
             assert all((label in manifest) is labelled for label in ORIGIN_LABELS), name
 
 
-def _yaml_digest(values: Mapping[str, Any] | None) -> str:
-    """Flux's digest of values: SHA-256 of their YAML, keys sorted, nothing for none."""
-    text = yaml.safe_dump(dict(values), sort_keys=True) if values else ""
-    return f"sha256:{hashlib.sha256(text.encode()).hexdigest()}"
-
-
-def _json_digest(values: Mapping[str, Any] | None) -> str:
-    """lockstep's digest of values: SHA-256 of their canonical JSON."""
-    text = json.dumps(dict(values or {}), sort_keys=True, separators=(",", ":"))
-    return f"sha256:{hashlib.sha256(text.encode()).hexdigest()}"
+def test_hooks_are_post_rendered_as_flux_does(parity: Parity) -> None:
+    """By default Flux's helm-controller post-renders the hooks with the objects; so
+    does lockstep: the stored hook carries the patch and stays a hook of its event."""
+    for run in (parity.flux, parity.lockstep):
+        record = _decoded(run.secrets["sh.helm.release.v1.hooked.v1"])
+        assert [(hook["name"], hook["events"]) for hook in record["hooks"]] == [
+            ("hooked-hook", ["post-install"])
+        ]
+        hook = yaml.safe_load(record["hooks"][0]["manifest"])
+        assert hook["metadata"]["labels"]["patched"] == "yes", run.namespace
+        assert hook["metadata"]["annotations"]["helm.sh/hook"] == "post-install"
+        assert "postrenderer.helm.sh/postrender-filename" not in hook["metadata"]["annotations"]
 
 
 @pytest.mark.parametrize("name", STORED)
-def test_config_digests_differ_from_flux_as_documented(parity: Parity, name: str) -> None:
-    """Both digest the same stored values, each its own way (see the module docstring)."""
-    for run, digest_of in ((parity.flux, _yaml_digest), (parity.lockstep, _json_digest)):
-        status = run.releases[name]["status"]
-        for entry in status["history"]:
+def test_config_digests_match_flux(parity: Parity, name: str) -> None:
+    """Both engines digest the values alike: the same ``lastAttemptedConfigDigest`` and
+    ``history[].configDigest``, each that of the stored config as lockstep computes it."""
+    flux = parity.flux.releases[name]["status"]
+    lockstep = parity.lockstep.releases[name]["status"]
+    assert lockstep["lastAttemptedConfigDigest"] == flux["lastAttemptedConfigDigest"]
+    assert [entry["configDigest"] for entry in lockstep["history"]] == [
+        entry["configDigest"] for entry in flux["history"]
+    ]
+    for run in (parity.flux, parity.lockstep):
+        for entry in run.releases[name]["status"]["history"]:
             secret = run.secrets[f"sh.helm.release.v1.{name}.v{entry['version']}"]
-            assert entry["configDigest"] == digest_of(_decoded(secret).get("config")), entry
-        assert status["lastAttemptedConfigDigest"] == status["history"][0]["configDigest"]
+            assert entry["configDigest"] == config_digest(_decoded(secret).get("config") or {})
 
 
 @pytest.mark.parametrize("name", STORED)

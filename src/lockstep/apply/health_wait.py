@@ -6,13 +6,15 @@ copy the apply answered, then from watched copies (``cached``: the drift watches
 the owner), and read from the API server only every ``poll`` seconds while neither has
 shown it healthy; an object once healthy is not read again. The wait ends when all
 are healthy, early when one has Failed, at ``within`` seconds, or as soon as
-``new_artifact`` is set (the owner has something newer to apply:
-:class:`HealthWaitCancelled`). :func:`cached_health` judges watched copies alone, for
+``cancelled`` is set (:class:`HealthWaitCancelled`: the owner has something newer to
+apply, or is being deleted). :func:`cached_health` judges watched copies alone, for
 a check that applied nothing. Time comes from an injectable clock, so a timeout test
 costs milliseconds.
 
-Called by the Kustomization reconciler (:mod:`lockstep.controllers.kustomize`); the
-HelmRelease and Argo CD owners will wait the same way.
+Called by the Kustomization reconciler (:mod:`lockstep.controllers.kustomize`), whose
+wait a new artifact of its source cancels, and by the HelmRelease reconciler
+(:mod:`lockstep.controllers.helm.release`), whose wait its deletion or a new spec
+cancels; the Argo CD owner will wait the same way.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ class HealthCheckFailed(Exception):
 
 
 class HealthWaitCancelled(Exception):
-    """The source has a new artifact: the wait is abandoned for the new revision."""
+    """The owner has something newer to apply (its source a new artifact, itself a new
+    spec) or is being deleted: the wait is abandoned."""
 
 
 async def resolve(kube: KubeClient, ref: ObjectRef) -> ObjectRef:
@@ -61,7 +64,7 @@ async def wait_healthy(
     overrides: Mapping[GroupKind, HealthCheck],
     *,
     within: float,
-    new_artifact: asyncio.Event,
+    cancelled: asyncio.Event,
     poll: float = HEALTH_POLL_SECONDS,
     observed: Mapping[ObjectRef, KubeObject] | None = None,
     cached: CachedObjects | None = None,
@@ -76,7 +79,7 @@ async def wait_healthy(
     wait for that object without a read. An object not healthy yet is read every
     ``poll`` seconds; once healthy it is not read again.
     Raises :class:`HealthCheckFailed` when one has failed or after ``within`` seconds, and
-    :class:`HealthWaitCancelled` when ``new_artifact`` is set.
+    :class:`HealthWaitCancelled` when ``cancelled`` is set.
     """
     started = clock()
     deadline = started + within
@@ -107,11 +110,11 @@ async def wait_healthy(
             raise HealthCheckFailed(health)
         try:
             await asyncio.wait_for(
-                new_artifact.wait(), timeout=CACHE_POLL_SECONDS if cached is not None else poll
+                cancelled.wait(), timeout=CACHE_POLL_SECONDS if cached is not None else poll
             )
         except TimeoutError:
             continue
-        raise HealthWaitCancelled()
+        raise HealthWaitCancelled("the wait for health was cancelled")
 
 
 def _as_recent(watched: KubeObject, seen: KubeObject | None) -> bool:

@@ -7,10 +7,15 @@ Called by :mod:`lockstep.apply.plan`, :mod:`lockstep.apply.diff` and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lockstep.apply.ignore import IgnoreRule
 from lockstep.apply.objects import Owner
+from lockstep.kube import KubeObject, ObjectRef
+
+LiveCopies = Callable[[ObjectRef], KubeObject | None]
+"""Looks up a watched, complete copy of an object; ``None`` when there is none."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,10 @@ class ApplyOptions:
     ``recreate_timeout``: how long a deleted object may take to be gone (finalizers may
     hold it) before the set fails instead of creating it again.
     ``ignore_rules``: fields left as they are in the cluster (see :mod:`lockstep.apply.ignore`).
+    ``live_copies``: watched copies of objects, complete (never a copy kept without some
+    of its fields); planning uses one instead of reading the object when it is at the
+    resourceVersion the object's dry-run answered, that is exactly the object in the
+    cluster.
     """
 
     owner: Owner
@@ -39,6 +48,7 @@ class ApplyOptions:
     recreate_immutable: bool = False
     recreate_timeout: float = 60.0
     ignore_rules: tuple[IgnoreRule, ...] = ()
+    live_copies: LiveCopies | None = None
 
 
 def default_apply_options(owner: Owner) -> ApplyOptions:

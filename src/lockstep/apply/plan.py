@@ -3,7 +3,9 @@
 Each object is dry-run before it is read: the dry-run of one that does not exist
 yet answers without a resourceVersion, and such an object is to be created, with
 no read at all. Only an object that exists is read, to compare it with its
-dry-run. An object with ignored fields is read first instead, since its dry-run
+dry-run, and not even that when the owner watches it (``ApplyOptions.live_copies``)
+and the watched copy is at the resourceVersion the dry-run answered: a dry-run
+does not change the resourceVersion, so that copy is the object in the cluster. An object with ignored fields is read first instead, since its dry-run
 needs their live values (:mod:`lockstep.apply.ignore`), and so is one whose
 dry-run fails, since the live object tells what the failure means (skipped,
 recreated).
@@ -30,6 +32,7 @@ be dry-run yet, and is planned ``created`` unvalidated rather than failed.
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
@@ -194,10 +197,11 @@ async def _plan(
         raise
     except KubeError:
         return await _plan_from_live(kube, desired, options)
-    if not (result.get("metadata") or {}).get("resourceVersion"):
+    version = (result.get("metadata") or {}).get("resourceVersion")
+    if not version:
         return PlannedObject(desired, Action.CREATED, merged=result)
     try:
-        live = await kube.get(ref)
+        live = _watched_at(options, ref, version) or await kube.get(ref)
     except NotFound:
         # Deleted since its dry-run: the apply creates it again, as declared.
         return PlannedObject(desired, Action.CREATED, merged=result)
@@ -208,6 +212,14 @@ async def _plan(
     if skipped := _skip_existing(policy, options.owner.policy(live)):
         return PlannedObject(desired, Action.SKIPPED, skipped=skipped, live=live)
     return _plan_checked_update(desired, live, result, options)
+
+
+def _watched_at(options: ApplyOptions, ref: ObjectRef, version: str) -> KubeObject | None:
+    """The watched copy of ``ref`` when it is at ``version``; else ``None``."""
+    watched = options.live_copies(ref) if options.live_copies is not None else None
+    if watched is None or (watched.get("metadata") or {}).get("resourceVersion") != version:
+        return None
+    return copy.deepcopy(watched)
 
 
 async def _plan_from_live(

@@ -7,7 +7,8 @@ server to log in to).
 command waits until ``status.operationState`` shows a sync that started after the request
 and ended, then prints what it did to each object. ``app delete`` deletes with or
 without Argo CD's resources finalizer, through which the engine deletes what it deployed
-before the Application goes. ``app create`` and ``app set`` take ``argocd app create``'s
+before the Application goes. ``app diff`` prints what the next sync would write
+(:mod:`lockstep.cli.argo_diff`). ``app create`` and ``app set`` take ``argocd app create``'s
 flags; ``--values`` names values files in the source, as in Argo CD. The objects they
 build, the patches they send, what they print and the states they wait for are pure
 functions in :mod:`lockstep.cli.argo_objects`; this module holds the commands and their
@@ -25,6 +26,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -34,6 +36,7 @@ from rich.markup import escape
 from lockstep.api import kinds
 from lockstep.api.argo import Application
 from lockstep.api.meta import duration_seconds
+from lockstep.cli.argo_diff import DiffRequest, diff_application
 from lockstep.cli.argo_objects import (
     ApplicationRow,
     Awaited,
@@ -62,13 +65,15 @@ from lockstep.cli.argo_objects import (
     version,
     with_flags,
 )
+from lockstep.cli.build import DIFF_ERROR
 from lockstep.cli.context import CliState, UserError, console, error_console, state
 from lockstep.cli.create import build, export_yaml
 from lockstep.cli.objects import USAGE_ERROR, AllNamespacesOption, FluxKind, ensure_served
 from lockstep.cli.output import OutputFormat, OutputOption, data_text, print_table
 from lockstep.cli.waiting import POLL_SECONDS, TimedOut, TimeoutOption, wait_until_gone
-from lockstep.controllers.argo.application import CONTROL_PLANE_NAMESPACE, IN_CLUSTER_SERVER
-from lockstep.kube import Invalid, KubeClient, KubeObject, NotFound
+from lockstep.controllers.argo.application import CONTROL_PLANE_NAMESPACE
+from lockstep.controllers.argo.clusters import IN_CLUSTER_SERVER
+from lockstep.kube import Invalid, KubeClient, KubeError, KubeObject, NotFound
 
 T = TypeVar("T")
 
@@ -102,13 +107,16 @@ DestServerOption = Annotated[
     str | None,
     typer.Option(
         "--dest-server",
-        help=f"API server of the destination cluster; lockstep deploys to {IN_CLUSTER_SERVER}.",
+        help=f"API server of the destination cluster ({IN_CLUSTER_SERVER}: this one, else "
+        "one added with lockstep cluster add).",
     ),
 ]
 DestNameOption = Annotated[
     str | None,
     typer.Option(
-        "--dest-name", help="Name of the destination cluster; lockstep deploys to in-cluster."
+        "--dest-name",
+        help="Name of the destination cluster (in-cluster: this one, else one added with "
+        "lockstep cluster add).",
     ),
 ]
 DestNamespaceOption = Annotated[
@@ -196,6 +204,66 @@ def application_history(
         error_console.print(f"Application {namespace}/{name} has not been synced yet")
         return
     print_table(history_table(obj))
+
+
+@application_app.command("diff")
+def diff_application_command(
+    ctx: typer.Context,
+    name: NameArgument,
+    namespace: NamespaceOption = CONTROL_PLANE_NAMESPACE,
+    revision: Annotated[
+        str | None,
+        typer.Option(
+            "--revision", help="Compare the source at this branch, tag or commit instead."
+        ),
+    ] = None,
+    local: Annotated[
+        Path | None,
+        typer.Option(
+            "--local",
+            exists=True,
+            file_okay=False,
+            help="Compare this local folder instead of the source's path.",
+        ),
+    ] = None,
+    local_repo_root: Annotated[
+        Path | None,
+        typer.Option(
+            "--local-repo-root",
+            exists=True,
+            file_okay=False,
+            help="Root of --local's repository (default: the nearest folder holding .git).",
+        ),
+    ] = None,
+) -> None:
+    """Show what the next sync of an Application would change; exit 1 when it would.
+
+    The engine's own comparison (a server-side dry run, ignoreDifferences honoured) as a
+    unified diff per object, Secret values masked; exit 0 when in sync, 2 on an error.
+
+    Examples:
+
+      lockstep app diff guestbook || echo "out of sync"
+
+      lockstep app diff guestbook --local ./guestbook
+    """
+    if revision and local:
+        raise UserError("give --revision or --local, not both", code=USAGE_ERROR)
+    if local_repo_root and not local:
+        raise UserError("--local-repo-root needs --local", code=USAGE_ERROR)
+    cli = state(ctx)
+
+    async def compare(kube: KubeClient) -> bool:
+        obj = await _fetch(kube, APPLICATION, name, namespace)
+        request = DiffRequest(obj, CONTROL_PLANE_NAMESPACE, revision or "", local, local_repo_root)
+        return await diff_application(kube, request)
+
+    try:
+        changed = asyncio.run(_in_session(cli.engine_client(), compare))
+    except (UserError, KubeError) as error:
+        hint = error.hint if isinstance(error, UserError) else ""
+        raise UserError(str(error), hint=hint, code=DIFF_ERROR) from error
+    raise typer.Exit(1 if changed else 0)
 
 
 # --- app sync, wait --------------------------------------------------------------------
@@ -453,11 +521,12 @@ def get_project(
 
 
 def _run(cli: CliState, action: Callable[[KubeClient], Awaitable[T]]) -> T:
-    async def run() -> T:
-        async with cli.kube_client() as kube:
-            return await action(kube)
+    return asyncio.run(_in_session(cli.kube_client(), action))
 
-    return asyncio.run(run())
+
+async def _in_session(kube: KubeClient, action: Callable[[KubeClient], Awaitable[T]]) -> T:
+    async with kube:
+        return await action(kube)
 
 
 def kubeconfig_user(cli: CliState) -> str:

@@ -48,11 +48,8 @@ from lockstep.cli.context import UserError
 from lockstep.cli.create import build
 from lockstep.cli.objects import USAGE_ERROR, name_of, namespace_of
 from lockstep.cli.output import parse_timestamp
-from lockstep.controllers.argo.application import (
-    BACKGROUND_FINALIZER,
-    IN_CLUSTER_SERVER,
-    RESOURCES_FINALIZER,
-)
+from lockstep.controllers.argo.application import BACKGROUND_FINALIZER, RESOURCES_FINALIZER
+from lockstep.controllers.argo.clusters import IN_CLUSTER_SERVER
 
 FINAL_PHASES = (OperationPhase.SUCCEEDED, OperationPhase.FAILED, OperationPhase.ERROR)
 """The phases of an operation that has ended."""

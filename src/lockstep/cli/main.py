@@ -20,6 +20,7 @@ from lockstep.cli import (
     bootstrap,
     build,
     check,
+    cluster,
     dev,
     helm,
     images,
@@ -93,6 +94,7 @@ app.add_typer(keys.generate_app, name="generate")
 app.add_typer(images.image_app, name="image")
 app.add_typer(argo.application_app, name="app")
 app.add_typer(argo.project_app, name="proj")
+app.add_typer(cluster.cluster_app, name="cluster")
 
 
 def _print_version(value: bool) -> None:

@@ -46,6 +46,14 @@ cluster they apply to (see :mod:`lockstep.runtime.clusters`), whose objects name
 their owner on the local cluster in their owner labels. A reconciler calls
 :meth:`DriftWatcher.track` with every inventory (a release's objects) before it
 applies it.
+
+An owner may have its objects watched for their health alone: a HelmRelease whose
+drift detection is disabled (Flux's default) still waits for the health of what it
+applied, and judges the watched copies as a Kustomization does. It calls
+:meth:`DriftWatcher.track` with ``drift=False``: the kinds are watched all the same,
+but no change of its objects is drift and none enqueues it, even one its status
+would list; a later :meth:`~DriftWatcher.track` with drift (detection turned on)
+makes them drift again.
 """
 
 from __future__ import annotations
@@ -251,16 +259,25 @@ class DriftWatcher:
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._expected_deletions: set[str] = set()
         self._inventories: dict[ObjectKey, frozenset[str]] = {}
+        self._health_only: set[ObjectKey] = set()
 
     def for_cluster(self, kube: KubeClient) -> DriftWatcher:
         """A watcher of the cluster ``kube`` talks to, reporting to the same owners."""
         return DriftWatcher(kube, self._owners, self._ignored, self._on_drift, self._marks)
 
-    def track(self, owner: ObjectKey, entries: Iterable[InventoryEntry]) -> None:
+    def track(
+        self, owner: ObjectKey, entries: Iterable[InventoryEntry], *, drift: bool = True
+    ) -> None:
         """``owner`` is about to apply ``entries``: watch their kinds (those not watched
-        yet), and count them as its objects before its status says so."""
+        yet), and count them as its objects before its status says so; without ``drift``,
+        watch them for their health only: no change of the owner's objects is drift."""
         entries = list(entries)
-        self._inventories[owner] = frozenset(entry.id for entry in entries)
+        if drift:
+            self._inventories[owner] = frozenset(entry.id for entry in entries)
+            self._health_only.discard(owner)
+        else:
+            self._inventories.pop(owner, None)
+            self._health_only.add(owner)
         for entry in entries:
             ref = entry.ref
             kind = (ref.api_version, ref.kind)
@@ -283,6 +300,7 @@ class DriftWatcher:
     def forget(self, owner: ObjectKey) -> None:
         """``owner`` is gone, and so is what :meth:`track` recorded for it."""
         self._inventories.pop(owner, None)
+        self._health_only.discard(owner)
 
     def expect_deletion(self, entries: Iterable[InventoryEntry]) -> None:
         """lockstep is about to delete these objects itself: their deletion is not drift."""
@@ -308,6 +326,14 @@ class DriftWatcher:
             return None
         # A cluster-scoped object is cached without a namespace, whatever the ref says.
         return informer.get((ref.namespace, ref.name)) or informer.get(("", ref.name))
+
+    def live_copy(self, ref: ObjectRef) -> KubeObject | None:
+        """:meth:`cached`, but only a complete copy: none of the kinds kept without their
+        values; what planning may use instead of reading an object
+        (``ApplyOptions.live_copies``)."""
+        if (ref.api_version, ref.kind) in PAYLOAD_KINDS:
+            return None
+        return self.cached(ref)
 
     def health_copies(
         self, judged: Collection[GroupKind]
@@ -342,6 +368,8 @@ class DriftWatcher:
         entry_id = InventoryEntry.of(ObjectRef.of(change.object)).id
         if change.type == "DELETED" and entry_id in self._expected_deletions:
             self._expected_deletions.discard(entry_id)
+            return
+        if owner_key in self._health_only:
             return
         owner = self._owners(owner_key)
         if owner is None or not (

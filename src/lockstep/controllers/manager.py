@@ -49,7 +49,9 @@ from lockstep.controllers.argo import (
     ApplicationReconciler,
     application_changed,
 )
+from lockstep.controllers.argo.clusters import CLUSTER_SECRET_TYPE, SECRET_TYPE_LABEL, sends_to
 from lockstep.controllers.argo.owner import application_marks
+from lockstep.controllers.argo.repositories import KNOWN_HOSTS_CONFIGMAP, concerned_applications
 from lockstep.controllers.drift import HELM_RELEASE_MARKS, DriftWatcher
 from lockstep.controllers.helm import HelmReleaseReconciler, drift_ignored_pointers
 from lockstep.controllers.image import (
@@ -516,10 +518,12 @@ def _application_controller(
     options: ManagerOptions,
     metrics: ControllerMetrics,
 ) -> Controller:
-    """The Argo CD Application controller, with the AppProjects and ConfigMaps
-    (``argocd-cm``) of Argo CD's namespace beside it; a new artifact of a source an
-    Application renders enqueues it, and a change of an AppProject enqueues every
-    Application."""
+    """The Argo CD Application controller, with the AppProjects, ConfigMaps
+    (``argocd-cm``) and cluster Secrets of Argo CD's namespace beside it; a new artifact
+    of a source an Application renders enqueues it, a change of an AppProject enqueues
+    every Application, and a change of a cluster Secret those sent to that cluster; a
+    change of a repository Secret enqueues the Applications it may serve, and one of the
+    SSH known hosts every Application."""
     informer = _informer(kube, ApplicationReconciler, options)
     queue: WorkQueue[ObjectKey] = WorkQueue()
     drift = DriftWatcher(
@@ -531,6 +535,16 @@ def _application_controller(
     )
     projects = Informer(kube, ARGO_API, "AppProject", namespace=options.argocd_namespace)
     settings = Informer(kube, "v1", "ConfigMap", namespace=options.argocd_namespace)
+    clusters = Informer(
+        kube,
+        "v1",
+        "Secret",
+        namespace=options.argocd_namespace,
+        labels={SECRET_TYPE_LABEL: CLUSTER_SECRET_TYPE},
+    )
+    repositories = Informer(
+        kube, "v1", "Secret", namespace=options.argocd_namespace, labels={SECRET_TYPE_LABEL: None}
+    )
     reconciler = ApplicationReconciler(
         kube,
         informer,
@@ -542,13 +556,16 @@ def _application_controller(
         control_plane_namespace=options.argocd_namespace,
         resync_seconds=options.argocd_resync_seconds,
         drift=drift,
+        cluster_secrets=clusters,
+        egress=options.egress,
+        repository_secrets=repositories,
     )
     applications = Controller(
         informer,
         reconciler,
         metrics,
         queue,
-        companions=(projects, settings),
+        companions=(projects, settings, clusters, repositories),
         wants=application_changed,
     )
 
@@ -566,6 +583,27 @@ def _application_controller(
             applications.queue.add((metadata.get("namespace") or "", metadata.get("name") or ""))
 
     projects.subscribe(project_changed)
+
+    def cluster_changed(change: Change) -> None:
+        for application in informer.items():
+            if sends_to(application, [change.object, change.previous]):
+                metadata = application.get("metadata") or {}
+                applications.queue.add((metadata.get("namespace") or "", metadata["name"]))
+
+    clusters.subscribe(cluster_changed)
+
+    def repository_changed(change: Change) -> None:
+        items = informer.items()
+        for key in concerned_applications(change.object, change.previous, items):
+            applications.queue.add(key)
+
+    repositories.subscribe(repository_changed)
+
+    def known_hosts_changed(change: Change) -> None:
+        if change.key == (options.argocd_namespace, KNOWN_HOSTS_CONFIGMAP):
+            project_changed(change)
+
+    settings.subscribe(known_hosts_changed)
     return applications
 
 

@@ -20,7 +20,7 @@ The program is the Go module in ``gomod/helmrender`` (``helm.sh/helm/v4`` at the
 version the helm command of the tests pins, sharing its module download), built once
 from its pinned ``go.sum`` and cached (:mod:`lockstep.gobuild`); ``make install`` and
 ``lockstep run`` build it ahead. :class:`HelmRenderer` is a
-:class:`~lockstep.render.resident.ResidentPool` of its processes, with three verbs:
+:class:`~lockstep.render.resident.ResidentPool` of its processes, with four verbs:
 
 - :meth:`HelmRenderer.render`: the release manifest, hooks, CRDs, notes and chart
   record as ``helm install`` or ``helm upgrade`` would store them (not as ``helm
@@ -29,7 +29,9 @@ from its pinned ``go.sum`` and cached (:mod:`lockstep.gobuild`); ``make install`
   values.yaml replaced, dependency archives added under ``charts/`` and its version
   set (what a HelmChart artifact holds);
 - :meth:`HelmRenderer.inspect`: the metadata of Chart.yaml and the vendored
-  dependencies, to decide which dependencies to fetch.
+  dependencies, to decide which dependencies to fetch;
+- :meth:`HelmRenderer.sort`: a release's files, once post-rendered, sorted again into
+  its manifest and hooks, as Helm does after its post-render step.
 
 :func:`manifest_objects` reads a release manifest into objects with the bounds and
 checks of every manifest the engine reads (:mod:`lockstep.render.documents`), naming the
@@ -352,6 +354,15 @@ class HelmRenderer(ResidentPool):
             ),
             vendored=tuple(answer["vendored"]),
         )
+
+    def sort(
+        self, files: Mapping[str, str], *, deadline: float | None = None
+    ) -> tuple[str, tuple[Hook, ...]]:
+        """The release manifest and hooks of ``files`` (template path → YAML), sorted as
+        Helm sorts the files a post-renderer gave back: hooks told by their annotations,
+        the other objects in install order."""
+        answer = self._answer({"op": "sort", "files": dict(files)}, deadline)
+        return answer["manifest"], tuple(_hook(hook) for hook in answer["hooks"])
 
     def _answer(self, request: Mapping[str, Any], deadline: float | None) -> dict[str, Any]:
         if deadline is None:

@@ -24,6 +24,10 @@ The writing itself is libyaml's (PyYAML's C emitter; go-yaml's emitter is a port
 which may still quote a plain string that cannot be written plain (``- x``, ``a: b``).
 Written by hand because no Python library picks go-yaml v2's styles and key order;
 ``tests/golden/resmapyaml`` compares the output with Kustomize's own.
+
+:func:`go_yaml_document` writes one document the same way but for its keys, sorted byte
+by byte as Flux sorts a HelmRelease's values before it digests them
+(:func:`lockstep.controllers.helm.values.config_digest`).
 """
 
 from __future__ import annotations
@@ -91,21 +95,30 @@ def as_yaml(objects: Iterable[Mapping[str, Any]]) -> str:
     return "---\n".join(_document(obj) for obj in objects)
 
 
-def _document(obj: Mapping[str, Any]) -> str:
-    text = yaml.serialize(_node(obj), Dumper=_Emitter, width=_WIDTH, allow_unicode=True)
+def _document(obj: Mapping[str, Any], *, keys_bytewise: bool = False) -> str:
+    text = yaml.serialize(
+        _node(obj, keys_bytewise), Dumper=_Emitter, width=_WIDTH, allow_unicode=True
+    )
     # libyaml ends a document whose last block keeps its trailing line breaks with
     # the end marker; go-yaml does not.
     return text.removesuffix("\n...\n") + "\n" if text.endswith("\n...\n") else text
 
 
-def _node(value: Any) -> Node:
+def go_yaml_document(value: Mapping[str, Any]) -> str:
+    """``value`` as go-yaml v2 writes a document of it whose maps were sorted byte by byte
+    beforehand (a ``MapSlice``, as Flux sorts Helm values before digesting them)."""
+    return _document(value, keys_bytewise=True)
+
+
+def _node(value: Any, keys_bytewise: bool = False) -> Node:
     if isinstance(value, Mapping):
-        keys = sorted((_key_text(key) for key in value), key=functools.cmp_to_key(_key_order))
+        order = None if keys_bytewise else functools.cmp_to_key(_key_order)
+        keys = sorted((_key_text(key) for key in value), key=order)
         texts = {_key_text(key): item for key, item in value.items()}
-        pairs = [(_string(key), _node(texts[key])) for key in keys]
+        pairs = [(_string(key), _node(texts[key], keys_bytewise)) for key in keys]
         return MappingNode(_MAP, pairs, flow_style=not pairs)
     if isinstance(value, list | tuple):
-        items = [_node(item) for item in value]
+        items = [_node(item, keys_bytewise) for item in value]
         return SequenceNode(_SEQ, items, flow_style=not items)
     if isinstance(value, str):
         return _string(value)

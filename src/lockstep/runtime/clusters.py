@@ -5,7 +5,8 @@ A :class:`ClusterTarget` names a cluster as a value: a name shown in messages an
 the kubeconfig that reaches it (none for :data:`LOCAL_CLUSTER`, reached with
 lockstep's own credentials), with the digest of that kubeconfig. Flux's
 ``spec.kubeConfig.secretRef`` becomes a target with :func:`kubeconfig_target`;
-Argo CD's cluster Secrets are meant to become targets the same way.
+Argo CD's cluster Secrets become targets the same way, as a kubeconfig made of their
+credentials (:mod:`lockstep.controllers.argo.clusters`).
 
 The :class:`ClusterRegistry` holds one :class:`Cluster` per target in use: a
 :class:`~lockstep.kube.KubeClient` with its own discovery, the clients

@@ -101,7 +101,7 @@ async def _wait(
         refs,
         {},
         within=within,
-        new_artifact=asyncio.Event(),
+        cancelled=asyncio.Event(),
         poll=0.3,
         observed=observed,
         cached=cached.get if cached is not None else None,

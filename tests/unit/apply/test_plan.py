@@ -201,3 +201,28 @@ async def test_an_unreachable_api_server_ends_the_plan_at_once_naming_it() -> No
     with pytest.raises(Unreachable, match=r"https://127\.0\.0\.1:1"):
         await _plan(cluster, objects)
     assert len(cluster.requests) <= 2 * CONCURRENT_REQUESTS, "not one request per object"
+
+
+async def test_a_watched_copy_at_the_dry_runs_version_stands_in_for_the_read() -> None:
+    cluster = FakeCluster()
+    stored = cluster.store(OWNER.mark(_config_map("settings")))
+    watched = {ObjectRef.of(stored): stored}
+    options = dataclasses.replace(OPTIONS, live_copies=watched.get)
+    plan = await _plan(cluster, [_config_map("settings", "green")], options)
+    [planned] = plan.objects
+    assert planned.action is Action.CONFIGURED
+    assert planned.live is not None
+    assert planned.live["data"] == {"colour": "blue"}
+    assert planned.live is not stored
+    assert cluster.verbs() == ["dry-run"]
+
+
+async def test_a_watched_copy_behind_the_cluster_is_not_trusted() -> None:
+    cluster = FakeCluster()
+    old = cluster.store(OWNER.mark(_config_map("settings")))
+    cluster.store(OWNER.mark(_config_map("settings", "green")))
+    options = dataclasses.replace(OPTIONS, live_copies={ObjectRef.of(old): old}.get)
+    plan = await _plan(cluster, [_config_map("settings", "green")], options)
+    [planned] = plan.objects
+    assert planned.action is Action.UNCHANGED
+    assert cluster.verbs() == ["dry-run", "get"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks import compare_helm
+from benchmarks import compare_helm, comparison
 
 
 def run(engine: str, seconds: float, cpu: float, *, writes: int = 100) -> dict[str, Any]:
@@ -52,13 +52,13 @@ def test_the_flux_column_runs_helm_controller_defaults() -> None:
 
 def test_ratios_divide_flux_by_lockstep_and_skip_zeros() -> None:
     flux, lockstep = run("flux-default", 30.0, 6.0, writes=200), run("lockstep", 10.0, 4.0)
-    install = compare_helm.ratios(
+    install = comparison.ratios(
         compare_helm.install_figures(flux), compare_helm.install_figures(lockstep)
     )
     assert install["seconds_to_all_ready"] == 3.0
     assert install["engine_cpu_seconds"] == 1.5
     assert install["peak_rss_mib"] == 1.0
-    noop = compare_helm.ratios(compare_helm.noop_figures(flux), compare_helm.noop_figures(lockstep))
+    noop = comparison.ratios(compare_helm.noop_figures(flux), compare_helm.noop_figures(lockstep))
     assert noop["engine_writes_total"] == 2.0
     assert noop["rerendered"] is None, "no release re-rendered by either: no ratio"
 

@@ -170,3 +170,44 @@ async def test_objects_being_applied_count_before_the_status_lists_them() -> Non
     await _until(lambda: watcher.cached(SETTINGS) is None)
     assert len(reported) == 1, "forgotten, and not in the status inventory"
     await watcher.stop()
+
+
+async def test_an_owner_tracked_for_health_only_has_its_kinds_watched_but_no_drift() -> None:
+    kube = WatchedKube()
+    kube.objects["ConfigMap"] = [_managed(SETTINGS)]
+    # Even an owner whose status lists the object is not told of its changes.
+    watcher, reported = _watcher(kube, owner=_owner(SETTINGS))
+    watcher.track(OWNER, [InventoryEntry.of(SETTINGS)], drift=False)
+    assert watcher.watched_kinds == [("v1", "ConfigMap")]
+    await _until(lambda: watcher.cached(SETTINGS) is not None)
+    kube.stream("ConfigMap").put_nowait(WatchEvent("DELETED", _managed(SETTINGS, version="2")))
+    await _until(lambda: watcher.cached(SETTINGS) is None)
+    assert reported == []
+
+    # Drift detection turned on: the same change is drift again.
+    watcher.track(OWNER, [InventoryEntry.of(SETTINGS)])
+    kube.stream("ConfigMap").put_nowait(WatchEvent("ADDED", _managed(SETTINGS, version="3")))
+    kube.stream("ConfigMap").put_nowait(WatchEvent("DELETED", _managed(SETTINGS, version="4")))
+    await _until(lambda: bool(reported))
+    assert reported == [(OWNER, "ConfigMap/default/settings was deleted")]
+    await watcher.stop()
+
+
+async def test_a_deletion_announced_for_a_health_only_owner_is_consumed() -> None:
+    kube = WatchedKube()
+    kube.objects["ConfigMap"] = [_managed(SETTINGS)]
+    watcher, reported = _watcher(kube, owner=_owner(SETTINGS))
+    watcher.track(OWNER, [InventoryEntry.of(SETTINGS)], drift=False)
+    await _until(lambda: watcher.cached(SETTINGS) is not None)
+    watcher.expect_deletion([InventoryEntry.of(SETTINGS)])
+    kube.stream("ConfigMap").put_nowait(WatchEvent("DELETED", _managed(SETTINGS, version="2")))
+    await _until(lambda: watcher.cached(SETTINGS) is None)
+
+    # The announcement was used up: a later deletion by someone else, with drift
+    # detection on, is drift.
+    watcher.track(OWNER, [InventoryEntry.of(SETTINGS)])
+    kube.stream("ConfigMap").put_nowait(WatchEvent("ADDED", _managed(SETTINGS, version="3")))
+    kube.stream("ConfigMap").put_nowait(WatchEvent("DELETED", _managed(SETTINGS, version="4")))
+    await _until(lambda: bool(reported))
+    assert reported == [(OWNER, "ConfigMap/default/settings was deleted")]
+    await watcher.stop()

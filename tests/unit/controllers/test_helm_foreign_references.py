@@ -9,7 +9,7 @@ import pytest
 
 from lockstep.api.helm import HelmRelease
 from lockstep.api.meta import ConditionReason
-from lockstep.controllers.helm.release import refuse_foreign_references
+from lockstep.controllers.helm.refusals import refuse_foreign_references
 from lockstep.controllers.shell import Failure
 
 

@@ -18,9 +18,10 @@ One reconcile is Argo CD's refresh, then a sync when one is due:
    sources and its destination, else ``InvalidSpecError`` and nothing is applied
    (:mod:`lockstep.controllers.argo.project`);
 2. sources: the Flux source objects of every source are applied when they differ
-   (:mod:`lockstep.controllers.argo.sources`); while one has no artifact yet the
-   Application waits, sync ``Unknown``; a source that fails gives ``ComparisonError``
-   with its message;
+   (:mod:`lockstep.controllers.argo.sources`), with the credentials of Argo CD's
+   repository Secrets (:mod:`lockstep.controllers.argo.repositories`); while one has no
+   artifact yet the Application waits, sync ``Unknown``; a source that fails, or whose
+   repository Secret cannot be used, gives ``ComparisonError`` with its message;
 3. render: every source rendered (:mod:`lockstep.controllers.argo.render`),
    ``ComparisonError`` naming the source and the file when it fails;
 4. compare: the rendered objects, put in the destination namespace and marked with the
@@ -28,7 +29,9 @@ One reconcile is Argo CD's refresh, then a sync when one is due:
    server-side dry run: an object to create or change is ``OutOfSync``, so defaulted
    fields never show as differences; objects the last status listed that are no longer
    rendered, and still carry the Application's tracking id, require pruning. Hooks are
-   not part of the comparison;
+   not part of the comparison. An object that carries another Application's tracking id
+   gives ``SharedResourceWarning`` naming both, and with ``FailOnSharedResource=true``
+   a sync fails before anything is written;
 5. sync, when ``operation.sync`` asks for one (written by ``argocd app sync`` or
    ``lockstep``), or automated sync is on and the Application is ``OutOfSync`` at a
    revision it has not synced yet (at any revision with ``selfHeal``): the steps of the
@@ -67,11 +70,24 @@ fetches the sources again.
 leave fields out of the comparison; a sync writes them anyway unless
 ``RespectIgnoreDifferences=true``, as in Argo CD.
 
+Deleting an Application with ``resources-finalizer.argocd.argoproj.io`` runs its
+PreDelete hooks, deletes its objects, then runs its PostDelete hooks
+(:mod:`lockstep.controllers.argo.deletion`); a hook that fails keeps the finalizer, with
+``DeletionError`` naming it. Without the finalizer no hook runs, as in Argo CD.
+
 A failed automated sync is tried again at the same revision only as
 ``syncPolicy.retry`` says: up to ``limit`` times (forever when negative), after its
 ``backoff`` (5s, doubled, at most 3m by default), counted in ``operationState.retryCount``.
 
-Not yet: destinations other than the local cluster, repository credentials.
+The destination is the local cluster (``https://kubernetes.default.svc``,
+``in-cluster``) or one of Argo CD's cluster Secrets, by ``server`` or ``name``
+(:mod:`lockstep.controllers.argo.clusters`): the whole pipeline, the drift watches and
+the deletion cascade then run on that cluster, and a change of a cluster Secret has the
+Applications sent to it looked at again. A name or server no Secret has is
+``InvalidSpecError``; a cluster that cannot be reached, ``ComparisonError``, and a
+deletion waits for it (``DeletionError``), its finalizer kept.
+
+Not yet: Argo CD's custom TLS certificates (``argocd-tls-certs-cm``).
 
 Run by the controller manager; rendering runs in a thread.
 """
@@ -86,6 +102,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -93,15 +110,12 @@ from lockstep.api.argo import (
     Application,
     ApplicationSource,
     ApplicationStatus,
-    Backoff,
     Operation,
-    OperationInitiator,
     OperationPhase,
     OperationState,
     ResourceStatus,
     RetryStrategy,
     SyncOperation,
-    SyncOperationResource,
     SyncOperationResult,
     SyncStatus,
     SyncStatusCode,
@@ -114,14 +128,20 @@ from lockstep.apply import (
     plan_all,
     with_default_namespace,
 )
+from lockstep.controllers.argo.clusters import ArgoCluster, DestinationClusters, Target
+from lockstep.controllers.argo.deletion import DeletionHookFailed, delete_application
 from lockstep.controllers.argo.ignore import (
     IgnoreDifferencesError,
     IgnoreDifferencesRule,
-    application_rules,
-    covering_rules,
-    ignore_rule_for,
+    ignore_rules_of,
     parse_system_rules,
-    pointers_to_ignore,
+)
+from lockstep.controllers.argo.operations import (
+    chosen_resources,
+    due_operation,
+    requested_sources,
+    retry_wait,
+    synced_revisions,
 )
 from lockstep.controllers.argo.owner import ARGO_FIELD_MANAGER, application_owner
 from lockstep.controllers.argo.project import (
@@ -135,7 +155,17 @@ from lockstep.controllers.argo.project import (
     parse_project,
 )
 from lockstep.controllers.argo.render import RenderContext, render_source
-from lockstep.controllers.argo.sources import SourceObjects, commit_of, source_objects
+from lockstep.controllers.argo.repositories import (
+    KNOWN_HOSTS_CONFIGMAP,
+    RepositoryCredentialsError,
+    access_advice,
+)
+from lockstep.controllers.argo.sources import (
+    SourceObjects,
+    application_source_objects,
+    apply_source_object,
+    commit_of,
+)
 from lockstep.controllers.argo.status import (
     COMPARISON_ERROR,
     CONDITION_TYPES,
@@ -147,6 +177,7 @@ from lockstep.controllers.argo.status import (
     now,
     record_history,
     report,
+    shared_resources,
     with_condition,
 )
 from lockstep.controllers.argo.steps import (
@@ -156,18 +187,16 @@ from lockstep.controllers.argo.steps import (
     resource_result,
 )
 from lockstep.controllers.argo.syncplan import (
-    Removal,
     SyncOptions,
     SyncPlanError,
     hook_of,
-    object_sync_options,
     parse_sync_options,
+    plan_deletion,
     plan_sync,
 )
 from lockstep.controllers.argo.syncwindows import (
     SyncWindow,
     can_sync,
-    parse_go_duration,
     parse_sync_windows,
 )
 from lockstep.controllers.argo.tracking import app_instance_name, belongs_to
@@ -181,10 +210,12 @@ from lockstep.controllers.shell import (
     ShellSpec,
     Waiting,
 )
+from lockstep.egress import OPEN, Egress
 from lockstep.health.argo import argo_health
 from lockstep.health.lua import LuaHealthChecks, LuaHealthConfigError
 from lockstep.kube import Invalid, KubeClient, KubeError, KubeObject, NotFound, ObjectRef
 from lockstep.render.errors import RenderError
+from lockstep.runtime.clusters import ClusterUnavailable
 from lockstep.runtime.informer import Change, ObjectCache, ObjectKey
 from lockstep.sources.errors import SourceError
 from lockstep.sources.extracted import ExtractedArtifacts
@@ -198,19 +229,14 @@ CONTROL_PLANE_NAMESPACE = "argocd"
 """Argo CD's own namespace, where Applications live by default."""
 RESOURCES_FINALIZER = "resources-finalizer.argocd.argoproj.io"
 BACKGROUND_FINALIZER = f"{RESOURCES_FINALIZER}/background"
-IN_CLUSTER_SERVER = "https://kubernetes.default.svc"
-IN_CLUSTER_NAME = "in-cluster"
+DELETION_ERROR = "DeletionError"
+DELETION_RETRY_SECONDS = 30.0
+"""How soon a deletion stopped by a failed hook is looked at again (deleting the hook
+object there runs it again)."""
 
 RESYNC_SECONDS = 180.0
 """How often an Application is compared again without a change to tell: Argo CD's 120 s
 plus its jitter's mean."""
-CAPABILITIES_SECONDS = 30.0
-"""How long the cluster's versions read for Helm's ``.Capabilities`` are used: a CRD
-installed meanwhile shows in the next render at the latest that much later."""
-DEFAULT_RETRY_SECONDS = 5.0
-RETRY_FACTOR = 2
-MAX_RETRY_SECONDS = 180.0
-"""syncPolicy.retry.backoff's defaults, Argo CD's: 5s, doubled, at most 3m."""
 
 
 SourceCache = Callable[[ObjectKey], KubeObject | None]
@@ -234,6 +260,7 @@ class Project:
     rules: ProjectRules
     windows: tuple[SyncWindow, ...]
     destination: Destination
+    cluster: ArgoCluster
 
 
 class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
@@ -262,23 +289,29 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         control_plane_namespace: str = CONTROL_PLANE_NAMESPACE,
         resync_seconds: float = RESYNC_SECONDS,
         drift: DriftWatcher | None = None,
+        cluster_secrets: ObjectCache | None = None,
+        egress: Egress = OPEN,
+        repository_secrets: ObjectCache | None = None,
     ) -> None:
-        """``drift``: the watcher that enqueues an Application when one of its objects is
-        changed by someone else (:func:`~lockstep.controllers.argo.owner.application_marks`)."""
+        """``drift``: the watcher that enqueues an Application when one of its objects on
+        the local cluster is changed by someone else
+        (:func:`~lockstep.controllers.argo.owner.application_marks`), and makes those of
+        the other clusters; ``cluster_secrets``: the cached cluster Secrets of Argo CD's
+        namespace; ``egress``: which servers those clusters may be on;
+        ``repository_secrets``: the cached repository Secrets of Argo CD's namespace."""
         super().__init__(kube, cache)
         self._drift = drift
+        self._clusters = DestinationClusters(
+            kube, cluster_secrets, drift, egress=egress, resync_seconds=resync_seconds
+        )
         self._sources = sources
         self._projects = projects
         self._settings = settings
+        self._repository_secrets = repository_secrets
         self._lua: tuple[str, LuaHealthChecks | None] = ("", None)
         self._system_ignores: tuple[str, list[IgnoreDifferencesRule]] = ("", [])
         self._retry_after: dict[ObjectKey, float] = {}
         """Seconds until a failed automated sync is tried again, by Application."""
-        self._read_capabilities: tuple[float, str, tuple[str, ...]] = (
-            -CAPABILITIES_SECONDS,
-            "",
-            (),
-        )
         self._artifacts = ExtractedArtifacts(
             scratch / "argo-artifacts", max_bytes=store.max_content_bytes
         )
@@ -305,11 +338,11 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
     async def forget(self, key: ObjectKey) -> None:
         for users in self._users.values():
             users.discard(key)
-        if self._drift is not None:
-            self._drift.forget(key)
+        await self._clusters.release(key)
 
     async def close(self) -> None:
-        """Stop the drift watches."""
+        """Close the other clusters and stop the drift watches."""
+        await self._clusters.close()
         if self._drift is not None:
             await self._drift.stop()
 
@@ -359,8 +392,9 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         refresh = obj.metadata.annotations.get(REFRESH_ANNOTATION)
         if refresh is not None:
             await self._refreshed(obj, hard=refresh == "hard")
-        project = self._check_project(obj)
-        destination = self._destination(obj)
+        cluster = self._clusters.resolve(_name(obj), obj.spec.destination)
+        project = self._check_project(obj, cluster)
+        destination = await self._clusters.target(_name(obj), key, cluster, obj)
         sources = obj.spec.effective_sources()
         if not sources:
             raise Failure(
@@ -386,11 +420,11 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         comparison = await self._compare(obj, app, destination, desired, status, options)
         self._check_objects(obj, project, [*comparison.resources, *comparison.hooks])
         revision = desired.revisions[0] if len(desired.revisions) == 1 else None
-        operation = self._due_operation(obj, status, comparison, desired)
+        operation = due_operation(obj, status, comparison, desired, partial(self._retry_due, obj))
         blocked = self._blocked(obj, project, operation)
         if blocked:
             operation = None
-        requested = _requested_sources(sources, desired, operation)
+        requested = requested_sources(sources, desired, operation)
         if operation is not None and requested is not None:
             # A sync of another revision (a rollback): rendered from its own fetch, then
             # compared again with the target revision.
@@ -424,13 +458,14 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         if hard:
             requested = now().strftime("%Y-%m-%dT%H:%M:%SZ")
             for source in obj.spec.effective_sources():
-                objects = source_objects(source, obj.metadata.namespace or "", self._interval)
+                objects = self._source_objects(obj, source)
                 for manifest in objects.manifests:
                     metadata = {
                         **manifest["metadata"],
                         "annotations": {RECONCILE_REQUEST_ANNOTATION: requested},
                     }
-                    await self._kube.apply({**manifest, "metadata": metadata})
+                    requesting = {**manifest, "metadata": metadata}
+                    await apply_source_object(self._kube, objects, requesting)
         escaped = REFRESH_ANNOTATION.replace("~", "~0").replace("/", "~1")
         with contextlib.suppress(NotFound, Invalid):
             await self._kube.json_patch(
@@ -438,8 +473,9 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
                 [{"op": "remove", "path": f"/metadata/annotations/{escaped}"}],
             )
 
-    def _check_project(self, obj: Application) -> Project:
-        """Step 1: the AppProject permits the Application."""
+    def _check_project(self, obj: Application, cluster: ArgoCluster) -> Project:
+        """Step 1: the AppProject permits the Application on ``cluster``, its destination
+        as resolved (by name and server, as Argo CD checks it)."""
         name = obj.spec.project or DEFAULT_PROJECT_NAME
         raw = self._projects.get((self._control_plane, name))
         windows: tuple[SyncWindow, ...] = ()
@@ -463,12 +499,10 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
                 retry=False,
                 requeue_after=self._resync,
             ) from error
-        destination = obj.spec.destination
         resolved = Destination(
-            server=destination.server
-            or (IN_CLUSTER_SERVER if destination.name == IN_CLUSTER_NAME else ""),
-            name=destination.name or (IN_CLUSTER_NAME if _in_cluster(destination.server) else ""),
-            namespace=destination.namespace or "",
+            server=cluster.server,
+            name=cluster.name,
+            namespace=obj.spec.destination.namespace or "",
         )
         violations = check_application(
             rules,
@@ -485,7 +519,7 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
                 retry=False,
                 requeue_after=self._resync,
             )
-        return Project(rules, windows, resolved)
+        return Project(rules, windows, resolved, cluster)
 
     def _check_objects(
         self, obj: Application, project: Project, objects: Iterable[KubeObject]
@@ -500,7 +534,7 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
                 kind=str(manifest.get("kind", "")),
                 namespace=str(namespace) if namespace else None,
                 destination=project.destination,
-            )
+            ) or project.cluster.refuses(str(namespace) if namespace else None)
             if problem is not None:
                 refused.append(f"{ObjectRef.of(manifest)}: {problem}")
         if refused:
@@ -512,22 +546,6 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
                 requeue_after=self._resync,
             )
 
-    def _destination(self, obj: Application) -> str:
-        """The destination namespace, once the destination is known to be this cluster."""
-        destination = obj.spec.destination
-        if (destination.name and destination.name != IN_CLUSTER_NAME) or (
-            destination.server and not _in_cluster(destination.server)
-        ):
-            where = destination.name or destination.server
-            raise Failure(
-                COMPARISON_ERROR,
-                f"{_name(obj)}: destination cluster {where} is not supported yet; lockstep "
-                f"deploys Applications to its own cluster ({IN_CLUSTER_SERVER})",
-                retry=False,
-                requeue_after=self._resync,
-            )
-        return destination.namespace or obj.metadata.namespace or "default"
-
     async def _artifacts_of(
         self,
         obj: Application,
@@ -538,19 +556,21 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
     ) -> list[Artifact] | None:
         """Step 2: each source's artifact; None while one has none yet. The Application is
         enqueued when one of them changes (with ``forget``, only by these sources)."""
-        namespace = key[0]
         artifacts: list[Artifact] = []
         if forget:
             for kept in self._users.values():
                 kept.discard(key)
         for source in sources:
-            objects = source_objects(source, namespace, self._interval)
+            objects = self._source_objects(obj, source)
+            namespace = objects.namespace
             self._users.setdefault((objects.kind, (namespace, objects.name)), set()).add(key)
-            raw = await self._ensure(objects, namespace)
+            raw = await self._ensure(objects)
             artifact = ((raw or {}).get("status") or {}).get("artifact")
             if not artifact:
                 message = _failing_message(raw)
                 if message:
+                    origin, where = objects.origin, self._control_plane
+                    message = access_advice(message, source.repo_url, origin, where)
                     raise Failure(
                         COMPARISON_ERROR,
                         f"{_name(obj)}: source {source.repo_url} "
@@ -562,14 +582,36 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
             artifacts.append(Artifact.model_validate(artifact))
         return artifacts
 
-    async def _ensure(self, objects: SourceObjects, namespace: str) -> KubeObject | None:
+    def _source_objects(self, obj: Application, source: ApplicationSource) -> SourceObjects:
+        """The source objects of ``source``, with the credentials Argo CD's repository
+        Secrets give an Application of its project."""
+        secrets = self._repository_secrets
+        try:
+            return application_source_objects(
+                source,
+                obj.metadata.namespace or "",
+                self._interval,
+                project=obj.spec.project or DEFAULT_PROJECT_NAME,
+                secrets=secrets.items() if secrets is not None else (),
+                known_hosts=self._settings.get((self._control_plane, KNOWN_HOSTS_CONFIGMAP)),
+            )
+        except RepositoryCredentialsError as error:
+            raise Failure(
+                COMPARISON_ERROR,
+                f"{_name(obj)}: source {source.repo_url}: {error}",
+                retry=False,
+                requeue_after=self._resync,
+            ) from error
+
+    async def _ensure(self, objects: SourceObjects) -> KubeObject | None:
         """The cached source object whose artifact is the source's, after applying the
         source objects that differ from their cached copies."""
+        namespace = objects.namespace
         for manifest in objects.manifests:
             cache = self._sources.get(manifest["kind"])
             cached = cache((namespace, manifest["metadata"]["name"])) if cache else None
             if cached is None or not _same_spec(cached, manifest):
-                await self._kube.apply(manifest)
+                await apply_source_object(self._kube, objects, manifest)
         cache = self._sources.get(objects.kind)
         return cache((namespace, objects.name)) if cache else None
 
@@ -578,10 +620,10 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         obj: Application,
         sources: Sequence[ApplicationSource],
         artifacts: Sequence[Artifact],
-        namespace: str,
+        target: Target,
     ) -> Desired:
         """Step 3, in a thread."""
-        kube_version, api_versions = await self._capabilities(obj)
+        kube_version, api_versions = await self._clusters.capabilities(_name(obj), target)
 
         def render() -> Desired:
             with contextlib.ExitStack() as stack:
@@ -591,7 +633,7 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
                 ]
                 context = RenderContext(
                     app_name=obj.metadata.name,
-                    namespace=namespace,
+                    namespace=target.namespace,
                     kube_version=kube_version or None,
                     api_versions=api_versions,
                     refs={s.ref: root for s, root in zip(sources, roots, strict=True) if s.ref},
@@ -620,29 +662,33 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         self,
         obj: Application,
         app: str,
-        namespace: str,
+        target: Target,
         desired: Desired,
         status: ApplicationStatus,
         options: SyncOptions,
     ) -> Comparison:
-        """Step 4."""
+        """Step 4, on the destination cluster."""
+        kube = target.kube
         objects = await with_default_namespace(
-            self._kube, copy.deepcopy(desired.objects), namespace
+            kube, copy.deepcopy(desired.objects), target.namespace
         )
         hooks = [o for o in objects if hook_of(o) is not None]
         resources = [o for o in objects if hook_of(o) is None]
-        ignored = await self._ignored(obj, resources)
+        ignored = await self._ignored(obj, kube, resources)
         apply_options = ApplyOptions(
-            owner=application_owner(app, namespace, options), ignore_rules=ignored
+            owner=application_owner(app, target.namespace, options),
+            ignore_rules=ignored,
+            # Objects watched at the version their dry-run answers are not read again.
+            live_copies=target.drift.live_copy if target.drift is not None else None,
         )
         try:
-            plan = await plan_all(self._kube, resources, apply_options)
+            plan = await plan_all(kube, resources, apply_options)
         except KubeError as error:
             raise Failure(COMPARISON_ERROR, f"{_name(obj)}: comparing failed: {error}") from error
         entries = [InventoryEntry.of(ObjectRef.of(o)) for o in resources]
-        if self._drift is not None:
+        if target.drift is not None:
             key = (obj.metadata.namespace or "", obj.metadata.name)
-            self._drift.track(key, entries)
+            target.drift.track(key, entries)
         wanted = {entry.id for entry in entries}
         prunable = []
         for previous in status.resources:
@@ -650,7 +696,7 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
             if ref is None or previous.hook or InventoryEntry.of(ref).id in wanted:
                 continue
             try:
-                live = await self._kube.get(ref)
+                live = await kube.get(ref)
             except NotFound:
                 continue
             except KubeError as error:
@@ -669,33 +715,21 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         return Comparison(plan, resources, hooks, prunable, healths, ignored)
 
     async def _ignored(
-        self, obj: Application, resources: Sequence[KubeObject]
+        self, obj: Application, kube: KubeClient, resources: Sequence[KubeObject]
     ) -> tuple[IgnoreRule, ...]:
         """The apply engine's rules for the fields ``spec.ignoreDifferences`` and argocd-cm
         leave out of the comparison, one per object they cover (whose live copy is read
         for jq expressions and field managers)."""
-        system = self._system_ignore_rules()
-        entries = obj.spec.ignore_differences
         try:
-            rules = [*system, *application_rules(entries)]
+            return await ignore_rules_of(
+                kube, resources, obj.spec.ignore_differences, self._system_ignore_rules()
+            )
         except IgnoreDifferencesError as error:
             raise Failure(INVALID_SPEC_ERROR, f"{_name(obj)}: {error}", retry=False) from error
-        found: list[IgnoreRule] = []
-        for desired in resources:
-            if not covering_rules(desired, rules):
-                continue
-            try:
-                live: KubeObject | None = await self._kube.get(ObjectRef.of(desired))
-            except NotFound:
-                live = None
-            except KubeError as error:
-                raise Failure(
-                    COMPARISON_ERROR, f"{_name(obj)}: reading {ObjectRef.of(desired)}: {error}"
-                ) from error
-            rule = ignore_rule_for(desired, pointers_to_ignore(desired, live, entries, system))
-            if rule is not None:
-                found.append(rule)
-        return tuple(found)
+        except KubeError as error:
+            raise Failure(
+                COMPARISON_ERROR, f"{_name(obj)}: reading live objects: {error}"
+            ) from error
 
     def _system_ignore_rules(self) -> list[IgnoreDifferencesRule]:
         """The ignoreDifferences of ``argocd-cm``, parsed once per version of it; rules
@@ -712,59 +746,18 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
             self._system_ignores = (version, rules)
         return self._system_ignores[1]
 
-    def _due_operation(
-        self,
-        obj: Application,
-        status: ApplicationStatus,
-        comparison: Comparison,
-        desired: Desired,
-    ) -> Operation | None:
-        """Step 5's question: the requested operation, or an automated sync now due."""
-        if obj.operation is not None and obj.operation.sync is not None:
-            return obj.operation
-        policy = obj.spec.sync_policy
-        if policy is None or not policy.automated_sync or not comparison.out_of_sync:
-            return None
-        automated = policy.automated
-        assert automated is not None
-        if not comparison.resources and not automated.allow_empty and comparison.prunable:
-            return None
-        last = status.operation_state
-        synced_revisions = _synced_revisions(last)
-        operation = Operation(
-            sync=SyncOperation(prune=bool(automated.prune), revisions=desired.revisions),
-            initiated_by=OperationInitiator(automated=True),
-            retry=policy.retry,
-        )
-        if synced_revisions != desired.revisions:
-            return operation
-        if last is not None and last.phase == OperationPhase.FAILED:
-            # As Argo CD: a failed sync is tried again at the same revision only as
-            # syncPolicy.retry allows, after its backoff.
-            return operation if self._retry_due(obj, policy.retry, last) else None
-        # A revision is synced automatically once; only selfHeal syncs it again.
-        return operation if automated.self_heal else None
-
     def _retry_due(
         self, obj: Application, retry: RetryStrategy | None, last: OperationState
     ) -> bool:
         """Whether the failed sync ``last`` is to be tried again now; when it is to be
         later, the Application is looked at again then (:meth:`interval`)."""
-        tried = last.retry_count or 0
-        if retry is None or ((retry.limit or 0) >= 0 and tried >= (retry.limit or 0)):
-            return False
-        backoff = retry.backoff or Backoff()
-        first = _seconds(backoff.duration, DEFAULT_RETRY_SECONDS)
-        longest = _seconds(backoff.max_duration, MAX_RETRY_SECONDS)
-        delay = min(first * (backoff.factor or RETRY_FACTOR) ** tried, longest)
-        finished = last.finished_at or now()
-        wait = (finished - now()).total_seconds() + delay
         key = (obj.metadata.namespace or "", obj.metadata.name)
-        if wait > 0:
+        wait = retry_wait(retry, last, now())
+        if wait is not None and wait > 0:
             self._retry_after[key] = wait
             return False
         self._retry_after.pop(key, None)
-        return True
+        return wait is not None
 
     def _blocked(self, obj: Application, project: Project, operation: Operation | None) -> str:
         """Why the project's sync windows hold ``operation`` back now; empty when they do
@@ -785,7 +778,7 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         self,
         obj: Application,
         app: str,
-        namespace: str,
+        target: Target,
         desired: Desired,
         comparison: Comparison,
         status: ApplicationStatus,
@@ -802,7 +795,7 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
             and operation.initiated_by.automated
             and last is not None
             and last.phase == OperationPhase.FAILED
-            and _synced_revisions(last) == request.revisions
+            and synced_revisions(last) == request.revisions
         )
         state = OperationState(
             operation=operation,
@@ -815,9 +808,19 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
             await self._kube.json_patch(
                 ObjectRef.of(obj.to_manifest()), [{"op": "remove", "path": "/operation"}]
             )
-        chosen = _chosen(request.resources)
+        chosen = chosen_resources(request.resources)
         if request.dry_run:
             return self._dry_run(obj, comparison, desired, state, chosen)
+        shared = shared_resources(comparison, app) if options.fail_on_shared_resource else []
+        if shared:
+            # Refused before anything is written, SyncFail hooks included, as Argo CD does.
+            state.phase, state.finished_at = OperationPhase.FAILED, now()
+            more = f" (and {len(shared) - 1} more)" if len(shared) > 1 else ""
+            state.message = (
+                f"shared resource found, and FailOnSharedResource=true: {shared[0]}{more}; "
+                "remove it from one of the Applications"
+            )
+            return comparison
         try:
             plan = plan_sync(
                 [o for o in [*comparison.resources, *comparison.hooks] if chosen(o)],
@@ -831,14 +834,18 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
             raise Failure(
                 SYNC_ERROR, f"{_name(obj)}: {error}", retry=False, requeue_after=self._resync
             ) from error
-        owner = application_owner(app, namespace, options)
+        owner = application_owner(app, target.namespace, options)
         # Without RespectIgnoreDifferences a sync writes the ignored fields too, as Argo CD's.
         kept = comparison.ignored if options.respect_ignore_differences else ()
-        apply_options = ApplyOptions(owner=owner, ignore_rules=kept)
-        runner = StepRunner(self._kube, self._drift, apply_options)
+        apply_options = ApplyOptions(
+            owner=owner,
+            ignore_rules=kept,
+            live_copies=target.drift.live_copy if target.drift is not None else None,
+        )
+        runner = StepRunner(target.kube, target.drift, apply_options)
         try:
             if options.create_namespace:
-                await self._create_namespace(obj, namespace)
+                await self._create_namespace(obj, target)
             for step in plan.steps:
                 await runner.run_step(step.prunes, step.applies)
             phase, message = OperationPhase.SUCCEEDED, "successfully synced (all tasks run)"
@@ -857,11 +864,12 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         )
         if phase is OperationPhase.SUCCEEDED:
             record_history(obj, status, desired, started, operation)
-        return await self._compare(obj, app, namespace, desired, status, options)
+        return await self._compare(obj, app, target, desired, status, options)
 
-    async def _create_namespace(self, obj: Application, namespace: str) -> None:
+    async def _create_namespace(self, obj: Application, target: Target) -> None:
         """``CreateNamespace=true``: the destination namespace, with the labels and
         annotations of ``managedNamespaceMetadata``, applied before the first step."""
+        namespace = target.namespace
         metadata: dict[str, Any] = {"name": namespace}
         policy = obj.spec.sync_policy
         managed = policy.managed_namespace_metadata if policy else None
@@ -874,7 +882,7 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
                 }
             )
         try:
-            await self._kube.apply(
+            await target.kube.apply(
                 {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata},
                 field_manager=ARGO_FIELD_MANAGER,
             )
@@ -913,22 +921,6 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         )
         return comparison
 
-    async def _capabilities(self, obj: Application) -> tuple[str, tuple[str, ...]]:
-        """The cluster's version and API versions for Helm's ``.Capabilities``, read at most
-        every :data:`CAPABILITIES_SECONDS` for all Applications: three requests each time."""
-        read_at, version, api_versions = self._read_capabilities
-        if time.monotonic() - read_at > CAPABILITIES_SECONDS:
-            try:
-                version = await self._kube.server_version()
-                api_versions = tuple(await self._kube.api_versions())
-            except KubeError as error:
-                raise Failure(
-                    COMPARISON_ERROR,
-                    f"{_name(obj)}: the cluster's versions cannot be read: {error}",
-                ) from error
-            self._read_capabilities = (time.monotonic(), version, api_versions)
-        return version, api_versions
-
     def _health_checks(self) -> LuaHealthChecks | None:
         """The custom health checks of ``argocd-cm``, parsed once per version of it."""
         raw = self._settings.get((self._control_plane, ARGOCD_CM))
@@ -944,35 +936,97 @@ class ApplicationReconciler(ReconcilerShell[Application, ApplicationStatus]):
         return self._lua[1]
 
     async def finalize(self, obj: Application) -> float | None:
-        """The cascade of ``resources-finalizer.argocd.argoproj.io``: every object the
-        Application tracks, listed in its status, deleted (in the background with the
-        ``/background`` variant), and the finalizer kept until they are gone. Objects
-        whose sync options say ``Delete=false`` (or Helm's ``resource-policy: keep``), and
-        CustomResourceDefinitions, are left, as Argo CD leaves them."""
+        """The cascade of ``resources-finalizer.argocd.argoproj.io``
+        (:mod:`lockstep.controllers.argo.deletion`): the PreDelete hooks the sources
+        render, then every object the Application tracks, listed in its status, deleted
+        (in the background with the ``/background`` variant), then the PostDelete hooks;
+        the finalizer is kept until all that is done. Objects whose sync options say
+        ``Delete=false`` (or Helm's ``resource-policy: keep``) or ``Delete=confirm``, and
+        CustomResourceDefinitions, are left, as Argo CD leaves them. They are deleted from
+        the destination cluster only (:meth:`_deletion_client`). A hook that fails, or
+        sources that cannot be rendered while objects are deployed, keep the finalizer
+        with ``DeletionError`` saying why."""
         app = app_instance_name(
             obj.metadata.name, obj.metadata.namespace or "", self._control_plane
         )
         background = BACKGROUND_FINALIZER in obj.metadata.finalizers
         options = parse_sync_options(obj.spec.sync_options)
-        remaining = 0
-        for resource in obj.status.resources if obj.status else []:
+        resources = [r for r in (obj.status.resources if obj.status else []) if not r.hook]
+        hooks = await self._delete_hooks(obj, deployed=bool(resources))
+        if hooks is None:
+            return POLL_SECONDS
+        kube = await self._deletion_client(obj) if resources or hooks else self._kube
+        live: list[KubeObject] = []
+        for resource in resources:
             ref = _ref_of(resource)
-            if ref is None or resource.hook:
+            if ref is None:
                 continue
             try:
-                live = await self._kube.get(ref)
+                found = await kube.get(ref)
             except NotFound:
                 continue
-            if not belongs_to(live, app) or ref.kind == "CustomResourceDefinition":
-                continue
-            if object_sync_options(options, live).delete != Removal.ALLOWED:
-                continue
-            remaining += 1
-            if not (live.get("metadata") or {}).get("deletionTimestamp"):
-                await self._kube.delete(
-                    ref, propagation="Background" if background else "Foreground"
-                )
-        return POLL_SECONDS if remaining and not background else None
+            if belongs_to(found, app):
+                live.append(found)
+        plan = plan_deletion(hooks, live, options=options)
+        namespace = obj.spec.destination.namespace or obj.metadata.namespace or "default"
+        owner = application_owner(app, namespace, options)
+        try:
+            return await delete_application(kube, plan, owner=owner, background=background)
+        except DeletionHookFailed as error:
+            raise await self._deletion_failure(obj, f"{_name(obj)}: {error}") from error
+
+    async def _delete_hooks(self, obj: Application, *, deployed: bool) -> list[KubeObject] | None:
+        """The objects the sources render now, in the destination namespace, where the
+        deletion plan finds the PreDelete and PostDelete hooks; None while a source has no
+        artifact yet. Sources that cannot be rendered are ``DeletionError`` while
+        objects are ``deployed``; with nothing deployed there is nothing for a hook to
+        act on, and the Application goes without them, as it does when its destination
+        cluster cannot be used."""
+        key = (obj.metadata.namespace or "", obj.metadata.name)
+        sources = obj.spec.effective_sources()
+        try:
+            cluster = self._clusters.resolve(_name(obj), obj.spec.destination)
+            target = await self._clusters.deletion_target(key, cluster, obj)
+        except (Failure, ClusterUnavailable):
+            return []  # no hook can run there; _deletion_client says what becomes of it
+        try:
+            artifacts = await self._artifacts_of(obj, key, sources)
+            if artifacts is None:
+                return None if deployed else []
+            desired = await self._render(obj, sources, artifacts, target)
+            return await with_default_namespace(target.kube, desired.objects, target.namespace)
+        except (Failure, KubeError) as error:
+            if not deployed:
+                return []
+            raise await self._deletion_failure(
+                obj,
+                f"{_name(obj)}: its PreDelete and PostDelete hooks cannot be read: {error}; "
+                "the finalizer stays until its sources render (remove it to leave the "
+                "objects in place)",
+            ) from error
+
+    async def _deletion_failure(self, obj: Application, message: str) -> Failure:
+        """The failure that keeps the finalizer, once ``DeletionError`` says ``message``;
+        the deletion is looked at again after :data:`DELETION_RETRY_SECONDS`."""
+        status = self.prepared_status(obj)
+        status.conditions = with_condition(status.conditions, DELETION_ERROR, message)
+        await self.write_progress(obj, status)
+        return Failure(DELETION_ERROR, message, retry=False, requeue_after=DELETION_RETRY_SECONDS)
+
+    async def _deletion_client(self, obj: Application) -> KubeClient:
+        """The client of the cluster to delete the Application's objects from: its
+        destination, or the remote cluster it used last when the destination's Secret
+        is gone. While neither can be used, ``DeletionError`` says so and the finalizer
+        stays: nothing is deleted anywhere else."""
+        key = (obj.metadata.namespace or "", obj.metadata.name)
+        try:
+            return await self._clusters.for_deletion(key, obj.spec.destination)
+        except ClusterUnavailable as error:
+            message = (
+                f"{_name(obj)}: its objects cannot be deleted: {error}; the finalizer stays "
+                "until the cluster can be used (remove it to leave the objects in place)"
+            )
+            raise await self._deletion_failure(obj, message) from error
 
 
 def application_changed(change: Change) -> bool:
@@ -1000,10 +1054,6 @@ def _name(obj: Application) -> str:
     return f"Application {obj.metadata.namespace}/{obj.metadata.name}"
 
 
-def _in_cluster(server: str | None) -> bool:
-    return (server or "").rstrip("/") == IN_CLUSTER_SERVER
-
-
 def _failing_message(raw: KubeObject | None) -> str:
     """The message of a source object whose Ready condition is False."""
     for condition in ((raw or {}).get("status") or {}).get("conditions") or []:
@@ -1028,65 +1078,3 @@ def _ref_of(resource: ResourceStatus) -> ObjectRef | None:
         return None
     api_version = f"{resource.group}/{resource.version}" if resource.group else resource.version
     return ObjectRef(api_version, resource.kind, resource.name, resource.namespace or "")
-
-
-def _requested_sources(
-    sources: Sequence[ApplicationSource], desired: Desired, operation: Operation | None
-) -> list[ApplicationSource] | None:
-    """The sources at the revisions a requested sync names (``revision``, or
-    ``revisions`` per source), when one differs from what the target revisions gave;
-    None when the sync is of the target revisions."""
-    request = operation.sync if operation is not None else None
-    if request is None:
-        return None
-    wanted = request.revisions or ([request.revision] if request.revision else [])
-    changed = False
-    chosen = []
-    for index, source in enumerate(sources):
-        revision = wanted[index] if index < len(wanted) else ""
-        resolved = desired.revisions[index] if index < len(desired.revisions) else ""
-        if revision and revision not in (resolved, source.target_revision):
-            chosen.append(source.model_copy(update={"target_revision": revision}))
-            changed = True
-        else:
-            chosen.append(source)
-    return chosen if changed else None
-
-
-def _synced_revisions(state: OperationState | None) -> list[str]:
-    """The revision of each source the operation ``state`` synced."""
-    if state is None or state.sync_result is None:
-        return []
-    result = state.sync_result
-    return list(result.revisions) or [result.revision or ""]
-
-
-def _seconds(duration: str | None, default: float) -> float:
-    """A backoff duration as Argo CD writes it: a Go duration (``5s``, ``3m``), or seconds."""
-    if not duration:
-        return default
-    if duration.isdigit():
-        return float(duration)
-    try:
-        return parse_go_duration(duration).total_seconds()
-    except ValueError:
-        return default
-
-
-def _chosen(resources: Sequence[SyncOperationResource]) -> Callable[[Mapping[str, Any]], bool]:
-    """Whether an object is among those a sync is limited to (all when none are named)."""
-    named = {(r.group or "", r.kind, r.namespace or "", r.name) for r in resources}
-
-    def chosen(obj: Mapping[str, Any]) -> bool:
-        if not named:
-            return True
-        ref = ObjectRef.of(obj)
-        group = ref.api_version.rpartition("/")[0]
-        return (group, ref.kind, ref.namespace, ref.name) in named or (
-            group,
-            ref.kind,
-            "",
-            ref.name,
-        ) in named
-
-    return chosen

@@ -60,7 +60,7 @@ from lockstep.apply.pointer import parse_pointer
 from lockstep.apply.selector import Selector
 from lockstep.controllers.argo.project import glob_match
 from lockstep.controllers.drift import owned_fields, pointer_of
-from lockstep.kube import KubeObject
+from lockstep.kube import KubeClient, KubeObject, NotFound, ObjectRef
 
 CUSTOMIZATIONS_KEY = "resource.customizations"
 """argocd-cm key of the older form: a YAML map of ``<group>/<kind>`` to customizations."""
@@ -210,6 +210,33 @@ def ignore_rule_for(obj: Mapping[str, Any], pointers: Sequence[str]) -> IgnoreRu
         namespace=_exactly(namespace),
     )
     return IgnoreRule(pointers, target)
+
+
+async def ignore_rules_of(
+    kube: KubeClient,
+    resources: Sequence[KubeObject],
+    entries: Sequence[ResourceIgnoreDifferences],
+    system: Sequence[IgnoreDifferencesRule],
+) -> tuple[IgnoreRule, ...]:
+    """The apply engine's rules for the fields ``entries`` (an Application's
+    ``ignoreDifferences``) and ``system`` (argocd-cm's) leave out, one per object of
+    ``resources`` they cover, whose live copy is read for jq expressions and field
+    managers; what the reconciler compares with and ``lockstep app diff`` shows.
+    Raises :class:`IgnoreDifferencesError` for a bad entry and
+    :class:`~lockstep.kube.KubeError` when a live copy cannot be read."""
+    rules = [*system, *application_rules(entries)]
+    found: list[IgnoreRule] = []
+    for desired in resources:
+        if not covering_rules(desired, rules):
+            continue
+        try:
+            live: KubeObject | None = await kube.get(ObjectRef.of(desired))
+        except NotFound:
+            live = None
+        rule = ignore_rule_for(desired, pointers_to_ignore(desired, live, entries, system))
+        if rule is not None:
+            found.append(rule)
+    return tuple(found)
 
 
 # --- jq ------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Argo CD's status of an Application from what a reconcile found: the comparison's
 objects with their sync status and health (``status.resources``), the Application's
 health (the worst), ``status.sync``, the source types, the images its objects run, the
-conditions, and the history of successful syncs.
+conditions (``SharedResourceWarning`` naming each object another Application tracks, as
+Argo CD warns of it), and the history of successful syncs.
 
 :class:`Desired` (what the sources render) and :class:`Comparison` (that against the
 cluster) are the results the Application reconciler hands from one step to the next.
@@ -30,6 +31,7 @@ from lockstep.api.argo import (
     SyncStatusCode,
 )
 from lockstep.apply import IgnoreRule, Plan
+from lockstep.controllers.argo.tracking import app_instance_name, qualified_app_name, shared_with
 from lockstep.health.argo import ArgoHealth, aggregate_argo_health, argo_health
 from lockstep.kube import KubeObject, ObjectRef
 
@@ -39,6 +41,9 @@ COMPARISON_ERROR = "ComparisonError"
 SYNC_ERROR = "SyncError"
 CONDITION_TYPES = (INVALID_SPEC_ERROR, COMPARISON_ERROR, SYNC_ERROR)
 """The conditions a reconcile sets when it fails and removes when it succeeds."""
+SHARED_RESOURCE_WARNING = "SharedResourceWarning"
+"""Set by a comparison that finds objects another Application tracks, removed by one
+that finds none."""
 
 
 @dataclass(frozen=True)
@@ -133,11 +138,36 @@ def report(
     status.source_types = desired.source_types if len(desired.source_types) > 1 else []
     status.summary = ApplicationSummary(images=_images(comparison.resources))
     status.reconciled_at = now()
-    status.conditions = [c for c in status.conditions if c.type not in CONDITION_TYPES]
+    replaced = (*CONDITION_TYPES, SHARED_RESOURCE_WARNING)
+    status.conditions = [c for c in status.conditions if c.type not in replaced]
+    app = app_instance_name(
+        obj.metadata.name, obj.metadata.namespace or "", status.controller_namespace or ""
+    )
+    shared = shared_resources(comparison, app)
+    if shared:
+        status.conditions = with_condition(
+            status.conditions, SHARED_RESOURCE_WARNING, "; ".join(shared)
+        )
     if status.operation_state is not None and status.operation_state.phase == OperationPhase.FAILED:
         status.conditions = with_condition(
             status.conditions, SYNC_ERROR, status.operation_state.message or ""
         )
+
+
+def shared_resources(comparison: Comparison, app: str) -> list[str]:
+    """One line for each object of the comparison that the Application with tracking
+    name ``app`` shares with another, as Argo CD's SharedResourceWarning says it:
+    ``<kind>/<name> is part of applications <this> and <other>``."""
+    shared = []
+    for planned in comparison.plan.objects:
+        other = shared_with(planned.live, app) if planned.live is not None else None
+        if other is not None:
+            ref = planned.ref
+            shared.append(
+                f"{ref.kind}/{ref.name} is part of applications {qualified_app_name(app)} "
+                f"and {qualified_app_name(other)}"
+            )
+    return shared
 
 
 def now() -> datetime:

@@ -18,8 +18,13 @@ resource_tracking.go`` and the controller's ``isSelfReferencedObj``).
 Argo CD's optional installation id (``argocd.argoproj.io/installation-id``) is not
 modelled: lockstep runs one installation per cluster.
 
+- An object the app would apply whose id names another app, about that object, is
+  shared (:func:`shared_with`): Argo CD warns of it, and refuses to sync it with
+  ``FailOnSharedResource=true``.
+
 Pure: no I/O. Called by the Application reconciler (:mod:`lockstep.controllers.argo`), to
-mark what it applies and to tell its own objects from others' when it prunes.
+mark what it applies, to tell its own objects from others' when it prunes, and to find
+the objects it shares with another Application.
 """
 
 from __future__ import annotations
@@ -200,3 +205,21 @@ def belongs_to(
     """Whether ``obj`` is ``app``'s: its marks name ``app`` and are about ``obj`` itself."""
     tracked = tracked_by(obj, method)
     return tracked is not None and tracked.app == app and tracked.refers_to_object
+
+
+def shared_with(
+    obj: Mapping[str, Any], app: str, method: TrackingMethod = DEFAULT_TRACKING_METHOD
+) -> str | None:
+    """The other app whose marks ``obj`` carries, about ``obj`` itself: the object is
+    shared when ``app`` would apply it too (Argo CD's SharedResourceWarning). None when
+    its marks name ``app``, name no app, or are a copy from another object."""
+    tracked = tracked_by(obj, method)
+    if tracked is None or tracked.app == app or not tracked.refers_to_object:
+        return None
+    return tracked.app
+
+
+def qualified_app_name(app: str) -> str:
+    """How Argo CD names the app of tracking name ``app`` in messages: ``<namespace>/<name>``
+    for one outside the control-plane namespace, else its name."""
+    return app.replace("_", "/", 1)

@@ -7,6 +7,7 @@ works on lockstep's releases and lockstep adopts those helm made.
 Wired by :mod:`lockstep.controllers.manager`.
 """
 
-from lockstep.controllers.helm.release import HelmReleaseReconciler, drift_ignored_pointers
+from lockstep.controllers.helm.drift_detection import drift_ignored_pointers
+from lockstep.controllers.helm.release import HelmReleaseReconciler
 
 __all__ = ["HelmReleaseReconciler", "drift_ignored_pointers"]

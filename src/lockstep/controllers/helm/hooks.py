@@ -50,7 +50,9 @@ resourceVersion the create answered) instead of reading it in a loop; a watch th
 ends or expires is resumed after one read. Deletions are awaited with the apply
 engine's :func:`~lockstep.apply.wait.wait_until_deleted`.
 
-Called by :mod:`lockstep.controllers.helm.release`.
+Called by :mod:`lockstep.controllers.helm.install`: the hooks of every action
+(rollbacks and uninstalls too, for :mod:`lockstep.controllers.helm.remediation`) and
+the tests.
 """
 
 from __future__ import annotations

@@ -141,6 +141,7 @@ async def preview(
                 options,
                 release.spec.post_renderers,
                 within=duration_seconds(release.timeout()),
+                post_render_strategy=release.spec.post_render_strategy,
                 reuse=(
                     ReusedRelease(deployed.chart, deployed.config)
                     if deployed is not None and release.upgrade_preserve_values()

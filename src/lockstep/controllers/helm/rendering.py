@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lockstep.api.helm import PostRenderer
-from lockstep.controllers.helm.postrender import PostRenderFailed, post_render
+from lockstep.controllers.helm.postrender import PostRenderFailed, post_render_release
 from lockstep.kube import KubeObject
 from lockstep.render.errors import RenderError
 from lockstep.render.helm import (
@@ -55,7 +55,8 @@ class RenderedRelease:
     """What one install or upgrade would store and apply."""
 
     rendered: Rendered
-    """Helm's render, its manifest post-rendered."""
+    """Helm's render, post-rendered (its manifest, and its hooks unless the strategy
+    leaves them out)."""
     objects: list[KubeObject]
     """The manifest's objects in its order, as the chart wrote them (no namespace set)."""
     crds: list[KubeObject]
@@ -71,10 +72,12 @@ def render_release(
     *,
     within: float = DEFAULT_DEADLINE_SECONDS,
     reuse: ReusedRelease | None = None,
+    post_render_strategy: str | None = None,
 ) -> RenderedRelease:
     """``chart`` (an archive or a folder) rendered with ``values`` for ``context`` (over
-    those of ``reuse``, an upgrade's ``preserveValues``), then post-rendered, within
-    ``within`` seconds in all."""
+    those of ``reuse``, an upgrade's ``preserveValues``), then post-rendered as
+    ``post_render_strategy`` says (``spec.postRenderStrategy``; Flux's default when
+    None), within ``within`` seconds in all."""
     deadline = time.monotonic() + within
     try:
         rendered = shared_helm_renderer().render(
@@ -87,12 +90,14 @@ def render_release(
     chart_named = f"{rendered.chart_name}@{rendered.chart_version}"
     if post_renderers:
         try:
-            manifest = post_render(
-                rendered.manifest, post_renderers, max(0.0, deadline - time.monotonic())
+            rendered = post_render_release(
+                rendered,
+                post_renderers,
+                post_render_strategy,
+                max(0.0, deadline - time.monotonic()),
             )
         except PostRenderFailed as error:
             raise ReleaseRenderFailed(str(error), chart=chart_named, post_render=True) from error
-        rendered = replace(rendered, manifest=manifest)
     try:
         objects = manifest_objects(rendered.manifest, "the post-rendered manifest")
         crds = [obj for crd in rendered.crds for obj in manifest_objects(crd.content, crd.name)]

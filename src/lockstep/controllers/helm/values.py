@@ -18,8 +18,14 @@ line numbers and API versions too. A Secret's values document that is not YAML i
 reported by line and column only: the parser's message can quote it (an unknown tag).
 
 :func:`config_digest` is the digest the status records as ``lastAttemptedConfigDigest``
-and each history snapshot as ``configDigest``: sha256 over the values as JSON with
-sorted keys, so equal values give equal digests whatever their order.
+and each history snapshot as ``configDigest``, byte for byte Flux's (``DigestValues`` of
+``fluxcd/pkg/chartutil``), so that a release taken over from Flux, or handed back to
+it, is not seen as changed: sha256 of the values as go-yaml v2 writes them once every
+map is sorted by key byte by byte, every number read as Go's JSON decoder reads it (a
+float64, written as an integer when it has no fraction), and of nothing at all for no
+values. The writing is :func:`lockstep.render.resmap_yaml.go_yaml_document`'s (go-yaml's
+quoting, folding at 80 columns, literal blocks); ``tests/golden/valuesdigest`` compares
+the digests with Flux's own function.
 
 Called by :mod:`lockstep.controllers.helm.release` and, for ``lockstep build`` and
 ``diff helmrelease``, :mod:`lockstep.controllers.helm.preview`.
@@ -39,9 +45,11 @@ import yaml
 
 from lockstep.kube import KubeClient, NotFound, ObjectRef
 from lockstep.render.helm import merge_values
+from lockstep.render.resmap_yaml import go_yaml_document
 
 DEFAULT_VALUES_KEY = "values.yaml"
 MASK = "***"
+_INT64_LIMIT = float(1 << 63)
 
 
 class ValuesUnavailable(Exception):
@@ -148,9 +156,25 @@ def set_at_path(values: Mapping[str, Any], path: str, text: str) -> dict[str, An
 
 
 def config_digest(values: Mapping[str, Any]) -> str:
-    """``sha256:<hex>`` of ``values`` as canonical JSON."""
-    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
-    return f"sha256:{hashlib.sha256(canonical.encode()).hexdigest()}"
+    """``sha256:<hex>`` of ``values`` as Flux digests them (see the module docstring)."""
+    text = go_yaml_document(_as_decoded_by_go(values)) if values else ""
+    return f"sha256:{hashlib.sha256(text.encode()).hexdigest()}"
+
+
+def _as_decoded_by_go(value: Any) -> Any:
+    """``value`` with its numbers as Flux writes them: read by Go's JSON decoder as a
+    float64 (an integer beyond 2**53 rounded), then made the int64 or uint64 of the same
+    value when there is one (``sigs.k8s.io/yaml``'s ``JSONObjectToYAMLObject``)."""
+    if isinstance(value, Mapping):
+        return {key: _as_decoded_by_go(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_decoded_by_go(item) for item in value]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+        if number.is_integer() and -_INT64_LIMIT <= number < 2 * _INT64_LIMIT:
+            return int(number)
+        return number
+    return value
 
 
 async def _read_key(

@@ -7,14 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from lockstep.api.argo import ApplicationSource, Operation, OperationState, SyncOperationResource
-from lockstep.controllers.argo.application import (
-    Desired,
-    _chosen,
-    _requested_sources,
-    _same_spec,
+from lockstep.controllers.argo.application import Desired, _same_spec, application_changed
+from lockstep.controllers.argo.operations import (
     _seconds,
-    _synced_revisions,
-    application_changed,
+    chosen_resources,
+    requested_sources,
+    retry_wait,
+    synced_revisions,
 )
 from lockstep.controllers.argo.owner import tracked_application
 from lockstep.runtime.informer import Change
@@ -52,7 +51,7 @@ def test_a_sync_of_another_revision_names_its_sources() -> None:
     desired = Desired([], [NEW], ["Directory"])
     sources = [source("main")]
 
-    back = _requested_sources(
+    back = requested_sources(
         sources, desired, Operation.model_validate({"sync": {"revision": OLD}})
     )
 
@@ -60,13 +59,13 @@ def test_a_sync_of_another_revision_names_its_sources() -> None:
     assert [s.target_revision for s in back] == [OLD]
     for same in (NEW, "main", ""):
         request = Operation.model_validate({"sync": {"revision": same}})
-        assert _requested_sources(sources, desired, request) is None
-    assert _requested_sources(sources, desired, None) is None
+        assert requested_sources(sources, desired, request) is None
+    assert requested_sources(sources, desired, None) is None
 
 
 def test_a_partial_sync_covers_the_objects_it_names() -> None:
-    chosen = _chosen([SyncOperationResource(group="apps", kind="Deployment", name="web")])
-    every = _chosen([])
+    chosen = chosen_resources([SyncOperationResource(group="apps", kind="Deployment", name="web")])
+    every = chosen_resources([])
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -95,9 +94,9 @@ def test_the_revisions_an_operation_synced() -> None:
     single = OperationState.model_validate({"syncResult": {"revision": OLD}})
     multi = OperationState.model_validate({"syncResult": {"revisions": [OLD, NEW]}})
 
-    assert _synced_revisions(single) == [OLD]
-    assert _synced_revisions(multi) == [OLD, NEW]
-    assert _synced_revisions(None) == []
+    assert synced_revisions(single) == [OLD]
+    assert synced_revisions(multi) == [OLD, NEW]
+    assert synced_revisions(None) == []
 
 
 def test_the_owner_of_an_object_is_read_from_its_tracking_id() -> None:
@@ -132,3 +131,22 @@ def test_a_source_object_is_the_same_whatever_defaults_the_server_added() -> Non
 
     assert _same_spec(cached, manifest)
     assert not _same_spec({**cached, "spec": {"url": "v"}}, manifest)
+
+
+def test_a_failed_sync_is_retried_after_its_backoff_up_to_the_limit() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from lockstep.api.argo import Backoff, RetryStrategy
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    retry = RetryStrategy(limit=2, backoff=Backoff(duration="5s", factor=2, max_duration="1m"))
+    first = OperationState(phase="Failed", finished_at=at, retry_count=None)
+    assert retry_wait(retry, first, at) == 5
+    second = OperationState(phase="Failed", finished_at=at, retry_count=1)
+    assert retry_wait(retry, second, at + timedelta(seconds=4)) == 6
+    assert retry_wait(retry, OperationState(phase="Failed", retry_count=2), at) is None
+    assert retry_wait(None, first, at) is None
+    forever = RetryStrategy(limit=-1, backoff=Backoff(duration="5s", factor=2, max_duration="8s"))
+    assert (
+        retry_wait(forever, OperationState(phase="Failed", finished_at=at, retry_count=9), at) == 8
+    )

@@ -16,6 +16,8 @@ from lockstep.controllers.argo.tracking import (
     belongs_to,
     instance_label_value,
     mark_tracked,
+    qualified_app_name,
+    shared_with,
     tracked_by,
 )
 
@@ -149,3 +151,19 @@ def test_label_value_is_cut_to_63_then_to_its_last_letter_or_digit() -> None:
     assert instance_label_value("a" * 61 + "-_b") == "a" * 61
     with pytest.raises(TrackingError, match="no letter or digit"):
         instance_label_value("-_-")
+
+
+def test_an_object_tracked_by_another_app_is_shared_with_it() -> None:
+    mine = mark_tracked(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "s", "namespace": "a"}},
+        "apps_web",
+        destination_namespace="a",
+    )
+
+    assert shared_with(mine, "apps_shop") == "apps_web"
+    assert shared_with(mine, "apps_web") is None
+    copied = {**mine, "metadata": {**mine["metadata"], "name": "copy"}}
+    assert shared_with(copied, "apps_shop") is None, "a copied id claims nothing"
+    assert shared_with({"kind": "ConfigMap", "metadata": {"name": "s"}}, "apps_shop") is None
+    assert qualified_app_name("apps_web") == "apps/web"
+    assert qualified_app_name("web") == "web"

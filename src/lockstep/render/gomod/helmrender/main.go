@@ -13,6 +13,7 @@
 //	{"op": "package", "chart": PATH, "values": "YAML", "dependencies": [PATH],
 //	 "version": "1.0.0+abc", "out": DIR}
 //	{"op": "inspect", "chart": PATH}
+//	{"op": "sort", "files": {"chart/templates/x.yaml": "YAML", ...}}
 //
 // Requests run one at a time; lockstep runs several processes.
 //
@@ -40,20 +41,21 @@ const (
 )
 
 type request struct {
-	Op           string          `json:"op"`
-	Chart        string          `json:"chart"`
-	Values       json.RawMessage `json:"values"`
-	Release      releaseRequest  `json:"release"`
-	KubeVersion  string          `json:"kubeVersion"`
-	SkipSchema   bool            `json:"skipSchemaValidation"`
-	Reuse        *reusedRelease  `json:"reuse"`
-	APIVersions  []string        `json:"apiVersions"`
-	Set          []string        `json:"set"`
-	SetString    []string        `json:"setString"`
-	Kubeconfig   string          `json:"kubeconfig"`
-	Dependencies []string        `json:"dependencies"`
-	Out          string          `json:"out"`
-	Version      string          `json:"version"`
+	Op           string            `json:"op"`
+	Chart        string            `json:"chart"`
+	Values       json.RawMessage   `json:"values"`
+	Release      releaseRequest    `json:"release"`
+	KubeVersion  string            `json:"kubeVersion"`
+	SkipSchema   bool              `json:"skipSchemaValidation"`
+	Reuse        *reusedRelease    `json:"reuse"`
+	APIVersions  []string          `json:"apiVersions"`
+	Set          []string          `json:"set"`
+	SetString    []string          `json:"setString"`
+	Kubeconfig   string            `json:"kubeconfig"`
+	Dependencies []string          `json:"dependencies"`
+	Out          string            `json:"out"`
+	Version      string            `json:"version"`
+	Files        map[string]string `json:"files"`
 }
 
 // reusedRelease is the deployed revision whose values an upgrade keeps (helm upgrade
@@ -95,6 +97,8 @@ func answer(r request) (result any) {
 		done, err = packageChart(r)
 	case "inspect":
 		done, err = inspect(r)
+	case "sort":
+		done, err = sortFiles(r.Files)
 	default:
 		err = fmt.Errorf("unknown op %q", r.Op)
 	}

@@ -158,6 +158,23 @@ func renderLoaded(chrt *chart.Chart, config map[string]any, r request) (*rendere
 	}, nil
 }
 
+// sorted is a release's manifest and hooks sorted from its files.
+type sorted struct {
+	Manifest string `json:"manifest"`
+	Hooks    []hook `json:"hooks"`
+}
+
+// sortFiles is what helm install and upgrade do with the files a post-renderer gave
+// back (each document in the file its template was, by Helm's annotation): the hooks
+// told from the other objects by their annotations, the objects in install order.
+func sortFiles(files map[string]string) (*sorted, error) {
+	hooks, manifests, err := releaseutil.SortManifests(files, nil, releaseutil.InstallOrder)
+	if err != nil {
+		return nil, err
+	}
+	return &sorted{Manifest: releaseManifest(manifests), Hooks: hookList(hooks)}, nil
+}
+
 // reuseValues is what helm upgrade --reuse-values does before rendering: the user's
 // values over those of the reused revision, and that revision's chart values (with its
 // user values coalesced) in place of the new chart's own.
