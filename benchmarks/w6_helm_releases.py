@@ -254,7 +254,7 @@ async def noop_pass(
     revisions_before = await release_revisions(ground, namespace)
     helm_service_before = engine.helm_service_cpu_seconds()
     apiserver_before = await ground.apiserver_metrics()
-    reconciles_before = await asyncio.to_thread(_helmrelease_reconciles, engine)
+    reconciles_before = await asyncio.to_thread(reconciles_of, engine)
     async with Watched(ground.kube, HELM_API, "HelmRelease", namespace) as hrs:
         statuses_before = _statuses(hrs.objects)
         meter = await Meter.start(ground, engine)
@@ -280,7 +280,7 @@ async def noop_pass(
             within=PASS_TIMEOUT,
             what=f"{size} HelmReleases handled requestedAt {token}",
         )
-        await _reconciles_reach(engine, reconciles_before + size)
+        await reconciles_reach(engine, reconciles_before + size)
         usage = await meter.stop()
         statuses_after = _statuses(hrs.objects)
     apiserver = (await ground.apiserver_metrics()).since(apiserver_before)
@@ -294,7 +294,7 @@ async def noop_pass(
         "engine_requests_per_release": round(usage.engine_requests_total / size, 2),
         "engine_writes": engine_writes,
         "engine_writes_total": sum(engine_writes.values()),
-        "status_fields_changed": _changed_fields(statuses_before, statuses_after),
+        "status_fields_changed": changed_fields(statuses_before, statuses_after),
         "apiserver_writes_by_resource": requests_by_resource(apiserver, WRITE_VERBS),
         "release_revisions_before": revisions_before,
         "release_revisions_after": await release_revisions(ground, namespace),
@@ -308,16 +308,18 @@ def _statuses(objects: Objects) -> dict[str, dict[str, Any]]:
     return {name: dict(obj.get("status") or {}) for name, obj in objects.items()}
 
 
-def _changed_fields(
-    before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]
+def changed_fields(
+    before: dict[str, dict[str, Any]],
+    after: dict[str, dict[str, Any]],
+    left_out: tuple[str, ...] = ("lastHandledReconcileAt",),
 ) -> dict[str, int]:
-    """How many HelmReleases each status field changed in, ``lastHandledReconcileAt``
-    (the request's own acknowledgement) left out."""
+    """How many objects each status field changed in, the fields ``left_out`` aside
+    (by default ``lastHandledReconcileAt``, the request's own acknowledgement)."""
     changed: dict[str, int] = {}
     for name, status in after.items():
         previous = before.get(name, {})
         for field in sorted(set(status) | set(previous)):
-            if field != "lastHandledReconcileAt" and status.get(field) != previous.get(field):
+            if field not in left_out and status.get(field) != previous.get(field):
                 changed[field] = changed.get(field, 0) + 1
     return changed
 
@@ -335,17 +337,20 @@ def _since(now: float | None, before: float | None) -> float | None:
     return None if now is None or before is None else round(now - before, 3)
 
 
-def _helmrelease_reconciles(engine: ReleaseEngine) -> float:
-    return engine.reconciles(engine.metrics()).get(CONTROLLER, 0)
+def reconciles_of(engine: MeteredEngine, controller: str = CONTROLLER) -> float:
+    """The reconciles ``controller`` of the engine has finished so far."""
+    return engine.reconciles(engine.metrics()).get(controller, 0)
 
 
-async def _reconciles_reach(engine: ReleaseEngine, target: float) -> None:
-    """Wait until the engine has finished ``target`` HelmRelease reconciles in all: a
+async def reconciles_reach(
+    engine: MeteredEngine, target: float, controller: str = CONTROLLER
+) -> None:
+    """Wait until the engine's ``controller`` has finished ``target`` reconciles in all: a
     reconcile is counted once it is over, after its status write."""
     deadline = time.monotonic() + PASS_TIMEOUT
-    while await asyncio.to_thread(_helmrelease_reconciles, engine) < target:
+    while await asyncio.to_thread(reconciles_of, engine, controller) < target:
         if time.monotonic() > deadline:
-            raise RuntimeError(f"fewer than {target:.0f} HelmRelease reconciles in all")
+            raise RuntimeError(f"fewer than {target:.0f} {controller} reconciles in all")
         await asyncio.sleep(0.2)
 
 

@@ -49,7 +49,14 @@ from benchmarks.ground import CONCURRENT, Ground, gather_limited
 from benchmarks.measure import Meter, percentiles
 from benchmarks.observe import WaitTimeout, Watched
 from benchmarks.w1_time_to_production import _control_plane
-from benchmarks.w6_helm_releases import WRITE_VERBS, requests_by_resource, settled
+from benchmarks.w6_helm_releases import (
+    WRITE_VERBS,
+    changed_fields,
+    reconciles_of,
+    reconciles_reach,
+    requests_by_resource,
+    settled,
+)
 from lockstep.kube import KubeObject, NotFound, ObjectRef
 
 NAME = "w7_argo_applications"
@@ -196,7 +203,7 @@ async def noop_refresh(ground: Ground, engine: Engine, namespace: str, size: int
     """Ask every Application to refresh once more; what that wrote."""
     versions_before = await _resource_versions(ground, namespace)
     apiserver_before = await ground.apiserver_metrics()
-    reconciles_before = await asyncio.to_thread(_reconciles, engine)
+    reconciles_before = await asyncio.to_thread(reconciles_of, engine, CONTROLLER)
     async with Watched(ground.kube, ARGO_API, "Application", namespace) as apps:
         statuses_before = {name: dict(o.get("status") or {}) for name, o in apps.objects.items()}
         meter = await Meter.start(ground, engine)
@@ -223,7 +230,7 @@ async def noop_refresh(ground: Ground, engine: Engine, namespace: str, size: int
             within=PASS_TIMEOUT,
             what=f"{size} Applications refreshed",
         )
-        await _reconciles_reach(engine, reconciles_before + size)
+        await reconciles_reach(engine, reconciles_before + size, CONTROLLER)
         usage = await meter.stop()
         statuses_after = {name: dict(o.get("status") or {}) for name, o in apps.objects.items()}
     apiserver = (await ground.apiserver_metrics()).since(apiserver_before)
@@ -239,7 +246,9 @@ async def noop_refresh(ground: Ground, engine: Engine, namespace: str, size: int
         "engine_writes": engine_writes,
         "engine_writes_total": sum(engine_writes.values()),
         "apiserver_writes_by_resource": requests_by_resource(apiserver, WRITE_VERBS),
-        "status_fields_changed": _changed_fields(statuses_before, statuses_after),
+        "status_fields_changed": dict(
+            sorted(changed_fields(statuses_before, statuses_after, left_out=()).items())
+        ),
         "objects_changed": sum(
             1 for key, version in versions_after.items() if versions_before.get(key) != version
         ),
@@ -251,19 +260,6 @@ async def noop_refresh(ground: Ground, engine: Engine, namespace: str, size: int
 
 def _refreshing(app: KubeObject) -> bool:
     return REFRESH_ANNOTATION in ((app.get("metadata") or {}).get("annotations") or {})
-
-
-def _changed_fields(
-    before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]
-) -> dict[str, int]:
-    """How many Applications each status field changed in."""
-    changed: dict[str, int] = {}
-    for name, status in after.items():
-        previous = before.get(name, {})
-        for field in sorted(set(status) | set(previous)):
-            if status.get(field) != previous.get(field):
-                changed[field] = changed.get(field, 0) + 1
-    return dict(sorted(changed.items()))
 
 
 async def _resource_versions(ground: Ground, namespace: str) -> dict[str, str]:
@@ -280,18 +276,6 @@ async def _resource_versions(ground: Ground, namespace: str) -> dict[str, str]:
             if name.startswith("a") and name[1:2].isdigit():
                 versions[f"{kind}/{name}"] = str(obj["metadata"].get("resourceVersion"))
     return versions
-
-
-def _reconciles(engine: Engine) -> float:
-    return engine.reconciles(engine.metrics()).get(CONTROLLER, 0)
-
-
-async def _reconciles_reach(engine: Engine, target: float) -> None:
-    deadline = time.monotonic() + PASS_TIMEOUT
-    while await asyncio.to_thread(_reconciles, engine) < target:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"fewer than {target:.0f} Application reconciles in all")
-        await asyncio.sleep(0.2)
 
 
 async def _argocd_namespace(ground: Ground) -> None:

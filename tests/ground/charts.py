@@ -11,6 +11,8 @@
   left out.) tests/integration/test_helm_ground.py checks the members against
   ``helm package`` and the index against ``helm repo index``.
 - `hook` turns a manifest into a Helm hook template (``helm.sh/hook`` annotations).
+- `helm_repository` and `helm_release` are the Flux objects that install a chart of
+  a `ChartRepository`: a HelmRepository, and a HelmRelease of a chart there.
 - `ChartRepository` serves ``index.yaml`` (Helm's repository index: apiVersion v1,
   entries newest first with the chart's fields, relative urls, sha256 digest and
   created time) and the packages over HTTP on 127.0.0.1, in a thread of the test
@@ -178,6 +180,48 @@ def hook(manifest: Mapping[str, Any], events: Sequence[str], weight: int = 0) ->
     metadata = dict(manifest.get("metadata", {}))
     metadata["annotations"] = {**metadata.get("annotations", {}), **annotations}
     return _yaml({**manifest, "metadata": metadata}).decode()
+
+
+def helm_repository(
+    namespace: str, url: str, *, name: str = "charts", interval: str = "1m"
+) -> dict[str, Any]:
+    """The HelmRepository ``name`` of the chart repository at ``url``."""
+    return {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "HelmRepository",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"url": url, "interval": interval},
+    }
+
+
+def helm_release(
+    namespace: str,
+    chart: str,
+    *,
+    version: str = "*",
+    name: str = "app",
+    repository: str = "charts",
+    interval: str = "1m",
+    **spec: Any,
+) -> dict[str, Any]:
+    """HelmRelease ``name`` of ``chart`` at ``version`` from the HelmRepository
+    ``repository``; ``spec`` adds or overrides fields of its spec."""
+    return {
+        "apiVersion": "helm.toolkit.fluxcd.io/v2",
+        "kind": "HelmRelease",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "interval": interval,
+            "chart": {
+                "spec": {
+                    "chart": chart,
+                    "version": version,
+                    "sourceRef": {"kind": "HelmRepository", "name": repository},
+                }
+            },
+            **spec,
+        },
+    }
 
 
 def repository_index(charts: Sequence[Chart]) -> dict[str, Any]:

@@ -38,6 +38,8 @@ from lockstep.kube import KubeClient, KubeObject, NotFound, ObjectRef
 pytestmark = pytest.mark.integration
 
 SECRET_TYPE = "argocd.argoproj.io/secret-type"
+SOURCE_API = "source.toolkit.fluxcd.io/v1"
+SOURCE_KINDS = ("GitRepository", "HelmRepository", "HelmChart", "OCIRepository")
 KNOWN_HOSTS = ObjectRef("v1", "ConfigMap", "argocd-ssh-known-hosts-cm", ARGOCD)
 
 
@@ -77,20 +79,41 @@ class ArgoSecrets:
         """The source objects in Argo CD's namespace whose URL contains ``url_part``."""
         found = []
         for kind in ("GitRepository", "HelmRepository"):
-            for obj in await self.kube.list("source.toolkit.fluxcd.io/v1", kind, namespace=ARGOCD):
+            for obj in await self.kube.list(SOURCE_API, kind, namespace=ARGOCD):
                 if url_part in str((obj.get("spec") or {}).get("url")):
                     found.append(obj)
         return found
 
     async def remove(self) -> None:
+        """Delete the Secrets, then every source object in Argo CD's namespace (only the
+        tests of this module make some there), and wait until the engine has released
+        them: a source object left with its finalizer would hold the deletion of its CRD
+        by later tests."""
         for name in self.names:
             with contextlib.suppress(NotFound):
                 await self.kube.delete(ObjectRef("v1", "Secret", name, ARGOCD))
-        for url in self.urls:
-            for obj in await self.source_objects(url.rstrip("/")):
-                ref = ObjectRef.of(obj)
-                with contextlib.suppress(NotFound):
-                    await self.kube.delete(ref)
+        refs = [
+            ObjectRef.of(obj)
+            for kind in SOURCE_KINDS
+            for obj in await self.kube.list(SOURCE_API, kind, namespace=ARGOCD)
+        ]
+        for ref in refs:
+            with contextlib.suppress(NotFound):
+                await self.kube.delete(ref)
+        for ref in refs:
+            await eventually(
+                lambda ref=ref: self._exists(ref),
+                lambda exists: not exists,
+                within=60,
+                what=f"{ref} released by the engine",
+            )
+
+    async def _exists(self, ref: ObjectRef) -> bool:
+        try:
+            await self.kube.get(ref)
+        except NotFound:
+            return False
+        return True
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from ground.artifacts import condition
-from ground.charts import Chart, ChartRepository, Helm, hook
+from ground.charts import Chart, ChartRepository, Helm, helm_release, helm_repository, hook
 from ground.engine import Engine, lockstep, succeeded
 from ground.wait import eventually
 from lockstep.controllers.helm.storage import ReleaseStatus, decode, encode
@@ -60,33 +60,11 @@ def _chart(version: str, *, extra: bool = False, broken: bool = False) -> Chart:
 
 
 def _release(namespace: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": HELM_API,
-        "kind": "HelmRelease",
-        "metadata": {"name": "app", "namespace": namespace},
-        "spec": {
-            "interval": "1m",
-            "chart": {
-                "spec": {
-                    "chart": "app",
-                    "version": spec.pop("version", "*"),
-                    "sourceRef": {"kind": "HelmRepository", "name": "charts"},
-                }
-            },
-            **spec,
-        },
-    }
+    return helm_release(namespace, "app", version=spec.pop("version", "*"), **spec)
 
 
 async def _repository(kube: KubeClient, namespace: str, url: str) -> None:
-    await kube.apply(
-        {
-            "apiVersion": SOURCE_API,
-            "kind": "HelmRepository",
-            "metadata": {"name": "charts", "namespace": namespace},
-            "spec": {"url": url, "interval": "1m"},
-        }
-    )
+    await kube.apply(helm_repository(namespace, url))
 
 
 async def _get(kube: KubeClient, namespace: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from ground.artifacts import condition
-from ground.charts import Chart, ChartRepository, Helm
+from ground.charts import Chart, ChartRepository, Helm, helm_release, helm_repository
 from ground.engine import Engine
 from ground.wait import eventually
 from lockstep.controllers.helm.storage import decode
@@ -67,33 +67,11 @@ def _chart() -> Chart:
 
 
 def _release(namespace: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": HELM_API,
-        "kind": "HelmRelease",
-        "metadata": {"name": "app", "namespace": namespace},
-        "spec": {
-            "interval": "1h",
-            "chart": {
-                "spec": {
-                    "chart": "web",
-                    "version": "1.0.0",
-                    "sourceRef": {"kind": "HelmRepository", "name": "charts"},
-                }
-            },
-            **spec,
-        },
-    }
+    return helm_release(namespace, "web", version="1.0.0", interval="1h", **spec)
 
 
 async def _repository(kube: KubeClient, namespace: str, url: str) -> None:
-    await kube.apply(
-        {
-            "apiVersion": SOURCE_API,
-            "kind": "HelmRepository",
-            "metadata": {"name": "charts", "namespace": namespace},
-            "spec": {"url": url, "interval": "1h"},
-        }
-    )
+    await kube.apply(helm_repository(namespace, url, interval="1h"))
 
 
 def _ref(namespace: str) -> ObjectRef:

@@ -189,9 +189,13 @@ async def test_depends_on_waits_for_the_dependency(
     await kube.apply(source)
     await kube.apply(apps)
     ref = ObjectRef("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "apps", namespace)
+    # Before its source has an artifact it may say so first; then it waits for the dependency.
     waiting = await eventually(
-        lambda: kube.get(ref), lambda o: condition(o, "Ready").startswith("False"), what="waiting"
+        lambda: kube.get(ref),
+        lambda o: "dependency" in condition(o, "Ready"),
+        what="waiting for the dependency",
     )
+    assert condition(waiting, "Ready").startswith("False")
     assert f"dependency '{namespace}/infrastructure' does not exist" in condition(waiting, "Ready")
     assert "DependencyNotReady" in str(waiting["status"]["conditions"])
 
