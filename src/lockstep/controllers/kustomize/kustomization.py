@@ -429,11 +429,7 @@ class KustomizationReconciler(ReconcilerShell[Kustomization, KustomizationStatus
         key = _key(kustomization)
         state = self._state(kustomization, status, revision, build, cluster)
         checked_only = self._memory.is_clean(key, state)
-        options = None
-        if not checked_only:
-            # Objects watched at the version their dry-run answers are not read again.
-            live = cluster.watches.live_copy if cluster.watches is not None else None
-            options = replace(apply_options(kustomization), live_copies=live)
+        options = None if checked_only else apply_options(kustomization)
         health_follows = bool(kustomization.spec.wait or kustomization.spec.health_checks)
         # Whether the status Flux shows during the health checks is written already.
         told = False
