@@ -5,8 +5,9 @@ yet answers without a resourceVersion, and such an object is to be created, with
 no read at all. Only an object that exists is read, to compare it with its
 dry-run, and not even that when the owner watches it (``ApplyOptions.live_copies``)
 and the watched copy is at the resourceVersion the dry-run answered: a dry-run
-does not change the resourceVersion, so that copy is the object in the cluster. An object with ignored fields is read first instead, since its dry-run
-needs their live values (:mod:`lockstep.apply.ignore`), and so is one whose
+does not change the resourceVersion, so that copy is the object in the cluster.
+An object with ignored fields is read first instead, since its dry-run needs their
+live values (:mod:`lockstep.apply.ignore`), and so is one whose
 dry-run fails, since the live object tells what the failure means (skipped,
 recreated).
 
